@@ -1,0 +1,66 @@
+//! The first admin, created at the console like Django's `manage.py createsuperuser`.
+
+use std::sync::Arc;
+
+use service_kit::validation::FieldErrors;
+
+use crate::{
+    clock::SystemClock,
+    config::Config,
+    domain::{Email, Password, PersonName, Role, User, Username},
+    error::AuthError,
+    server::{StartupError, build_auth},
+    service::NewAccount,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateSuperuserError {
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    /// The input was refused; the messages say why, field by field.
+    #[error("{}", describe(.0))]
+    Invalid(FieldErrors),
+    #[error("cannot create the user: {0}")]
+    Failed(AuthError),
+}
+
+fn describe(errors: &FieldErrors) -> String {
+    errors
+        .iter()
+        .map(|(field, message)| format!("{field}: {message}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Creates a user with role ADMIN, `is_staff` and `is_superuser` in the database of `config`.
+/// An existing username (or email) is an error and changes nothing.
+pub async fn create_superuser(
+    config: &Config,
+    username: &str,
+    email: Option<&str>,
+    password: &str,
+) -> Result<User, CreateSuperuserError> {
+    let mut errors = FieldErrors::new();
+    let username = errors.check("username", Username::parse(username));
+    let email = email.map(|e| errors.check("email", Email::parse(e)));
+    let password = errors.check("password", Password::parse(password));
+    let (Some(username), Some(password), true) = (username, password, errors.is_empty()) else {
+        return Err(CreateSuperuserError::Invalid(errors));
+    };
+    let auth = build_auth(config, Arc::new(SystemClock)).await?;
+    let account = NewAccount {
+        username: Some(username),
+        email: email.flatten(),
+        password,
+        first_name: PersonName::default(),
+        last_name: PersonName::default(),
+        role: Role::Admin,
+        is_staff: true,
+        is_superuser: true,
+        is_active: true,
+    };
+    auth.insert_account(account).await.map_err(|err| match err {
+        AuthError::Invalid(errors) => CreateSuperuserError::Invalid(errors),
+        other => CreateSuperuserError::Failed(other),
+    })
+}

@@ -1,0 +1,114 @@
+//! The service's one error type, and its one mapping to `tonic::Status`. Clients tell failures
+//! apart by code and `google.rpc.ErrorInfo` reason (see `proto::reasons`); internal causes are
+//! logged here and never sent.
+
+use std::{collections::HashMap, time::Duration};
+
+use proto::reasons;
+use service_kit::validation::FieldErrors;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The request's fields are wrong; each message is for people.
+    #[error("invalid request: {0:?}")]
+    Invalid(FieldErrors),
+    #[error("Authentication credentials were not provided.")]
+    CredentialsMissing,
+    #[error("Invalid token.")]
+    TokenInvalid,
+    #[error("Token has expired.")]
+    TokenExpired,
+    /// A credential of a deactivated user was presented.
+    #[error("User inactive or deleted.")]
+    UserInactive,
+    #[error("Invalid credentials.")]
+    InvalidCredentials,
+    /// The right password for a deactivated account.
+    #[error("User account is disabled.")]
+    AccountDisabled,
+    /// Too many failed logins on this account.
+    #[error("Too many failed logins; try again later.")]
+    Locked { retry_after: Duration },
+    #[error("You do not have permission to perform this action.")]
+    PermissionDenied,
+    #[error("No User matches the given query.")]
+    UserNotFound,
+    /// The database cannot be reached; the caller may retry.
+    #[error("database unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl AuthError {
+    pub fn internal(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(err.into())
+    }
+}
+
+impl From<FieldErrors> for AuthError {
+    fn from(errors: FieldErrors) -> Self {
+        Self::Invalid(errors)
+    }
+}
+
+impl From<sqlx::Error> for AuthError {
+    fn from(err: sqlx::Error) -> Self {
+        if service_kit::database::is_unavailable(&err) {
+            Self::Unavailable(err)
+        } else {
+            Self::internal(err)
+        }
+    }
+}
+
+fn with_reason(code: Code, message: String, reason: &str) -> Status {
+    let details = ErrorDetails::with_error_info(reason, reasons::DOMAIN, HashMap::new());
+    Status::with_error_details(code, message, details)
+}
+
+impl From<AuthError> for Status {
+    fn from(err: AuthError) -> Self {
+        let message = err.to_string();
+        match err {
+            AuthError::Invalid(errors) => errors.into(),
+            AuthError::CredentialsMissing => {
+                with_reason(Code::Unauthenticated, message, reasons::CREDENTIALS_MISSING)
+            }
+            AuthError::TokenInvalid => {
+                with_reason(Code::Unauthenticated, message, reasons::TOKEN_INVALID)
+            }
+            AuthError::TokenExpired => {
+                with_reason(Code::Unauthenticated, message, reasons::TOKEN_EXPIRED)
+            }
+            AuthError::UserInactive => {
+                with_reason(Code::Unauthenticated, message, reasons::USER_INACTIVE)
+            }
+            AuthError::InvalidCredentials => {
+                with_reason(Code::Unauthenticated, message, reasons::INVALID_CREDENTIALS)
+            }
+            AuthError::AccountDisabled => {
+                with_reason(Code::PermissionDenied, message, reasons::USER_INACTIVE)
+            }
+            AuthError::PermissionDenied => {
+                with_reason(Code::PermissionDenied, message, reasons::PERMISSION_DENIED)
+            }
+            AuthError::Locked { retry_after } => {
+                let mut details = ErrorDetails::with_retry_info(Some(retry_after));
+                details.set_error_info(reasons::ACCOUNT_LOCKED, reasons::DOMAIN, HashMap::new());
+                Status::with_error_details(Code::ResourceExhausted, message, details)
+            }
+            AuthError::UserNotFound => Status::not_found(message),
+            AuthError::Unavailable(cause) => {
+                tracing::error!(error = %cause, "database unavailable");
+                Status::unavailable("the auth database is unavailable")
+            }
+            AuthError::Internal(cause) => {
+                tracing::error!(error = %cause, "internal error");
+                Status::internal("internal error")
+            }
+        }
+    }
+}

@@ -1,0 +1,424 @@
+//! The `auth.v1.AuthService` handlers: each parses its request into domain types (collecting
+//! every field error at once), authenticates the caller from the `authorization` metadata where
+//! the RPC needs one, calls [`Auth`], and translates the answer back.
+
+use proto::{
+    auth::v1::{self as pb, auth_service_server},
+    credentials::{self, MalformedAuthorization},
+};
+use service_kit::validation::{FieldErrors, Messages, REQUIRED};
+use tonic::{Request, Response, Status};
+
+use crate::{
+    domain::{CredentialKind, Email, Password, PersonName, Role, User, Username},
+    error::AuthError,
+    service::{Auth, Issued, LoginRequest, NewAccount, Principal, ProfilePatch},
+    store::UserLookup,
+};
+
+const ROLE_NOT_SELF_ASSIGNABLE: &str = "This role cannot be self-assigned.";
+
+pub struct AuthGrpc {
+    auth: Auth,
+}
+
+impl AuthGrpc {
+    pub fn new(auth: Auth) -> Self {
+        Self { auth }
+    }
+
+    /// The caller, from `authorization: Token|Bearer|Session <key>`. Any other scheme is no
+    /// credential at all, as in DRF.
+    async fn principal<T>(&self, request: &Request<T>) -> Result<Principal, AuthError> {
+        let value = request
+            .metadata()
+            .get(credentials::METADATA_KEY)
+            .ok_or(AuthError::CredentialsMissing)?
+            .to_str()
+            .map_err(|_| AuthError::TokenInvalid)?;
+        let (kind, key) = credentials::parse(value).map_err(|err| match err {
+            MalformedAuthorization::UnknownScheme => AuthError::CredentialsMissing,
+            MalformedAuthorization::MissingKey | MalformedAuthorization::SpacesInKey => {
+                AuthError::TokenInvalid
+            }
+        })?;
+        self.auth.validate(key, kind_from_proto(kind)).await
+    }
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl auth_service_server::AuthService for AuthGrpc {
+    #[tracing::instrument(skip_all)]
+    async fn register(&self, request: Request<pb::RegisterRequest>) -> Reply<pb::RegisterResponse> {
+        let request = request.into_inner();
+        let mut errors = FieldErrors::new();
+        if !matches!(role_of(request.role), Ok(Role::Clerk)) {
+            errors.add("role", ROLE_NOT_SELF_ASSIGNABLE);
+        }
+        let account = parse_account(
+            &mut errors,
+            AccountFields {
+                username: request.username,
+                email: request.email,
+                password: request.password,
+                first_name: request.first_name,
+                last_name: request.last_name,
+            },
+        );
+        let account = parsed(errors, account)?;
+        let outcome = self.auth.register(account, request.issue_token).await?;
+        Ok(Response::new(pb::RegisterResponse {
+            user: Some(user_to_proto(outcome.user)),
+            token: outcome.token.map(issued_to_proto),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn login(&self, request: Request<pb::LoginRequest>) -> Reply<pb::LoginResponse> {
+        let request = request.into_inner();
+        let mut errors = FieldErrors::new();
+        let lookup = match (request.username, request.email) {
+            (Some(username), _) => errors
+                .check("username", Username::parse(&username))
+                .map(UserLookup::Username),
+            (None, Some(email)) => errors
+                .check("email", Email::parse(&email))
+                .map(UserLookup::Email),
+            (None, None) => {
+                errors.add("username", REQUIRED);
+                None
+            }
+        };
+        let password = errors.check(
+            "password",
+            present(request.password).and_then(|p| Password::unchecked(&p)),
+        );
+        let (lookup, password) = parsed(errors, lookup.zip(password))?;
+        let outcome = self
+            .auth
+            .login(LoginRequest {
+                lookup,
+                password,
+                open_session: request.open_session,
+            })
+            .await?;
+        Ok(Response::new(pb::LoginResponse {
+            token: Some(issued_to_proto(outcome.token)),
+            session: outcome.session.map(issued_to_proto),
+            user: Some(user_to_proto(outcome.user)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn validate_token(
+        &self,
+        request: Request<pb::ValidateTokenRequest>,
+    ) -> Reply<pb::ValidateTokenResponse> {
+        let request = request.into_inner();
+        let kind = kind_from_proto(request.kind());
+        let principal = self.auth.validate(&request.key, kind).await?;
+        Ok(Response::new(pb::ValidateTokenResponse {
+            kind: kind_to_proto(principal.kind).into(),
+            expires_at: Some(principal.expires_at.to_proto()),
+            user: Some(user_to_proto(principal.user)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn refresh_token(
+        &self,
+        request: Request<pb::RefreshTokenRequest>,
+    ) -> Reply<pb::RefreshTokenResponse> {
+        let principal = self.principal(&request).await?;
+        let issued = self.auth.refresh(&principal).await?;
+        Ok(Response::new(pb::RefreshTokenResponse {
+            token: Some(issued_to_proto(issued)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn revoke_token(
+        &self,
+        request: Request<pb::RevokeTokenRequest>,
+    ) -> Reply<pb::RevokeTokenResponse> {
+        let principal = self.principal(&request).await?;
+        self.auth.revoke(&principal).await?;
+        Ok(Response::new(pb::RevokeTokenResponse {}))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn revoke_all_tokens(
+        &self,
+        request: Request<pb::RevokeAllTokensRequest>,
+    ) -> Reply<pb::RevokeAllTokensResponse> {
+        let principal = self.principal(&request).await?;
+        let revoked = self.auth.revoke_all(&principal).await?;
+        Ok(Response::new(pb::RevokeAllTokensResponse { revoked }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn change_password(
+        &self,
+        request: Request<pb::ChangePasswordRequest>,
+    ) -> Reply<pb::ChangePasswordResponse> {
+        let principal = self.principal(&request).await?;
+        let request = request.into_inner();
+        let mut errors = FieldErrors::new();
+        let old = errors.check(
+            "old_password",
+            present(request.old_password).and_then(|p| Password::unchecked(&p)),
+        );
+        let new = errors.check(
+            "new_password",
+            present(request.new_password).and_then(|p| Password::parse(&p)),
+        );
+        let (old, new) = parsed(errors, old.zip(new))?;
+        self.auth.change_password(&principal, old, new).await?;
+        Ok(Response::new(pb::ChangePasswordResponse {}))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_current_user(
+        &self,
+        request: Request<pb::GetCurrentUserRequest>,
+    ) -> Reply<pb::User> {
+        let principal = self.principal(&request).await?;
+        Ok(Response::new(user_to_proto(principal.user)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn create_user(&self, request: Request<pb::CreateUserRequest>) -> Reply<pb::User> {
+        let principal = self.principal(&request).await?;
+        let request = request.into_inner();
+        let mut errors = FieldErrors::new();
+        let role = errors.check("role", role_of(request.role));
+        let account = parse_account(
+            &mut errors,
+            AccountFields {
+                username: request.username,
+                email: request.email,
+                password: request.password,
+                first_name: request.first_name,
+                last_name: request.last_name,
+            },
+        );
+        let (account, role) = parsed(errors, account.zip(role))?;
+        let account = NewAccount {
+            role,
+            is_staff: request.is_staff.unwrap_or(false),
+            is_superuser: request.is_superuser.unwrap_or(false),
+            is_active: request.is_active.unwrap_or(true),
+            ..account
+        };
+        let user = self.auth.create_user(&principal, account).await?;
+        Ok(Response::new(user_to_proto(user)))
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = request.get_ref().id))]
+    async fn get_user(&self, request: Request<pb::GetUserRequest>) -> Reply<pb::User> {
+        let principal = self.principal(&request).await?;
+        let user = self.auth.user(&principal, request.get_ref().id).await?;
+        Ok(Response::new(user_to_proto(user)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_users(
+        &self,
+        request: Request<pb::ListUsersRequest>,
+    ) -> Reply<pb::ListUsersResponse> {
+        let principal = self.principal(&request).await?;
+        let page = request.get_ref();
+        let (users, total_count) = self
+            .auth
+            .list_users(&principal, page.limit, page.offset)
+            .await?;
+        Ok(Response::new(pb::ListUsersResponse {
+            users: users.into_iter().map(user_to_proto).collect(),
+            total_count,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = request.get_ref().id))]
+    async fn update_user(&self, request: Request<pb::UpdateUserRequest>) -> Reply<pb::User> {
+        let principal = self.principal(&request).await?;
+        let request = request.into_inner();
+        let mut errors = FieldErrors::new();
+        let patch = ProfilePatch {
+            username: clearable(
+                &mut errors,
+                "username",
+                request.username,
+                request.clear_username,
+                Username::parse,
+            ),
+            email: clearable(
+                &mut errors,
+                "email",
+                request.email,
+                request.clear_email,
+                Email::parse,
+            ),
+            password: request
+                .password
+                .and_then(|p| errors.check("password", Password::parse(&p))),
+            first_name: request
+                .first_name
+                .and_then(|n| errors.check("first_name", PersonName::parse(&n))),
+            last_name: request
+                .last_name
+                .and_then(|n| errors.check("last_name", PersonName::parse(&n))),
+            role: match request.role {
+                0 => None,
+                role => errors.check("role", role_of(role)),
+            },
+            is_staff: request.is_staff,
+            is_superuser: request.is_superuser,
+            is_active: request.is_active,
+        };
+        let patch = parsed(errors, Some(patch))?;
+        let user = self.auth.update_user(&principal, request.id, patch).await?;
+        Ok(Response::new(user_to_proto(user)))
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = request.get_ref().id))]
+    async fn delete_user(
+        &self,
+        request: Request<pb::DeleteUserRequest>,
+    ) -> Reply<pb::DeleteUserResponse> {
+        let principal = self.principal(&request).await?;
+        self.auth
+            .delete_user(&principal, request.get_ref().id)
+            .await?;
+        Ok(Response::new(pb::DeleteUserResponse {}))
+    }
+}
+
+/// The fields sign-up and user creation share.
+struct AccountFields {
+    username: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+}
+
+/// Parses an account's fields, recording every error. A username or an email is required;
+/// the role and flags are the caller's to fill in (they default to a plain active CLERK).
+fn parse_account(errors: &mut FieldErrors, fields: AccountFields) -> Option<NewAccount> {
+    if fields.username.is_none() && fields.email.is_none() {
+        errors.add("username", REQUIRED);
+        errors.add("email", REQUIRED);
+    }
+    let username = fields
+        .username
+        .map(|u| errors.check("username", Username::parse(&u)));
+    let email = fields
+        .email
+        .map(|e| errors.check("email", Email::parse(&e)));
+    let password = errors.check(
+        "password",
+        present(fields.password).and_then(|p| Password::parse(&p)),
+    );
+    let first_name = errors.check(
+        "first_name",
+        PersonName::parse(fields.first_name.as_deref().unwrap_or_default()),
+    );
+    let last_name = errors.check(
+        "last_name",
+        PersonName::parse(fields.last_name.as_deref().unwrap_or_default()),
+    );
+    Some(NewAccount {
+        username: username.flatten(),
+        email: email.flatten(),
+        password: password?,
+        first_name: first_name?,
+        last_name: last_name?,
+        role: Role::Clerk,
+        is_staff: false,
+        is_superuser: false,
+        is_active: true,
+    })
+}
+
+/// The parsed value when no field had an error; else every error at once.
+fn parsed<T>(errors: FieldErrors, value: Option<T>) -> Result<T, AuthError> {
+    errors.into_result()?;
+    value.ok_or_else(|| AuthError::internal("a request parsed without errors lacks a value"))
+}
+
+/// A field that an update may set, clear, or leave alone.
+fn clearable<T>(
+    errors: &mut FieldErrors,
+    field: &str,
+    value: Option<String>,
+    clear: bool,
+    parse: fn(&str) -> Result<T, Messages>,
+) -> Option<Option<T>> {
+    match (value, clear) {
+        (_, true) => Some(None),
+        (Some(raw), false) => errors.check(field, parse(&raw)).map(Some),
+        (None, false) => None,
+    }
+}
+
+fn present(value: Option<String>) -> Result<String, Messages> {
+    value.ok_or_else(|| vec![REQUIRED.to_owned()])
+}
+
+/// A role from the wire; unspecified means the default, CLERK.
+fn role_of(value: i32) -> Result<Role, Messages> {
+    match pb::Role::try_from(value) {
+        Ok(pb::Role::Unspecified | pb::Role::Clerk) => Ok(Role::Clerk),
+        Ok(pb::Role::Manager) => Ok(Role::Manager),
+        Ok(pb::Role::Admin) => Ok(Role::Admin),
+        Err(_) => Err(vec![format!("\"{value}\" is not a valid choice.")]),
+    }
+}
+
+fn role_to_proto(role: Role) -> pb::Role {
+    match role {
+        Role::Clerk => pb::Role::Clerk,
+        Role::Manager => pb::Role::Manager,
+        Role::Admin => pb::Role::Admin,
+    }
+}
+
+fn kind_from_proto(kind: pb::CredentialKind) -> CredentialKind {
+    match kind {
+        pb::CredentialKind::Session => CredentialKind::Session,
+        pb::CredentialKind::Token | pb::CredentialKind::Unspecified => CredentialKind::Token,
+    }
+}
+
+fn kind_to_proto(kind: CredentialKind) -> pb::CredentialKind {
+    match kind {
+        CredentialKind::Token => pb::CredentialKind::Token,
+        CredentialKind::Session => pb::CredentialKind::Session,
+    }
+}
+
+pub(crate) fn user_to_proto(user: User) -> pb::User {
+    pb::User {
+        id: user.id,
+        username: user.username,
+        email: user.email,
+        first_name: user.first_name,
+        last_name: user.last_name,
+        role: role_to_proto(user.role).into(),
+        is_staff: user.is_staff,
+        is_superuser: user.is_superuser,
+        is_active: user.is_active,
+        date_joined: Some(user.date_joined.to_proto()),
+        last_login: user.last_login.map(|t| t.to_proto()),
+    }
+}
+
+fn issued_to_proto(issued: Issued) -> pb::IssuedCredential {
+    pb::IssuedCredential {
+        key: issued.key.expose().to_owned(),
+        kind: kind_to_proto(issued.kind).into(),
+        expires_at: Some(issued.expires_at.to_proto()),
+    }
+}

@@ -1,0 +1,28 @@
+//! The auth service: users, roles and the credential lifecycle (issue, validate, refresh,
+//! revoke) over gRPC (`auth.v1.AuthService`), stored with sqlx on SQLite or PostgreSQL.
+//!
+//! - `config`: settings from the environment.
+//! - `server`: binds, mounts the service with health and reflection, runs until shutdown.
+//! - `grpc`: proto ↔ domain translation and caller authentication.
+//! - `service`: what the service does: tokens, login and lockout, accounts.
+//! - `domain`: validated types (usernames, passwords, token keys).
+//! - `store`: all SQL.
+//! - `hashing`: argon2id on a bounded blocking pool.
+//! - `clock`: time as a parameter.
+//! - `error`: the one error type and its mapping to `tonic::Status`.
+//! - `bootstrap`: `createsuperuser`.
+
+pub mod bootstrap;
+pub mod clock;
+pub mod config;
+mod domain;
+mod error;
+mod grpc;
+mod hashing;
+pub mod server;
+mod service;
+mod store;
+
+pub use bootstrap::create_superuser;
+pub use config::Config;
+pub use server::{Application, StartupError};

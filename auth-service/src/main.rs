@@ -1,0 +1,86 @@
+//! `auth-service`: serves `auth.v1.AuthService`; `auth-service createsuperuser` creates the
+//! first admin. Settings come from the environment (see `Config`).
+
+use std::{io::BufRead, process::ExitCode};
+
+use auth_service::{Application, Config, create_superuser};
+use clap::{Parser, Subcommand};
+use service_kit::{shutdown, telemetry};
+
+#[derive(Parser)]
+#[command(version, about = "Users, roles and tokens over gRPC")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a user with role ADMIN, is_staff and is_superuser. The password comes from
+    /// AUTH_SUPERUSER_PASSWORD, else from the first line of standard input.
+    Createsuperuser {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("auth-service: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    telemetry::init(config.log_format);
+    let outcome = match cli.command {
+        None => serve(config).await,
+        Some(Command::Createsuperuser { username, email }) => {
+            createsuperuser(&config, &username, email.as_deref()).await
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("auth-service: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let app = Application::build(config)
+        .await
+        .map_err(|e| e.to_string())?;
+    app.run_until_stopped(shutdown::signal())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn createsuperuser(
+    config: &Config,
+    username: &str,
+    email: Option<&str>,
+) -> Result<(), String> {
+    let password = match std::env::var("AUTH_SUPERUSER_PASSWORD") {
+        Ok(password) => password,
+        Err(_) => {
+            eprintln!("Password (one line on standard input):");
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(|e| e.to_string())?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    let user = create_superuser(config, username, email, &password)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("Superuser {username:?} created (id {}).", user.id);
+    Ok(())
+}

@@ -1,0 +1,115 @@
+//! Building and running the server: the listener is bound first (so tests can use port 0 and
+//! read the real address), then the service, health and reflection are mounted on it.
+
+use std::{future::Future, net::SocketAddr, sync::Arc};
+
+use proto::auth::v1::auth_service_server::AuthServiceServer;
+use service_kit::{database::DatabaseError, grpc};
+use tokio::net::TcpListener;
+use tonic::service::{Routes, RoutesBuilder};
+
+use crate::{
+    clock::{Clock, SystemClock},
+    config::Config,
+    error::AuthError,
+    grpc::AuthGrpc,
+    hashing::PasswordHasher,
+    service::{Auth, LockoutPolicy},
+    store::Store,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Database(#[from] DatabaseError),
+    #[error("cannot set up password hashing: {0}")]
+    Hashing(AuthError),
+    #[error("cannot build reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("server failed: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+/// A bound, ready server.
+pub struct Application {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    routes: Routes,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// As [`Application::build`], with time from `clock` (tests move it by hand).
+    pub async fn build_with_clock(
+        config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartupError> {
+        let auth = build_auth(&config, clock).await?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartupError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_serving::<AuthServiceServer<AuthGrpc>>().await;
+        let mut routes = RoutesBuilder::default();
+        routes.add_service(health_service);
+        if config.reflection {
+            grpc::add_reflection(&mut routes)?;
+        }
+        routes.add_service(AuthServiceServer::new(AuthGrpc::new(auth)));
+        Ok(Self {
+            listener,
+            local_addr,
+            routes: routes.routes(),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` resolves; calls in flight then finish before this returns.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartupError> {
+        tracing::info!(addr = %self.local_addr, "auth service listening");
+        grpc::serve(self.listener, self.routes, shutdown).await?;
+        Ok(())
+    }
+}
+
+/// The service state over a migrated database.
+pub(crate) async fn build_auth(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> Result<Auth, StartupError> {
+    let store = Store::connect(&config.database_url).await?;
+    let hasher = PasswordHasher::new(config.argon2, config.hashing_concurrency)
+        .map_err(StartupError::Hashing)?;
+    Ok(Auth::new(
+        store,
+        hasher,
+        clock,
+        config.token_ttl,
+        LockoutPolicy {
+            threshold: config.lockout_threshold,
+        },
+    ))
+}

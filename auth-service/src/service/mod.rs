@@ -1,0 +1,43 @@
+//! What the service does, independent of gRPC: the credential lifecycle ([`tokens`]), login
+//! and its lockout ([`login`]), and user management ([`users`]). Handlers in `grpc` only
+//! translate to and from these calls.
+
+mod login;
+mod tokens;
+mod users;
+
+use std::{sync::Arc, time::Duration};
+
+pub use login::{LockoutPolicy, LoginRequest};
+pub use tokens::{Issued, Principal};
+pub use users::{NewAccount, ProfilePatch};
+
+use crate::{clock::Clock, hashing::PasswordHasher, store::Store};
+
+/// The auth service's state; cheap to clone, shared by every call.
+#[derive(Clone)]
+pub struct Auth {
+    store: Store,
+    hasher: PasswordHasher,
+    clock: Arc<dyn Clock>,
+    token_ttl: Duration,
+    lockout: LockoutPolicy,
+}
+
+impl Auth {
+    pub fn new(
+        store: Store,
+        hasher: PasswordHasher,
+        clock: Arc<dyn Clock>,
+        token_ttl: Duration,
+        lockout: LockoutPolicy,
+    ) -> Self {
+        Self {
+            store,
+            hasher,
+            clock,
+            token_ttl,
+            lockout,
+        }
+    }
+}

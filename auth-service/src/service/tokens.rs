@@ -1,0 +1,150 @@
+//! The credential lifecycle: issue, validate, refresh, revoke.
+
+use std::time::Duration;
+
+use super::Auth;
+use crate::{
+    clock::UnixMicros,
+    domain::{CredentialKind, TokenDigest, TokenKey, User},
+    error::AuthError,
+    store::NewCredential,
+};
+
+/// How long after a refresh the old key is merely invalid. Concurrent requests of one client
+/// (two tabs refreshing at once) present it in that window; only a later return means a copy of
+/// the key is loose, and revokes the chain.
+const REFRESH_REUSE_GRACE: Duration = Duration::from_secs(2);
+
+/// A credential just issued: the key is shown to its holder this once.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub key: TokenKey,
+    pub kind: CredentialKind,
+    pub expires_at: UnixMicros,
+}
+
+/// Who is calling, and with which credential.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: User,
+    pub kind: CredentialKind,
+    pub digest: TokenDigest,
+    pub expires_at: UnixMicros,
+}
+
+impl Auth {
+    /// A new credential for `user_id`, starting a refresh chain of its own.
+    pub(super) async fn issue(
+        &self,
+        user_id: i64,
+        kind: CredentialKind,
+    ) -> Result<Issued, AuthError> {
+        let key = TokenKey::generate();
+        let now = self.clock.now();
+        let digest = key.digest();
+        let credential = NewCredential {
+            family: digest.0.clone(),
+            digest,
+            user_id,
+            kind,
+            created_at: now,
+            expires_at: now.plus(self.token_ttl),
+        };
+        self.store.insert_credential(&credential).await?;
+        Ok(Issued {
+            key,
+            kind,
+            expires_at: credential.expires_at,
+        })
+    }
+
+    /// Checks a presented key of the given kind. An expired key is deleted on this use; a
+    /// refreshed-away key, once past the grace period, revokes its whole chain, since only a
+    /// stolen copy would come back.
+    #[tracing::instrument(skip(self, raw_key))]
+    pub async fn validate(
+        &self,
+        raw_key: &str,
+        kind: CredentialKind,
+    ) -> Result<Principal, AuthError> {
+        let key = TokenKey::parse(raw_key).ok_or(AuthError::TokenInvalid)?;
+        let digest = key.digest();
+        let record = self
+            .store
+            .credential(&digest)
+            .await?
+            .filter(|record| record.kind == kind)
+            .ok_or(AuthError::TokenInvalid)?;
+        let now = self.clock.now();
+        if let Some(refreshed_at) = record.refreshed_at {
+            if now < refreshed_at.plus(REFRESH_REUSE_GRACE) {
+                return Err(AuthError::TokenInvalid);
+            }
+            let revoked = self.store.delete_family(&record.family).await?;
+            tracing::warn!(
+                user_id = record.user.id,
+                revoked,
+                "refreshed-away token reused; its chain is revoked"
+            );
+            return Err(AuthError::TokenInvalid);
+        }
+        if record.expires_at <= now {
+            self.store.delete_credential(&digest).await?;
+            return Err(AuthError::TokenExpired);
+        }
+        if !record.user.is_active {
+            return Err(AuthError::UserInactive);
+        }
+        Ok(Principal {
+            user: record.user,
+            kind,
+            digest,
+            expires_at: record.expires_at,
+        })
+    }
+
+    /// Exchanges the caller's credential for a new one of the same kind and chain; the old one
+    /// is invalid from then on. Of two racing refreshes, exactly one wins.
+    #[tracing::instrument(skip_all, fields(user_id = principal.user.id))]
+    pub async fn refresh(&self, principal: &Principal) -> Result<Issued, AuthError> {
+        let key = TokenKey::generate();
+        let now = self.clock.now();
+        let old = self
+            .store
+            .credential(&principal.digest)
+            .await?
+            .ok_or(AuthError::TokenInvalid)?;
+        let new = NewCredential {
+            digest: key.digest(),
+            user_id: principal.user.id,
+            kind: principal.kind,
+            family: old.family,
+            created_at: now,
+            expires_at: now.plus(self.token_ttl),
+        };
+        if !self
+            .store
+            .refresh_credential(&principal.digest, &new, now)
+            .await?
+        {
+            return Err(AuthError::TokenInvalid);
+        }
+        Ok(Issued {
+            key,
+            kind: principal.kind,
+            expires_at: new.expires_at,
+        })
+    }
+
+    /// Logout: revokes the presented credential only.
+    pub async fn revoke(&self, principal: &Principal) -> Result<(), AuthError> {
+        self.store.delete_credential(&principal.digest).await
+    }
+
+    /// Logout everywhere: revokes every token and session of the caller.
+    pub async fn revoke_all(&self, principal: &Principal) -> Result<u64, AuthError> {
+        self.store
+            .delete_credentials_of(principal.user.id, None)
+            .await
+    }
+}

@@ -1,0 +1,206 @@
+//! Accounts: public sign-up, the first superuser, self-service password change, and user
+//! management for admins.
+
+use service_kit::validation::FieldErrors;
+
+use super::{Auth, Issued, Principal};
+use crate::{
+    domain::{CredentialKind, Email, Password, PersonName, Role, User, Username},
+    error::AuthError,
+    store::{NewUser, UserChanges, UserLookup},
+};
+
+/// A validated account to create.
+#[derive(Debug)]
+pub struct NewAccount {
+    pub username: Option<Username>,
+    pub email: Option<Email>,
+    pub password: Password,
+    pub first_name: PersonName,
+    pub last_name: PersonName,
+    pub role: Role,
+    pub is_staff: bool,
+    pub is_superuser: bool,
+    pub is_active: bool,
+}
+
+/// A partial update: `None` leaves a field as it is. For username and email, `Some(None)`
+/// clears the field.
+#[derive(Debug, Default)]
+pub struct ProfilePatch {
+    pub username: Option<Option<Username>>,
+    pub email: Option<Option<Email>>,
+    pub password: Option<Password>,
+    pub first_name: Option<PersonName>,
+    pub last_name: Option<PersonName>,
+    pub role: Option<Role>,
+    pub is_staff: Option<bool>,
+    pub is_superuser: Option<bool>,
+    pub is_active: Option<bool>,
+}
+
+#[derive(Debug)]
+pub struct RegisterOutcome {
+    pub user: User,
+    pub token: Option<Issued>,
+}
+
+const NEEDS_AN_IDENTITY: &str = "A user needs a username or an email.";
+const WRONG_OLD_PASSWORD: &str =
+    "Your old password was entered incorrectly. Please enter it again.";
+
+impl Auth {
+    /// Public sign-up (the caller already refused any role but CLERK and any flag); with
+    /// `issue_token` the new user is logged in at once.
+    #[tracing::instrument(skip_all)]
+    pub async fn register(
+        &self,
+        account: NewAccount,
+        issue_token: bool,
+    ) -> Result<RegisterOutcome, AuthError> {
+        let user = self.insert_account(account).await?;
+        if !issue_token {
+            return Ok(RegisterOutcome { user, token: None });
+        }
+        let user = self.store.record_login(user.id, self.clock.now()).await?;
+        let token = self.issue(user.id, CredentialKind::Token).await?;
+        Ok(RegisterOutcome {
+            user,
+            token: Some(token),
+        })
+    }
+
+    /// Inserts an account as given, with no permission check: for sign-up, for admins after
+    /// their check, and for `createsuperuser` at the console.
+    pub async fn insert_account(&self, account: NewAccount) -> Result<User, AuthError> {
+        let password_hash = self.hasher.hash(&account.password).await?;
+        let user = NewUser {
+            username: account.username,
+            email: account.email,
+            password_hash,
+            first_name: account.first_name,
+            last_name: account.last_name,
+            role: account.role,
+            is_staff: account.is_staff,
+            is_superuser: account.is_superuser,
+            is_active: account.is_active,
+        };
+        let user = self.store.insert_user(user, self.clock.now()).await?;
+        tracing::info!(user_id = user.id, role = user.role.as_db(), "user created");
+        Ok(user)
+    }
+
+    /// Changes the caller's password; every other credential of the caller is revoked.
+    #[tracing::instrument(skip_all, fields(user_id = principal.user.id))]
+    pub async fn change_password(
+        &self,
+        principal: &Principal,
+        old: Password,
+        new: Password,
+    ) -> Result<(), AuthError> {
+        let record = self
+            .store
+            .login_record(&UserLookup::Id(principal.user.id))
+            .await?
+            .ok_or(AuthError::TokenInvalid)?;
+        if !self.hasher.verify(&old, Some(record.password_hash)).await? {
+            return Err(FieldErrors::single("old_password", WRONG_OLD_PASSWORD).into());
+        }
+        let hash = self.hasher.hash(&new).await?;
+        self.store.set_password(principal.user.id, hash).await?;
+        let revoked = self
+            .store
+            .delete_credentials_of(principal.user.id, Some(&principal.digest))
+            .await?;
+        tracing::info!(revoked, "password changed");
+        Ok(())
+    }
+
+    pub async fn create_user(
+        &self,
+        principal: &Principal,
+        account: NewAccount,
+    ) -> Result<User, AuthError> {
+        require_user_admin(principal)?;
+        if account.is_superuser && !principal.user.is_superuser {
+            return Err(AuthError::PermissionDenied);
+        }
+        self.insert_account(account).await
+    }
+
+    pub async fn user(&self, principal: &Principal, id: i64) -> Result<User, AuthError> {
+        require_user_admin(principal)?;
+        self.store.user(id).await
+    }
+
+    pub async fn list_users(
+        &self,
+        principal: &Principal,
+        limit: Option<u64>,
+        offset: u64,
+    ) -> Result<(Vec<User>, u64), AuthError> {
+        require_user_admin(principal)?;
+        self.store.list_users(limit, offset).await
+    }
+
+    /// Applies a partial update. A new password revokes the user's credentials (but the one the
+    /// caller is using, when admins change their own).
+    #[tracing::instrument(skip_all, fields(user_id = id))]
+    pub async fn update_user(
+        &self,
+        principal: &Principal,
+        id: i64,
+        patch: ProfilePatch,
+    ) -> Result<User, AuthError> {
+        require_user_admin(principal)?;
+        if patch.is_superuser.is_some() && !principal.user.is_superuser {
+            return Err(AuthError::PermissionDenied);
+        }
+        let current = self.store.user(id).await?;
+        let changes = UserChanges {
+            username: patch
+                .username
+                .unwrap_or_else(|| current.username.map(Username::from_stored)),
+            email: patch
+                .email
+                .unwrap_or_else(|| current.email.map(Email::from_stored)),
+            first_name: patch
+                .first_name
+                .unwrap_or_else(|| PersonName::from_stored(current.first_name)),
+            last_name: patch
+                .last_name
+                .unwrap_or_else(|| PersonName::from_stored(current.last_name)),
+            role: patch.role.unwrap_or(current.role),
+            is_staff: patch.is_staff.unwrap_or(current.is_staff),
+            is_superuser: patch.is_superuser.unwrap_or(current.is_superuser),
+            is_active: patch.is_active.unwrap_or(current.is_active),
+        };
+        if changes.username.is_none() && changes.email.is_none() {
+            return Err(FieldErrors::single("non_field_errors", NEEDS_AN_IDENTITY).into());
+        }
+        let user = self.store.update_user(id, changes).await?;
+        if let Some(password) = patch.password {
+            let hash = self.hasher.hash(&password).await?;
+            self.store.set_password(id, hash).await?;
+            let keep = (id == principal.user.id).then_some(&principal.digest);
+            self.store.delete_credentials_of(id, keep).await?;
+        }
+        Ok(user)
+    }
+
+    /// Deletes the user and, with it, every credential it holds.
+    pub async fn delete_user(&self, principal: &Principal, id: i64) -> Result<(), AuthError> {
+        require_user_admin(principal)?;
+        self.store.delete_user(id).await?;
+        tracing::info!(user_id = id, "user deleted");
+        Ok(())
+    }
+}
+
+fn require_user_admin(principal: &Principal) -> Result<(), AuthError> {
+    if principal.user.can_manage_users() {
+        Ok(())
+    } else {
+        Err(AuthError::PermissionDenied)
+    }
+}

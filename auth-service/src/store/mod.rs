@@ -1,0 +1,67 @@
+//! All SQL of the service. One code path serves SQLite and PostgreSQL (sqlx `Any`, `$n`
+//! placeholders, portable column types); only the migrations differ, chosen at connect time.
+
+// Declared before the modules that use it.
+/// The columns every user query returns, in [`user_from_row`]'s order.
+macro_rules! user_columns {
+    () => {
+        "id, username, email, first_name, last_name, role, is_staff, is_superuser, is_active, \
+         date_joined, last_login"
+    };
+}
+
+mod credentials;
+mod users;
+
+use service_kit::{
+    database::{self, DatabaseError, Migrations},
+    validation::FieldErrors,
+};
+use sqlx::{AnyPool, migrate::Migrator};
+
+pub use credentials::NewCredential;
+pub use users::{LoginRecord, NewUser, UserChanges, UserLookup};
+
+static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// A handle on the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+}
+
+impl Store {
+    /// Connects and applies pending migrations.
+    pub async fn connect(url: &str) -> Result<Self, DatabaseError> {
+        let pool = database::connect(
+            url,
+            Migrations {
+                sqlite: &SQLITE,
+                postgres: &POSTGRES,
+            },
+        )
+        .await?;
+        Ok(Self { pool })
+    }
+}
+
+/// The field error for a broken unique constraint, if that is what `err` is. The constraint
+/// names of the migrations decide the field; PostgreSQL reports them, SQLite reports the column,
+/// and both contain the column name matched here.
+fn duplicate_field(err: &sqlx::Error) -> Option<FieldErrors> {
+    let constraint = database::unique_violation(err)?;
+    if constraint.contains("username_key") {
+        Some(FieldErrors::single(
+            "username",
+            "A user with that username already exists.",
+        ))
+    } else if constraint.contains("email_key") {
+        Some(FieldErrors::single(
+            "email",
+            "A user with this email already exists.",
+        ))
+    } else {
+        None
+    }
+}

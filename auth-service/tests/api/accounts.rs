@@ -1,0 +1,325 @@
+//! Sign-up, validation, user management and `createsuperuser`.
+
+use proto::{auth::v1 as pb, reasons};
+use service_kit::testing::TestDatabase;
+use tonic::Code;
+
+use crate::helpers::*;
+
+async fn register_validates_every_field_with_drf_messages(db: TestDatabase) {
+    let app = spawn_app(&db).await;
+    let mut client = app.client();
+
+    let nothing = client.register(pb::RegisterRequest::default()).await;
+    assert_eq!(
+        field_errors(nothing),
+        [
+            pair("username", "This field is required."),
+            pair("email", "This field is required."),
+            pair("password", "This field is required."),
+        ]
+    );
+
+    let bad = client
+        .register(pb::RegisterRequest {
+            username: Some("no spaces allowed".into()),
+            email: Some("not-an-email".into()),
+            password: Some("short".into()),
+            first_name: Some("x".repeat(151)),
+            role: pb::Role::Admin.into(),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(
+        field_errors(bad),
+        [
+            pair("role", "This role cannot be self-assigned."),
+            pair(
+                "username",
+                "Enter a valid username. This value may contain only letters, numbers, and \
+                 @/./+/-/_ characters."
+            ),
+            pair("email", "Enter a valid email address."),
+            pair("password", "Password must be at least 8 characters long."),
+            pair("password", "Password must contain at least one numeral."),
+            pair(
+                "first_name",
+                "Ensure this field has no more than 150 characters."
+            ),
+        ]
+    );
+
+    let blank = client
+        .register(pb::RegisterRequest {
+            username: Some(" ".into()),
+            password: Some(String::new()),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(
+        field_errors(blank),
+        [
+            pair("username", "This field may not be blank."),
+            pair("password", "This field may not be blank."),
+        ]
+    );
+
+    // Nothing of the above was stored.
+    let admin = app.admin_token().await;
+    let listed = client
+        .list_users(authed(&admin, pb::ListUsersRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.total_count, 1);
+}
+
+async fn register_returns_the_user_and_optionally_a_token(db: TestDatabase) {
+    let app = spawn_app(&db).await;
+    let response = app
+        .client()
+        .register(pb::RegisterRequest {
+            username: Some("newuser".into()),
+            email: Some("newuser@example.com".into()),
+            password: Some("password123".into()),
+            first_name: Some("New".into()),
+            role: pb::Role::Clerk.into(),
+            issue_token: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let user = response.user.unwrap();
+    assert_eq!(user.username.as_deref(), Some("newuser"));
+    assert_eq!(user.email.as_deref(), Some("newuser@example.com"));
+    assert_eq!(user.role(), pb::Role::Clerk);
+    assert!(user.is_active && !user.is_staff && !user.is_superuser);
+    assert!(user.last_login.is_some());
+    let token = response.token.unwrap();
+    assert_eq!(token.key.len(), 40);
+    let validated = app.validate(&token.key).await.unwrap();
+    assert_eq!(validated.user.unwrap().id, user.id);
+
+    // An email alone is enough; the username is then absent.
+    let by_email = app
+        .client()
+        .register(pb::RegisterRequest {
+            email: Some("john.doe@example.com".into()),
+            password: Some(PASSWORD.into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(by_email.user.unwrap().username, None);
+    assert!(by_email.token.is_none());
+}
+
+async fn usernames_and_emails_are_unique_ignoring_case(db: TestDatabase) {
+    let app = spawn_app(&db).await;
+    let mut client = app.client();
+    client
+        .register(pb::RegisterRequest {
+            username: Some("Alice".into()),
+            email: Some("alice@example.com".into()),
+            password: Some(PASSWORD.into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        field_errors(client.register(registration("aLICE")).await),
+        [pair(
+            "username",
+            "A user with that username already exists."
+        )]
+    );
+    let same_email = client
+        .register(pb::RegisterRequest {
+            email: Some("ALICE@example.COM".into()),
+            password: Some(PASSWORD.into()),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(
+        field_errors(same_email),
+        [pair("email", "A user with this email already exists.")]
+    );
+}
+
+async fn racing_duplicate_registrations_give_one_user_and_field_errors(db: TestDatabase) {
+    let app = spawn_app(&db).await;
+    let attempts = (0..8).map(|_| {
+        let mut client = app.client();
+        tokio::spawn(async move { client.register(registration("racer")).await })
+    });
+    let results = join_all(attempts).await;
+    let successes = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(successes, 1, "{results:?}");
+    for failure in results.into_iter().filter(Result::is_err) {
+        assert_eq!(
+            field_errors(failure),
+            [pair(
+                "username",
+                "A user with that username already exists."
+            )]
+        );
+    }
+}
+
+async fn admins_manage_users_and_others_may_not(db: TestDatabase) {
+    let app = spawn_app(&db).await;
+    let admin = app.admin_token().await;
+    let (clerk, clerk_token) = app.user_with_token("clerk").await;
+    let mut client = app.client();
+
+    let created = client
+        .create_user(authed(
+            &admin,
+            pb::CreateUserRequest {
+                username: Some("manager".into()),
+                email: Some("m@example.com".into()),
+                password: Some(PASSWORD.into()),
+                role: pb::Role::Manager.into(),
+                is_staff: Some(true),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(created.role(), pb::Role::Manager);
+    assert!(created.is_staff && created.is_active && !created.is_superuser);
+
+    let page = client
+        .list_users(authed(
+            &admin,
+            pb::ListUsersRequest {
+                limit: Some(2),
+                offset: 1,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(page.total_count, 3);
+    let ids: Vec<_> = page.users.iter().map(|u| u.id).collect();
+    assert_eq!(ids, [clerk.id, created.id]);
+
+    let fetched = client
+        .get_user(authed(&admin, pb::GetUserRequest { id: clerk.id }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(fetched.username.as_deref(), Some("clerk"));
+
+    let updated = client
+        .update_user(authed(
+            &admin,
+            pb::UpdateUserRequest {
+                id: clerk.id,
+                first_name: Some("Clara".into()),
+                role: pb::Role::Manager.into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(updated.first_name, "Clara");
+    assert_eq!(updated.role(), pb::Role::Manager);
+    assert_eq!(
+        updated.username.as_deref(),
+        Some("clerk"),
+        "untouched fields stay"
+    );
+
+    let unknown = client
+        .get_user(authed(&admin, pb::GetUserRequest { id: 9999 }))
+        .await;
+    assert_eq!(unknown.unwrap_err().code(), Code::NotFound);
+
+    // The (now manager, not staff) user cannot manage users; nobody unauthenticated can.
+    let denied = client
+        .list_users(authed(&clerk_token, pb::ListUsersRequest::default()))
+        .await;
+    assert_rejected(denied, Code::PermissionDenied, reasons::PERMISSION_DENIED);
+    let anonymous = client.list_users(pb::ListUsersRequest::default()).await;
+    assert_rejected(
+        anonymous,
+        Code::Unauthenticated,
+        reasons::CREDENTIALS_MISSING,
+    );
+
+    client
+        .delete_user(authed(&admin, pb::DeleteUserRequest { id: created.id }))
+        .await
+        .unwrap();
+    let gone = client
+        .get_user(authed(&admin, pb::GetUserRequest { id: created.id }))
+        .await;
+    assert_eq!(gone.unwrap_err().code(), Code::NotFound);
+}
+
+async fn only_superusers_grant_superuser(db: TestDatabase) {
+    let app = spawn_app(&db).await;
+    let admin = app.admin_token().await;
+    let mut client = app.client();
+    client
+        .create_user(authed(
+            &admin,
+            pb::CreateUserRequest {
+                username: Some("staffer".into()),
+                password: Some(PASSWORD.into()),
+                is_staff: Some(true),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    let staff = app.token_for("staffer").await;
+    let escalation = client
+        .create_user(authed(
+            &staff,
+            pb::CreateUserRequest {
+                username: Some("root2".into()),
+                password: Some(PASSWORD.into()),
+                is_superuser: Some(true),
+                ..Default::default()
+            },
+        ))
+        .await;
+    assert_rejected(
+        escalation,
+        Code::PermissionDenied,
+        reasons::PERMISSION_DENIED,
+    );
+}
+
+async fn createsuperuser_refuses_an_existing_username(db: TestDatabase) {
+    let app = spawn_app(&db).await;
+    app.admin_token().await;
+    let again = auth_service::create_superuser(&app.config, "ADMIN", None, PASSWORD).await;
+    let message = again.unwrap_err().to_string();
+    assert_eq!(
+        message,
+        "username: A user with that username already exists."
+    );
+    let weak = auth_service::create_superuser(&app.config, "root", None, "weak").await;
+    assert!(
+        weak.unwrap_err()
+            .to_string()
+            .contains("Password must be at least 8 characters long.")
+    );
+}
+
+service_kit::on_both_backends!(
+    register_validates_every_field_with_drf_messages,
+    register_returns_the_user_and_optionally_a_token,
+    usernames_and_emails_are_unique_ignoring_case,
+    racing_duplicate_registrations_give_one_user_and_field_errors,
+    admins_manage_users_and_others_may_not,
+    only_superusers_grant_superuser,
+    createsuperuser_refuses_an_existing_username,
+);

@@ -1,0 +1,196 @@
+//! `spawn_app` and the small vocabulary the tests share.
+
+use std::{sync::Arc, time::Duration};
+
+use auth_service::{Application, Config, clock::ManualClock, create_superuser};
+use proto::auth::v1::{self as pb, auth_service_client::AuthServiceClient};
+use service_kit::{testing::TestDatabase, validation::FieldErrors};
+use tokio::{sync::oneshot, task::JoinHandle};
+use tonic::{Code, Request, Status, transport::Channel};
+use tonic_types::StatusExt;
+
+pub const PASSWORD: &str = "Password123";
+
+pub struct TestApp {
+    pub config: Config,
+    pub client: AuthServiceClient<Channel>,
+    pub clock: ManualClock,
+    pub addr: std::net::SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+}
+
+/// Starts the service on `db` with the test configuration.
+pub async fn spawn_app(db: &TestDatabase) -> TestApp {
+    spawn_app_with(Config::for_tests(db.url())).await
+}
+
+pub async fn spawn_app_with(config: Config) -> TestApp {
+    service_kit::telemetry::init(Default::default());
+    let clock = ManualClock::new();
+    let app = Application::build_with_clock(config.clone(), Arc::new(clock.clone()))
+        .await
+        .expect("the service starts");
+    let addr = app.local_addr();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        app.run_until_stopped(async {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("the server runs");
+    });
+    let client = AuthServiceClient::connect(format!("http://{addr}"))
+        .await
+        .expect("the client connects");
+    TestApp {
+        config,
+        client,
+        clock,
+        addr,
+        stop: Some(stop),
+        server: Some(server),
+    }
+}
+
+impl TestApp {
+    pub fn client(&self) -> AuthServiceClient<Channel> {
+        self.client.clone()
+    }
+
+    /// Stops the server and waits until in-flight calls are done.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("the server task ends cleanly");
+        }
+    }
+
+    pub async fn register(&self, username: &str) -> pb::User {
+        self.client()
+            .register(registration(username))
+            .await
+            .expect("registration succeeds")
+            .into_inner()
+            .user
+            .expect("a user")
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Result<pb::LoginResponse, Status> {
+        self.client()
+            .login(pb::LoginRequest {
+                username: Some(username.to_owned()),
+                password: Some(password.to_owned()),
+                ..Default::default()
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// Registers `username` with [`PASSWORD`] and returns a fresh token key.
+    pub async fn user_with_token(&self, username: &str) -> (pb::User, String) {
+        let user = self.register(username).await;
+        (user, self.token_for(username).await)
+    }
+
+    pub async fn token_for(&self, username: &str) -> String {
+        self.login(username, PASSWORD)
+            .await
+            .expect("login succeeds")
+            .token
+            .expect("a token")
+            .key
+    }
+
+    /// A superuser (created as `createsuperuser` does) and a token of it.
+    pub async fn admin_token(&self) -> String {
+        create_superuser(&self.config, "admin", Some("admin@example.com"), PASSWORD)
+            .await
+            .expect("the superuser is created");
+        self.token_for("admin").await
+    }
+
+    pub async fn validate(&self, key: &str) -> Result<pb::ValidateTokenResponse, Status> {
+        self.client()
+            .validate_token(pb::ValidateTokenRequest {
+                key: key.to_owned(),
+                kind: pb::CredentialKind::Token.into(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    pub fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+}
+
+pub fn registration(username: &str) -> pb::RegisterRequest {
+    pb::RegisterRequest {
+        username: Some(username.to_owned()),
+        password: Some(PASSWORD.to_owned()),
+        ..Default::default()
+    }
+}
+
+/// `message` carrying `authorization: Token <key>`.
+pub fn authed<T>(key: &str, message: T) -> Request<T> {
+    with_authorization(&format!("Token {key}"), message)
+}
+
+pub fn with_authorization<T>(value: &str, message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", value.parse().expect("ASCII metadata"));
+    request
+}
+
+/// The `google.rpc.ErrorInfo` reason of a failed call.
+pub fn reason(status: &Status) -> String {
+    status
+        .get_error_details()
+        .error_info()
+        .map(|info| info.reason.clone())
+        .unwrap_or_default()
+}
+
+/// Asserts the code and reason of a failed call.
+#[track_caller]
+pub fn assert_rejected<T: std::fmt::Debug>(
+    result: Result<T, Status>,
+    code: Code,
+    expected_reason: &str,
+) {
+    let status = result.expect_err("the call fails");
+    assert_eq!(status.code(), code, "{status:?}");
+    assert_eq!(reason(&status), expected_reason, "{status:?}");
+}
+
+/// The field violations of an INVALID_ARGUMENT answer, as (field, message) pairs.
+#[track_caller]
+pub fn field_errors<T: std::fmt::Debug>(result: Result<T, Status>) -> Vec<(String, String)> {
+    let status = result.expect_err("the call fails");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    FieldErrors::from_status(&status)
+        .expect("field violations")
+        .iter()
+        .map(|(f, m)| (f.to_owned(), m.to_owned()))
+        .collect()
+}
+
+pub fn pair(field: &str, message: &str) -> (String, String) {
+    (field.to_owned(), message.to_owned())
+}
+
+/// Awaits every task, in order.
+pub async fn join_all<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let handles: Vec<_> = handles.collect();
+    let mut results = Vec::with_capacity(handles.len());
+    for handle in handles {
+        results.push(handle.await.expect("the task ends"));
+    }
+    results
+}

@@ -1,0 +1,11 @@
+//! Integration tests of the auth service: the real server on a free port, over real sockets, on
+//! a database of its own per test (SQLite, and PostgreSQL when `TEST_POSTGRES_URL` is set).
+
+mod helpers;
+
+mod accounts;
+mod lockout;
+mod login;
+mod replicas;
+mod server;
+mod tokens;

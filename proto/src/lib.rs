@@ -1,0 +1,119 @@
+//! The gRPC contracts shared by every service: generated messages, clients and servers for
+//! `auth.v1` and `inventory.v1`, the encoded descriptor set that server reflection serves, and
+//! the two conventions the `.proto` comments describe in words: the `authorization` metadata
+//! ([`credentials`]) and the `google.rpc.ErrorInfo` reasons ([`reasons`]).
+
+pub mod auth {
+    pub mod v1 {
+        tonic::include_proto!("auth.v1");
+    }
+}
+
+pub mod inventory {
+    pub mod v1 {
+        tonic::include_proto!("inventory.v1");
+    }
+}
+
+/// The encoded `FileDescriptorSet` of every `.proto` in this crate (with their imports), for
+/// `tonic_reflection`.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/descriptor_set.bin"));
+
+/// `google.rpc.ErrorInfo` reasons, all in domain [`reasons::DOMAIN`]. Clients branch on these,
+/// never on status messages.
+pub mod reasons {
+    pub const DOMAIN: &str = "auth.v1";
+    /// No `authorization` metadata at all.
+    pub const CREDENTIALS_MISSING: &str = "CREDENTIALS_MISSING";
+    /// Unknown, revoked, refreshed-away or malformed key.
+    pub const TOKEN_INVALID: &str = "TOKEN_INVALID";
+    /// The key's lifetime is over; it has been deleted.
+    pub const TOKEN_EXPIRED: &str = "TOKEN_EXPIRED";
+    /// The key's user is deactivated (as a token check, UNAUTHENTICATED; at login after a
+    /// correct password, PERMISSION_DENIED).
+    pub const USER_INACTIVE: &str = "USER_INACTIVE";
+    /// Wrong username, email or password.
+    pub const INVALID_CREDENTIALS: &str = "INVALID_CREDENTIALS";
+    /// Too many failed logins; RESOURCE_EXHAUSTED with a `google.rpc.RetryInfo`.
+    pub const ACCOUNT_LOCKED: &str = "ACCOUNT_LOCKED";
+    /// Authenticated, but the role or flags do not allow the call.
+    pub const PERMISSION_DENIED: &str = "PERMISSION_DENIED";
+}
+
+/// The `authorization` metadata: `Token <key>` or `Bearer <key>` for a token, `Session <key>`
+/// for a gateway cookie session. The scheme matches ignoring case, as DRF's does.
+pub mod credentials {
+    use crate::auth::v1::CredentialKind;
+
+    /// The metadata key.
+    pub const METADATA_KEY: &str = "authorization";
+
+    /// Why an `authorization` value is not a credential.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum MalformedAuthorization {
+        /// A known scheme with nothing after it.
+        MissingKey,
+        /// A key with spaces inside.
+        SpacesInKey,
+        /// Any other scheme (e.g. `Basic`).
+        UnknownScheme,
+    }
+
+    /// Splits an `authorization` value into the kind of credential and its key.
+    pub fn parse(value: &str) -> Result<(CredentialKind, &str), MalformedAuthorization> {
+        let mut parts = value.split_whitespace();
+        let scheme = parts.next().unwrap_or_default();
+        let kind = if scheme.eq_ignore_ascii_case("token") || scheme.eq_ignore_ascii_case("bearer")
+        {
+            CredentialKind::Token
+        } else if scheme.eq_ignore_ascii_case("session") {
+            CredentialKind::Session
+        } else {
+            return Err(MalformedAuthorization::UnknownScheme);
+        };
+        let key = parts.next().ok_or(MalformedAuthorization::MissingKey)?;
+        if parts.next().is_some() {
+            return Err(MalformedAuthorization::SpacesInKey);
+        }
+        Ok((kind, key))
+    }
+
+    /// The `authorization` value that presents `key` as a credential of `kind`.
+    pub fn format(kind: CredentialKind, key: &str) -> String {
+        match kind {
+            CredentialKind::Session => format!("Session {key}"),
+            CredentialKind::Token | CredentialKind::Unspecified => format!("Token {key}"),
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn parses_schemes_ignoring_case() {
+            assert_eq!(parse("Token abc"), Ok((CredentialKind::Token, "abc")));
+            assert_eq!(parse("bearer abc"), Ok((CredentialKind::Token, "abc")));
+            assert_eq!(parse("SESSION abc"), Ok((CredentialKind::Session, "abc")));
+        }
+
+        #[test]
+        fn rejects_what_drf_rejects() {
+            assert_eq!(parse("Token"), Err(MalformedAuthorization::MissingKey));
+            assert_eq!(parse("Token a b"), Err(MalformedAuthorization::SpacesInKey));
+            assert_eq!(
+                parse("Basic abc"),
+                Err(MalformedAuthorization::UnknownScheme)
+            );
+            assert_eq!(parse(""), Err(MalformedAuthorization::UnknownScheme));
+        }
+
+        #[test]
+        fn format_round_trips() {
+            for kind in [CredentialKind::Token, CredentialKind::Session] {
+                assert_eq!(parse(&format(kind, "k1")), Ok((kind, "k1")));
+            }
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! Reading typed settings from the environment; a bad value is a [`ConfigError`] naming the
+//! variable, reported before any socket opens.
+
+use std::{fmt::Display, str::FromStr};
+
+/// A setting that is present but unusable.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {name}={value:?}: {reason}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn new(name: &'static str, value: impl Into<String>, reason: impl Display) -> Self {
+        Self {
+            name,
+            value: value.into(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// The variable's value, or `default` when it is unset or empty.
+pub fn string_or(name: &'static str, default: &str) -> String {
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => value,
+        _ => default.to_owned(),
+    }
+}
+
+/// The variable parsed as `T`, or `default` (also parsed, so defaults read like the docs) when
+/// unset.
+pub fn parse_or<T>(name: &'static str, default: &str) -> Result<T, ConfigError>
+where
+    T: FromStr,
+    T::Err: Display,
+{
+    let value = string_or(name, default);
+    value
+        .trim()
+        .parse()
+        .map_err(|err| ConfigError::new(name, value.clone(), err))
+}
+
+/// An `on`/`off` switch (also `true`/`false`, `1`/`0`, `yes`/`no`).
+pub fn switch_or(name: &'static str, default: bool) -> Result<bool, ConfigError> {
+    let value = string_or(name, if default { "on" } else { "off" });
+    match value.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" | "yes" => Ok(true),
+        "off" | "false" | "0" | "no" => Ok(false),
+        _ => Err(ConfigError::new(name, value, "expected on or off")),
+    }
+}

@@ -1,0 +1,20 @@
+//! What every gRPC service of the workspace shares, so that each service holds only its own
+//! domain:
+//!
+//! - `env`: typed settings read from the environment, with clear start-up errors.
+//! - `telemetry`: the tracing subscriber (`LOG_FORMAT`, `RUST_LOG`).
+//! - `request_id`: the tower layer that puts `x-request-id` on every log line of a call.
+//! - `database`: one `sqlx::AnyPool` for SQLite or PostgreSQL, migrated at start.
+//! - `grpc`: reflection (v1 and v1alpha) and health, the parts every server mounts.
+//! - `validation`: field errors, carried as `google.rpc.BadRequest`.
+//! - `shutdown`: the SIGTERM / Ctrl-C future that drains a server.
+
+pub mod database;
+pub mod env;
+pub mod grpc;
+pub mod request_id;
+pub mod shutdown;
+pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod validation;

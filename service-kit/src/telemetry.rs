@@ -1,0 +1,37 @@
+//! The tracing subscriber: `RUST_LOG` filters (default `info`), `LOG_FORMAT` picks plain text or
+//! one JSON object per line.
+
+use std::str::FromStr;
+
+use tracing_subscriber::{EnvFilter, fmt};
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Plain,
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value.to_ascii_lowercase().as_str() {
+            "plain" | "text" => Ok(Self::Plain),
+            "json" => Ok(Self::Json),
+            _ => Err("expected plain or json".to_owned()),
+        }
+    }
+}
+
+/// Installs the global subscriber. Later calls (several services in one process, tests) are
+/// no-ops.
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _already_set = match format {
+        LogFormat::Plain => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}

@@ -1,0 +1,160 @@
+//! Test support: every test gets a database of its own, on SQLite (a file in a temporary
+//! folder) or on PostgreSQL (a fresh database on the server named by `TEST_POSTGRES_URL`,
+//! dropped when the test ends), so tests never depend on each other or on their order.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sqlx::{AnyConnection, Connection};
+
+/// The variable naming an administrative PostgreSQL URL, e.g.
+/// `postgres://postgres@127.0.0.1:5432/postgres`. `.ci/run` always sets it.
+pub const POSTGRES_URL_VAR: &str = "TEST_POSTGRES_URL";
+
+/// A database that exists for one test.
+#[derive(Debug)]
+pub struct TestDatabase {
+    url: String,
+    cleanup: Cleanup,
+}
+
+#[derive(Debug)]
+enum Cleanup {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDatabase {
+    /// A new SQLite file in a temporary folder.
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        Self {
+            url,
+            cleanup: Cleanup::Sqlite(dir),
+        }
+    }
+
+    /// A new, empty PostgreSQL database, or `None` (with a notice) when `TEST_POSTGRES_URL` is
+    /// unset.
+    pub async fn postgres() -> Option<Self> {
+        let Ok(admin_url) = std::env::var(POSTGRES_URL_VAR) else {
+            eprintln!("skipped: {POSTGRES_URL_VAR} is not set");
+            return None;
+        };
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let name = format!(
+            "test_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            crate::request_id::generate().get(..8).unwrap_or_default()
+        );
+        sqlx::any::install_default_drivers();
+        let mut admin = AnyConnection::connect(&admin_url)
+            .await
+            .expect("TEST_POSTGRES_URL accepts connections");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .expect("CREATE DATABASE");
+        let url = replace_database(&admin_url, &name);
+        Some(Self {
+            url,
+            cleanup: Cleanup::Postgres { admin_url, name },
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+/// `admin_url` with its database path replaced by `name`.
+fn replace_database(admin_url: &str, name: &str) -> String {
+    let (base, query) = match admin_url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (admin_url, None),
+    };
+    let authority_end = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[authority_end..]
+        .find('/')
+        .map_or(base.len(), |i| authority_end + i);
+    let mut url = format!("{}/{name}", &base[..path_start]);
+    if let Some(query) = query {
+        url.push('?');
+        url.push_str(query);
+    }
+    url
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Cleanup::Postgres { admin_url, name } = &self.cleanup else {
+            return;
+        };
+        let (admin_url, statement) = (
+            admin_url.clone(),
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        );
+        // Drop runs inside the test's runtime, which cannot be blocked on; a thread with its own
+        // runtime does the async cleanup.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let mut admin = AnyConnection::connect(&admin_url).await?;
+                sqlx::query(sqlx::AssertSqlSafe(statement))
+                    .execute(&mut admin)
+                    .await?;
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test database {name}");
+        }
+    }
+}
+
+/// Runs each named `async fn(TestDatabase)` once on SQLite and once on PostgreSQL (skipped with
+/// a notice when `TEST_POSTGRES_URL` is unset).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::testing::TestDatabase::sqlite()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(db) = $crate::testing::TestDatabase::postgres().await {
+                        super::$name(db).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_database;
+
+    #[test]
+    fn replaces_the_database_and_keeps_the_query() {
+        assert_eq!(
+            replace_database("postgres://u@h:5432/postgres?sslmode=disable", "t1"),
+            "postgres://u@h:5432/t1?sslmode=disable"
+        );
+        assert_eq!(
+            replace_database("postgres://u@h", "t2"),
+            "postgres://u@h/t2"
+        );
+    }
+}
