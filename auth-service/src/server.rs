@@ -6,7 +6,10 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 use proto::auth::v1::auth_service_server::AuthServiceServer;
 use service_kit::{database::DatabaseError, grpc};
 use tokio::net::TcpListener;
-use tonic::service::{Routes, RoutesBuilder};
+use tonic::{
+    server::NamedService,
+    service::{Routes, RoutesBuilder},
+};
 
 use crate::{
     clock::{Clock, SystemClock},
@@ -70,7 +73,7 @@ impl Application {
         let mut routes = RoutesBuilder::default();
         routes.add_service(health_service);
         if config.reflection {
-            grpc::add_reflection(&mut routes)?;
+            grpc::add_reflection(&mut routes, AuthServiceServer::<AuthGrpc>::NAME)?;
         }
         routes.add_service(AuthServiceServer::new(AuthGrpc::new(auth)));
         Ok(Self {

@@ -1,7 +1,7 @@
 //! The tracing subscriber: `RUST_LOG` filters (default `info`), `LOG_FORMAT` picks plain text or
 //! one JSON object per line.
 
-use std::str::FromStr;
+use std::{io::IsTerminal, str::FromStr};
 
 use tracing_subscriber::{EnvFilter, fmt};
 
@@ -29,7 +29,11 @@ impl FromStr for LogFormat {
 /// no-ops.
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only for a person at a terminal; files and log collectors get plain text.
+    let builder = fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let _already_set = match format {
         LogFormat::Plain => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
