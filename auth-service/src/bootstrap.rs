@@ -1,6 +1,6 @@
 //! The first admin, created at the console like Django's `manage.py createsuperuser`.
 
-use std::sync::Arc;
+use std::{io::BufRead, sync::Arc};
 
 use service_kit::validation::FieldErrors;
 
@@ -30,6 +30,18 @@ fn describe(errors: &FieldErrors) -> String {
         .map(|(field, message)| format!("{field}: {message}"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The superuser's password: `AUTH_SUPERUSER_PASSWORD` if set (for scripts), else the first
+/// line of standard input.
+pub fn superuser_password() -> std::io::Result<String> {
+    if let Ok(password) = std::env::var("AUTH_SUPERUSER_PASSWORD") {
+        return Ok(password);
+    }
+    eprintln!("Password (one line on standard input):");
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 /// Creates a user with role ADMIN, `is_staff` and `is_superuser` in the database of `config`.

@@ -1,9 +1,9 @@
 //! `auth-service`: serves `auth.v1.AuthService`; `auth-service createsuperuser` creates the
 //! first admin. Settings come from the environment (see `Config`).
 
-use std::{io::BufRead, process::ExitCode};
+use std::process::ExitCode;
 
-use auth_service::{Application, Config, create_superuser};
+use auth_service::{Application, Config, bootstrap, create_superuser};
 use clap::{Parser, Subcommand};
 use service_kit::{shutdown, telemetry};
 
@@ -66,18 +66,7 @@ async fn createsuperuser(
     username: &str,
     email: Option<&str>,
 ) -> Result<(), String> {
-    let password = match std::env::var("AUTH_SUPERUSER_PASSWORD") {
-        Ok(password) => password,
-        Err(_) => {
-            eprintln!("Password (one line on standard input):");
-            let mut line = String::new();
-            std::io::stdin()
-                .lock()
-                .read_line(&mut line)
-                .map_err(|e| e.to_string())?;
-            line.trim_end_matches(['\r', '\n']).to_owned()
-        }
-    };
+    let password = bootstrap::superuser_password().map_err(|e| e.to_string())?;
     let user = create_superuser(config, username, email, &password)
         .await
         .map_err(|e| e.to_string())?;
