@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use auth_service::{Application, Config, bootstrap, create_superuser};
 use clap::{Parser, Subcommand};
-use service_kit::{shutdown, telemetry};
+use proto::auth::v1::auth_service_server::AuthServiceServer;
+use service_kit::{grpc, shutdown, telemetry};
+use tonic::server::NamedService;
 
 #[derive(Parser)]
 #[command(version, about = "Users, roles and tokens over gRPC")]
@@ -24,6 +26,8 @@ enum Command {
         #[arg(long)]
         email: Option<String>,
     },
+    /// Exit 0 if the server at AUTH_LISTEN answers SERVING (for container health checks).
+    Healthcheck,
 }
 
 #[tokio::main]
@@ -41,6 +45,9 @@ async fn main() -> ExitCode {
         None => serve(config).await,
         Some(Command::Createsuperuser { username, email }) => {
             createsuperuser(&config, &username, email.as_deref()).await
+        }
+        Some(Command::Healthcheck) => {
+            grpc::probe_health(config.listen, AuthServiceServer::<()>::NAME).await
         }
     };
     match outcome {

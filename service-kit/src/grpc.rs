@@ -1,12 +1,15 @@
 //! The services every server mounts beside its own: reflection (v1 and v1alpha, so every grpcurl
 //! can list and call) and `grpc.health.v1.Health`, plus the serve loop itself.
 
-use std::future::Future;
+use std::{future::Future, net::SocketAddr, time::Duration};
 
 use tokio::net::TcpListener;
 use tonic::{
     service::{Routes, RoutesBuilder},
-    transport::{Server, server::TcpIncoming},
+    transport::{Endpoint, Server, server::TcpIncoming},
+};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
 use crate::request_id::RequestIdLayer;
@@ -50,4 +53,30 @@ pub async fn serve(
             shutdown,
         )
         .await
+}
+
+/// Asks the server listening on `listen` (this host) whether `service` is SERVING: what a
+/// container's health check runs, since the runtime image has no shell or probe tool.
+pub async fn probe_health(listen: SocketAddr, service: &str) -> Result<(), String> {
+    let mut target = listen;
+    if target.ip().is_unspecified() {
+        target.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let channel = Endpoint::from_shared(format!("http://{target}"))
+        .map_err(|e| e.to_string())?
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(2))
+        .connect()
+        .await
+        .map_err(|e| format!("cannot connect to {target}: {e}"))?;
+    let response = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: service.to_owned(),
+        })
+        .await
+        .map_err(|status| format!("health check failed: {}", status.message()))?;
+    match response.into_inner().status() {
+        ServingStatus::Serving => Ok(()),
+        status => Err(format!("{service} is {}", status.as_str_name())),
+    }
 }
