@@ -1,0 +1,238 @@
+//! Everything that depends on the auth service: the tower layer that checks each caller's
+//! credentials with auth's ValidateToken before a call reaches the inventory handlers, and the
+//! watch on auth's health that this service's own health reports.
+//!
+//! tonic's `Interceptor` is synchronous, so the check is a layer around the inventory service
+//! alone (health and reflection stay open). It fails closed: a call goes on only with the user
+//! auth vouched for, in the request's extensions; every other outcome is answered right here.
+
+use std::{
+    convert::Infallible,
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use proto::{
+    auth::v1::{User, ValidateTokenRequest, auth_service_client::AuthServiceClient},
+    credentials::{self, MalformedAuthorization},
+};
+use service_kit::request_id;
+use tonic::{Code, body::Body, metadata::MetadataMap, server::NamedService, transport::Channel};
+use tonic_health::{
+    ServingStatus,
+    pb::{
+        HealthCheckRequest, health_check_response::ServingStatus as AuthStatus,
+        health_client::HealthClient,
+    },
+    server::HealthReporter,
+};
+use tower::{Layer, Service};
+
+use crate::error::InventoryError;
+
+/// Checks credentials with auth over one long-lived channel (HTTP/2 multiplexes every check
+/// onto it). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct TokenValidator {
+    client: AuthServiceClient<Channel>,
+    /// Past this, a check counts as auth being unavailable.
+    timeout: Duration,
+}
+
+impl TokenValidator {
+    pub fn new(channel: Channel, timeout: Duration) -> Self {
+        Self {
+            client: AuthServiceClient::new(channel),
+            timeout,
+        }
+    }
+
+    /// The user behind the `authorization` metadata of an incoming call.
+    #[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty))]
+    pub async fn authenticate(&self, incoming: &MetadataMap) -> Result<User, InventoryError> {
+        let value = incoming
+            .get(credentials::METADATA_KEY)
+            .ok_or(InventoryError::CredentialsMissing)?
+            .to_str()
+            .map_err(|_| InventoryError::CredentialsMalformed)?;
+        let (kind, key) = credentials::parse(value).map_err(|malformed| match malformed {
+            // DRF treats another scheme (e.g. `Basic`) as no credential at all.
+            MalformedAuthorization::UnknownScheme => InventoryError::CredentialsMissing,
+            MalformedAuthorization::MissingKey | MalformedAuthorization::SpacesInKey => {
+                InventoryError::CredentialsMalformed
+            }
+        })?;
+
+        let mut request = tonic::Request::new(ValidateTokenRequest {
+            key: key.to_owned(),
+            kind: kind.into(),
+        });
+        // Sent as grpc-timeout too, so auth can give up on a check nobody waits for.
+        request.set_timeout(self.timeout);
+        request_id::forward(incoming, request.metadata_mut());
+        let mut client = self.client.clone();
+        let response = tokio::time::timeout(self.timeout, client.validate_token(request))
+            .await
+            .map_err(|_elapsed| {
+                InventoryError::AuthUnavailable(tonic::Status::deadline_exceeded(
+                    "ValidateToken timed out",
+                ))
+            })?
+            .map_err(classify_auth_failure)?;
+        let user = response.into_inner().user.ok_or_else(|| {
+            InventoryError::AuthFailed(tonic::Status::internal("ValidateToken returned no user"))
+        })?;
+        tracing::Span::current().record("user_id", user.id);
+        Ok(user)
+    }
+}
+
+/// Sorts auth's refusals: a verdict on the credentials goes back to the caller unchanged; a
+/// transport failure or timeout means auth is unavailable; anything else is a fault.
+fn classify_auth_failure(status: tonic::Status) -> InventoryError {
+    match status.code() {
+        Code::Unauthenticated => InventoryError::CredentialsRejected(status),
+        // tonic reports its own client-side timeout as CANCELLED, and a connection lost
+        // mid-call as UNKNOWN: both mean auth did not answer.
+        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => {
+            InventoryError::AuthUnavailable(status)
+        }
+        _ => InventoryError::AuthFailed(status),
+    }
+}
+
+/// Wraps a gRPC service so that only authenticated calls reach it.
+#[derive(Debug, Clone)]
+pub struct AuthLayer {
+    validator: TokenValidator,
+}
+
+impl AuthLayer {
+    pub fn new(validator: TokenValidator) -> Self {
+        Self { validator }
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = RequireAuthentication<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequireAuthentication {
+            inner,
+            validator: self.validator.clone(),
+        }
+    }
+}
+
+/// The service [`AuthLayer`] makes. Rejections are gRPC responses (a status in the headers), not
+/// service errors, because tonic's router takes only infallible services.
+#[derive(Debug, Clone)]
+pub struct RequireAuthentication<S> {
+    inner: S,
+    validator: TokenValidator,
+}
+
+impl<S: NamedService> NamedService for RequireAuthentication<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S> Service<http::Request<Body>> for RequireAuthentication<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
+        // The clone that was driven ready is the one to call; a fresh clone stays behind
+        // (tower's rule for services called from a future).
+        let ready = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, ready);
+        let validator = self.validator.clone();
+        Box::pin(async move {
+            let metadata = MetadataMap::from_headers(request.headers().clone());
+            match validator.authenticate(&metadata).await {
+                Ok(user) => {
+                    request.extensions_mut().insert(user);
+                    inner.call(request).await
+                }
+                Err(error) => Ok(tonic::Status::from(error).into_http()),
+            }
+        })
+    }
+}
+
+/// Keeps `service`'s health in step with auth's reachability: NOT_SERVING while auth does not
+/// answer its own health check as SERVING (every call would fail), SERVING when it does.
+/// Runs until dropped.
+pub async fn watch_auth_health(
+    channel: Channel,
+    timeout: Duration,
+    interval: Duration,
+    reporter: HealthReporter,
+    service: &'static str,
+) {
+    let mut health = HealthClient::new(channel);
+    let mut ticks = tokio::time::interval(interval);
+    // After a stall, one check is enough; a burst of catch-up checks would tell nothing new.
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = None;
+    loop {
+        ticks.tick().await;
+        let check = health.check(HealthCheckRequest {
+            service: String::new(),
+        });
+        let status = match tokio::time::timeout(timeout, check).await {
+            Ok(Ok(response)) if response.get_ref().status() == AuthStatus::Serving => {
+                ServingStatus::Serving
+            }
+            _ => ServingStatus::NotServing,
+        };
+        if last != Some(status) {
+            tracing::info!(?status, "auth reachability changed");
+            reporter.set_service_status(service, status).await;
+            last = Some(status);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_failures_fail_closed() {
+        let classify = |code| classify_auth_failure(tonic::Status::new(code, "x"));
+        assert!(matches!(
+            classify(Code::Unauthenticated),
+            InventoryError::CredentialsRejected(_)
+        ));
+        for code in [
+            Code::Unavailable,
+            Code::DeadlineExceeded,
+            Code::Cancelled,
+            Code::Unknown,
+        ] {
+            assert!(matches!(classify(code), InventoryError::AuthUnavailable(_)));
+        }
+        for code in [
+            Code::Internal,
+            Code::PermissionDenied,
+            Code::InvalidArgument,
+            Code::Ok,
+        ] {
+            assert!(matches!(classify(code), InventoryError::AuthFailed(_)));
+        }
+    }
+}

@@ -1,0 +1,371 @@
+//! The validated product types. Requests are parsed into these once, at the gRPC boundary, with
+//! DRF's messages for what is wrong; everything past the boundary trusts them.
+
+use std::fmt;
+
+use service_kit::validation::{self, FieldErrors, Messages};
+
+/// DRF's message for a decimal that does not parse.
+pub const INVALID_NUMBER: &str = "A valid number is required.";
+/// DRF's message for a value under a field's minimum of 0.
+pub const NEGATIVE: &str = "Ensure this value is greater than or equal to 0.";
+
+/// One field's complaint, as service-kit's parsers return it.
+fn complaint(message: impl Into<String>) -> Messages {
+    vec![message.into()]
+}
+
+/// A product name: trimmed (as DRF's `CharField` does), not blank, at most 200 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductName(String);
+
+impl ProductName {
+    pub const MAX_CHARS: usize = 200;
+
+    /// `None` is a missing name (required).
+    pub fn parse(raw: Option<String>) -> Result<Self, Messages> {
+        let name = validation::required_text(raw)?;
+        if name.chars().count() > Self::MAX_CHARS {
+            return Err(complaint(validation::too_long(Self::MAX_CHARS)));
+        }
+        Ok(Self(name))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A price: an exact decimal `>= 0` with at most 2 places, held as integer cents. The bounds are
+/// those of Django's `DecimalField(max_digits=10, decimal_places=2)`, so a price always fits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Price {
+    cents: i64,
+}
+
+impl Price {
+    const MAX_DIGITS: usize = 10;
+    const DECIMAL_PLACES: usize = 2;
+    const MAX_WHOLE_DIGITS: usize = Self::MAX_DIGITS - Self::DECIMAL_PLACES;
+
+    /// Parses a decimal string (`"19.99"`, `"19"`, `".5"`, `"+3.10"`; surrounding spaces are
+    /// ignored), checking what DRF checks, in DRF's order: a number at all, its digits, then the
+    /// minimum.
+    pub fn parse(raw: &str) -> Result<Self, Messages> {
+        let text = raw.trim();
+        let (negative, unsigned) = match text.as_bytes().first() {
+            Some(b'-') => (true, &text[1..]),
+            Some(b'+') => (false, &text[1..]),
+            _ => (false, text),
+        };
+        let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+        let all_digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+        if whole.len() + fraction.len() == 0 || !all_digits(whole) || !all_digits(fraction) {
+            return Err(complaint(INVALID_NUMBER));
+        }
+        // Digits are counted as Python's Decimal counts them: leading zeros of the whole part
+        // do not count, trailing zeros of the fraction do.
+        let whole = whole.trim_start_matches('0');
+        if whole.len() + fraction.len() > Self::MAX_DIGITS {
+            return Err(complaint(format!(
+                "Ensure that there are no more than {} digits in total.",
+                Self::MAX_DIGITS
+            )));
+        }
+        if fraction.len() > Self::DECIMAL_PLACES {
+            return Err(complaint(format!(
+                "Ensure that there are no more than {} decimal places.",
+                Self::DECIMAL_PLACES
+            )));
+        }
+        if whole.len() > Self::MAX_WHOLE_DIGITS {
+            return Err(complaint(format!(
+                "Ensure that there are no more than {} digits before the decimal point.",
+                Self::MAX_WHOLE_DIGITS
+            )));
+        }
+        // At most 10 digits in all: the arithmetic below cannot overflow.
+        let digits_value =
+            |part: &str| part.bytes().fold(0i64, |n, b| n * 10 + i64::from(b - b'0'));
+        let fraction_cents = digits_value(fraction) * if fraction.len() == 1 { 10 } else { 1 };
+        let cents = digits_value(whole) * 100 + fraction_cents;
+        if negative && cents > 0 {
+            return Err(complaint(NEGATIVE));
+        }
+        Ok(Self { cents })
+    }
+
+    /// A price read back from storage, where only valid prices are ever written.
+    pub fn from_cents(cents: i64) -> Self {
+        Self { cents }
+    }
+
+    pub fn cents(self) -> i64 {
+        self.cents
+    }
+}
+
+/// Always two places, as DRF renders a `DecimalField`: `"19.90"`.
+impl fmt::Display for Price {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:02}", self.cents / 100, self.cents % 100)
+    }
+}
+
+/// A stock level: `0 ..= 2147483647`, the range of Django's `PositiveIntegerField`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Quantity(i64);
+
+impl Quantity {
+    pub const MAX: i64 = i32::MAX as i64;
+
+    pub fn parse(value: i64) -> Result<Self, Messages> {
+        if value < 0 {
+            Err(complaint(NEGATIVE))
+        } else if value > Self::MAX {
+            Err(complaint(at_most(Self::MAX)))
+        } else {
+            Ok(Self(value))
+        }
+    }
+
+    /// A quantity read back from storage, where only valid quantities are ever written.
+    pub fn from_stored(value: i64) -> Self {
+        Self(value)
+    }
+
+    pub fn value(self) -> i64 {
+        self.0
+    }
+}
+
+/// DRF's message for a value over a field's maximum.
+fn at_most(max: i64) -> String {
+    format!("Ensure this value is less than or equal to {max}.")
+}
+
+/// A change of stock for AdjustStock: any amount a [`Quantity`] can hold, either way. Whether
+/// the result stays in range is decided by the database, atomically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StockDelta(i64);
+
+impl StockDelta {
+    pub fn parse(value: i64) -> Result<Self, FieldErrors> {
+        if value < -Quantity::MAX {
+            Err(FieldErrors::single(
+                "delta",
+                format!(
+                    "Ensure this value is greater than or equal to {}.",
+                    -Quantity::MAX
+                ),
+            ))
+        } else if value > Quantity::MAX {
+            Err(FieldErrors::single("delta", at_most(Quantity::MAX)))
+        } else {
+            Ok(Self(value))
+        }
+    }
+
+    pub fn value(self) -> i64 {
+        self.0
+    }
+
+    /// The field error for a delta that would push the stock over [`Quantity::MAX`], given the
+    /// stock it was applied to.
+    pub fn exceeds_capacity(current: Quantity) -> FieldErrors {
+        FieldErrors::single("delta", at_most(Quantity::MAX - current.value()))
+    }
+}
+
+/// A product about to be created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewProduct {
+    pub name: ProductName,
+    /// DRF's `CharField(allow_blank=True)`: trimmed, may be empty (the default).
+    pub description: String,
+    pub price: Price,
+    pub quantity: Quantity,
+}
+
+impl NewProduct {
+    /// Name and price are required; description defaults to `""` and quantity to 0.
+    pub fn parse(
+        name: Option<String>,
+        description: Option<String>,
+        price: Option<String>,
+        quantity: Option<i64>,
+    ) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let name = errors.check("name", ProductName::parse(name));
+        let price = errors.check(
+            "price",
+            price
+                .ok_or_else(|| complaint(validation::REQUIRED))
+                .and_then(|raw| Price::parse(&raw)),
+        );
+        let quantity = errors.check("quantity", Quantity::parse(quantity.unwrap_or(0)));
+        match (name, price, quantity) {
+            (Some(name), Some(price), Some(quantity)) if errors.is_empty() => Ok(Self {
+                name,
+                description: description.unwrap_or_default().trim().to_owned(),
+                price,
+                quantity,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// A partial update: `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProductChanges {
+    pub name: Option<ProductName>,
+    pub description: Option<String>,
+    pub price: Option<Price>,
+    pub quantity: Option<Quantity>,
+}
+
+impl ProductChanges {
+    pub fn parse(
+        name: Option<String>,
+        description: Option<String>,
+        price: Option<String>,
+        quantity: Option<i64>,
+    ) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let changes = Self {
+            name: name.and_then(|raw| errors.check("name", ProductName::parse(Some(raw)))),
+            description: description.map(|raw| raw.trim().to_owned()),
+            price: price.and_then(|raw| errors.check("price", Price::parse(&raw))),
+            quantity: quantity.and_then(|value| errors.check("quantity", Quantity::parse(value))),
+        };
+        errors.into_result().map(|()| changes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn price_error(raw: &str) -> String {
+        Price::parse(raw).unwrap_err().join(" ")
+    }
+
+    #[test]
+    fn prices_are_exact_cents() {
+        assert_eq!(Price::parse("19.99").map(Price::cents), Ok(1999));
+        assert_eq!(Price::parse("19").map(Price::cents), Ok(1900));
+        assert_eq!(Price::parse("19.9").map(Price::cents), Ok(1990));
+        assert_eq!(Price::parse(" .5 ").map(Price::cents), Ok(50));
+        assert_eq!(Price::parse("0").map(Price::cents), Ok(0));
+        assert_eq!(Price::parse("-0.00").map(Price::cents), Ok(0));
+        assert_eq!(Price::parse("00012.50").map(Price::cents), Ok(1250));
+        assert_eq!(
+            Price::parse("99999999.99").map(Price::cents),
+            Ok(9_999_999_999)
+        );
+    }
+
+    #[test]
+    fn prices_are_rejected_with_drf_messages() {
+        assert_eq!(
+            price_error("19.999"),
+            "Ensure that there are no more than 2 decimal places."
+        );
+        assert_eq!(
+            price_error("19.990"),
+            "Ensure that there are no more than 2 decimal places."
+        );
+        assert_eq!(price_error("-1"), NEGATIVE);
+        for not_a_number in ["abc", "", " ", ".", "-", "1.2.3", "1e2", "1,5", "NaN", "½"] {
+            assert_eq!(
+                price_error(not_a_number),
+                INVALID_NUMBER,
+                "{not_a_number:?}"
+            );
+        }
+        assert_eq!(
+            price_error("12345678901"),
+            "Ensure that there are no more than 10 digits in total."
+        );
+        assert_eq!(
+            price_error("123456789.1"),
+            "Ensure that there are no more than 8 digits before the decimal point."
+        );
+    }
+
+    #[test]
+    fn prices_render_with_two_places() {
+        assert_eq!(Price::from_cents(1990).to_string(), "19.90");
+        assert_eq!(Price::from_cents(5).to_string(), "0.05");
+    }
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        let parse = |raw: &str| ProductName::parse(Some(raw.to_owned()));
+        assert_eq!(parse("  Widget ").unwrap().as_str(), "Widget");
+        assert_eq!(parse("   ").unwrap_err(), [validation::BLANK]);
+        assert_eq!(
+            ProductName::parse(None).unwrap_err(),
+            [validation::REQUIRED]
+        );
+        assert!(parse(&"é".repeat(200)).is_ok());
+        assert_eq!(
+            parse(&"x".repeat(201)).unwrap_err(),
+            ["Ensure this field has no more than 200 characters."]
+        );
+    }
+
+    #[test]
+    fn quantities_are_non_negative() {
+        assert_eq!(Quantity::parse(0).map(Quantity::value), Ok(0));
+        assert_eq!(Quantity::parse(-1).unwrap_err(), [NEGATIVE]);
+        assert!(Quantity::parse(Quantity::MAX + 1).is_err());
+    }
+
+    #[test]
+    fn a_new_product_reports_every_field() {
+        let errors = NewProduct::parse(None, None, Some("1.001".into()), Some(-3)).unwrap_err();
+        let errors: Vec<_> = errors.iter().collect();
+        assert_eq!(
+            errors,
+            [
+                ("name", validation::REQUIRED),
+                (
+                    "price",
+                    "Ensure that there are no more than 2 decimal places."
+                ),
+                ("quantity", NEGATIVE),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_new_product_takes_defaults() {
+        let product =
+            NewProduct::parse(Some("Pen".into()), None, Some("1.5".into()), None).unwrap();
+        assert_eq!(product.description, "");
+        assert_eq!(product.quantity, Quantity::parse(0).unwrap());
+        assert_eq!(product.price.cents(), 150);
+    }
+
+    #[test]
+    fn changes_check_only_what_is_set() {
+        assert_eq!(
+            ProductChanges::parse(None, None, None, None),
+            Ok(ProductChanges::default())
+        );
+        let errors = ProductChanges::parse(Some(String::new()), None, None, None).unwrap_err();
+        assert_eq!(
+            errors.iter().collect::<Vec<_>>(),
+            [("name", validation::BLANK)]
+        );
+    }
+
+    #[test]
+    fn deltas_are_bounded_both_ways() {
+        assert_eq!(StockDelta::parse(-5).map(StockDelta::value), Ok(-5));
+        assert!(StockDelta::parse(i64::MIN).is_err());
+        assert!(StockDelta::parse(i64::MAX).is_err());
+    }
+}

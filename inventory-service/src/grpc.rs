@@ -1,0 +1,199 @@
+//! `inventory.v1.InventoryService`: each RPC authorizes the caller the auth layer put in the
+//! request, parses the message into domain types, calls the store and translates back. No SQL
+//! and no validation rules live here.
+
+use std::time::SystemTime;
+
+use proto::{
+    auth::v1::{Role, User},
+    inventory::v1::{
+        self as pb, inventory_service_server::InventoryService,
+        inventory_service_server::InventoryServiceServer,
+    },
+};
+use tonic::{Request, Response, Status};
+
+use crate::{
+    domain::{NewProduct, ProductChanges, StockDelta},
+    error::InventoryError,
+    store::{AdjustStockError, Page, Product, ProductStore},
+};
+
+/// What a call does to products.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+}
+
+/// The permission rules of `API.md`: reading needs an active user; writing needs is_staff or
+/// role MANAGER or ADMIN.
+fn authorize<T>(request: &Request<T>, access: Access) -> Result<(), InventoryError> {
+    // Absent only if the service was mounted without the auth layer: refuse rather than serve.
+    let user = request
+        .extensions()
+        .get::<User>()
+        .ok_or(InventoryError::CredentialsMissing)?;
+    let allowed = user.is_active
+        && match access {
+            Access::Read => true,
+            Access::Write => user.is_staff || matches!(user.role(), Role::Manager | Role::Admin),
+        };
+    if allowed {
+        Ok(())
+    } else {
+        Err(InventoryError::PermissionDenied)
+    }
+}
+
+/// The handlers, over one store.
+#[derive(Debug, Clone)]
+pub struct InventoryApi {
+    store: ProductStore,
+}
+
+impl InventoryApi {
+    pub fn new(store: ProductStore) -> Self {
+        Self { store }
+    }
+
+    /// The tonic service for these handlers; mount it behind [`crate::auth::AuthLayer`].
+    pub fn into_service(self) -> InventoryServiceServer<Self> {
+        InventoryServiceServer::new(self)
+    }
+}
+
+#[tonic::async_trait]
+impl InventoryService for InventoryApi {
+    #[tracing::instrument(skip_all)]
+    async fn create_product(
+        &self,
+        request: Request<pb::CreateProductRequest>,
+    ) -> Result<Response<pb::Product>, Status> {
+        authorize(&request, Access::Write)?;
+        let pb::CreateProductRequest {
+            name,
+            description,
+            price,
+            quantity,
+        } = request.into_inner();
+        let product = NewProduct::parse(name, description, price, quantity)
+            .map_err(InventoryError::Invalid)?;
+        let created = self
+            .store
+            .create(&product, SystemTime::now())
+            .await
+            .map_err(InventoryError::from)?;
+        tracing::info!(product_id = created.id, "product created");
+        Ok(Response::new(to_proto(created)))
+    }
+
+    #[tracing::instrument(skip_all, fields(product_id = request.get_ref().id))]
+    async fn get_product(
+        &self,
+        request: Request<pb::GetProductRequest>,
+    ) -> Result<Response<pb::Product>, Status> {
+        authorize(&request, Access::Read)?;
+        let product = self
+            .store
+            .get(request.get_ref().id)
+            .await
+            .map_err(InventoryError::from)?
+            .ok_or(InventoryError::ProductNotFound)?;
+        Ok(Response::new(to_proto(product)))
+    }
+
+    #[tracing::instrument(skip_all, fields(limit = request.get_ref().limit, offset = request.get_ref().offset))]
+    async fn list_products(
+        &self,
+        request: Request<pb::ListProductsRequest>,
+    ) -> Result<Response<pb::ListProductsResponse>, Status> {
+        authorize(&request, Access::Read)?;
+        let page = Page {
+            limit: request.get_ref().limit,
+            offset: request.get_ref().offset,
+        };
+        let (products, total_count) = self.store.list(page).await.map_err(InventoryError::from)?;
+        Ok(Response::new(pb::ListProductsResponse {
+            products: products.into_iter().map(to_proto).collect(),
+            total_count,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(product_id = request.get_ref().id))]
+    async fn update_product(
+        &self,
+        request: Request<pb::UpdateProductRequest>,
+    ) -> Result<Response<pb::Product>, Status> {
+        authorize(&request, Access::Write)?;
+        let pb::UpdateProductRequest {
+            id,
+            name,
+            description,
+            price,
+            quantity,
+        } = request.into_inner();
+        let changes = ProductChanges::parse(name, description, price, quantity)
+            .map_err(InventoryError::Invalid)?;
+        let product = self
+            .store
+            .update(id, &changes, SystemTime::now())
+            .await
+            .map_err(InventoryError::from)?
+            .ok_or(InventoryError::ProductNotFound)?;
+        Ok(Response::new(to_proto(product)))
+    }
+
+    #[tracing::instrument(skip_all, fields(product_id = request.get_ref().id))]
+    async fn delete_product(
+        &self,
+        request: Request<pb::DeleteProductRequest>,
+    ) -> Result<Response<pb::DeleteProductResponse>, Status> {
+        authorize(&request, Access::Write)?;
+        let deleted = self
+            .store
+            .delete(request.get_ref().id)
+            .await
+            .map_err(InventoryError::from)?;
+        if !deleted {
+            return Err(InventoryError::ProductNotFound.into());
+        }
+        tracing::info!("product deleted");
+        Ok(Response::new(pb::DeleteProductResponse {}))
+    }
+
+    #[tracing::instrument(skip_all, fields(product_id = request.get_ref().id, delta = request.get_ref().delta))]
+    async fn adjust_stock(
+        &self,
+        request: Request<pb::AdjustStockRequest>,
+    ) -> Result<Response<pb::Product>, Status> {
+        authorize(&request, Access::Write)?;
+        let pb::AdjustStockRequest { id, delta } = request.into_inner();
+        let delta = StockDelta::parse(delta).map_err(InventoryError::Invalid)?;
+        let product = self
+            .store
+            .adjust_stock(id, delta, SystemTime::now())
+            .await
+            .map_err(|error| match error {
+                AdjustStockError::NotFound => InventoryError::ProductNotFound,
+                AdjustStockError::BelowZero => InventoryError::InsufficientStock,
+                AdjustStockError::AboveMaximum(current) => {
+                    InventoryError::Invalid(StockDelta::exceeds_capacity(current))
+                }
+                AdjustStockError::Database(err) => InventoryError::Database(err),
+            })?;
+        Ok(Response::new(to_proto(product)))
+    }
+}
+
+fn to_proto(product: Product) -> pb::Product {
+    pb::Product {
+        id: product.id,
+        name: product.name,
+        description: product.description,
+        price: product.price.to_string(),
+        quantity: product.quantity.value(),
+        created_at: Some(product.created_at.into()),
+        updated_at: Some(product.updated_at.into()),
+    }
+}

@@ -1,0 +1,21 @@
+//! The inventory service: products and their stock over gRPC (`inventory.v1.InventoryService`),
+//! every call checked with the auth service first.
+//!
+//! - [`config`]: settings from the environment.
+//! - [`server`]: [`Application`] binds, migrates, mounts and serves.
+//! - [`auth`]: the tower layer that validates each caller with auth, and auth's health watch.
+//! - [`grpc`]: the RPC handlers, thin proto ↔ domain translation plus authorization.
+//! - [`domain`]: validated product types (name, price in cents, quantity) with DRF's messages.
+//! - [`store`]: all SQL, for SQLite and PostgreSQL alike.
+//! - [`error`]: the service's one error enum and its mapping to gRPC statuses.
+
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod server;
+pub mod store;
+
+pub use config::Config;
+pub use server::{Application, StartupError};

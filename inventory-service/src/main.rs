@@ -1,0 +1,56 @@
+//! `inventory-service`: reads its settings from the environment and serves until SIGTERM or
+//! Ctrl-C; `inventory-service healthcheck` asks a running server whether it is SERVING.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use inventory_service::{Application, Config, server::SERVICE_NAME};
+use service_kit::{grpc, shutdown, telemetry};
+
+/// The inventory gRPC service. Every setting comes from the environment (see README.md).
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Exit 0 if the server at INVENTORY_LISTEN answers SERVING (for container health checks);
+    /// it does not while auth is unreachable.
+    Healthcheck,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("inventory-service: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    telemetry::init(config.log_format);
+    let outcome = match cli.command {
+        None => serve(config).await,
+        Some(Command::Healthcheck) => grpc::probe_health(config.listen, SERVICE_NAME).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("inventory-service: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let app = Application::build(config)
+        .await
+        .map_err(|err| err.to_string())?;
+    app.run_until_stopped(shutdown::signal())
+        .await
+        .map_err(|err| err.to_string())
+}

@@ -1,0 +1,246 @@
+//! All SQL of the service: the `products` table, on SQLite or PostgreSQL through one `AnyPool`.
+//! Prices are integer cents and timestamps unix microseconds, the types both backends share.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use service_kit::database::{self, DatabaseError, Migrations};
+use sqlx::{AnyPool, Row, any::AnyRow};
+
+use crate::domain::{NewProduct, Price, ProductChanges, Quantity, StockDelta};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// The columns every query returns, in the order [`product_from_row`] reads them by name.
+/// A macro, not a const, because `concat!` (all `sqlx::query` accepts is `&'static str`) takes
+/// literals only.
+macro_rules! product_columns {
+    () => {
+        "id, name, description, price_cents, quantity, created_at, updated_at"
+    };
+}
+
+const INSERT: &str = concat!(
+    "INSERT INTO products (name, description, price_cents, quantity, created_at, updated_at) ",
+    "VALUES ($1, $2, $3, $4, $5, $5) RETURNING ",
+    product_columns!()
+);
+
+const SELECT_ONE: &str = concat!(
+    "SELECT ",
+    product_columns!(),
+    " FROM products WHERE id = $1"
+);
+
+const SELECT_PAGE: &str = concat!(
+    "SELECT ",
+    product_columns!(),
+    " FROM products ORDER BY id LIMIT $1 OFFSET $2"
+);
+
+const COUNT: &str = "SELECT COUNT(*) FROM products";
+
+/// One statement, so a partial update never interleaves with another writer.
+const UPDATE: &str = concat!(
+    "UPDATE products SET name = COALESCE($1, name), description = COALESCE($2, description), ",
+    "price_cents = COALESCE($3, price_cents), quantity = COALESCE($4, quantity), updated_at = $5 ",
+    "WHERE id = $6 RETURNING ",
+    product_columns!()
+);
+
+const DELETE: &str = "DELETE FROM products WHERE id = $1";
+
+/// The read, the check and the write in one statement: the row lock (PostgreSQL) or the
+/// database write lock (SQLite) makes concurrent adjustments serialize, and the guard is
+/// evaluated on the latest quantity, so no update is lost and stock never leaves its range.
+const ADJUST_STOCK: &str = concat!(
+    "UPDATE products SET quantity = quantity + $1, updated_at = $2 ",
+    "WHERE id = $3 AND quantity + $1 >= 0 AND quantity + $1 <= $4 RETURNING ",
+    product_columns!()
+);
+
+const SELECT_QUANTITY: &str = "SELECT quantity FROM products WHERE id = $1";
+
+/// A stored product.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Product {
+    pub id: i64,
+    /// Stored only after validation as a [`crate::domain::ProductName`]; kept as text here.
+    pub name: String,
+    pub description: String,
+    pub price: Price,
+    pub quantity: Quantity,
+    pub created_at: SystemTime,
+    pub updated_at: SystemTime,
+}
+
+/// Which slice of the product list to read, in id order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Page {
+    /// `None`: to the end.
+    pub limit: Option<u64>,
+    pub offset: u64,
+}
+
+/// Why AdjustStock changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum AdjustStockError {
+    #[error("no such product")]
+    NotFound,
+    #[error("the result would be below zero")]
+    BelowZero,
+    /// The result would be over [`Quantity::MAX`]; carries the stock the delta was tried on.
+    #[error("the result would exceed the maximum quantity")]
+    AboveMaximum(Quantity),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// The product table behind a pool. Cheap to clone. Its spans carry no fields: the handler's
+/// span around each one already names the product.
+#[derive(Debug, Clone)]
+pub struct ProductStore {
+    pool: AnyPool,
+}
+
+impl ProductStore {
+    /// Connects to `url` and applies the migrations of its backend.
+    pub async fn connect(url: &str) -> Result<Self, DatabaseError> {
+        let migrations = Migrations {
+            sqlite: &SQLITE_MIGRATIONS,
+            postgres: &POSTGRES_MIGRATIONS,
+        };
+        let pool = database::connect(url, migrations).await?;
+        Ok(Self { pool })
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn create(
+        &self,
+        product: &NewProduct,
+        now: SystemTime,
+    ) -> Result<Product, sqlx::Error> {
+        let row = sqlx::query(INSERT)
+            .bind(product.name.as_str())
+            .bind(product.description.as_str())
+            .bind(product.price.cents())
+            .bind(product.quantity.value())
+            .bind(micros(now))
+            .fetch_one(&self.pool)
+            .await?;
+        product_from_row(&row)
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn get(&self, id: i64) -> Result<Option<Product>, sqlx::Error> {
+        let row = sqlx::query(SELECT_ONE)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(product_from_row).transpose()
+    }
+
+    /// One page in id order, and how many products there are in all.
+    #[tracing::instrument(skip_all)]
+    pub async fn list(&self, page: Page) -> Result<(Vec<Product>, u64), sqlx::Error> {
+        // Both backends accept a LIMIT of i64::MAX as "no limit".
+        let limit = page.limit.map_or(i64::MAX, saturating_i64);
+        let rows = sqlx::query(SELECT_PAGE)
+            .bind(limit)
+            .bind(saturating_i64(page.offset))
+            .fetch_all(&self.pool)
+            .await?;
+        let products = rows
+            .iter()
+            .map(product_from_row)
+            .collect::<Result<_, _>>()?;
+        let total: i64 = sqlx::query(COUNT).fetch_one(&self.pool).await?.try_get(0)?;
+        Ok((products, u64::try_from(total).unwrap_or_default()))
+    }
+
+    /// Applies the changes that are set; `None` when there is no such product.
+    #[tracing::instrument(skip_all)]
+    pub async fn update(
+        &self,
+        id: i64,
+        changes: &ProductChanges,
+        now: SystemTime,
+    ) -> Result<Option<Product>, sqlx::Error> {
+        let row = sqlx::query(UPDATE)
+            .bind(changes.name.as_ref().map(|name| name.as_str().to_owned()))
+            .bind(changes.description.clone())
+            .bind(changes.price.map(Price::cents))
+            .bind(changes.quantity.map(Quantity::value))
+            .bind(micros(now))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(product_from_row).transpose()
+    }
+
+    /// Whether there was such a product.
+    #[tracing::instrument(skip_all)]
+    pub async fn delete(&self, id: i64) -> Result<bool, sqlx::Error> {
+        let result = sqlx::query(DELETE).bind(id).execute(&self.pool).await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    /// Adds `delta` to the stock in one atomic statement, or changes nothing.
+    #[tracing::instrument(skip_all)]
+    pub async fn adjust_stock(
+        &self,
+        id: i64,
+        delta: StockDelta,
+        now: SystemTime,
+    ) -> Result<Product, AdjustStockError> {
+        let row = sqlx::query(ADJUST_STOCK)
+            .bind(delta.value())
+            .bind(micros(now))
+            .bind(id)
+            .bind(Quantity::MAX)
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(row) = row {
+            return Ok(product_from_row(&row)?);
+        }
+        // Only to explain the refusal: the decision was the guarded UPDATE's.
+        let current: Option<i64> = sqlx::query(SELECT_QUANTITY)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| row.try_get(0))
+            .transpose()?;
+        match current {
+            None => Err(AdjustStockError::NotFound),
+            Some(quantity) if quantity + delta.value() < 0 => Err(AdjustStockError::BelowZero),
+            Some(quantity) => Err(AdjustStockError::AboveMaximum(Quantity::from_stored(
+                quantity,
+            ))),
+        }
+    }
+}
+
+fn product_from_row(row: &AnyRow) -> Result<Product, sqlx::Error> {
+    Ok(Product {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        price: Price::from_cents(row.try_get("price_cents")?),
+        quantity: Quantity::from_stored(row.try_get("quantity")?),
+        created_at: from_micros(row.try_get("created_at")?),
+        updated_at: from_micros(row.try_get("updated_at")?),
+    })
+}
+
+fn saturating_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn micros(time: SystemTime) -> i64 {
+    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since_epoch.as_micros()).unwrap_or(i64::MAX)
+}
+
+fn from_micros(micros: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_micros(u64::try_from(micros).unwrap_or_default())
+}

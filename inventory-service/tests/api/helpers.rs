@@ -1,0 +1,321 @@
+//! `spawn_app()`: both services running in-process, plus typed clients and tokens for each
+//! kind of caller.
+
+use std::{future::Future, net::SocketAddr, pin::Pin, time::Duration};
+
+use http::Uri;
+
+use proto::{
+    auth::v1::{
+        CreateUserRequest, LoginRequest, Role, UpdateUserRequest,
+        auth_service_client::AuthServiceClient,
+    },
+    inventory::v1::inventory_service_client::InventoryServiceClient,
+    inventory::v1::{CreateProductRequest, Product},
+};
+use service_kit::testing::TestDatabase;
+use tokio::{sync::oneshot, task::JoinHandle};
+use tonic::{
+    Code, Request, Status,
+    transport::{Channel, Endpoint},
+};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+use tonic_types::StatusExt;
+
+pub const PASSWORD: &str = "correct-horse-9";
+const SUPERUSER: &str = "root";
+
+/// A server task and the means to stop it.
+pub struct Running {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    /// Spawns `serve`, handing it the future that resolves when [`Running::stop`] is called.
+    fn spawn<Serve>(serve: impl FnOnce(BoxFuture) -> Serve) -> Self
+    where
+        Serve: Future<Output = ()> + Send + 'static,
+    {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let shutdown = Box::pin(async {
+            // A dropped sender stops the server too.
+            let _ = stopped.await;
+        });
+        Self {
+            stop,
+            task: tokio::spawn(serve(shutdown)),
+        }
+    }
+
+    /// Stops the server and waits until its socket is closed.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.expect("the server task ends cleanly");
+    }
+}
+
+type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// An inventory service running on its own, and a channel to it.
+pub struct RunningInventory {
+    pub channel: Channel,
+    _running: Running,
+}
+
+impl RunningInventory {
+    pub fn client(&self) -> InventoryServiceClient<Channel> {
+        InventoryServiceClient::new(self.channel.clone())
+    }
+}
+
+pub async fn start_inventory(config: inventory_service::Config) -> RunningInventory {
+    let app = inventory_service::Application::build(config)
+        .await
+        .expect("inventory starts");
+    let channel = channel_to(app.local_addr());
+    let running = Running::spawn(|shutdown| async move {
+        app.run_until_stopped(shutdown)
+            .await
+            .expect("inventory runs");
+    });
+    RunningInventory {
+        channel,
+        _running: running,
+    }
+}
+
+/// `http://addr` as the inventory's `AUTH_URL`.
+pub fn url_of(addr: SocketAddr) -> Uri {
+    format!("http://{addr}").parse().expect("a valid URL")
+}
+
+pub struct TestApp {
+    pub auth_addr: SocketAddr,
+    inventory: RunningInventory,
+    auth_channel: Channel,
+    auth: Option<Running>,
+    /// A superuser's token (role ADMIN, is_staff).
+    pub admin_token: String,
+    // Dropped last: the servers above use them.
+    auth_db: TestDatabase,
+    _inventory_db: TestDatabase,
+}
+
+/// A database of its own for auth, on the same backend as the inventory's.
+async fn database_like(db: &TestDatabase) -> TestDatabase {
+    if db.url().starts_with("postgres") {
+        TestDatabase::postgres()
+            .await
+            .expect("TEST_POSTGRES_URL is set")
+    } else {
+        TestDatabase::sqlite()
+    }
+}
+
+async fn start_auth(config: auth_service::Config) -> (SocketAddr, Running) {
+    let app = auth_service::Application::build(config)
+        .await
+        .expect("auth starts");
+    let addr = app.local_addr();
+    let running = Running::spawn(|shutdown| async move {
+        app.run_until_stopped(shutdown).await.expect("auth runs");
+    });
+    (addr, running)
+}
+
+fn channel_to(addr: SocketAddr) -> Channel {
+    Endpoint::from_shared(format!("http://{addr}"))
+        .expect("a valid URL")
+        .connect_lazy()
+}
+
+/// Starts auth (with a superuser) and the inventory service, which `db` backs.
+pub async fn spawn_app(db: TestDatabase) -> TestApp {
+    // Silent unless asked: `TEST_LOG=1 cargo test` shows both services' logs.
+    if std::env::var_os("TEST_LOG").is_some() {
+        service_kit::telemetry::init(service_kit::telemetry::LogFormat::Plain);
+    }
+    let auth_db = database_like(&db).await;
+    let auth_config = auth_service::Config::for_tests(auth_db.url());
+    auth_service::create_superuser(&auth_config, SUPERUSER, None, PASSWORD)
+        .await
+        .expect("a superuser");
+    let (auth_addr, auth) = start_auth(auth_config).await;
+
+    let config = inventory_service::Config::for_tests(db.url(), url_of(auth_addr));
+    let inventory = start_inventory(config).await;
+
+    let auth_channel = channel_to(auth_addr);
+    let admin_token = login(&auth_channel, SUPERUSER).await;
+    TestApp {
+        auth_addr,
+        inventory,
+        auth_channel,
+        auth: Some(auth),
+        admin_token,
+        auth_db,
+        _inventory_db: db,
+    }
+}
+
+async fn login(auth_channel: &Channel, username: &str) -> String {
+    AuthServiceClient::new(auth_channel.clone())
+        .login(LoginRequest {
+            username: Some(username.to_owned()),
+            password: Some(PASSWORD.to_owned()),
+            ..Default::default()
+        })
+        .await
+        .expect("login succeeds")
+        .into_inner()
+        .token
+        .expect("a token")
+        .key
+}
+
+/// `message` with `authorization: Token <token>`.
+pub fn with_token<T>(message: T, token: &str) -> Request<T> {
+    with_authorization(message, &format!("Token {token}"))
+}
+
+/// `message` with `authorization` set to `value` verbatim.
+pub fn with_authorization<T>(message: T, value: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", value.parse().expect("ASCII metadata"));
+    request
+}
+
+/// A product any test can use: "Widget" at 19.99, `quantity` in stock.
+pub fn widget(quantity: i64) -> CreateProductRequest {
+    CreateProductRequest {
+        name: Some("Widget".to_owned()),
+        description: Some("A useful widget".to_owned()),
+        price: Some("19.99".to_owned()),
+        quantity: Some(quantity),
+    }
+}
+
+impl TestApp {
+    pub fn inventory(&self) -> InventoryServiceClient<Channel> {
+        self.inventory.client()
+    }
+
+    /// A new user's token; `role` and `is_staff` as given.
+    pub async fn user_token(&self, username: &str, role: Role, is_staff: bool) -> String {
+        self.create_user(username, role, is_staff).await;
+        self.login_as(username).await
+    }
+
+    /// A fresh token of an existing user.
+    pub async fn login_as(&self, username: &str) -> String {
+        login(&self.auth_channel, username).await
+    }
+
+    /// Creates a user through auth's admin API; returns its id.
+    pub async fn create_user(&self, username: &str, role: Role, is_staff: bool) -> i64 {
+        let request = CreateUserRequest {
+            username: Some(username.to_owned()),
+            password: Some(PASSWORD.to_owned()),
+            role: role.into(),
+            is_staff: Some(is_staff),
+            ..Default::default()
+        };
+        AuthServiceClient::new(self.auth_channel.clone())
+            .create_user(with_token(request, &self.admin_token))
+            .await
+            .expect("the admin creates users")
+            .into_inner()
+            .id
+    }
+
+    pub async fn deactivate_user(&self, id: i64) {
+        let request = UpdateUserRequest {
+            id,
+            is_active: Some(false),
+            ..Default::default()
+        };
+        AuthServiceClient::new(self.auth_channel.clone())
+            .update_user(with_token(request, &self.admin_token))
+            .await
+            .expect("the admin deactivates users");
+    }
+
+    /// Creates `product` as the admin.
+    pub async fn create_product(&self, product: CreateProductRequest) -> Product {
+        self.inventory()
+            .create_product(with_token(product, &self.admin_token))
+            .await
+            .expect("the admin creates products")
+            .into_inner()
+    }
+
+    /// Stops auth and waits until its port is closed.
+    pub async fn stop_auth(&mut self) {
+        self.auth.take().expect("auth is running").stop().await;
+    }
+
+    /// Starts auth again on the same address and database.
+    pub async fn restart_auth(&mut self) {
+        let mut config = auth_service::Config::for_tests(self.auth_db.url());
+        config.listen = self.auth_addr;
+        let (addr, auth) = start_auth(config).await;
+        assert_eq!(addr, self.auth_addr);
+        self.auth = Some(auth);
+    }
+
+    pub async fn wait_for_inventory_health(&self, expected: ServingStatus) {
+        wait_for_health(&self.inventory.channel, expected).await;
+    }
+}
+
+/// Waits (bounded) until the inventory's health reports `expected`; the health Watch stream
+/// says when it changes, so there is nothing to poll.
+pub async fn wait_for_health(inventory: &Channel, expected: ServingStatus) {
+    let mut updates = HealthClient::new(inventory.clone())
+        .watch(HealthCheckRequest {
+            service: inventory_service::server::SERVICE_NAME.to_owned(),
+        })
+        .await
+        .expect("health needs no credentials")
+        .into_inner();
+    let reached = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(update) = updates.message().await.expect("a health update") {
+            if update.status() == expected {
+                return;
+            }
+        }
+        panic!("the health stream ended");
+    })
+    .await;
+    assert!(
+        reached.is_ok(),
+        "inventory health never became {expected:?}"
+    );
+}
+
+/// Asserts `status` has `code` and an ErrorInfo with `reason`.
+#[track_caller]
+pub fn assert_reason(status: &Status, code: Code, reason: &str) {
+    assert_eq!(status.code(), code, "{status:?}");
+    let details = status.get_error_details();
+    let info = details
+        .error_info()
+        .unwrap_or_else(|| panic!("no ErrorInfo in {status:?}"));
+    assert_eq!(info.reason, reason, "{status:?}");
+}
+
+/// The field violations of an INVALID_ARGUMENT status, as (field, message) pairs.
+#[track_caller]
+pub fn field_errors(status: &Status) -> Vec<(String, String)> {
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    service_kit::validation::FieldErrors::from_status(status)
+        .expect("BadRequest details")
+        .iter()
+        .map(|(field, message)| (field.to_owned(), message.to_owned()))
+        .collect()
+}

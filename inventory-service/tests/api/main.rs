@@ -1,0 +1,9 @@
+//! End-to-end tests: the real auth service and the real inventory service, each on its own
+//! database and a port-0 socket, talked to over gRPC like any client would. Every test runs on
+//! SQLite and on PostgreSQL (when `TEST_POSTGRES_URL` is set).
+
+mod authentication;
+mod helpers;
+mod permissions;
+mod products;
+mod stock;
