@@ -32,9 +32,32 @@ fn describe(errors: &FieldErrors) -> String {
         .join("\n")
 }
 
+/// `createsuperuser`'s arguments, for every binary that offers the command.
+#[derive(Debug, clap::Args)]
+pub struct CreateSuperuserArgs {
+    #[arg(long)]
+    pub username: String,
+    #[arg(long)]
+    pub email: Option<String>,
+}
+
+/// The `createsuperuser` command: reads the password, creates the user in `config`'s database
+/// and says so; the error is a message for the console.
+pub async fn createsuperuser_command(
+    config: &Config,
+    args: &CreateSuperuserArgs,
+) -> Result<(), String> {
+    let password = superuser_password().map_err(|e| e.to_string())?;
+    let user = create_superuser(config, &args.username, args.email.as_deref(), &password)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("Superuser {:?} created (id {}).", args.username, user.id);
+    Ok(())
+}
+
 /// The superuser's password: `AUTH_SUPERUSER_PASSWORD` if set (for scripts), else the first
 /// line of standard input.
-pub fn superuser_password() -> std::io::Result<String> {
+fn superuser_password() -> std::io::Result<String> {
     if let Ok(password) = std::env::var("AUTH_SUPERUSER_PASSWORD") {
         return Ok(password);
     }

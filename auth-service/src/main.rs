@@ -3,7 +3,10 @@
 
 use std::process::ExitCode;
 
-use auth_service::{Application, Config, bootstrap, create_superuser};
+use auth_service::{
+    Application, Config,
+    bootstrap::{CreateSuperuserArgs, createsuperuser_command},
+};
 use clap::{Parser, Subcommand};
 use proto::auth::v1::auth_service_server::AuthServiceServer;
 use service_kit::{grpc, shutdown, telemetry};
@@ -20,12 +23,7 @@ struct Cli {
 enum Command {
     /// Create a user with role ADMIN, is_staff and is_superuser. The password comes from
     /// AUTH_SUPERUSER_PASSWORD, else from the first line of standard input.
-    Createsuperuser {
-        #[arg(long)]
-        username: String,
-        #[arg(long)]
-        email: Option<String>,
-    },
+    Createsuperuser(CreateSuperuserArgs),
     /// Exit 0 if the server at AUTH_LISTEN answers SERVING (for container health checks).
     Healthcheck,
 }
@@ -43,9 +41,7 @@ async fn main() -> ExitCode {
     telemetry::init(config.log_format);
     let outcome = match cli.command {
         None => serve(config).await,
-        Some(Command::Createsuperuser { username, email }) => {
-            createsuperuser(&config, &username, email.as_deref()).await
-        }
+        Some(Command::Createsuperuser(args)) => createsuperuser_command(&config, &args).await,
         Some(Command::Healthcheck) => {
             grpc::probe_health(config.listen, AuthServiceServer::<()>::NAME).await
         }
@@ -66,17 +62,4 @@ async fn serve(config: Config) -> Result<(), String> {
     app.run_until_stopped(shutdown::signal())
         .await
         .map_err(|e| e.to_string())
-}
-
-async fn createsuperuser(
-    config: &Config,
-    username: &str,
-    email: Option<&str>,
-) -> Result<(), String> {
-    let password = bootstrap::superuser_password().map_err(|e| e.to_string())?;
-    let user = create_superuser(config, username, email, &password)
-        .await
-        .map_err(|e| e.to_string())?;
-    println!("Superuser {username:?} created (id {}).", user.id);
-    Ok(())
 }

@@ -9,11 +9,6 @@ use service_kit::{database, validation::FieldErrors};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-/// The `google.rpc.ErrorInfo` domain of the reasons this service adds to auth's.
-pub const DOMAIN: &str = "inventory.v1";
-/// AdjustStock would take the quantity below zero (FAILED_PRECONDITION).
-pub const INSUFFICIENT_STOCK: &str = "INSUFFICIENT_STOCK";
-
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
     /// The request's fields, as DRF-style field violations.
@@ -67,8 +62,8 @@ impl From<InventoryError> for Status {
             InventoryError::InsufficientStock => with_reason(
                 Code::FailedPrecondition,
                 "Insufficient stock.",
-                INSUFFICIENT_STOCK,
-                DOMAIN,
+                reasons::inventory::INSUFFICIENT_STOCK,
+                reasons::inventory::DOMAIN,
             ),
             InventoryError::CredentialsMissing => unauthenticated(
                 "Authentication credentials were not provided.",

@@ -20,8 +20,8 @@ pub mod inventory {
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/descriptor_set.bin"));
 
-/// `google.rpc.ErrorInfo` reasons, all in domain [`reasons::DOMAIN`]. Clients branch on these,
-/// never on status messages.
+/// `google.rpc.ErrorInfo` reasons: auth's in domain [`reasons::DOMAIN`], inventory's in
+/// [`reasons::inventory::DOMAIN`]. Clients branch on these, never on status messages.
 pub mod reasons {
     pub const DOMAIN: &str = "auth.v1";
     /// No `authorization` metadata at all.
@@ -39,6 +39,13 @@ pub mod reasons {
     pub const ACCOUNT_LOCKED: &str = "ACCOUNT_LOCKED";
     /// Authenticated, but the role or flags do not allow the call.
     pub const PERMISSION_DENIED: &str = "PERMISSION_DENIED";
+
+    /// The inventory service's own reasons (it passes auth's through unchanged).
+    pub mod inventory {
+        pub const DOMAIN: &str = "inventory.v1";
+        /// AdjustStock would take the quantity below zero (FAILED_PRECONDITION).
+        pub const INSUFFICIENT_STOCK: &str = "INSUFFICIENT_STOCK";
+    }
 }
 
 /// The `authorization` metadata: `Token <key>` or `Bearer <key>` for a token, `Session <key>`

@@ -10,6 +10,13 @@ use sqlx::{AnyConnection, Connection};
 /// `postgres://postgres@127.0.0.1:5432/postgres`. `.ci/run` always sets it.
 pub const POSTGRES_URL_VAR: &str = "TEST_POSTGRES_URL";
 
+/// Logs for tests: silent unless asked (`TEST_LOG=1 cargo test` shows every service's log).
+pub fn init_logs() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        crate::telemetry::init(crate::telemetry::LogFormat::Plain);
+    }
+}
+
 /// A database that exists for one test.
 #[derive(Debug)]
 pub struct TestDatabase {

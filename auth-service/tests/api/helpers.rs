@@ -26,7 +26,7 @@ pub async fn spawn_app(db: &TestDatabase) -> TestApp {
 }
 
 pub async fn spawn_app_with(config: Config) -> TestApp {
-    service_kit::telemetry::init(Default::default());
+    service_kit::testing::init_logs();
     let clock = ManualClock::new();
     let app = Application::build_with_clock(config.clone(), Arc::new(clock.clone()))
         .await

@@ -134,10 +134,7 @@ fn channel_to(addr: SocketAddr) -> Channel {
 
 /// Starts auth (with a superuser) and the inventory service, which `db` backs.
 pub async fn spawn_app(db: TestDatabase) -> TestApp {
-    // Silent unless asked: `TEST_LOG=1 cargo test` shows both services' logs.
-    if std::env::var_os("TEST_LOG").is_some() {
-        service_kit::telemetry::init(service_kit::telemetry::LogFormat::Plain);
-    }
+    service_kit::testing::init_logs();
     let auth_db = database_like(&db).await;
     let auth_config = auth_service::Config::for_tests(auth_db.url());
     auth_service::create_superuser(&auth_config, SUPERUSER, None, PASSWORD)

@@ -1,7 +1,7 @@
 //! AdjustStock: one atomic statement, never below zero, no lost updates under contention.
 
-use inventory_service::error::INSUFFICIENT_STOCK;
 use proto::inventory::v1::{AdjustStockRequest, GetProductRequest};
+use proto::reasons::inventory::INSUFFICIENT_STOCK;
 use service_kit::testing::TestDatabase;
 use tonic::Code;
 

@@ -1,0 +1,155 @@
+//! The long-lived gRPC channels to the auth and inventory services, and the metadata every call
+//! carries (the request id and the caller's credential). Channels connect lazily, so the gateway
+//! starts, and answers `/healthz`, while the services are still down; `/readyz` asks them.
+
+use std::time::Duration;
+
+use proto::{
+    auth::v1::{CredentialKind, auth_service_client::AuthServiceClient},
+    credentials,
+    inventory::v1::inventory_service_client::InventoryServiceClient,
+};
+use tonic::{
+    metadata::MetadataValue,
+    transport::{Channel, Endpoint},
+};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+
+use crate::config::Config;
+
+/// How long a connection attempt may take before the call fails as UNAVAILABLE (503).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long `/readyz` waits for each health check.
+const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A key the caller presented, and how: header token or cookie session. Services are told
+/// which, because a session must not pass for a token (and the other way round).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub kind: CredentialKind,
+    pub key: String,
+}
+
+impl std::fmt::Debug for Credential {
+    // The key is a bearer secret: never in a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("kind", &self.kind)
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Wraps `message` with the metadata every call carries: `x-request-id`, so the services log
+/// the same id, and `authorization` when there is a credential to present.
+pub fn request<T>(
+    message: T,
+    request_id: &str,
+    credential: Option<&Credential>,
+) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    let metadata = request.metadata_mut();
+    service_kit::request_id::set(metadata, request_id);
+    if let Some(credential) = credential {
+        // A key that cannot be metadata (control characters) authenticates nobody; sending none
+        // makes the service answer CREDENTIALS_MISSING instead of failing here.
+        if let Ok(value) =
+            MetadataValue::try_from(credentials::format(credential.kind, &credential.key))
+        {
+            metadata.insert(credentials::METADATA_KEY, value);
+        }
+    }
+    request
+}
+
+/// Clients of both services, sharing one channel each (clones are cheap handles).
+#[derive(Debug, Clone)]
+pub struct Upstreams {
+    auth: Channel,
+    inventory: Channel,
+}
+
+impl Upstreams {
+    /// Channels that connect on first use and reconnect by themselves.
+    pub fn connect_lazy(config: &Config) -> Self {
+        let channel = |url: &http::Uri| {
+            Endpoint::from(url.clone())
+                .timeout(config.upstream_timeout)
+                .connect_timeout(CONNECT_TIMEOUT)
+                .tcp_nodelay(true)
+                .connect_lazy()
+        };
+        Self {
+            auth: channel(&config.auth_url),
+            inventory: channel(&config.inventory_url),
+        }
+    }
+
+    pub fn auth(&self) -> AuthServiceClient<Channel> {
+        AuthServiceClient::new(self.auth.clone())
+    }
+
+    pub fn inventory(&self) -> InventoryServiceClient<Channel> {
+        InventoryServiceClient::new(self.inventory.clone())
+    }
+
+    /// Each service's name and whether it answers its health check as SERVING.
+    pub async fn readiness(&self) -> [(&'static str, bool); 2] {
+        let (auth, inventory) = tokio::join!(serving(&self.auth), serving(&self.inventory));
+        [("auth", auth), ("inventory", inventory)]
+    }
+}
+
+/// Whether the server behind `channel` reports SERVING for the whole server (service "").
+async fn serving(channel: &Channel) -> bool {
+    let mut client = HealthClient::new(channel.clone());
+    let mut request = tonic::Request::new(HealthCheckRequest::default());
+    request.set_timeout(HEALTH_CHECK_TIMEOUT);
+    match tokio::time::timeout(HEALTH_CHECK_TIMEOUT, client.check(request)).await {
+        Ok(Ok(response)) => response.into_inner().status() == ServingStatus::Serving,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_call_carries_the_request_id_and_the_credential() {
+        let session = Credential {
+            kind: CredentialKind::Session,
+            key: "k1".to_owned(),
+        };
+        let request = request((), "rid-1", Some(&session));
+        let metadata = request.metadata();
+        assert_eq!(
+            metadata.get(service_kit::request_id::HEADER).unwrap(),
+            "rid-1"
+        );
+        assert_eq!(
+            metadata.get(credentials::METADATA_KEY).unwrap(),
+            "Session k1"
+        );
+
+        let anonymous = super::request((), "rid-2", None);
+        assert!(
+            anonymous
+                .metadata()
+                .get(credentials::METADATA_KEY)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn never_logs_a_key() {
+        let token = Credential {
+            kind: CredentialKind::Token,
+            key: "secret-key".to_owned(),
+        };
+        assert!(!format!("{token:?}").contains("secret-key"));
+    }
+}

@@ -1,0 +1,150 @@
+//! The gateway's settings: read from the environment under the names API.md fixes, typed and
+//! checked before any socket opens, so a bad value stops start-up with a message naming it.
+
+use std::{net::SocketAddr, str::FromStr, time::Duration};
+
+use service_kit::{
+    env::{self, ConfigError},
+    telemetry::LogFormat,
+};
+
+/// Everything the gateway needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the HTTP API listens (`GATEWAY_LISTEN`). Port 0 picks a free port (tests).
+    pub listen: SocketAddr,
+    /// The auth service's gRPC address (`AUTH_URL`).
+    pub auth_url: http::Uri,
+    /// The inventory service's gRPC address (`INVENTORY_URL`).
+    pub inventory_url: http::Uri,
+    /// Per-client-IP limit on the login and registration routes (`THROTTLE_AUTH_RATE`);
+    /// `None` when switched off.
+    pub auth_rate: Option<Rate>,
+    /// Plain or JSON log lines (`LOG_FORMAT`).
+    pub log_format: LogFormat,
+    /// How long one gRPC call may take before the client gets a 504. Not part of the contract,
+    /// so not read from the environment.
+    pub upstream_timeout: Duration,
+}
+
+/// The default deadline of one gRPC call.
+const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Config {
+    /// Reads every setting, with API.md's defaults.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            listen: env::parse_or("GATEWAY_LISTEN", "127.0.0.1:8000")?,
+            auth_url: grpc_url("AUTH_URL", "http://127.0.0.1:50051")?,
+            inventory_url: grpc_url("INVENTORY_URL", "http://127.0.0.1:50052")?,
+            auth_rate: env::parse_or::<Throttling>("THROTTLE_AUTH_RATE", "20/minute")?.0,
+            log_format: env::parse_or("LOG_FORMAT", "plain")?,
+            upstream_timeout: UPSTREAM_TIMEOUT,
+        })
+    }
+
+    /// A gateway on a free loopback port in front of the given services, with throttling off.
+    pub fn for_tests(auth_url: http::Uri, inventory_url: http::Uri) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            auth_url,
+            inventory_url,
+            auth_rate: None,
+            log_format: LogFormat::Plain,
+            upstream_timeout: UPSTREAM_TIMEOUT,
+        }
+    }
+}
+
+/// An `http://` or `https://` URL with a host, as tonic's endpoints need.
+fn grpc_url(name: &'static str, default: &str) -> Result<http::Uri, ConfigError> {
+    let value = env::string_or(name, default);
+    let uri: http::Uri = value
+        .parse()
+        .map_err(|err| ConfigError::new(name, value.clone(), err))?;
+    let usable = matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some();
+    if usable {
+        Ok(uri)
+    } else {
+        Err(ConfigError::new(name, value, "expected http://host:port"))
+    }
+}
+
+/// A DRF-style rate: `N/second`, `N/minute`, `N/hour` or `N/day` (only the period's first
+/// letter counts, as in DRF, so `20/min` and `20/m` work too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub requests: u32,
+    pub period: Duration,
+}
+
+impl FromStr for Rate {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let invalid =
+            || format!("expected N/second, N/minute, N/hour, N/day or off, got {value:?}");
+        let (count, period) = value.trim().split_once('/').ok_or_else(invalid)?;
+        let requests: u32 = count.trim().parse().map_err(|_| invalid())?;
+        let seconds = match period.trim().chars().next().map(|c| c.to_ascii_lowercase()) {
+            Some('s') => 1,
+            Some('m') => 60,
+            Some('h') => 3_600,
+            Some('d') => 86_400,
+            _ => return Err(invalid()),
+        };
+        if requests == 0 {
+            return Err(invalid());
+        }
+        Ok(Self {
+            requests,
+            period: Duration::from_secs(seconds),
+        })
+    }
+}
+
+/// `THROTTLE_AUTH_RATE`: a [`Rate`], or `off`.
+struct Throttling(Option<Rate>);
+
+impl FromStr for Throttling {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        if value.trim().eq_ignore_ascii_case("off") {
+            Ok(Self(None))
+        } else {
+            value.parse().map(|rate| Self(Some(rate)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_drf_rates() {
+        let rate: Rate = "20/minute".parse().unwrap();
+        assert_eq!(rate.requests, 20);
+        assert_eq!(rate.period, Duration::from_secs(60));
+        assert_eq!(
+            "5/s".parse::<Rate>().unwrap().period,
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            "1/day".parse::<Rate>().unwrap().period,
+            Duration::from_secs(86_400)
+        );
+        assert!("0/minute".parse::<Rate>().is_err());
+        assert!("ten/minute".parse::<Rate>().is_err());
+        assert!("10/fortnight".parse::<Rate>().is_err());
+        assert!("off".parse::<Throttling>().unwrap().0.is_none());
+    }
+
+    #[test]
+    fn accepts_only_http_urls() {
+        assert!(grpc_url("AUTH_URL_TEST_UNSET", "http://127.0.0.1:50051").is_ok());
+        assert!(grpc_url("AUTH_URL_TEST_UNSET", "127.0.0.1:50051").is_err());
+        assert!(grpc_url("AUTH_URL_TEST_UNSET", "ftp://host").is_err());
+    }
+}

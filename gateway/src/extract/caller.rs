@@ -1,0 +1,235 @@
+//! Who is calling. The `Authorization` header is parsed as DRF's `TokenAuthentication` parses it
+//! (with its exact 401 messages); without one, the `sessionid` cookie is checked with the auth
+//! service and, for unsafe methods, the CSRF double-submit token. A header token is not checked
+//! here on protected routes: the service called next checks it anyway, which saves a round trip.
+
+use std::borrow::Cow;
+
+use axum::extract::{FromRef, FromRequestParts};
+use http::{header, request::Parts};
+use proto::{
+    auth::v1::{CredentialKind, ValidateTokenRequest},
+    credentials::{self, MalformedAuthorization},
+};
+use tonic::Code;
+
+use crate::{
+    clients::{self, Credential, Upstreams},
+    error::{ApiError, AuthFailure},
+    session,
+};
+
+/// The id of the current request, put in the request's extensions by the server's middleware.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// The request id and the credential presented, if any.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub request_id: String,
+    pub credential: Option<Credential>,
+}
+
+impl Caller {
+    /// `message` as a gRPC request on behalf of this caller.
+    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
+        clients::request(message, &self.request_id, self.credential.as_ref())
+    }
+
+    /// `message` as a gRPC request that presents `credential` instead of the caller's.
+    pub fn request_as<T>(&self, message: T, credential: &Credential) -> tonic::Request<T> {
+        clients::request(message, &self.request_id, Some(credential))
+    }
+
+    /// Asks the auth service whether `credential` authenticates.
+    async fn validate(
+        &self,
+        upstreams: &Upstreams,
+        credential: &Credential,
+    ) -> Result<(), tonic::Status> {
+        let message = ValidateTokenRequest {
+            key: credential.key.clone(),
+            kind: credential.kind.into(),
+        };
+        upstreams
+            .auth()
+            .validate_token(clients::request(message, &self.request_id, None))
+            .await
+            .map(drop)
+    }
+}
+
+impl<S> FromRequestParts<S> for Caller
+where
+    Upstreams: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let request_id = parts
+            .extensions
+            .get::<RequestId>()
+            .map(|id| id.0.clone())
+            .unwrap_or_else(service_kit::request_id::generate);
+        let mut caller = Self {
+            request_id,
+            credential: header_token(parts)?,
+        };
+        if caller.credential.is_none() {
+            caller.credential =
+                session_credential(&caller, parts, &Upstreams::from_ref(state)).await?;
+        }
+        Ok(caller)
+    }
+}
+
+/// The key of an `Authorization: Token <key>` (or `Bearer`) header; any other scheme is no
+/// credential at all, as in DRF.
+fn header_token(parts: &Parts) -> Result<Option<Credential>, ApiError> {
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    // DRF splits the raw bytes and decodes the key last, so a key that is not UTF-8 gets its own
+    // message while the scheme and the spaces are still judged first.
+    let (text, is_utf8) = match std::str::from_utf8(value.as_bytes()) {
+        Ok(text) => (Cow::Borrowed(text), true),
+        Err(_) => (String::from_utf8_lossy(value.as_bytes()), false),
+    };
+    let scheme = text.split_whitespace().next().unwrap_or_default();
+    // Only the gateway may present a session: from a client it would skip the CSRF check.
+    if scheme.eq_ignore_ascii_case("session") {
+        return Ok(None);
+    }
+    match credentials::parse(&text) {
+        Ok((_, key)) if is_utf8 => Ok(Some(Credential {
+            kind: CredentialKind::Token,
+            key: key.to_owned(),
+        })),
+        Ok(_) => Err(ApiError::NotAuthenticated(AuthFailure::InvalidCharacters)),
+        Err(MalformedAuthorization::UnknownScheme) => Ok(None),
+        Err(MalformedAuthorization::MissingKey) => {
+            Err(ApiError::NotAuthenticated(AuthFailure::HeaderWithoutKey))
+        }
+        Err(MalformedAuthorization::SpacesInKey) => {
+            Err(ApiError::NotAuthenticated(AuthFailure::SpacesInKey))
+        }
+    }
+}
+
+/// The session of the `sessionid` cookie, if it still authenticates. One that does not is
+/// ignored (the request is anonymous), as Django does; one that does must pass the CSRF check on
+/// unsafe methods, as DRF's `SessionAuthentication` demands.
+async fn session_credential(
+    caller: &Caller,
+    parts: &Parts,
+    upstreams: &Upstreams,
+) -> Result<Option<Credential>, ApiError> {
+    let Some(key) =
+        session::cookie(&parts.headers, session::SESSION_COOKIE).filter(|key| !key.is_empty())
+    else {
+        return Ok(None);
+    };
+    let credential = Credential {
+        kind: CredentialKind::Session,
+        key: key.to_owned(),
+    };
+    match caller.validate(upstreams, &credential).await {
+        Ok(()) => {}
+        Err(status) if status.code() == Code::Unauthenticated => return Ok(None),
+        Err(status) => return Err(ApiError::auth(status)),
+    }
+    if !session::is_safe(&parts.method) {
+        session::check_csrf(&parts.headers).map_err(ApiError::Forbidden)?;
+    }
+    Ok(Some(credential))
+}
+
+/// A caller on a protected route: without a credential, DRF's "not provided" 401.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Caller);
+
+impl<S> FromRequestParts<S> for Authenticated
+where
+    Upstreams: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        if caller.credential.is_none() {
+            return Err(ApiError::NotAuthenticated(AuthFailure::NotProvided));
+        }
+        Ok(Self(caller))
+    }
+}
+
+/// A caller on a public route. A header token is checked all the same, because DRF does: a bad
+/// `Authorization` header on a public route is a 401, not an anonymous request.
+#[derive(Debug, Clone)]
+pub struct Anyone(pub Caller);
+
+impl<S> FromRequestParts<S> for Anyone
+where
+    Upstreams: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        if let Some(credential) = caller
+            .credential
+            .as_ref()
+            .filter(|credential| credential.kind == CredentialKind::Token)
+        {
+            caller
+                .validate(&Upstreams::from_ref(state), credential)
+                .await
+                .map_err(ApiError::auth)?;
+        }
+        Ok(Self(caller))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::{HeaderValue, Request};
+
+    use super::*;
+
+    fn parts_with_authorization(value: &[u8]) -> Parts {
+        let mut request = Request::new(());
+        request.headers_mut().insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_bytes(value).unwrap(),
+        );
+        request.into_parts().0
+    }
+
+    fn parse(value: &[u8]) -> Result<Option<String>, AuthFailure> {
+        match header_token(&parts_with_authorization(value)) {
+            Ok(credential) => Ok(credential.map(|credential| credential.key)),
+            Err(ApiError::NotAuthenticated(failure)) => Err(failure),
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn reads_the_header_as_drf_does() {
+        assert_eq!(parse(b"Token abc"), Ok(Some("abc".to_owned())));
+        assert_eq!(parse(b"BEARER abc"), Ok(Some("abc".to_owned())));
+        assert_eq!(parse(b"Basic abc"), Ok(None));
+        assert_eq!(parse(b"Token"), Err(AuthFailure::HeaderWithoutKey));
+        assert_eq!(parse(b"Token a b"), Err(AuthFailure::SpacesInKey));
+        assert_eq!(parse(b"Token a\xff"), Err(AuthFailure::InvalidCharacters));
+        assert_eq!(parse(b"Tok\xffen abc"), Ok(None));
+    }
+
+    #[test]
+    fn never_takes_a_session_from_the_header() {
+        assert_eq!(parse(b"Session abc"), Ok(None));
+        assert_eq!(parse(b"session"), Ok(None));
+    }
+}

@@ -1,0 +1,119 @@
+//! What handlers read from the URL: the object id of a detail route, and the DRF
+//! `LimitOffsetPagination` parameters with the URL its `next` and `previous` links start from.
+
+use axum::extract::{FromRequestParts, Path};
+use http::{header, request::Parts};
+
+use crate::error::{ApiError, Missing};
+
+/// The `{id}` of a detail route. Like Django's `<int:pk>`, only digits match; anything else is
+/// an unknown route ("Not found."), not an unknown object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectId(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for ObjectId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let not_found = || ApiError::NotFound(Missing::Route);
+        let Path(text) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| not_found())?;
+        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(not_found());
+        }
+        text.parse().map(Self).map_err(|_| not_found())
+    }
+}
+
+/// `?limit=N&offset=M`. Without a usable limit the list is not paged (DRF with no default page
+/// size); an unusable offset is 0.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paging {
+    pub limit: Option<u64>,
+    pub offset: u64,
+    /// `http://host/path`, for the envelope's links.
+    base_url: String,
+}
+
+impl Paging {
+    /// The DRF envelope's `next` link, if there are items after this page.
+    pub fn next(&self, limit: u64, count: u64) -> Option<String> {
+        let offset = self.offset.checked_add(limit)?;
+        (offset < count).then(|| format!("{}?limit={limit}&offset={offset}", self.base_url))
+    }
+
+    /// The DRF envelope's `previous` link, if this page is not the first (DRF drops the offset
+    /// when it would be 0).
+    pub fn previous(&self, limit: u64) -> Option<String> {
+        if self.offset == 0 {
+            return None;
+        }
+        Some(
+            match self.offset.checked_sub(limit).filter(|offset| *offset > 0) {
+                Some(offset) => format!("{}?limit={limit}&offset={offset}", self.base_url),
+                None => format!("{}?limit={limit}", self.base_url),
+            },
+        )
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Paging {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let mut paging = Self {
+            limit: None,
+            offset: 0,
+            base_url: format!(
+                "http://{}{}",
+                parts
+                    .headers
+                    .get(header::HOST)
+                    .and_then(|host| host.to_str().ok())
+                    .unwrap_or("localhost"),
+                parts.uri.path()
+            ),
+        };
+        let query = parts.uri.query().unwrap_or_default();
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            match name.as_ref() {
+                "limit" => paging.limit = value.parse().ok().filter(|limit| *limit > 0),
+                "offset" => paging.offset = value.parse().unwrap_or(0),
+                _ => {}
+            }
+        }
+        Ok(paging)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paging(offset: u64) -> Paging {
+        Paging {
+            limit: Some(2),
+            offset,
+            base_url: "http://h/api/products/".to_owned(),
+        }
+    }
+
+    #[test]
+    fn links_like_drf() {
+        assert_eq!(
+            paging(0).next(2, 5).as_deref(),
+            Some("http://h/api/products/?limit=2&offset=2")
+        );
+        assert_eq!(paging(4).next(2, 5), None);
+        assert_eq!(paging(0).previous(2), None);
+        assert_eq!(
+            paging(2).previous(2).as_deref(),
+            Some("http://h/api/products/?limit=2")
+        );
+        assert_eq!(
+            paging(4).previous(2).as_deref(),
+            Some("http://h/api/products/?limit=2&offset=2")
+        );
+    }
+}

@@ -1,0 +1,30 @@
+//! The REST gateway: serves the Django-REST-Framework-compatible HTTP API of `shared/API.md` and
+//! translates every request into gRPC calls on the auth and inventory services. It holds no data
+//! of its own; everything it knows about a user or a product comes from a service.
+//!
+//! Layout:
+//!
+//! - [`config`]: the settings, read from the environment and checked before any socket opens.
+//! - [`server`]: binds the listener, assembles the middleware and serves until shutdown.
+//! - [`routes`]: the routes, one module per resource, and the response shapes each one declares.
+//! - [`extract`]: request bodies (JSON or form), the caller's credential, path ids.
+//! - [`session`]: the `sessionid` and `csrftoken` cookies and the CSRF double-submit check.
+//! - [`clients`]: the long-lived gRPC channels to both services and the metadata every call carries.
+//! - [`error`]: the one error type, and the one table from gRPC status to HTTP status and DRF body.
+//! - [`throttle`]: per-client-IP rate limits on login and registration.
+//! - [`metrics`]: request counts and latency histograms in Prometheus text format.
+//! - [`openapi`]: the OpenAPI 3 document served at `/api/schema/`.
+
+pub mod clients;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod server;
+pub mod session;
+pub mod throttle;
+
+pub use config::Config;
+pub use server::{Application, StartupError};

@@ -1,0 +1,151 @@
+//! What a logged-in user does with their own account: who am I, the role dashboard (seed 004),
+//! token refresh, logging out everywhere and changing the password.
+
+use axum::{Json, extract::State};
+use http::Method;
+use proto::auth::v1::{
+    ChangePasswordRequest, GetCurrentUserRequest, RefreshTokenRequest, RevokeAllTokensRequest,
+    Role, User,
+};
+use serde_json::{Value, json};
+use service_kit::validation::FieldErrors;
+
+use super::{
+    Endpoint,
+    shapes::{self, FULL_USER},
+};
+use crate::{
+    clients::Upstreams,
+    error::{ApiError, present},
+    extract::{Authenticated, Caller, Fields},
+    openapi::Operation,
+};
+
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::new(
+            Operation::authenticated(Method::GET, "/api/me/", "The current user", &[], 200),
+            me,
+        ),
+        Endpoint::new(
+            Operation::authenticated(
+                Method::GET,
+                "/api/dashboard/",
+                "The role's dashboard greeting (seed 004)",
+                &[],
+                200,
+            ),
+            dashboard,
+        ),
+        Endpoint::new(
+            Operation::authenticated(
+                Method::POST,
+                "/api/refresh-token/",
+                "Swap this token for a new one (seed 004)",
+                &[],
+                200,
+            ),
+            refresh_token,
+        ),
+        Endpoint::new(
+            Operation::authenticated(
+                Method::POST,
+                "/api/logout-all/",
+                "Revoke every token of the user",
+                &[],
+                200,
+            ),
+            log_out_everywhere,
+        ),
+        Endpoint::new(
+            Operation::authenticated(
+                Method::POST,
+                "/api/password/change/",
+                "Change the password; other tokens are revoked",
+                &["old_password", "new_password"],
+                200,
+            ),
+            change_password,
+        ),
+    ]
+}
+
+async fn me(
+    State(upstreams): State<Upstreams>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<Value>, ApiError> {
+    let user = current_user(&upstreams, &caller).await?;
+    Ok(Json(Value::Object(shapes::user(&user, FULL_USER))))
+}
+
+/// The caller's own user record.
+async fn current_user(upstreams: &Upstreams, caller: &Caller) -> Result<User, ApiError> {
+    let user = upstreams
+        .auth()
+        .get_current_user(caller.request(GetCurrentUserRequest {}))
+        .await
+        .map_err(ApiError::auth)?;
+    Ok(user.into_inner())
+}
+
+async fn dashboard(
+    State(upstreams): State<Upstreams>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<Value>, ApiError> {
+    let user = current_user(&upstreams, &caller).await?;
+    let role = match user.role() {
+        Role::Admin => "Admin",
+        Role::Manager => "Manager",
+        Role::Clerk | Role::Unspecified => "Clerk",
+    };
+    Ok(Json(
+        json!({ "message": format!("Welcome to the {role} Dashboard!") }),
+    ))
+}
+
+async fn refresh_token(
+    State(upstreams): State<Upstreams>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<Value>, ApiError> {
+    let response = upstreams
+        .auth()
+        .refresh_token(caller.request(RefreshTokenRequest {}))
+        .await
+        .map_err(ApiError::auth)?
+        .into_inner();
+    let token = present(response.token, "RefreshToken's token")?;
+    Ok(Json(json!({ "token": token.key })))
+}
+
+async fn log_out_everywhere(
+    State(upstreams): State<Upstreams>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<Value>, ApiError> {
+    upstreams
+        .auth()
+        .revoke_all_tokens(caller.request(RevokeAllTokensRequest {}))
+        .await
+        .map_err(ApiError::auth)?;
+    Ok(Json(
+        json!({ "message": "Successfully logged out of all sessions." }),
+    ))
+}
+
+async fn change_password(
+    State(upstreams): State<Upstreams>,
+    Authenticated(caller): Authenticated,
+    fields: Fields,
+) -> Result<Json<Value>, ApiError> {
+    let mut errors = FieldErrors::new();
+    let request = ChangePasswordRequest {
+        old_password: fields.text("old_password", &mut errors),
+        new_password: fields.text("new_password", &mut errors),
+    };
+    errors.into_result()?;
+    upstreams
+        .auth()
+        .change_password(caller.request(request))
+        .await
+        .map_err(ApiError::auth)?;
+    Ok(Json(json!({ "detail": "Password changed." })))
+}

@@ -1,0 +1,278 @@
+//! The five login routes (seeds 000 to 004). One handler; the documents differ in which fields
+//! name the account, whether a cookie session is opened, how a refusal looks and what success
+//! returns, and each route declares those.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::{
+    Json,
+    extract::State,
+    response::{IntoResponse, Response},
+};
+use http::{Method, StatusCode};
+use proto::{
+    auth::v1::{IssuedCredential, LoginRequest, LoginResponse},
+    reasons,
+};
+use serde_json::{Value, json};
+use service_kit::validation::{BLANK, FieldErrors, REQUIRED};
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+
+use super::{
+    Endpoint,
+    shapes::{self, SEED_001_USER, UserField},
+};
+use crate::{
+    clients::Upstreams,
+    error::{ApiError, NON_FIELD_ERRORS, present},
+    extract::{Anyone, Fields},
+    openapi::Operation,
+    session,
+};
+
+/// What one login route asks for and answers.
+struct Login {
+    /// The body fields that may name the account (any one of them will do).
+    identifiers: &'static [&'static str],
+    /// Whether to open a cookie session too (seed 001's `/login/`).
+    open_session: bool,
+    rejection: Rejection,
+    answer: LoginAnswer,
+}
+
+/// How a route says "no".
+enum Rejection {
+    /// `{"error": "Invalid credentials"}` with this status; a missing field is just that too,
+    /// as for the documents' views that call `authenticate` directly.
+    ErrorKey(StatusCode),
+    /// DRF serializer style: missing fields are field errors; bad credentials are
+    /// `non_field_errors`; `tells_inactive` says "User account is disabled." for an inactive
+    /// account (seed 003) instead of the usual message.
+    NonFieldErrors { tells_inactive: bool },
+}
+
+/// The body of a successful login.
+enum LoginAnswer {
+    /// `{"token": key}`
+    Token,
+    /// `{"key": key}`
+    Key,
+    /// `{"message": "user logged in", "token": key}`
+    MessageAndToken,
+    /// The user, plus `message` and `token`.
+    UserMessageAndToken(&'static [UserField]),
+}
+
+const SEED_000: Login = Login {
+    identifiers: &["username"],
+    open_session: false,
+    rejection: Rejection::ErrorKey(StatusCode::UNAUTHORIZED),
+    answer: LoginAnswer::Token,
+};
+
+const SEED_001: Login = Login {
+    identifiers: &["email", "username"],
+    open_session: true,
+    rejection: Rejection::ErrorKey(StatusCode::UNAUTHORIZED),
+    answer: LoginAnswer::UserMessageAndToken(SEED_001_USER),
+};
+
+const SEED_002: Login = Login {
+    identifiers: &["username"],
+    open_session: false,
+    rejection: Rejection::ErrorKey(StatusCode::BAD_REQUEST),
+    answer: LoginAnswer::MessageAndToken,
+};
+
+const SEED_003: Login = Login {
+    identifiers: &["email"],
+    open_session: false,
+    rejection: Rejection::NonFieldErrors {
+        tells_inactive: true,
+    },
+    answer: LoginAnswer::Key,
+};
+
+const SEED_004: Login = Login {
+    identifiers: &["username"],
+    open_session: false,
+    rejection: Rejection::NonFieldErrors {
+        tells_inactive: false,
+    },
+    answer: LoginAnswer::Token,
+};
+
+const UNABLE_TO_LOG_IN: &str = "Unable to log in with provided credentials.";
+const ACCOUNT_DISABLED: &str = "User account is disabled.";
+
+/// Django's session lifetime, for a session the service gave no expiry.
+const DEFAULT_SESSION_AGE: Duration = Duration::from_secs(1_209_600);
+
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::new(
+            Operation::public(
+                Method::POST,
+                "/api/login/",
+                "Log in for a token (seed 000)",
+                &["username", "password"],
+                200,
+            ),
+            |s, c, f| log_in(&SEED_000, s, c, f),
+        ),
+        Endpoint::new(
+            Operation::public(
+                Method::POST,
+                "/login/",
+                "Log in with a cookie session and a token (seed 001)",
+                &["email", "username", "password"],
+                200,
+            ),
+            |s, c, f| log_in(&SEED_001, s, c, f),
+        ),
+        Endpoint::new(
+            Operation::public(
+                Method::POST,
+                "/api/v1/login/",
+                "Log in for a token (seed 002)",
+                &["username", "password"],
+                200,
+            ),
+            |s, c, f| log_in(&SEED_002, s, c, f),
+        ),
+        Endpoint::new(
+            Operation::public(
+                Method::POST,
+                "/api/users/login/",
+                "Log in by email for a key (seed 003)",
+                &["email", "password"],
+                200,
+            ),
+            |s, c, f| log_in(&SEED_003, s, c, f),
+        ),
+        Endpoint::new(
+            Operation::public(
+                Method::POST,
+                "/api/api-token-auth/",
+                "Obtain a token (seed 004)",
+                &["username", "password"],
+                200,
+            ),
+            |s, c, f| log_in(&SEED_004, s, c, f),
+        ),
+    ]
+}
+
+async fn log_in(
+    route: &'static Login,
+    State(upstreams): State<Upstreams>,
+    Anyone(caller): Anyone,
+    fields: Fields,
+) -> Result<Response, ApiError> {
+    let request = route.read(&fields)?;
+    let response = match upstreams.auth().login(caller.request(request)).await {
+        Ok(response) => response.into_inner(),
+        Err(status) => return Err(route.rejection.judge(status)),
+    };
+    let body = route.answer.body(&response)?;
+    let cookies = match (route.open_session, &response.session) {
+        (true, Some(session)) => Some(session::open(&session.key, seconds_left(session))),
+        _ => None,
+    };
+    Ok((cookies, Json(body)).into_response())
+}
+
+impl Login {
+    /// The RPC this body asks for, or the route's refusal of it.
+    fn read(&self, fields: &Fields) -> Result<LoginRequest, ApiError> {
+        let mut errors = FieldErrors::new();
+        let mut request = LoginRequest {
+            open_session: self.open_session,
+            ..LoginRequest::default()
+        };
+        for &name in self.identifiers.iter().chain(&["password"]) {
+            let value = fields.text(name, &mut errors);
+            if let Rejection::NonFieldErrors { .. } = self.rejection {
+                // These serializers require every field they declare.
+                match &value {
+                    None if !fields.contains(name) => errors.add(name, REQUIRED),
+                    Some(text) if text.is_empty() => errors.add(name, BLANK),
+                    _ => {}
+                }
+            }
+            *match name {
+                "email" => &mut request.email,
+                "password" => &mut request.password,
+                _ => &mut request.username,
+            } = value;
+        }
+        if let Rejection::ErrorKey(status) = self.rejection {
+            let named = request.username.is_some() || request.email.is_some();
+            if !errors.is_empty() || !named || request.password.is_none() {
+                return Err(ApiError::InvalidCredentials(status));
+            }
+        }
+        errors.into_result()?;
+        Ok(request)
+    }
+}
+
+impl Rejection {
+    /// What the route answers for a failed Login RPC: wrong credentials and (after a correct
+    /// password) an inactive account are the route's own refusal; anything else, such as a
+    /// locked account (429), goes through the common table.
+    fn judge(&self, status: Status) -> ApiError {
+        let details = status.get_error_details();
+        let reason = details.error_info().map(|info| info.reason.as_str());
+        let inactive =
+            status.code() == Code::PermissionDenied && reason == Some(reasons::USER_INACTIVE);
+        let wrong =
+            status.code() == Code::Unauthenticated && reason == Some(reasons::INVALID_CREDENTIALS);
+        match self {
+            Self::ErrorKey(http_status)
+                if inactive || wrong || status.code() == Code::InvalidArgument =>
+            {
+                ApiError::InvalidCredentials(*http_status)
+            }
+            Self::NonFieldErrors {
+                tells_inactive: true,
+            } if inactive => ApiError::field(NON_FIELD_ERRORS, ACCOUNT_DISABLED),
+            Self::NonFieldErrors { .. } if inactive || wrong => {
+                ApiError::field(NON_FIELD_ERRORS, UNABLE_TO_LOG_IN)
+            }
+            _ => ApiError::auth(status),
+        }
+    }
+}
+
+impl LoginAnswer {
+    fn body(&self, response: &LoginResponse) -> Result<Value, ApiError> {
+        let key = &present(response.token.as_ref(), "Login's token")?.key;
+        Ok(match self {
+            Self::Token => json!({ "token": key }),
+            Self::Key => json!({ "key": key }),
+            Self::MessageAndToken => json!({ "message": "user logged in", "token": key }),
+            Self::UserMessageAndToken(fields) => {
+                let mut body =
+                    shapes::user(present(response.user.as_ref(), "Login's user")?, fields);
+                body.insert("message".to_owned(), json!("user logged in"));
+                body.insert("token".to_owned(), json!(key));
+                Value::Object(body)
+            }
+        })
+    }
+}
+
+/// How long the session cookie should live: until the session expires.
+fn seconds_left(session: &IssuedCredential) -> u64 {
+    let Some(expires_at) = &session.expires_at else {
+        return DEFAULT_SESSION_AGE.as_secs();
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    u64::try_from(expires_at.seconds)
+        .unwrap_or(0)
+        .saturating_sub(now)
+}

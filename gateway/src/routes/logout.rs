@@ -1,0 +1,113 @@
+//! The four logout routes (seeds 000/004, 001, 002 and 003). Each revokes the credential the
+//! caller presented and, when a cookie session came along with a token, that session too; the
+//! routes differ only in their message and in what an anonymous call gets.
+
+use axum::{
+    Json,
+    extract::State,
+    response::{IntoResponse, Response},
+};
+use http::{HeaderMap, Method};
+use proto::auth::v1::{CredentialKind, RevokeTokenRequest};
+use serde_json::json;
+
+use super::Endpoint;
+use crate::{
+    clients::{Credential, Upstreams},
+    error::{ApiError, AuthFailure},
+    extract::Caller,
+    openapi::Operation,
+    session,
+};
+
+/// What one logout route answers.
+struct Logout {
+    /// The success body's one key and its text.
+    message: (&'static str, &'static str),
+    /// The error for a call without any credentials.
+    anonymous: fn() -> ApiError,
+}
+
+/// `/api/logout/`, shared by seeds 000 and 004.
+const SEED_000: Logout = Logout {
+    message: ("message", "Successfully logged out."),
+    anonymous: not_authenticated,
+};
+
+const SEED_001: Logout = Logout {
+    message: ("message", "Successfully logged out"),
+    anonymous: not_authenticated,
+};
+
+const SEED_002: Logout = Logout {
+    message: ("message", "Logged out successfully"),
+    anonymous: not_authenticated,
+};
+
+const SEED_003: Logout = Logout {
+    message: ("detail", "Successfully logged out."),
+    anonymous: || ApiError::NotLoggedIn,
+};
+
+fn not_authenticated() -> ApiError {
+    ApiError::NotAuthenticated(AuthFailure::NotProvided)
+}
+
+pub fn endpoints() -> Vec<Endpoint> {
+    let logout = |path, summary| Operation::authenticated(Method::POST, path, summary, &[], 200);
+    vec![
+        Endpoint::new(
+            logout(
+                "/api/logout/",
+                "Log out: revoke this token (seeds 000, 004)",
+            ),
+            |s, h, c| log_out(&SEED_000, s, h, c),
+        ),
+        Endpoint::new(
+            logout("/logout/", "Log out: end the cookie session (seed 001)"),
+            |s, h, c| log_out(&SEED_001, s, h, c),
+        ),
+        Endpoint::new(
+            logout("/api/v1/logout/", "Log out (seed 002)"),
+            |s, h, c| log_out(&SEED_002, s, h, c),
+        ),
+        Endpoint::new(
+            logout("/api/users/logout/", "Log out (seed 003)"),
+            |s, h, c| log_out(&SEED_003, s, h, c),
+        ),
+    ]
+}
+
+async fn log_out(
+    route: &'static Logout,
+    State(upstreams): State<Upstreams>,
+    headers: HeaderMap,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    let Some(credential) = &caller.credential else {
+        return Err((route.anonymous)());
+    };
+    upstreams
+        .auth()
+        .revoke_token(caller.request(RevokeTokenRequest {}))
+        .await
+        .map_err(ApiError::auth)?;
+    let session_cookie = session::cookie(&headers, session::SESSION_COOKIE);
+    if let Some(key) = session_cookie.filter(|_| credential.kind == CredentialKind::Token) {
+        let session = Credential {
+            kind: CredentialKind::Session,
+            key: key.to_owned(),
+        };
+        // Best effort: the session may be gone already, and the token logout has succeeded.
+        if let Err(status) = upstreams
+            .auth()
+            .revoke_token(caller.request_as(RevokeTokenRequest {}, &session))
+            .await
+        {
+            tracing::debug!(code = ?status.code(), "the session sent with the token was not revoked");
+        }
+    }
+    let (key, text) = route.message;
+    let cookies = session_cookie.map(|_| session::clear());
+    Ok((cookies, Json(json!({ key: text }))).into_response())
+}

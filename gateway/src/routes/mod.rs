@@ -1,0 +1,132 @@
+//! Every route of API.md, one module per group. Each module lists its [`Endpoint`]s: the
+//! operation's documentation and its handler, declared together once, so the router and the
+//! OpenAPI document are built from the same list. Where the documents differ for the same kind
+//! of route (login, registration, logout), a module declares the differences in a table of
+//! consts and shares one handler. Paths carry their trailing slash; the server adds a missing
+//! one before routing.
+
+mod account;
+mod login;
+mod logout;
+mod ops;
+mod products;
+mod registration;
+mod shapes;
+mod users;
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    extract::FromRef,
+    handler::Handler,
+    middleware,
+    routing::{MethodFilter, MethodRouter, on},
+};
+use http::Method;
+use serde_json::Value;
+
+use crate::{
+    clients::Upstreams,
+    error::{ApiError, Missing},
+    metrics::Metrics,
+    openapi::{self, Operation},
+    throttle::{self, Throttle},
+};
+
+/// What every handler may use.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub upstreams: Upstreams,
+    pub metrics: Arc<Metrics>,
+    /// The OpenAPI document, generated once from the endpoints.
+    pub schema: Arc<Value>,
+}
+
+impl FromRef<AppState> for Upstreams {
+    fn from_ref(state: &AppState) -> Self {
+        state.upstreams.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Metrics> {
+    fn from_ref(state: &AppState) -> Self {
+        state.metrics.clone()
+    }
+}
+
+/// One operation: how it is documented, and the handler that serves it.
+pub struct Endpoint {
+    operation: Operation,
+    handler: MethodRouter<AppState>,
+}
+
+impl Endpoint {
+    /// `handler` serving `operation`'s method and path.
+    pub fn new<H, T>(operation: Operation, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let filter = MethodFilter::try_from(operation.method.clone())
+            .expect("documented operations use standard methods");
+        Self {
+            operation,
+            handler: on(filter, handler),
+        }
+    }
+}
+
+/// The whole API. Login and registration routes sit behind `throttle`.
+pub fn router(upstreams: Upstreams, metrics: Arc<Metrics>, throttle: Arc<Throttle>) -> Router {
+    let mut operations = Vec::new();
+    let throttled = mount(
+        [registration::endpoints(), login::endpoints()],
+        &mut operations,
+    )
+    .route_layer(middleware::from_fn_with_state(throttle, throttle::limit));
+    let unthrottled = mount(
+        [
+            logout::endpoints(),
+            account::endpoints(),
+            users::endpoints(),
+            products::endpoints(),
+            ops::endpoints(),
+        ],
+        &mut operations,
+    );
+    let state = AppState {
+        upstreams,
+        metrics,
+        schema: Arc::new(openapi::document(&operations)),
+    };
+    throttled
+        .merge(unthrottled)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+/// A router serving the `groups` of endpoints, whose operations are added to `operations`.
+fn mount<const N: usize>(
+    groups: [Vec<Endpoint>; N],
+    operations: &mut Vec<Operation>,
+) -> Router<AppState> {
+    groups
+        .into_iter()
+        .flatten()
+        .fold(Router::new(), |router, endpoint| {
+            let router = router.route(endpoint.operation.path, endpoint.handler);
+            operations.push(endpoint.operation);
+            router
+        })
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound(Missing::Route)
+}
+
+/// axum adds the `Allow` header to this response.
+async fn method_not_allowed(method: Method) -> ApiError {
+    ApiError::MethodNotAllowed(method)
+}

@@ -1,0 +1,261 @@
+//! Products (seed 000 and beyond): list, create, read, update, delete and adjust stock. Who may
+//! write is the inventory service's decision (PERMISSION_DENIED → 403).
+
+use axum::{
+    Json,
+    extract::State,
+    http::{Method, StatusCode},
+};
+use proto::inventory::v1::{
+    AdjustStockRequest, CreateProductRequest, DeleteProductRequest, GetProductRequest,
+    ListProductsRequest, Product, UpdateProductRequest,
+};
+use serde_json::Value;
+use service_kit::validation::{FieldErrors, REQUIRED};
+
+use super::{Endpoint, shapes};
+use crate::{
+    clients::Upstreams,
+    error::ApiError,
+    extract::{Authenticated, Fields, ObjectId, Paging},
+    openapi::Operation,
+};
+
+const PRODUCT_FIELDS: &[&str] = &["name", "description", "price", "quantity"];
+
+/// What a full update (PUT) must send, as DRF requires of a full update: the fields a new
+/// product needs. (On create, the inventory service says what is missing.)
+const REQUIRED_ON_PUT: &[&str] = &["name", "price"];
+
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::new(
+            Operation::authenticated(
+                Method::GET,
+                "/api/products/",
+                "List products (?limit=&offset= pages)",
+                &[],
+                200,
+            ),
+            list,
+        ),
+        Endpoint::new(
+            Operation::authenticated(
+                Method::POST,
+                "/api/products/",
+                "Create a product (writers)",
+                PRODUCT_FIELDS,
+                201,
+            ),
+            create,
+        ),
+        Endpoint::new(
+            Operation::authenticated(
+                Method::GET,
+                "/api/inventory/",
+                "List products (?limit=&offset= pages)",
+                &[],
+                200,
+            ),
+            list,
+        ),
+        Endpoint::new(
+            Operation::authenticated(Method::GET, "/api/products/{id}/", "One product", &[], 200),
+            retrieve,
+        ),
+        Endpoint::new(
+            Operation::authenticated(
+                Method::PUT,
+                "/api/products/{id}/",
+                "Replace a product (writers; name and price required)",
+                PRODUCT_FIELDS,
+                200,
+            ),
+            update,
+        ),
+        Endpoint::new(
+            Operation::authenticated(
+                Method::PATCH,
+                "/api/products/{id}/",
+                "Update some fields of a product (writers)",
+                PRODUCT_FIELDS,
+                200,
+            ),
+            update,
+        ),
+        Endpoint::new(
+            Operation::authenticated(
+                Method::DELETE,
+                "/api/products/{id}/",
+                "Delete a product (writers)",
+                &[],
+                204,
+            ),
+            destroy,
+        ),
+        Endpoint::new(
+            Operation::authenticated(
+                Method::POST,
+                "/api/products/{id}/adjust-stock/",
+                "Add delta to the quantity; never below 0 (writers)",
+                &["delta"],
+                200,
+            ),
+            adjust_stock,
+        ),
+    ]
+}
+
+/// The body's product fields, read once for create and update.
+struct ProductInput {
+    name: Option<String>,
+    description: Option<String>,
+    price: Option<String>,
+    quantity: Option<i64>,
+}
+
+impl ProductInput {
+    /// The product fields of the body; those in `required` must be there.
+    fn read(fields: &Fields, required: &[&str]) -> Result<Self, ApiError> {
+        let mut errors = FieldErrors::new();
+        for &name in required {
+            if !fields.contains(name) {
+                errors.add(name, REQUIRED);
+            }
+        }
+        let input = Self {
+            name: fields.text("name", &mut errors),
+            description: fields.text("description", &mut errors),
+            price: fields.decimal("price", &mut errors),
+            quantity: fields.integer("quantity", &mut errors),
+        };
+        errors.into_result()?;
+        Ok(input)
+    }
+}
+
+fn one(product: &Product) -> Json<Value> {
+    Json(shapes::product(product))
+}
+
+async fn list(
+    State(upstreams): State<Upstreams>,
+    Authenticated(caller): Authenticated,
+    paging: Paging,
+) -> Result<Json<Value>, ApiError> {
+    let request = ListProductsRequest {
+        limit: paging.limit,
+        offset: paging.offset,
+    };
+    let response = upstreams
+        .inventory()
+        .list_products(caller.request(request))
+        .await
+        .map_err(ApiError::inventory)?
+        .into_inner();
+    let products = response.products.iter().map(shapes::product).collect();
+    Ok(Json(shapes::list(products, response.total_count, &paging)))
+}
+
+async fn create(
+    State(upstreams): State<Upstreams>,
+    Authenticated(caller): Authenticated,
+    fields: Fields,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let input = ProductInput::read(&fields, &[])?;
+    let request = CreateProductRequest {
+        name: input.name,
+        description: input.description,
+        price: input.price,
+        quantity: input.quantity,
+    };
+    let product = upstreams
+        .inventory()
+        .create_product(caller.request(request))
+        .await
+        .map_err(ApiError::inventory)?
+        .into_inner();
+    Ok((StatusCode::CREATED, one(&product)))
+}
+
+async fn retrieve(
+    State(upstreams): State<Upstreams>,
+    Authenticated(caller): Authenticated,
+    ObjectId(id): ObjectId,
+) -> Result<Json<Value>, ApiError> {
+    let product = upstreams
+        .inventory()
+        .get_product(caller.request(GetProductRequest { id }))
+        .await
+        .map_err(ApiError::inventory)?
+        .into_inner();
+    Ok(one(&product))
+}
+
+/// PUT and PATCH: only the fields sent change, but PUT must send the required ones.
+async fn update(
+    State(upstreams): State<Upstreams>,
+    Authenticated(caller): Authenticated,
+    method: Method,
+    ObjectId(id): ObjectId,
+    fields: Fields,
+) -> Result<Json<Value>, ApiError> {
+    let required = if method == Method::PUT {
+        REQUIRED_ON_PUT
+    } else {
+        &[]
+    };
+    let input = ProductInput::read(&fields, required)?;
+    let request = UpdateProductRequest {
+        id,
+        name: input.name,
+        description: input.description,
+        price: input.price,
+        quantity: input.quantity,
+    };
+    let product = upstreams
+        .inventory()
+        .update_product(caller.request(request))
+        .await
+        .map_err(ApiError::inventory)?
+        .into_inner();
+    Ok(one(&product))
+}
+
+async fn destroy(
+    State(upstreams): State<Upstreams>,
+    Authenticated(caller): Authenticated,
+    ObjectId(id): ObjectId,
+) -> Result<StatusCode, ApiError> {
+    upstreams
+        .inventory()
+        .delete_product(caller.request(DeleteProductRequest { id }))
+        .await
+        .map_err(ApiError::inventory)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn adjust_stock(
+    State(upstreams): State<Upstreams>,
+    Authenticated(caller): Authenticated,
+    ObjectId(id): ObjectId,
+    fields: Fields,
+) -> Result<Json<Value>, ApiError> {
+    let mut errors = FieldErrors::new();
+    if !fields.contains("delta") {
+        errors.add("delta", REQUIRED);
+    }
+    let delta = fields.integer("delta", &mut errors);
+    errors.into_result()?;
+    let request = AdjustStockRequest {
+        id,
+        delta: delta.unwrap_or_default(),
+    };
+    let product = upstreams
+        .inventory()
+        .adjust_stock(caller.request(request))
+        .await
+        .map_err(ApiError::inventory)?
+        .into_inner();
+    Ok(one(&product))
+}

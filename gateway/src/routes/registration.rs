@@ -1,0 +1,204 @@
+//! The four sign-up routes (seeds 000, 001, 003 and 004). One handler; what the documents
+//! differ in (required fields, the password field's name, a confirmation field, a role, the
+//! answer's shape) is declared per route. The values themselves (password rules, username
+//! characters, duplicates) are judged by the auth service.
+
+use axum::{Json, extract::State};
+use http::{Method, StatusCode};
+use proto::auth::v1::{RegisterRequest, RegisterResponse, Role};
+use serde_json::{Value, json};
+use service_kit::validation::{BLANK, FieldErrors, REQUIRED};
+
+use super::{
+    Endpoint,
+    shapes::{self, SEED_000_USER, SEED_001_USER, SEED_003_USER, SEED_004_USER, UserField},
+};
+use crate::{
+    clients::Upstreams,
+    error::{ApiError, present},
+    extract::{Anyone, Fields},
+    openapi::Operation,
+};
+
+/// What one sign-up route asks for and answers.
+struct SignUp {
+    /// Fields the document's serializer requires (absent or blank is an error here).
+    required: &'static [&'static str],
+    /// The body field holding the password (seed 003 calls it `password1`).
+    password: &'static str,
+    /// The field that must repeat the password (seed 003's `password2`).
+    confirmation: Option<&'static str>,
+    /// Whether the body may name a role (seed 004; the service refuses all but CLERK).
+    takes_role: bool,
+    answer: SignUpAnswer,
+}
+
+/// The body of a successful sign-up.
+enum SignUpAnswer {
+    /// The new user.
+    User(&'static [UserField]),
+    /// `{"user": ..., "token": key}`: the user is logged in at once.
+    UserAndToken(&'static [UserField]),
+}
+
+const SEED_000: SignUp = SignUp {
+    required: &["username", "password"],
+    password: "password",
+    confirmation: None,
+    takes_role: false,
+    answer: SignUpAnswer::User(SEED_000_USER),
+};
+
+const SEED_001: SignUp = SignUp {
+    required: &["email", "password"],
+    password: "password",
+    confirmation: None,
+    takes_role: false,
+    answer: SignUpAnswer::User(SEED_001_USER),
+};
+
+const SEED_003: SignUp = SignUp {
+    required: &["first_name", "last_name", "email", "password1", "password2"],
+    password: "password1",
+    confirmation: Some("password2"),
+    takes_role: false,
+    answer: SignUpAnswer::User(SEED_003_USER),
+};
+
+const SEED_004: SignUp = SignUp {
+    required: &["username", "email", "password"],
+    password: "password",
+    confirmation: None,
+    takes_role: true,
+    answer: SignUpAnswer::UserAndToken(SEED_004_USER),
+};
+
+const PASSWORDS_DIFFER: &str = "The two password fields did not match.";
+
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::new(
+            Operation::public(
+                Method::POST,
+                "/api/register/",
+                "Register (seed 000)",
+                &["username", "password", "email", "first_name", "last_name"],
+                201,
+            ),
+            |s, c, f| sign_up(&SEED_000, s, c, f),
+        ),
+        Endpoint::new(
+            Operation::public(
+                Method::POST,
+                "/register/",
+                "Register (seed 001)",
+                &["email", "password", "username", "first_name", "last_name"],
+                201,
+            ),
+            |s, c, f| sign_up(&SEED_001, s, c, f),
+        ),
+        Endpoint::new(
+            Operation::public(
+                Method::POST,
+                "/api/users/registration/",
+                "Register with email (seed 003)",
+                &["first_name", "last_name", "email", "password1", "password2"],
+                201,
+            ),
+            |s, c, f| sign_up(&SEED_003, s, c, f),
+        ),
+        Endpoint::new(
+            Operation::public(
+                Method::POST,
+                "/api/signup/",
+                "Sign up with a role and get a token (seed 004)",
+                &["username", "email", "password", "role"],
+                201,
+            ),
+            |s, c, f| sign_up(&SEED_004, s, c, f),
+        ),
+    ]
+}
+
+async fn sign_up(
+    route: &'static SignUp,
+    State(upstreams): State<Upstreams>,
+    Anyone(caller): Anyone,
+    fields: Fields,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let mut errors = FieldErrors::new();
+    let request = route.read(&fields, &mut errors);
+    errors.into_result()?;
+    let response = upstreams
+        .auth()
+        .register(caller.request(request))
+        .await
+        .map_err(|status| ApiError::auth(status).renaming_field("password", route.password))?
+        .into_inner();
+    Ok((StatusCode::CREATED, Json(route.answer.body(&response)?)))
+}
+
+impl SignUp {
+    /// The RPC this body asks for; what is wrong with it goes to `errors`.
+    fn read(&self, fields: &Fields, errors: &mut FieldErrors) -> RegisterRequest {
+        for &name in self.required {
+            if !fields.contains(name) {
+                errors.add(name, REQUIRED);
+            }
+        }
+        let mut text = |name: &str| {
+            let value = fields.text(name, errors);
+            if self.required.contains(&name)
+                && value.as_deref().is_some_and(|v| v.trim().is_empty())
+            {
+                errors.add(name, BLANK);
+            }
+            value
+        };
+        let username = text("username");
+        let email = text("email");
+        let first_name = text("first_name");
+        let last_name = text("last_name");
+        let password = text(self.password);
+        if let Some(confirmation) = self.confirmation {
+            let repeated = text(confirmation);
+            if password.is_some() && repeated.is_some() && password != repeated {
+                errors.add(confirmation, PASSWORDS_DIFFER);
+            }
+        }
+        let chosen_role = if self.takes_role {
+            fields.text("role", errors)
+        } else {
+            None
+        };
+        let role = match chosen_role {
+            None => Role::Unspecified,
+            Some(name) => shapes::parse_role(&name).unwrap_or_else(|| {
+                errors.add("role", shapes::invalid_choice(&name));
+                Role::Unspecified
+            }),
+        };
+        RegisterRequest {
+            username,
+            email,
+            password,
+            first_name,
+            last_name,
+            role: role.into(),
+            issue_token: matches!(self.answer, SignUpAnswer::UserAndToken(_)),
+        }
+    }
+}
+
+impl SignUpAnswer {
+    fn body(&self, response: &RegisterResponse) -> Result<Value, ApiError> {
+        let user = present(response.user.as_ref(), "Register's user")?;
+        Ok(match self {
+            Self::User(fields) => Value::Object(shapes::user(user, fields)),
+            Self::UserAndToken(fields) => {
+                let token = present(response.token.as_ref(), "Register's token")?;
+                json!({ "user": shapes::user(user, fields), "token": token.key })
+            }
+        })
+    }
+}

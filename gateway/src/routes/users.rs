@@ -1,0 +1,244 @@
+//! Seed 001's admin user management, `/users/` and `/users/{id}/` (DRF's `ModelViewSet`).
+//! Who may manage users is the auth service's decision (PERMISSION_DENIED → 403).
+
+use axum::{
+    Json,
+    extract::State,
+    http::{Method, StatusCode},
+};
+use proto::auth::v1::{
+    CreateUserRequest, DeleteUserRequest, GetUserRequest, ListUsersRequest, Role,
+    UpdateUserRequest, User,
+};
+use serde_json::Value;
+use service_kit::validation::FieldErrors;
+
+use super::{
+    Endpoint,
+    shapes::{self, SEED_001_USER},
+};
+use crate::{
+    clients::Upstreams,
+    error::ApiError,
+    extract::{Authenticated, Fields, ObjectId, Paging},
+    openapi::Operation,
+};
+
+const USER_FIELDS: &[&str] = &[
+    "username",
+    "email",
+    "password",
+    "first_name",
+    "last_name",
+    "role",
+    "is_staff",
+    "is_active",
+];
+
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::new(
+            Operation::authenticated(
+                Method::GET,
+                "/users/",
+                "List users (admins; ?limit=&offset= pages)",
+                &[],
+                200,
+            ),
+            list,
+        ),
+        Endpoint::new(
+            Operation::authenticated(
+                Method::POST,
+                "/users/",
+                "Create a user (admins)",
+                USER_FIELDS,
+                201,
+            ),
+            create,
+        ),
+        Endpoint::new(
+            Operation::authenticated(Method::GET, "/users/{id}/", "One user (admins)", &[], 200),
+            retrieve,
+        ),
+        Endpoint::new(
+            Operation::authenticated(
+                Method::PUT,
+                "/users/{id}/",
+                "Update a user (admins; only the fields sent change)",
+                USER_FIELDS,
+                200,
+            ),
+            update,
+        ),
+        Endpoint::new(
+            Operation::authenticated(
+                Method::PATCH,
+                "/users/{id}/",
+                "Update some fields of a user (admins)",
+                USER_FIELDS,
+                200,
+            ),
+            update,
+        ),
+        Endpoint::new(
+            Operation::authenticated(
+                Method::DELETE,
+                "/users/{id}/",
+                "Delete a user and its tokens (admins)",
+                &[],
+                204,
+            ),
+            destroy,
+        ),
+    ]
+}
+
+/// The body's user fields, read once for create and update.
+struct UserInput {
+    username: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    role: Role,
+    is_staff: Option<bool>,
+    is_active: Option<bool>,
+}
+
+impl UserInput {
+    fn read(fields: &Fields) -> Result<Self, ApiError> {
+        let mut errors = FieldErrors::new();
+        let role = match fields.text("role", &mut errors) {
+            None => Role::Unspecified,
+            Some(name) => shapes::parse_role(&name).unwrap_or_else(|| {
+                errors.add("role", shapes::invalid_choice(&name));
+                Role::Unspecified
+            }),
+        };
+        let input = Self {
+            username: fields.text("username", &mut errors),
+            email: fields.text("email", &mut errors),
+            password: fields.text("password", &mut errors),
+            first_name: fields.text("first_name", &mut errors),
+            last_name: fields.text("last_name", &mut errors),
+            role,
+            is_staff: fields.boolean("is_staff", &mut errors),
+            is_active: fields.boolean("is_active", &mut errors),
+        };
+        errors.into_result()?;
+        Ok(input)
+    }
+}
+
+fn one(user: &User) -> Json<Value> {
+    Json(Value::Object(shapes::user(user, SEED_001_USER)))
+}
+
+async fn list(
+    State(upstreams): State<Upstreams>,
+    Authenticated(caller): Authenticated,
+    paging: Paging,
+) -> Result<Json<Value>, ApiError> {
+    let request = ListUsersRequest {
+        limit: paging.limit,
+        offset: paging.offset,
+    };
+    let response = upstreams
+        .auth()
+        .list_users(caller.request(request))
+        .await
+        .map_err(ApiError::auth)?
+        .into_inner();
+    let users = response
+        .users
+        .iter()
+        .map(|user| Value::Object(shapes::user(user, SEED_001_USER)))
+        .collect();
+    Ok(Json(shapes::list(users, response.total_count, &paging)))
+}
+
+async fn create(
+    State(upstreams): State<Upstreams>,
+    Authenticated(caller): Authenticated,
+    fields: Fields,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let input = UserInput::read(&fields)?;
+    let request = CreateUserRequest {
+        username: input.username,
+        email: input.email,
+        password: input.password,
+        first_name: input.first_name,
+        last_name: input.last_name,
+        role: input.role.into(),
+        is_staff: input.is_staff,
+        // Never set through this API: only `createsuperuser` makes superusers.
+        is_superuser: None,
+        is_active: input.is_active,
+    };
+    let user = upstreams
+        .auth()
+        .create_user(caller.request(request))
+        .await
+        .map_err(ApiError::auth)?
+        .into_inner();
+    Ok((StatusCode::CREATED, one(&user)))
+}
+
+async fn retrieve(
+    State(upstreams): State<Upstreams>,
+    Authenticated(caller): Authenticated,
+    ObjectId(id): ObjectId,
+) -> Result<Json<Value>, ApiError> {
+    let user = upstreams
+        .auth()
+        .get_user(caller.request(GetUserRequest { id }))
+        .await
+        .map_err(ApiError::auth)?
+        .into_inner();
+    Ok(one(&user))
+}
+
+/// PUT and PATCH alike: only the fields sent change.
+async fn update(
+    State(upstreams): State<Upstreams>,
+    Authenticated(caller): Authenticated,
+    ObjectId(id): ObjectId,
+    fields: Fields,
+) -> Result<Json<Value>, ApiError> {
+    let input = UserInput::read(&fields)?;
+    let request = UpdateUserRequest {
+        id,
+        username: input.username,
+        email: input.email,
+        password: input.password,
+        first_name: input.first_name,
+        last_name: input.last_name,
+        role: input.role.into(),
+        is_staff: input.is_staff,
+        is_superuser: None,
+        is_active: input.is_active,
+        clear_username: false,
+        clear_email: false,
+    };
+    let user = upstreams
+        .auth()
+        .update_user(caller.request(request))
+        .await
+        .map_err(ApiError::auth)?
+        .into_inner();
+    Ok(one(&user))
+}
+
+async fn destroy(
+    State(upstreams): State<Upstreams>,
+    Authenticated(caller): Authenticated,
+    ObjectId(id): ObjectId,
+) -> Result<StatusCode, ApiError> {
+    upstreams
+        .auth()
+        .delete_user(caller.request(DeleteUserRequest { id }))
+        .await
+        .map_err(ApiError::auth)?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,190 @@
+//! Building and running the gateway: [`Application::build`] binds the listener first (so tests
+//! can use port 0 and read the port back) and assembles the router with its middleware;
+//! [`Application::run_until_stopped`] serves until the shutdown future resolves, then lets
+//! in-flight requests finish.
+
+use std::{future::Future, io, net::SocketAddr, sync::Arc};
+
+use axum::{
+    Router, ServiceExt,
+    extract::{DefaultBodyLimit, Request},
+    middleware::{self, Next},
+    response::Response,
+};
+use http::{HeaderValue, Uri};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+};
+use tower::Layer;
+use tracing::Instrument;
+
+use crate::{
+    clients::Upstreams,
+    config::Config,
+    extract::{BODY_LIMIT, RequestId},
+    metrics::{self, Metrics},
+    routes,
+    throttle::Throttle,
+};
+
+/// Why the gateway could not start or stopped serving.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the server failed: {0}")]
+    Serve(#[source] io::Error),
+}
+
+/// A bound, ready-to-run gateway.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    router: Router,
+}
+
+impl Application {
+    /// Binds `config.listen` and builds the router. The services need not be up: their
+    /// channels connect on first use.
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let bind_error = |source| StartupError::Bind {
+            address: config.listen,
+            source,
+        };
+        let listener = TcpListener::bind(config.listen).await.map_err(bind_error)?;
+        let local_addr = listener.local_addr().map_err(bind_error)?;
+        let metrics = Arc::new(Metrics::default());
+        let throttle = Arc::new(Throttle::new(config.auth_rate));
+        let upstreams = Upstreams::connect_lazy(&config);
+        // Outermost last: the request id wraps everything, so even a 413 or a 404 carries it.
+        let router = routes::router(upstreams, metrics.clone(), throttle)
+            .layer(middleware::from_fn_with_state(metrics, metrics::record))
+            .layer(DefaultBodyLimit::max(BODY_LIMIT))
+            .layer(middleware::from_fn(request_id));
+        Ok(Self {
+            listener,
+            local_addr,
+            router,
+        })
+    }
+
+    /// The address actually bound (the port, when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartupError> {
+        // The trailing slash is added before routing, so that both spellings of a path reach
+        // the same route (and the same metrics label).
+        let app = tower::util::MapRequestLayer::new(with_trailing_slash).layer(self.router);
+        axum::serve(
+            self.listener,
+            ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(StartupError::Serve)
+    }
+}
+
+/// `/api/login` → `/api/login/`, keeping the query.
+fn with_trailing_slash(mut request: Request) -> Request {
+    let uri = request.uri();
+    if uri.path().ends_with('/') {
+        return request;
+    }
+    let path_and_query = match uri.query() {
+        Some(query) => format!("{}/?{query}", uri.path()),
+        None => format!("{}/", uri.path()),
+    };
+    let mut parts = uri.clone().into_parts();
+    if let Ok(path_and_query) = path_and_query.parse() {
+        parts.path_and_query = Some(path_and_query);
+        if let Ok(uri) = Uri::from_parts(parts) {
+            *request.uri_mut() = uri;
+        }
+    }
+    request
+}
+
+/// Accepts the client's `X-Request-Id` (or makes one), hands it to the handlers, logs under it
+/// and returns it on the response.
+async fn request_id(mut request: Request, next: Next) -> Response {
+    use service_kit::request_id::{HEADER, accept, generate};
+    let id = accept(request.headers().get(HEADER)).unwrap_or_else(generate);
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!(
+        "http",
+        request_id = %id,
+        method = %request.method(),
+        path = %request.uri().path(),
+    );
+    let mut response = next.run(request).instrument(span.clone()).await;
+    span.in_scope(|| tracing::debug!(status = response.status().as_u16(), "answered"));
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(HEADER, value);
+    }
+    response
+}
+
+/// Asks the gateway listening on `listen` (this host) for `GET /healthz`: what a container's
+/// health check runs, since the runtime image has no curl.
+pub async fn probe_health(listen: SocketAddr) -> Result<(), String> {
+    let mut target = listen;
+    if target.ip().is_unspecified() {
+        target.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let exchange = async {
+        let mut stream = TcpStream::connect(target).await?;
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await?;
+        Ok::<_, io::Error>(response)
+    };
+    let response = tokio::time::timeout(std::time::Duration::from_secs(2), exchange)
+        .await
+        .map_err(|_| format!("{target} did not answer in time"))?
+        .map_err(|e| format!("cannot reach {target}: {e}"))?;
+    if response.starts_with(b"HTTP/1.1 200") {
+        Ok(())
+    } else {
+        let status_line = response.split(|b| *b == b'\r').next().unwrap_or_default();
+        Err(format!(
+            "unhealthy: {}",
+            String::from_utf8_lossy(status_line)
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+
+    use super::*;
+
+    #[test]
+    fn adds_the_trailing_slash_and_keeps_the_query() {
+        let request = |uri: &str| Request::builder().uri(uri).body(Body::empty()).unwrap();
+        assert_eq!(
+            with_trailing_slash(request("/api/login")).uri(),
+            "/api/login/"
+        );
+        assert_eq!(
+            with_trailing_slash(request("/api/products?limit=2")).uri(),
+            "/api/products/?limit=2"
+        );
+        assert_eq!(with_trailing_slash(request("/users/")).uri(), "/users/");
+    }
+}

@@ -1,0 +1,155 @@
+//! The cookie session that seed 001's `POST /login/` opens: the `sessionid` cookie (the auth
+//! service's session key, presented to the services as `authorization: Session <key>`), the
+//! `csrftoken` cookie, and Django's double-submit check that an unsafe request made with the
+//! session carries the same token in `X-CSRFToken`.
+
+use axum::response::AppendHeaders;
+use http::{HeaderMap, Method, header};
+
+use crate::error::Refusal;
+
+/// The cookie holding the session key (Django's name).
+pub const SESSION_COOKIE: &str = "sessionid";
+/// The cookie holding the CSRF token; readable by scripts, which echo it in [`CSRF_HEADER`].
+pub const CSRF_COOKIE: &str = "csrftoken";
+/// The header an unsafe session request must repeat the CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrftoken";
+
+/// How long the CSRF cookie lives: Django's default, one year.
+const CSRF_COOKIE_MAX_AGE: u64 = 31_449_600;
+
+/// The `Set-Cookie` headers of a response.
+pub type SetCookies = AppendHeaders<[(header::HeaderName, String); 2]>;
+
+/// The value of cookie `name`, from any `Cookie` header of the request.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(cookie_name, _)| *cookie_name == name)
+        .map(|(_, value)| value.trim_matches('"'))
+}
+
+/// Whether Django lets `method` through without a CSRF check.
+pub fn is_safe(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    )
+}
+
+/// Django's CSRF check, in its order: the cookie must exist, the header must exist, and they
+/// must be equal.
+pub fn check_csrf(headers: &HeaderMap) -> Result<(), Refusal> {
+    let expected = cookie(headers, CSRF_COOKIE)
+        .filter(|token| !token.is_empty())
+        .ok_or(Refusal::CsrfCookieNotSet)?;
+    let presented = headers
+        .get(CSRF_HEADER)
+        .map(|value| value.as_bytes())
+        .filter(|token| !token.is_empty())
+        .ok_or(Refusal::CsrfTokenMissing)?;
+    if constant_time_eq(expected.as_bytes(), presented) {
+        Ok(())
+    } else {
+        Err(Refusal::CsrfTokenIncorrect)
+    }
+}
+
+/// The cookies that open a session: the key (`HttpOnly`, so scripts never see it) for
+/// `max_age_seconds`, and a fresh CSRF token.
+pub fn open(session_key: &str, max_age_seconds: u64) -> SetCookies {
+    AppendHeaders([
+        (
+            header::SET_COOKIE,
+            format!(
+                "{SESSION_COOKIE}={session_key}; HttpOnly; Max-Age={max_age_seconds}; Path=/; SameSite=Lax"
+            ),
+        ),
+        (
+            header::SET_COOKIE,
+            format!(
+                "{CSRF_COOKIE}={}; Max-Age={CSRF_COOKIE_MAX_AGE}; Path=/; SameSite=Lax",
+                new_csrf_token()
+            ),
+        ),
+    ])
+}
+
+/// The cookies that end a session: both expire at once.
+pub fn clear() -> SetCookies {
+    let expired = |name: &str| {
+        format!(
+            "{name}=\"\"; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/; SameSite=Lax"
+        )
+    };
+    AppendHeaders([
+        (header::SET_COOKIE, expired(SESSION_COOKIE)),
+        (header::SET_COOKIE, expired(CSRF_COOKIE)),
+    ])
+}
+
+/// 128 random bits in hex.
+fn new_csrf_token() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    hex::encode(bytes)
+}
+
+/// Compares without an early exit, so the time taken tells nothing about the token.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(name, value)| {
+                (
+                    header::HeaderName::from_static(name),
+                    HeaderValue::from_static(value),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn finds_cookies_among_others() {
+        let map = headers(&[("cookie", "a=1; sessionid=abc; csrftoken=\"t\"")]);
+        assert_eq!(cookie(&map, SESSION_COOKIE), Some("abc"));
+        assert_eq!(cookie(&map, CSRF_COOKIE), Some("t"));
+        assert_eq!(cookie(&map, "missing"), None);
+    }
+
+    #[test]
+    fn checks_csrf_in_djangos_order() {
+        assert_eq!(check_csrf(&headers(&[])), Err(Refusal::CsrfCookieNotSet));
+        assert_eq!(
+            check_csrf(&headers(&[("cookie", "csrftoken=t1")])),
+            Err(Refusal::CsrfTokenMissing)
+        );
+        assert_eq!(
+            check_csrf(&headers(&[
+                ("cookie", "csrftoken=t1"),
+                ("x-csrftoken", "t2")
+            ])),
+            Err(Refusal::CsrfTokenIncorrect)
+        );
+        assert_eq!(
+            check_csrf(&headers(&[
+                ("cookie", "csrftoken=t1"),
+                ("x-csrftoken", "t1")
+            ])),
+            Ok(())
+        );
+    }
+}

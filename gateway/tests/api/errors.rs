@@ -1,0 +1,369 @@
+//! One test per row of API.md's error tables: the 401 cases, 403, 404, 405, 415, 400 (parse
+//! error and field errors), 413, 409 and 503. (429 is in `throttling`, the CSRF 403s in
+//! `sessions`.)
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode, header};
+use serde_json::json;
+
+use crate::helpers::{PASSWORD, expect, expect_detail, expect_status, spawn_stack};
+
+const NOT_PROVIDED: &str = "Authentication credentials were not provided.";
+
+/// Sends `GET /api/me/` with the raw `Authorization` value and checks the 401.
+async fn expect_header_refused(stack: &crate::helpers::Stack, authorization: &[u8], detail: &str) {
+    let response = stack
+        .request(Method::GET, "/api/me/")
+        .header(
+            header::AUTHORIZATION,
+            header::HeaderValue::from_bytes(authorization).unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Token");
+    expect_detail(response, StatusCode::UNAUTHORIZED, detail).await;
+}
+
+#[tokio::test]
+async fn unauthorized_without_credentials() {
+    let stack = spawn_stack().await;
+    let response = stack.get("/api/inventory/", None).await;
+    assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Token");
+    expect_detail(response, StatusCode::UNAUTHORIZED, NOT_PROVIDED).await;
+    // Any other scheme is no credential at all.
+    expect_header_refused(&stack, b"Basic YWxhZGRpbjpvcGVuc2VzYW1l", NOT_PROVIDED).await;
+}
+
+#[tokio::test]
+async fn unauthorized_token_header_without_key() {
+    let stack = spawn_stack().await;
+    expect_header_refused(
+        &stack,
+        b"Token",
+        "Invalid token header. No credentials provided.",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unauthorized_key_with_spaces() {
+    let stack = spawn_stack().await;
+    expect_header_refused(
+        &stack,
+        b"Token abc def",
+        "Invalid token header. Token string should not contain spaces.",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unauthorized_key_not_utf8() {
+    let stack = spawn_stack().await;
+    expect_header_refused(
+        &stack,
+        b"Token abc\xff\xfe",
+        "Invalid token header. Token string should not contain invalid characters.",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unauthorized_unknown_key_also_on_public_routes() {
+    let stack = spawn_stack().await;
+    let unknown = "0123456789abcdef0123456789abcdef01234567";
+    expect_header_refused(
+        &stack,
+        format!("Token {unknown}").as_bytes(),
+        "Invalid token.",
+    )
+    .await;
+    // `Bearer` and the keyword's case do not matter.
+    expect_header_refused(
+        &stack,
+        format!("bearer {unknown}").as_bytes(),
+        "Invalid token.",
+    )
+    .await;
+    // A bad header on a public route is a 401 too, not an anonymous login.
+    stack.clerk("alice").await;
+    let login = stack
+        .post(
+            "/api/login/",
+            Some(unknown),
+            json!({"username": "alice", "password": PASSWORD}),
+        )
+        .await;
+    expect_detail(login, StatusCode::UNAUTHORIZED, "Invalid token.").await;
+}
+
+#[tokio::test]
+async fn unauthorized_expired_key() {
+    let stack = spawn_stack().await;
+    let token = stack.clerk("alice").await;
+    expect_status(stack.get("/api/me/", Some(&token)).await, StatusCode::OK).await;
+    stack
+        .clock
+        .advance(stack.auth_config.token_ttl + Duration::from_secs(1));
+    expect_detail(
+        stack.get("/api/me/", Some(&token)).await,
+        StatusCode::UNAUTHORIZED,
+        "Token has expired.",
+    )
+    .await;
+    // It is deleted on that use.
+    expect_detail(
+        stack.get("/api/me/", Some(&token)).await,
+        StatusCode::UNAUTHORIZED,
+        "Invalid token.",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unauthorized_inactive_user() {
+    let stack = spawn_stack().await;
+    let admin = stack.admin().await;
+    let token = stack.clerk("alice").await;
+    let me = expect_status(stack.get("/api/me/", Some(&token)).await, StatusCode::OK).await;
+    let path = format!("/users/{}/", me["id"]);
+    let response = stack
+        .send(Method::PATCH, &path, &admin, json!({"is_active": "false"}))
+        .await;
+    expect_status(response, StatusCode::OK).await;
+    expect_detail(
+        stack.get("/api/me/", Some(&token)).await,
+        StatusCode::UNAUTHORIZED,
+        "User inactive or deleted.",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn forbidden_without_permission() {
+    let stack = spawn_stack().await;
+    let clerk = stack.clerk("alice").await;
+    let response = stack
+        .post(
+            "/api/products/",
+            Some(&clerk),
+            json!({"name": "x", "price": "1.00"}),
+        )
+        .await;
+    expect_detail(
+        response,
+        StatusCode::FORBIDDEN,
+        "You do not have permission to perform this action.",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn not_found_objects_and_routes() {
+    let stack = spawn_stack().await;
+    let admin = stack.admin().await;
+    expect_detail(
+        stack.get("/api/products/999/", Some(&admin)).await,
+        StatusCode::NOT_FOUND,
+        "No Product matches the given query.",
+    )
+    .await;
+    expect_detail(
+        stack.get("/users/999/", Some(&admin)).await,
+        StatusCode::NOT_FOUND,
+        "No User matches the given query.",
+    )
+    .await;
+    expect_detail(
+        stack.get("/api/products/abc/", Some(&admin)).await,
+        StatusCode::NOT_FOUND,
+        "Not found.",
+    )
+    .await;
+    expect_detail(
+        stack.get("/api/nothing-here/", None).await,
+        StatusCode::NOT_FOUND,
+        "Not found.",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn method_not_allowed_with_allow_header() {
+    let stack = spawn_stack().await;
+    let response = stack.get("/api/login/", None).await;
+    assert_eq!(response.headers()[header::ALLOW], "POST");
+    expect_detail(
+        response,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method \"GET\" not allowed.",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unsupported_media_type() {
+    let stack = spawn_stack().await;
+    let response = stack
+        .request(Method::POST, "/api/login/")
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body("username=alice")
+        .send()
+        .await
+        .unwrap();
+    expect_detail(
+        response,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "Unsupported media type \"text/plain\" in request.",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn bad_request_on_malformed_json() {
+    let stack = spawn_stack().await;
+    let response = stack
+        .request(Method::POST, "/api/login/")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body("{\"username\": ")
+        .send()
+        .await
+        .unwrap();
+    let body = expect_status(response, StatusCode::BAD_REQUEST).await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("JSON parse error - ")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn bad_request_with_field_errors() {
+    let stack = spawn_stack().await;
+    let response = stack
+        .post(
+            "/api/signup/",
+            None,
+            json!({"username": "", "email": "e@example.com"}),
+        )
+        .await;
+    expect(response, StatusCode::BAD_REQUEST,
+           json!({"username": ["This field may not be blank."], "password": ["This field is required."]})).await;
+    let admin = stack.admin().await;
+    let response = stack
+        .post(
+            "/api/products/",
+            Some(&admin),
+            json!({"name": "x", "price": "1.00", "quantity": "many"}),
+        )
+        .await;
+    expect(
+        response,
+        StatusCode::BAD_REQUEST,
+        json!({"quantity": ["A valid integer is required."]}),
+    )
+    .await;
+    let response = stack
+        .post("/api/products/", Some(&admin), json!([1, 2]))
+        .await;
+    expect(
+        response,
+        StatusCode::BAD_REQUEST,
+        json!({"non_field_errors": ["Invalid data. Expected a dictionary, but got list."]}),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn payload_too_large() {
+    let stack = spawn_stack().await;
+    let response = stack
+        .request(Method::POST, "/api/login/")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(vec![b' '; 2 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn conflict_on_insufficient_stock() {
+    let stack = spawn_stack().await;
+    let admin = stack.admin().await;
+    let manager = stack.manager(&admin, "mia").await;
+    let id = stack.product(&manager, "Bolt", 3).await;
+    let path = format!("/api/products/{id}/adjust-stock/");
+    let taken = stack
+        .post(&path, Some(&manager), json!({"delta": -2}))
+        .await;
+    assert_eq!(expect_status(taken, StatusCode::OK).await["quantity"], 1);
+    let refused = stack
+        .post(&path, Some(&manager), json!({"delta": -2}))
+        .await;
+    expect_detail(refused, StatusCode::CONFLICT, "Insufficient stock.").await;
+    let unchanged = stack
+        .get(&format!("/api/products/{id}/"), Some(&manager))
+        .await;
+    assert_eq!(
+        expect_status(unchanged, StatusCode::OK).await["quantity"],
+        1
+    );
+}
+
+#[tokio::test]
+async fn service_unavailable_when_a_service_is_down() {
+    let mut stack = spawn_stack().await;
+    let token = stack.clerk("alice").await;
+    // Nothing listens on the discard port of loopback here: inventory calls cannot connect.
+    let base = stack.extra_gateway("http://127.0.0.1:9", |_| {}).await;
+    let response = stack
+        .client
+        .get(format!("{base}/api/inventory/"))
+        .header(header::AUTHORIZATION, format!("Token {token}"))
+        .send()
+        .await
+        .unwrap();
+    let body = expect_status(response, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert!(
+        !body.to_string().contains("127.0.0.1"),
+        "no internal address leaks: {body}"
+    );
+    let ready = stack
+        .client
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    expect(
+        ready,
+        StatusCode::SERVICE_UNAVAILABLE,
+        json!({"auth": "ok", "inventory": "unavailable"}),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn gateway_timeout_when_a_service_does_not_answer() {
+    let mut stack = spawn_stack().await;
+    let token = stack.clerk("alice").await;
+    // A listener that accepts connections (the kernel does) but never speaks.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    let base = stack
+        .extra_gateway(&silent_url, |config| {
+            config.upstream_timeout = Duration::from_millis(300);
+        })
+        .await;
+    let response = stack
+        .client
+        .get(format!("{base}/api/inventory/"))
+        .header(header::AUTHORIZATION, format!("Token {token}"))
+        .send()
+        .await
+        .unwrap();
+    expect_status(response, StatusCode::GATEWAY_TIMEOUT).await;
+    drop(silent);
+}

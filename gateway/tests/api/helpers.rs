@@ -1,0 +1,255 @@
+//! `spawn_stack()`: auth, inventory and the gateway in this test's runtime, each service on a
+//! database of its own, stopped when the [`Stack`] is dropped.
+
+use std::{sync::Arc, time::Duration};
+
+use auth_service::clock::ManualClock;
+use reqwest::{Method, RequestBuilder, Response, StatusCode, header};
+use serde_json::{Value, json};
+use service_kit::testing::TestDatabase;
+use tokio::sync::oneshot;
+
+/// The password every test user gets (it meets the rules: 8+ characters, a letter, a digit).
+pub const PASSWORD: &str = "Password123";
+
+/// The three servers of one test.
+pub struct Stack {
+    /// `http://127.0.0.1:PORT` of the gateway.
+    pub base: String,
+    pub client: reqwest::Client,
+    /// The auth service's time: move it to expire tokens without sleeping.
+    pub clock: ManualClock,
+    pub auth_config: auth_service::Config,
+    /// Where the auth service listens, for extra gateways.
+    pub auth_url: http::Uri,
+    /// Dropping these stops the servers.
+    shutdown: Vec<oneshot::Sender<()>>,
+    _databases: [TestDatabase; 2],
+}
+
+/// A future that resolves when `receiver`'s sender is used or dropped.
+async fn on_drop(receiver: oneshot::Receiver<()>) {
+    let _ = receiver.await;
+}
+
+/// The stack with the gateway's default test configuration (throttling off).
+pub async fn spawn_stack() -> Stack {
+    spawn_stack_with(|_| {}).await
+}
+
+/// The stack, with the gateway's configuration adjusted by `configure`.
+pub async fn spawn_stack_with(configure: impl FnOnce(&mut gateway::Config)) -> Stack {
+    service_kit::testing::init_logs();
+    let mut shutdown = Vec::new();
+    let mut stopper = || {
+        let (sender, receiver) = oneshot::channel();
+        shutdown.push(sender);
+        on_drop(receiver)
+    };
+
+    let auth_db = TestDatabase::sqlite();
+    let auth_config = auth_service::Config::for_tests(auth_db.url());
+    let clock = ManualClock::new();
+    let auth =
+        auth_service::Application::build_with_clock(auth_config.clone(), Arc::new(clock.clone()))
+            .await
+            .expect("auth starts");
+    let auth_url: http::Uri = format!("http://{}", auth.local_addr()).parse().unwrap();
+    tokio::spawn(auth.run_until_stopped(stopper()));
+
+    let inventory_db = TestDatabase::sqlite();
+    let inventory = inventory_service::Application::build(inventory_service::Config::for_tests(
+        inventory_db.url(),
+        auth_url.clone(),
+    ))
+    .await
+    .expect("inventory starts");
+    let inventory_url: http::Uri = format!("http://{}", inventory.local_addr())
+        .parse()
+        .unwrap();
+    tokio::spawn(inventory.run_until_stopped(stopper()));
+
+    let mut config = gateway::Config::for_tests(auth_url.clone(), inventory_url);
+    configure(&mut config);
+    let (base, gateway_stopper) = spawn_gateway(config).await;
+    shutdown.push(gateway_stopper);
+
+    let stack = Stack {
+        base,
+        auth_url,
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        clock,
+        auth_config,
+        shutdown,
+        _databases: [auth_db, inventory_db],
+    };
+    stack.wait_until_ready().await;
+    stack
+}
+
+/// A gateway with `config`: its base URL, and the sender whose drop stops it.
+async fn spawn_gateway(config: gateway::Config) -> (String, oneshot::Sender<()>) {
+    let app = gateway::Application::build(config)
+        .await
+        .expect("gateway starts");
+    let base = format!("http://{}", app.local_addr());
+    let (sender, receiver) = oneshot::channel();
+    tokio::spawn(app.run_until_stopped(on_drop(receiver)));
+    (base, sender)
+}
+
+impl Stack {
+    /// Another gateway in front of this stack's auth service and the inventory at
+    /// `inventory_url`, its configuration adjusted by `configure`; its base URL. It stops with
+    /// the stack.
+    pub async fn extra_gateway(
+        &mut self,
+        inventory_url: &str,
+        configure: impl FnOnce(&mut gateway::Config),
+    ) -> String {
+        let mut config =
+            gateway::Config::for_tests(self.auth_url.clone(), inventory_url.parse().unwrap());
+        configure(&mut config);
+        let (base, stopper) = spawn_gateway(config).await;
+        self.shutdown.push(stopper);
+        base
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A request to `path` on the gateway.
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    /// `POST path` with a JSON body, optionally with `Authorization: Token <token>`.
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
+        with_token(self.request(Method::POST, path), token)
+            .json(&body)
+            .send()
+            .await
+            .expect("the gateway answers")
+    }
+
+    /// `GET path`, optionally with a token.
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        with_token(self.request(Method::GET, path), token)
+            .send()
+            .await
+            .expect("the gateway answers")
+    }
+
+    /// `method path` with a token and a JSON body.
+    pub async fn send(&self, method: Method, path: &str, token: &str, body: Value) -> Response {
+        with_token(self.request(method, path), Some(token))
+            .json(&body)
+            .send()
+            .await
+            .expect("the gateway answers")
+    }
+
+    /// Waits (briefly) until `/readyz` says both services answer.
+    async fn wait_until_ready(&self) {
+        for _ in 0..100 {
+            let response = self.client.get(self.url("/readyz")).send().await;
+            if response.is_ok_and(|response| response.status() == StatusCode::OK) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the stack did not become ready");
+    }
+
+    /// Signs `username` up as a CLERK (seed 004's route) and returns a token.
+    pub async fn clerk(&self, username: &str) -> String {
+        let body = json!({
+            "username": username,
+            "email": format!("{username}@example.com"),
+            "password": PASSWORD,
+        });
+        let response = self.post("/api/signup/", None, body).await;
+        let body = expect_status(response, StatusCode::CREATED).await;
+        body["token"].as_str().expect("a token").to_owned()
+    }
+
+    /// Creates the superuser `admin` (as `auth-service createsuperuser` does) and logs it in.
+    pub async fn admin(&self) -> String {
+        auth_service::create_superuser(
+            &self.auth_config,
+            "admin",
+            Some("admin@example.com"),
+            PASSWORD,
+        )
+        .await
+        .expect("the superuser is created");
+        self.log_in("admin").await
+    }
+
+    /// A token for `username` from seed 000's login.
+    pub async fn log_in(&self, username: &str) -> String {
+        let body = json!({ "username": username, "password": PASSWORD });
+        let response = self.post("/api/login/", None, body).await;
+        let body = expect_status(response, StatusCode::OK).await;
+        body["token"].as_str().expect("a token").to_owned()
+    }
+
+    /// A user with role MANAGER (a product writer), created by `admin_token`; its token.
+    pub async fn manager(&self, admin_token: &str, username: &str) -> String {
+        let body = json!({ "username": username, "password": PASSWORD, "role": "MANAGER" });
+        let response = self.post("/users/", Some(admin_token), body).await;
+        expect_status(response, StatusCode::CREATED).await;
+        self.log_in(username).await
+    }
+
+    /// A product created by the writer `token`; its id.
+    pub async fn product(&self, token: &str, name: &str, quantity: i64) -> i64 {
+        let body = json!({ "name": name, "price": "9.99", "quantity": quantity });
+        let response = self.post("/api/products/", Some(token), body).await;
+        let body = expect_status(response, StatusCode::CREATED).await;
+        body["id"].as_i64().expect("an id")
+    }
+}
+
+fn with_token(builder: RequestBuilder, token: Option<&str>) -> RequestBuilder {
+    match token {
+        Some(token) => builder.header(header::AUTHORIZATION, format!("Token {token}")),
+        None => builder,
+    }
+}
+
+/// The body, after checking the status (the body is shown when it is not the expected one).
+pub async fn expect_status(response: Response, status: StatusCode) -> Value {
+    let actual = response.status();
+    let text = response.text().await.expect("a body");
+    assert_eq!(actual, status, "unexpected status; body: {text}");
+    if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    }
+}
+
+/// Checks the status and the whole body.
+pub async fn expect(response: Response, status: StatusCode, body: Value) {
+    assert_eq!(expect_status(response, status).await, body);
+}
+
+/// Checks a `{"detail": ...}` error.
+pub async fn expect_detail(response: Response, status: StatusCode, detail: &str) {
+    expect(response, status, json!({ "detail": detail })).await;
+}
+
+/// Whether `key` looks like a token: 40 lowercase hex characters.
+pub fn is_token(key: &Value) -> bool {
+    key.as_str().is_some_and(|key| {
+        key.len() == 40
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}

@@ -1,0 +1,18 @@
+//! The gateway's integration tests: each test starts the real auth and inventory services (each
+//! on its own SQLite database) and the gateway, all on port 0, and talks HTTP to the gateway.
+//!
+//! - `helpers`: `spawn_stack()` and the client-side conveniences.
+//! - `seeds`: every example request of the five documents, replayed as written.
+//! - `errors`: one test per row of API.md's error tables.
+//! - `sessions`: the cookie session and its CSRF check.
+//! - `throttling`: per-IP limits and the account lockout.
+//! - `operations`: schema, health, readiness, metrics, request ids.
+//! - `fuzz`: arbitrary JSON to every JSON route never gets a 5xx.
+
+mod errors;
+mod fuzz;
+mod helpers;
+mod operations;
+mod seeds;
+mod sessions;
+mod throttling;

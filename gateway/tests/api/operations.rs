@@ -1,0 +1,145 @@
+//! The routes for operators and the conventions of every response: schema, health, readiness,
+//! metrics, request ids, trailing slashes, form bodies and paging.
+
+use reqwest::{Method, StatusCode, header};
+use serde_json::json;
+
+use crate::helpers::{PASSWORD, expect, expect_status, spawn_stack};
+
+#[tokio::test]
+async fn schema_documents_every_route_and_every_route_is_served() {
+    let stack = spawn_stack().await;
+    let schema = expect_status(stack.get("/api/schema/", None).await, StatusCode::OK).await;
+    assert_eq!(schema["openapi"], "3.0.3");
+    let paths = schema["paths"].as_object().unwrap();
+    for expected in [
+        "/api/login/",
+        "/login/",
+        "/api/products/{id}/",
+        "/users/{id}/",
+        "/api/signup/",
+    ] {
+        assert!(paths.contains_key(expected), "{expected} is documented");
+    }
+    // Every documented operation is routed: none answers the unknown-route 404.
+    for (path, methods) in paths {
+        for method in methods.as_object().unwrap().keys() {
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let response = stack
+                .request(method.clone(), &path.replace("{id}", "1"))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            let body = response.text().await.unwrap();
+            assert!(
+                status != StatusCode::METHOD_NOT_ALLOWED && body != r#"{"detail":"Not found."}"#,
+                "{method} {path} is not routed: {status} {body}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics() {
+    let stack = spawn_stack().await;
+    expect(
+        stack.get("/healthz", None).await,
+        StatusCode::OK,
+        json!({"status": "ok"}),
+    )
+    .await;
+    let addr = stack.base.trim_start_matches("http://").parse().unwrap();
+    gateway::server::probe_health(addr)
+        .await
+        .expect("the container probe passes");
+    expect(
+        stack.get("/readyz", None).await,
+        StatusCode::OK,
+        json!({"auth": "ok", "inventory": "ok"}),
+    )
+    .await;
+    stack.get("/api/inventory/", None).await;
+    let metrics = stack.get("/metrics", None).await;
+    assert!(
+        metrics.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = metrics.text().await.unwrap();
+    assert!(
+        text.contains(
+            r#"http_requests_total{method="GET",route="/api/inventory/",status="401"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(text.contains("http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/inventory/\",status=\"401\",le=\"+Inf\"} 1"));
+}
+
+#[tokio::test]
+async fn request_ids_are_returned_and_kept() {
+    let stack = spawn_stack().await;
+    let generated = stack.get("/api/nothing/", None).await;
+    let id = generated.headers()["x-request-id"].to_str().unwrap();
+    assert_eq!(id.len(), 32);
+    let kept = stack
+        .request(Method::GET, "/api/inventory/")
+        .header("X-Request-Id", "client-chosen-id-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kept.headers()["x-request-id"], "client-chosen-id-1");
+}
+
+#[tokio::test]
+async fn paths_work_without_the_trailing_slash_and_forms_are_accepted() {
+    let stack = spawn_stack().await;
+    stack.clerk("alice").await;
+    let response = stack
+        .request(Method::POST, "/api/login")
+        .form(&[("username", "alice"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    let body = expect_status(response, StatusCode::OK).await;
+    assert!(body["token"].is_string());
+}
+
+#[tokio::test]
+async fn lists_page_with_limit_and_offset() {
+    let stack = spawn_stack().await;
+    let admin = stack.admin().await;
+    for name in ["a", "b", "c"] {
+        stack.product(&admin, name, 1).await;
+    }
+    let page = expect_status(
+        stack.get("/api/products/?limit=2", Some(&admin)).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(page["count"], 3);
+    assert_eq!(page["previous"], json!(null));
+    assert!(
+        page["next"]
+            .as_str()
+            .unwrap()
+            .ends_with("/api/products/?limit=2&offset=2")
+    );
+    assert_eq!(page["results"].as_array().unwrap().len(), 2);
+    let last = expect_status(
+        stack
+            .get("/api/products?limit=2&offset=2", Some(&admin))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(last["next"], json!(null));
+    assert!(
+        last["previous"]
+            .as_str()
+            .unwrap()
+            .ends_with("/api/products/?limit=2")
+    );
+    assert_eq!(last["results"][0]["name"], "c");
+}

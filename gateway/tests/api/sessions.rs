@@ -1,0 +1,165 @@
+//! The cookie session of `POST /login/`: safe methods need only the cookie; unsafe ones need the
+//! CSRF double-submit (Django's three refusals); logout revokes the session and clears both
+//! cookies; a session that no longer authenticates is ignored.
+
+use reqwest::{Method, Response, StatusCode, header};
+use serde_json::json;
+
+use crate::helpers::{PASSWORD, Stack, expect, expect_detail, expect_status, spawn_stack};
+
+/// The value of cookie `name` set by `response`.
+fn set_cookie(response: &Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find_map(|cookie| {
+            let (pair, _attributes) = cookie.split_once(';').unwrap_or((cookie, ""));
+            let (cookie_name, value) = pair.split_once('=')?;
+            (cookie_name == name).then(|| value.to_owned())
+        })
+}
+
+/// Logs `alice` in through seed 001's `/login/`: the session key and the CSRF token.
+async fn session_login(stack: &Stack) -> (String, String) {
+    stack.clerk("alice").await;
+    let response = stack
+        .post(
+            "/login/",
+            None,
+            json!({"username": "alice", "password": PASSWORD}),
+        )
+        .await;
+    let session = set_cookie(&response, "sessionid").expect("a session cookie");
+    let csrf = set_cookie(&response, "csrftoken").expect("a CSRF cookie");
+    expect_status(response, StatusCode::OK).await;
+    (session, csrf)
+}
+
+/// `method path` with the given cookies and, if any, an `X-CSRFToken` header.
+async fn with_cookies(
+    stack: &Stack,
+    method: Method,
+    path: &str,
+    cookies: &str,
+    csrf_header: Option<&str>,
+) -> Response {
+    let mut request = stack.request(method, path).header(header::COOKIE, cookies);
+    if let Some(token) = csrf_header {
+        request = request.header("X-CSRFToken", token);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_session_reads_without_csrf() {
+    let stack = spawn_stack().await;
+    let (session, _) = session_login(&stack).await;
+    let me = with_cookies(
+        &stack,
+        Method::GET,
+        "/api/me/",
+        &format!("sessionid={session}"),
+        None,
+    )
+    .await;
+    assert_eq!(expect_status(me, StatusCode::OK).await["username"], "alice");
+}
+
+#[tokio::test]
+async fn unsafe_session_requests_need_the_csrf_header() {
+    let stack = spawn_stack().await;
+    let (session, csrf) = session_login(&stack).await;
+    let both = format!("sessionid={session}; csrftoken={csrf}");
+
+    let no_cookie = with_cookies(
+        &stack,
+        Method::POST,
+        "/logout/",
+        &format!("sessionid={session}"),
+        Some(&csrf),
+    )
+    .await;
+    expect_detail(
+        no_cookie,
+        StatusCode::FORBIDDEN,
+        "CSRF Failed: CSRF cookie not set.",
+    )
+    .await;
+    let no_header = with_cookies(&stack, Method::POST, "/logout/", &both, None).await;
+    expect_detail(
+        no_header,
+        StatusCode::FORBIDDEN,
+        "CSRF Failed: CSRF token missing.",
+    )
+    .await;
+    let wrong = with_cookies(&stack, Method::POST, "/logout/", &both, Some("0000")).await;
+    expect_detail(
+        wrong,
+        StatusCode::FORBIDDEN,
+        "CSRF Failed: CSRF token from the 'X-Csrftoken' HTTP header incorrect.",
+    )
+    .await;
+
+    let logout = with_cookies(&stack, Method::POST, "/logout/", &both, Some(&csrf)).await;
+    assert_eq!(set_cookie(&logout, "sessionid").as_deref(), Some("\"\""));
+    assert_eq!(set_cookie(&logout, "csrftoken").as_deref(), Some("\"\""));
+    expect(
+        logout,
+        StatusCode::OK,
+        json!({"message": "Successfully logged out"}),
+    )
+    .await;
+
+    // The revoked session is ignored: the request is anonymous.
+    let me = with_cookies(&stack, Method::GET, "/api/me/", &both, None).await;
+    expect_detail(
+        me,
+        StatusCode::UNAUTHORIZED,
+        "Authentication credentials were not provided.",
+    )
+    .await;
+    let relogin = stack
+        .request(Method::POST, "/login/")
+        .header(header::COOKIE, &both)
+        .json(&json!({"username": "alice", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    expect_status(relogin, StatusCode::OK).await;
+}
+
+#[tokio::test]
+async fn a_token_logout_ends_the_session_sent_with_it() {
+    let stack = spawn_stack().await;
+    let (session, _) = session_login(&stack).await;
+    let token = stack.log_in("alice").await;
+    let logout = stack
+        .request(Method::POST, "/api/v1/logout/")
+        .header(header::AUTHORIZATION, format!("Token {token}"))
+        .header(header::COOKIE, format!("sessionid={session}"))
+        .send()
+        .await
+        .unwrap();
+    expect(
+        logout,
+        StatusCode::OK,
+        json!({"message": "Logged out successfully"}),
+    )
+    .await;
+    let me = with_cookies(
+        &stack,
+        Method::GET,
+        "/api/me/",
+        &format!("sessionid={session}"),
+        None,
+    )
+    .await;
+    expect_detail(
+        me,
+        StatusCode::UNAUTHORIZED,
+        "Authentication credentials were not provided.",
+    )
+    .await;
+}
