@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Runs README.md's tour verbatim against a freshly started stack; fails where they disagree.
+
+README marks its blocks with HTML comments: the ```sh block after `<!-- tour:start -->` starts
+the stack, every ```sh block after `<!-- tour -->` is part of the tour. The tour's commands run
+in order in one bash shell (so variables carry over), each must succeed, and a command ending in
+`# → TEXT` must print exactly TEXT. The stack then gets Ctrl-C and must stop cleanly.
+
+The stack's data goes to a temporary DATA_DIR, so the run starts from nothing and leaves nothing.
+"""
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+READY_URL = "http://127.0.0.1:8000/readyz"
+START_TIMEOUT_S = 1200  # the start command may compile the release build first
+STOP_TIMEOUT_S = 30
+EXPECT = re.compile(r"^(?P<command>.*?)\s+# → (?P<expected>.*)$")
+
+
+def blocks(readme: str, marker: str) -> list[str]:
+    """The ```sh blocks that directly follow `<!-- marker -->`."""
+    pattern = re.compile(r"<!-- " + re.escape(marker) + r" -->\s*```sh\n(.*?)```", re.S)
+    return pattern.findall(readme)
+
+
+def logical_lines(block: str) -> list[str]:
+    """Lines with backslash continuations joined; comments and blank lines dropped."""
+    lines, current = [], ""
+    for raw in block.splitlines():
+        if raw.rstrip().endswith("\\"):
+            current += raw.rstrip()[:-1] + " "
+            continue
+        line = (current + raw).strip()
+        current = ""
+        if line and not line.startswith("#"):
+            lines.append(line)
+    return lines
+
+
+def tour_script(commands: list[str]) -> str:
+    """A bash script that runs every command, checking the ones with an expected output."""
+    out = [
+        "set -euo pipefail",
+        'fail() { printf "README tour: %s\\n  expected: %s\\n  got:      %s\\n" "$1" "$2" "$3" >&2; exit 1; }',
+    ]
+    for command in commands:
+        printable = shlex.quote(command)
+        out.append(f"printf '$ %s\\n' {printable} >&2")
+        match = EXPECT.match(command)
+        if match:
+            cmd, expected = match["command"], match["expected"].strip()
+            out.append(f"__out=$({cmd})")
+            out.append('printf "%s\\n" "$__out" >&2')
+            out.append(
+                f'[ "$__out" = {shlex.quote(expected)} ] || fail {printable} {shlex.quote(expected)} "$__out"'
+            )
+        else:
+            out.append(command)
+    return "\n".join(out) + "\n"
+
+
+def wait_ready(stack: subprocess.Popen) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if stack.poll() is not None:
+            sys.exit(f"README tour: the stack exited early with status {stack.returncode}")
+        try:
+            with urllib.request.urlopen(READY_URL, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(1)
+    sys.exit(f"README tour: {READY_URL} not ready within {START_TIMEOUT_S} s")
+
+
+def main() -> int:
+    readme = (ROOT / "README.md").read_text()
+    start = blocks(readme, "tour:start")
+    tour = blocks(readme, "tour")
+    if len(start) != 1 or not tour:
+        sys.exit("README tour: expected one tour:start block and at least one tour block")
+    start_commands = logical_lines(start[0])
+    if len(start_commands) != 1:
+        sys.exit("README tour: the start block must hold exactly one command")
+    commands = [line for block in tour for line in logical_lines(block)]
+
+    with tempfile.TemporaryDirectory() as data:
+        env = dict(os.environ, DATA_DIR=data)
+        print(f"$ {start_commands[0]}", flush=True)
+        stack = subprocess.Popen(
+            ["bash", "-c", f"exec {start_commands[0]}"], cwd=ROOT, env=env, start_new_session=True
+        )
+        try:
+            wait_ready(stack)
+            result = subprocess.run(["bash", "-c", tour_script(commands)], cwd=ROOT, env=env)
+            if result.returncode != 0:
+                return result.returncode
+        finally:
+            if stack.poll() is None:
+                os.killpg(stack.pid, signal.SIGINT)
+        try:
+            status = stack.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(stack.pid, signal.SIGKILL)
+            sys.exit(f"README tour: the stack did not stop within {STOP_TIMEOUT_S} s of Ctrl-C")
+        if status != 0:
+            sys.exit(f"README tour: the stack exited with status {status} after Ctrl-C")
+    print(f"README tour: {len(commands)} commands ran as documented; the stack stopped cleanly")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
