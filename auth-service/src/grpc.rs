@@ -48,6 +48,25 @@ impl AuthGrpc {
 
 type Reply<T> = Result<Response<T>, Status>;
 
+impl AuthGrpc {
+    /// Register's dry run: every field error, duplicates included, or OK with nothing created.
+    async fn check_registration(
+        &self,
+        mut errors: FieldErrors,
+        account: &AccountParts,
+    ) -> Reply<pb::RegisterResponse> {
+        let duplicates = self
+            .auth
+            .duplicates(account.username.as_ref(), account.email.as_ref())
+            .await?;
+        for (field, message) in duplicates.iter() {
+            errors.add(field, message);
+        }
+        errors.into_result().map_err(AuthError::from)?;
+        Ok(Response::new(pb::RegisterResponse::default()))
+    }
+}
+
 #[tonic::async_trait]
 impl auth_service_server::AuthService for AuthGrpc {
     #[tracing::instrument(skip_all)]
@@ -67,7 +86,10 @@ impl auth_service_server::AuthService for AuthGrpc {
                 last_name: request.last_name,
             },
         );
-        let account = parsed(errors, account)?;
+        if request.validate_only {
+            return self.check_registration(errors, &account).await;
+        }
+        let account = parsed(errors, account.complete())?;
         let outcome = self.auth.register(account, request.issue_token).await?;
         Ok(Response::new(pb::RegisterResponse {
             user: Some(user_to_proto(outcome.user)),
@@ -204,7 +226,7 @@ impl auth_service_server::AuthService for AuthGrpc {
                 last_name: request.last_name,
             },
         );
-        let (account, role) = parsed(errors, account.zip(role))?;
+        let (account, role) = parsed(errors, account.complete().zip(role))?;
         let account = NewAccount {
             role,
             is_staff: request.is_staff.unwrap_or(false),
@@ -304,42 +326,60 @@ struct AccountFields {
     last_name: Option<String>,
 }
 
-/// Parses an account's fields, recording every error. A username or an email is required;
-/// the role and flags are the caller's to fill in (they default to a plain active CLERK).
-fn parse_account(errors: &mut FieldErrors, fields: AccountFields) -> Option<NewAccount> {
+/// An account's fields, each parsed on its own (so a bad password does not hide a taken
+/// username from a dry run).
+struct AccountParts {
+    username: Option<Username>,
+    email: Option<Email>,
+    password: Option<Password>,
+    first_name: Option<PersonName>,
+    last_name: Option<PersonName>,
+}
+
+impl AccountParts {
+    /// The account, as a plain active CLERK (callers set role and flags), once every part
+    /// parsed.
+    fn complete(self) -> Option<NewAccount> {
+        Some(NewAccount {
+            username: self.username,
+            email: self.email,
+            password: self.password?,
+            first_name: self.first_name?,
+            last_name: self.last_name?,
+            role: Role::Clerk,
+            is_staff: false,
+            is_superuser: false,
+            is_active: true,
+        })
+    }
+}
+
+/// Parses an account's fields, recording every error. A username or an email is required.
+fn parse_account(errors: &mut FieldErrors, fields: AccountFields) -> AccountParts {
     if fields.username.is_none() && fields.email.is_none() {
         errors.add("username", REQUIRED);
         errors.add("email", REQUIRED);
     }
-    let username = fields
-        .username
-        .map(|u| errors.check("username", Username::parse(&u)));
-    let email = fields
-        .email
-        .map(|e| errors.check("email", Email::parse(&e)));
-    let password = errors.check(
-        "password",
-        present(fields.password).and_then(|p| Password::parse(&p)),
-    );
-    let first_name = errors.check(
-        "first_name",
-        PersonName::parse(fields.first_name.as_deref().unwrap_or_default()),
-    );
-    let last_name = errors.check(
-        "last_name",
-        PersonName::parse(fields.last_name.as_deref().unwrap_or_default()),
-    );
-    Some(NewAccount {
-        username: username.flatten(),
-        email: email.flatten(),
-        password: password?,
-        first_name: first_name?,
-        last_name: last_name?,
-        role: Role::Clerk,
-        is_staff: false,
-        is_superuser: false,
-        is_active: true,
-    })
+    AccountParts {
+        username: fields
+            .username
+            .and_then(|u| errors.check("username", Username::parse(&u))),
+        email: fields
+            .email
+            .and_then(|e| errors.check("email", Email::parse(&e))),
+        password: errors.check(
+            "password",
+            present(fields.password).and_then(|p| Password::parse(&p)),
+        ),
+        first_name: errors.check(
+            "first_name",
+            PersonName::parse(fields.first_name.as_deref().unwrap_or_default()),
+        ),
+        last_name: errors.check(
+            "last_name",
+            PersonName::parse(fields.last_name.as_deref().unwrap_or_default()),
+        ),
+    }
 }
 
 /// The parsed value when no field had an error; else every error at once.

@@ -70,6 +70,15 @@ impl Auth {
         })
     }
 
+    /// What a registration of these would be refused for as a duplicate, creating nothing.
+    pub async fn duplicates(
+        &self,
+        username: Option<&Username>,
+        email: Option<&Email>,
+    ) -> Result<FieldErrors, AuthError> {
+        self.store.taken(username, email).await
+    }
+
     /// Inserts an account as given, with no permission check: for sign-up, for admins after
     /// their check, and for `createsuperuser` at the console.
     pub async fn insert_account(&self, account: NewAccount) -> Result<User, AuthError> {

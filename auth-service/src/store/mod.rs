@@ -46,21 +46,18 @@ impl Store {
     }
 }
 
+const DUPLICATE_USERNAME: &str = "A user with that username already exists.";
+const DUPLICATE_EMAIL: &str = "A user with this email already exists.";
+
 /// The field error for a broken unique constraint, if that is what `err` is. The constraint
 /// names of the migrations decide the field; PostgreSQL reports them, SQLite reports the column,
 /// and both contain the column name matched here.
 fn duplicate_field(err: &sqlx::Error) -> Option<FieldErrors> {
     let constraint = database::unique_violation(err)?;
     if constraint.contains("username_key") {
-        Some(FieldErrors::single(
-            "username",
-            "A user with that username already exists.",
-        ))
+        Some(FieldErrors::single("username", DUPLICATE_USERNAME))
     } else if constraint.contains("email_key") {
-        Some(FieldErrors::single(
-            "email",
-            "A user with this email already exists.",
-        ))
+        Some(FieldErrors::single("email", DUPLICATE_EMAIL))
     } else {
         None
     }

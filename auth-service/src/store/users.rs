@@ -3,7 +3,9 @@
 use service_kit::database::flag;
 use sqlx::{Row, any::AnyRow};
 
-use super::{Store, duplicate_field};
+use service_kit::validation::FieldErrors;
+
+use super::{DUPLICATE_EMAIL, DUPLICATE_USERNAME, Store, duplicate_field};
 use crate::{
     clock::UnixMicros,
     domain::{Email, PersonName, Role, User, Username},
@@ -53,6 +55,8 @@ const UPDATE: &str = concat!(
      is_active = $10 WHERE id = $11 RETURNING ",
     user_columns!()
 );
+const USERNAME_TAKEN: &str = "SELECT COUNT(*) FROM users WHERE username_key = $1";
+const EMAIL_TAKEN: &str = "SELECT COUNT(*) FROM users WHERE email_key = $1";
 const SET_PASSWORD: &str = "UPDATE users SET password_hash = $1 WHERE id = $2";
 const DELETE: &str = "DELETE FROM users WHERE id = $1";
 
@@ -138,6 +142,38 @@ impl Store {
             .await
             .map_err(duplicate_or)?;
         Ok(user_from_row(&row)?)
+    }
+
+    /// The duplicate errors an insert of these would meet (a dry run of the unique
+    /// constraints; the constraints still decide a real insert).
+    #[tracing::instrument(skip_all)]
+    pub async fn taken(
+        &self,
+        username: Option<&Username>,
+        email: Option<&Email>,
+    ) -> Result<FieldErrors, AuthError> {
+        let mut errors = FieldErrors::new();
+        let checks = [
+            (
+                username.map(Username::key),
+                USERNAME_TAKEN,
+                "username",
+                DUPLICATE_USERNAME,
+            ),
+            (email.map(Email::key), EMAIL_TAKEN, "email", DUPLICATE_EMAIL),
+        ];
+        for (key, query, field, message) in checks {
+            let Some(key) = key else { continue };
+            let count: i64 = sqlx::query(query)
+                .bind(key)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get(0)?;
+            if count > 0 {
+                errors.add(field, message);
+            }
+        }
+        Ok(errors)
     }
 
     #[tracing::instrument(skip(self))]

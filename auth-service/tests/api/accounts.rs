@@ -168,6 +168,47 @@ async fn racing_duplicate_registrations_give_one_user_and_field_errors(db: TestD
     }
 }
 
+async fn a_dry_run_reports_every_error_and_creates_nothing(db: TestDatabase) {
+    let app = spawn_app(&db).await;
+    app.register("taken").await;
+    let mut client = app.client();
+    let dry_run = |username: &str, password: &str| pb::RegisterRequest {
+        username: Some(username.into()),
+        email: Some("new@example.com".into()),
+        password: Some(password.into()),
+        validate_only: true,
+        ..Default::default()
+    };
+    // A weak password does not hide the taken username.
+    assert_eq!(
+        field_errors(client.register(dry_run("TAKEN", "weak")).await),
+        [
+            pair("password", "Password must be at least 8 characters long."),
+            pair("password", "Password must contain at least one numeral."),
+            pair("username", "A user with that username already exists."),
+        ]
+    );
+    let clean = client
+        .register(dry_run("fresh", PASSWORD))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(clean.user.is_none() && clean.token.is_none());
+    // Nothing was created: the same registration, for real, still succeeds.
+    let real = pb::RegisterRequest {
+        validate_only: false,
+        ..dry_run("fresh", PASSWORD)
+    };
+    let user = client
+        .register(real)
+        .await
+        .unwrap()
+        .into_inner()
+        .user
+        .unwrap();
+    assert_eq!(user.id, 2);
+}
+
 async fn admins_manage_users_and_others_may_not(db: TestDatabase) {
     let app = spawn_app(&db).await;
     let admin = app.admin_token().await;
@@ -319,6 +360,7 @@ service_kit::on_both_backends!(
     register_returns_the_user_and_optionally_a_token,
     usernames_and_emails_are_unique_ignoring_case,
     racing_duplicate_registrations_give_one_user_and_field_errors,
+    a_dry_run_reports_every_error_and_creates_nothing,
     admins_manage_users_and_others_may_not,
     only_superusers_grant_superuser,
     createsuperuser_refuses_an_existing_username,

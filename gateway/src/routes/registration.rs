@@ -128,7 +128,18 @@ async fn sign_up(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let mut errors = FieldErrors::new();
     let request = route.read(&fields, &mut errors);
-    errors.into_result()?;
+    if !errors.is_empty() {
+        // DRF reports every field's errors at once: add auth's verdict on the values (password
+        // rules, duplicates) from a dry run that creates nothing.
+        let dry_run = RegisterRequest {
+            validate_only: true,
+            ..request
+        };
+        if let Err(status) = upstreams.auth().register(caller.request(dry_run)).await {
+            route.merge_service_errors(&mut errors, &status);
+        }
+        return Err(errors.into());
+    }
     let response = upstreams
         .auth()
         .register(caller.request(request))
@@ -139,6 +150,25 @@ async fn sign_up(
 }
 
 impl SignUp {
+    /// Adds the service's field errors to the route's own, under the route's field names. The
+    /// route alone decides what is required, so the service's "required" messages are left out.
+    fn merge_service_errors(&self, errors: &mut FieldErrors, status: &tonic::Status) {
+        let Some(theirs) = FieldErrors::from_status(status) else {
+            return;
+        };
+        for (field, message) in theirs.iter() {
+            let field = if field == "password" {
+                self.password
+            } else {
+                field
+            };
+            let known = errors.iter().any(|(f, m)| f == field && m == message);
+            if message != REQUIRED && !known {
+                errors.add(field, message);
+            }
+        }
+    }
+
     /// The RPC this body asks for; what is wrong with it goes to `errors`.
     fn read(&self, fields: &Fields, errors: &mut FieldErrors) -> RegisterRequest {
         for &name in self.required {
@@ -186,6 +216,7 @@ impl SignUp {
             last_name,
             role: role.into(),
             issue_token: matches!(self.answer, SignUpAnswer::UserAndToken(_)),
+            validate_only: false,
         }
     }
 }

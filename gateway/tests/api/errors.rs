@@ -276,6 +276,58 @@ async fn bad_request_with_field_errors() {
     .await;
 }
 
+/// The route's own errors (a missing confirmation match) and the service's (password rules, a
+/// taken email) come back together, as DRF reports every field at once; nothing is created.
+#[tokio::test]
+async fn field_errors_of_the_route_and_the_service_come_together() {
+    let stack = spawn_stack().await;
+    let registration = |email: &str, password1: &str, password2: &str| {
+        json!({"first_name": "John", "last_name": "Doe", "email": email,
+               "password1": password1, "password2": password2})
+    };
+    let first = stack
+        .post(
+            "/api/users/registration/",
+            None,
+            registration("john.doe@example.com", "Password123", "Password123"),
+        )
+        .await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let response = stack
+        .post(
+            "/api/users/registration/",
+            None,
+            registration("JOHN.DOE@example.com", "short", "other"),
+        )
+        .await;
+    expect(
+        response,
+        StatusCode::BAD_REQUEST,
+        json!({
+            "password2": ["The two password fields did not match."],
+            "password1": [
+                "Password must be at least 8 characters long.",
+                "Password must contain at least one numeral."
+            ],
+            "email": ["A user with this email already exists."]
+        }),
+    )
+    .await;
+    let fixed = stack
+        .post(
+            "/api/users/registration/",
+            None,
+            registration("jane@example.com", "Password123", "Password123"),
+        )
+        .await;
+    expect(
+        fixed,
+        StatusCode::CREATED,
+        json!({"id": 2, "first_name": "John", "last_name": "Doe", "email": "jane@example.com"}),
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn payload_too_large() {
     let stack = spawn_stack().await;
