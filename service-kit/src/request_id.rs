@@ -1,12 +1,18 @@
 //! The request id: read from `x-request-id` (or made up), set on every log line of the call
-//! through a span, and forwarded to the services this one calls.
+//! through a span, and forwarded to the services this one calls. The layer also writes one
+//! access line per call, so every call leaves its id in the log of each service it crossed.
 
-use std::task::{Context, Poll};
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Instant,
+};
 
-use http::{HeaderValue, Request};
+use http::{HeaderValue, Request, Response};
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tower::{Layer, Service};
-use tracing::{Instrument, instrument::Instrumented};
+use tracing::Instrument;
 
 /// The header (and gRPC metadata key) that carries the id.
 pub const HEADER: &str = "x-request-id";
@@ -60,13 +66,14 @@ pub struct RequestIdService<S> {
     inner: S,
 }
 
-impl<S, B> Service<Request<B>> for RequestIdService<S>
+impl<S, B, ResBody> Service<Request<B>> for RequestIdService<S>
 where
-    S: Service<Request<B>>,
+    S: Service<Request<B>, Response = Response<ResBody>>,
+    S::Future: Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = Instrumented<S::Future>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -79,6 +86,64 @@ where
             request.headers_mut().insert(HEADER, value);
         }
         let span = tracing::info_span!("grpc", request_id = %id, method = %request.uri().path());
-        self.inner.call(request).instrument(span)
+        let started = Instant::now();
+        let call = self.inner.call(request);
+        Box::pin(
+            async move {
+                let result = call.await;
+                if let Ok(response) = &result {
+                    // A unary call that fails answers with its status in the headers
+                    // (trailers-only); one that succeeds sends 0 in the trailers.
+                    let status = response
+                        .headers()
+                        .get("grpc-status")
+                        .and_then(|value| value.to_str().ok())
+                        .unwrap_or("0");
+                    let latency_us =
+                        u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    tracing::info!(grpc_status = status, latency_us, "call");
+                }
+                result
+            }
+            .instrument(span),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use tower::{ServiceExt, service_fn};
+
+    use super::*;
+
+    /// The id the inner service saw, through the layer.
+    async fn seen_id(request: Request<()>) -> String {
+        let inner = service_fn(|request: Request<()>| async move {
+            let id = request
+                .headers()
+                .get(HEADER)
+                .map(|v| v.to_str().unwrap().to_owned());
+            Ok::<_, Infallible>(Response::new(id.unwrap_or_default()))
+        });
+        RequestIdLayer
+            .layer(inner)
+            .oneshot(request)
+            .await
+            .unwrap()
+            .into_body()
+    }
+
+    #[tokio::test]
+    async fn keeps_a_usable_client_id_and_replaces_the_rest() {
+        let with = |value: &str| Request::builder().header(HEADER, value).body(()).unwrap();
+        assert_eq!(seen_id(with("abc-123")).await, "abc-123");
+        for unusable in ["", "has space", &"x".repeat(129)] {
+            let id = seen_id(with(unusable)).await;
+            assert_eq!(id.len(), 32, "{unusable:?} -> {id:?}");
+        }
+        let made_up = seen_id(Request::new(())).await;
+        assert!(made_up.bytes().all(|b| b.is_ascii_hexdigit()) && made_up.len() == 32);
     }
 }
