@@ -21,6 +21,13 @@ impl UnixMicros {
         )
     }
 
+    pub fn minus(self, duration: Duration) -> Self {
+        Self(
+            self.0
+                .saturating_sub(i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)),
+        )
+    }
+
     /// How long from `self` until `later` (zero if `later` is not later).
     pub fn until(self, later: UnixMicros) -> Duration {
         Duration::from_micros(u64::try_from(later.0 - self.0).unwrap_or(0))

@@ -16,6 +16,10 @@ use crate::{
 /// The first delay once the threshold is reached; it doubles with each further failure.
 const FIRST_DELAY: Duration = Duration::from_secs(1);
 const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
+/// How long an expired key is still told apart ("Token has expired.") from an unknown one. After
+/// that, the user's next login removes it, so keys that are never presented again (and refresh
+/// tombstones) do not pile up.
+const EXPIRED_KEYS_KEPT: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 /// Bounds the compare-and-set loop; only a storm of concurrent attempts on one account gets
 /// near it, and those are answered as locked.
 const MAX_CLAIM_ROUNDS: usize = 64;
@@ -72,7 +76,11 @@ impl Auth {
             tracing::info!(user_id, failures = record.failed_logins + 1, "failed login");
             return Err(AuthError::InvalidCredentials);
         }
-        let user = self.store.record_login(user_id, self.clock.now()).await?;
+        let now = self.clock.now();
+        let user = self.store.record_login(user_id, now).await?;
+        self.store
+            .purge_expired(user_id, now.minus(EXPIRED_KEYS_KEPT))
+            .await?;
         if !user.is_active {
             return Err(AuthError::AccountDisabled);
         }

@@ -24,6 +24,8 @@ const MARK_REFRESHED: &str = "UPDATE credentials SET refreshed_at = $1, expires_
 const DELETE_ONE: &str = "DELETE FROM credentials WHERE digest = $1";
 const DELETE_FAMILY: &str = "DELETE FROM credentials WHERE family = $1";
 const DELETE_ALL_OF_USER: &str = "DELETE FROM credentials WHERE user_id = $1";
+const PURGE_EXPIRED_OF_USER: &str =
+    "DELETE FROM credentials WHERE user_id = $1 AND expires_at <= $2";
 const DELETE_ALL_OF_USER_BUT: &str = "DELETE FROM credentials WHERE user_id = $1 AND digest <> $2";
 
 /// A credential about to be stored.
@@ -120,6 +122,22 @@ impl Store {
     pub async fn delete_family(&self, family: &str) -> Result<u64, AuthError> {
         let result = sqlx::query(DELETE_FAMILY)
             .bind(family.to_owned())
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected())
+    }
+
+    /// Removes a user's credentials (tokens, sessions, refresh tombstones) that expired before
+    /// `expired_before`.
+    #[tracing::instrument(skip(self))]
+    pub async fn purge_expired(
+        &self,
+        user_id: i64,
+        expired_before: UnixMicros,
+    ) -> Result<u64, AuthError> {
+        let result = sqlx::query(PURGE_EXPIRED_OF_USER)
+            .bind(user_id)
+            .bind(expired_before.0)
             .execute(&self.pool)
             .await?;
         Ok(result.rows_affected())

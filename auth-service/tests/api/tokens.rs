@@ -106,6 +106,28 @@ async fn an_expired_token_is_reported_once_then_gone(db: TestDatabase) {
     assert_rejected(refresh, Code::Unauthenticated, reasons::TOKEN_EXPIRED);
 }
 
+async fn a_login_clears_the_users_keys_expired_over_a_week_ago(db: TestDatabase) {
+    let mut config = auth_service::Config::for_tests(db.url());
+    config.token_ttl = Duration::from_secs(60);
+    let app = spawn_app_with(config).await;
+    let (_, old) = app.user_with_token("olga").await;
+    app.advance(Duration::from_secs(8 * 24 * 3600));
+    let recent = app.token_for("olga").await;
+    app.advance(Duration::from_secs(2 * 24 * 3600));
+    app.token_for("olga").await;
+    // Expired over a week before the last login: gone. Expired two days before: still told.
+    assert_rejected(
+        app.validate(&old).await,
+        Code::Unauthenticated,
+        reasons::TOKEN_INVALID,
+    );
+    assert_rejected(
+        app.validate(&recent).await,
+        Code::Unauthenticated,
+        reasons::TOKEN_EXPIRED,
+    );
+}
+
 async fn racing_refreshes_of_one_token_have_exactly_one_winner(db: TestDatabase) {
     let app = spawn_app(&db).await;
     let (_, key) = app.user_with_token("hank").await;
@@ -281,6 +303,7 @@ service_kit::on_both_backends!(
     the_whole_flow_register_login_validate_refresh_revoke,
     malformed_and_missing_credentials_are_told_apart,
     an_expired_token_is_reported_once_then_gone,
+    a_login_clears_the_users_keys_expired_over_a_week_ago,
     racing_refreshes_of_one_token_have_exactly_one_winner,
     reusing_a_refreshed_away_token_revokes_its_successor,
     logout_everywhere_revokes_every_credential,
