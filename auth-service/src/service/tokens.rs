@@ -29,6 +29,8 @@ pub struct Principal {
     pub user: User,
     pub kind: CredentialKind,
     pub digest: TokenDigest,
+    /// The refresh chain the credential belongs to.
+    pub family: String,
     pub expires_at: UnixMicros,
 }
 
@@ -99,6 +101,7 @@ impl Auth {
             user: record.user,
             kind,
             digest,
+            family: record.family,
             expires_at: record.expires_at,
         })
     }
@@ -109,16 +112,11 @@ impl Auth {
     pub async fn refresh(&self, principal: &Principal) -> Result<Issued, AuthError> {
         let key = TokenKey::generate();
         let now = self.clock.now();
-        let old = self
-            .store
-            .credential(&principal.digest)
-            .await?
-            .ok_or(AuthError::TokenInvalid)?;
         let new = NewCredential {
             digest: key.digest(),
             user_id: principal.user.id,
             kind: principal.kind,
-            family: old.family,
+            family: principal.family.clone(),
             created_at: now,
             expires_at: now.plus(self.token_ttl),
         };
