@@ -91,8 +91,14 @@ async fn reflection_can_be_turned_off(db: TestDatabase) {
 async fn shutdown_lets_the_server_stop_cleanly(db: TestDatabase) {
     let app = spawn_app(&db).await;
     app.register("quinn").await;
-    let mut client = app.client();
+    let addr = app.addr;
     app.stop().await;
+    // A new connection, so the answer is the refused connect, not how an old connection's last
+    // moments happened to surface.
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect_lazy();
+    let mut client = proto::auth::v1::auth_service_client::AuthServiceClient::new(channel);
     let after = client.login(pb::LoginRequest::default()).await.unwrap_err();
     assert_eq!(after.code(), Code::Unavailable);
 }
