@@ -1,6 +1,13 @@
 //! Password hashing with argon2id, off the async workers: every hash and verify runs on tokio's
 //! blocking pool behind a semaphore, so logins never stall other calls and a burst of them
 //! cannot take more memory than `hashing_concurrency` hashes at once.
+//!
+//! The `password_hash` column holds our argon2id PHC string, an unusable marker (`!…`, as
+//! Django writes for users who cannot log in with a password), or a hash imported from Django
+//! ([`django`]). A successful login with anything but argon2id at today's `ARGON2_*`
+//! parameters hands back a fresh hash to store, so imported and old hashes fade out.
+
+pub mod django;
 
 use std::sync::Arc;
 
@@ -13,6 +20,52 @@ use tracing::Span;
 
 use crate::{config::Argon2Params, domain::Password, error::AuthError};
 
+pub use django::{DjangoHash, HashFormatError};
+
+/// Django's prefix for a password that never verifies (`set_unusable_password`).
+const UNUSABLE_PREFIX: char = '!';
+
+/// What a stored `password_hash` is.
+#[derive(Debug)]
+pub enum StoredHash<'a> {
+    /// Our own argon2 PHC string.
+    Native(PasswordHash<'a>),
+    Django(DjangoHash),
+    /// No password logs in (Django's `!…`, or an empty value).
+    Unusable,
+}
+
+impl<'a> StoredHash<'a> {
+    pub fn parse(stored: &'a str) -> Result<Self, HashFormatError> {
+        if stored.is_empty() || stored.starts_with(UNUSABLE_PREFIX) {
+            Ok(Self::Unusable)
+        } else if stored.starts_with("$argon2") {
+            PasswordHash::new(stored)
+                .map(Self::Native)
+                .map_err(|err| HashFormatError::new(format!("malformed argon2 hash: {err}")))
+        } else {
+            DjangoHash::parse(stored).map(Self::Django)
+        }
+    }
+}
+
+/// The outcome of checking a password against a stored hash.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verified {
+    Mismatch,
+    /// The password is right; `rehashed` is a new hash to store in place of an imported one or
+    /// one made with other parameters than today's.
+    Match {
+        rehashed: Option<String>,
+    },
+}
+
+impl Verified {
+    pub fn matches(&self) -> bool {
+        matches!(self, Self::Match { .. })
+    }
+}
+
 #[derive(Clone)]
 pub struct PasswordHasher {
     inner: Arc<Inner>,
@@ -20,9 +73,9 @@ pub struct PasswordHasher {
 
 struct Inner {
     argon2: Argon2<'static>,
-    permits: Semaphore,
-    /// A real hash of a random password, verified against when the user does not exist, so
-    /// that an unknown username costs the same time as a wrong password.
+    permits: Arc<Semaphore>,
+    /// A real hash of a random password, verified against when the user does not exist (or
+    /// has no usable password), so that these cost the same time as a wrong password.
     dummy_hash: String,
 }
 
@@ -40,7 +93,7 @@ impl PasswordHasher {
         Ok(Self {
             inner: Arc::new(Inner {
                 argon2,
-                permits: Semaphore::new(concurrency.max(1)),
+                permits: Arc::new(Semaphore::new(concurrency.max(1))),
                 dummy_hash,
             }),
         })
@@ -53,42 +106,84 @@ impl PasswordHasher {
             .await
     }
 
-    /// Whether `password` matches `stored`; with no stored hash (unknown user) it verifies
-    /// against the dummy hash, taking the same time, and answers false.
+    /// Checks `password` against `stored`; with no stored hash (unknown user) it verifies
+    /// against the dummy hash, taking the same time, and answers [`Verified::Mismatch`].
     pub async fn verify(
         &self,
         password: &Password,
         stored: Option<String>,
-    ) -> Result<bool, AuthError> {
+    ) -> Result<Verified, AuthError> {
         let password = password.clone();
-        self.run(move |inner| {
-            let known = stored.is_some();
-            let phc = stored.as_deref().unwrap_or(&inner.dummy_hash);
-            let parsed = PasswordHash::new(phc).map_err(AuthError::internal)?;
-            let matches = inner
-                .argon2
-                .verify_password(password.expose().as_bytes(), &parsed)
-                .is_ok();
-            Ok(known && matches)
-        })
-        .await
+        self.run(move |inner| inner.verify(password.expose(), stored.as_deref()))
+            .await
     }
 
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Inner) -> Result<T, AuthError> + Send + 'static,
     ) -> Result<T, AuthError> {
-        let _permit = self
-            .inner
-            .permits
-            .acquire()
+        let permit = Arc::clone(&self.inner.permits)
+            .acquire_owned()
             .await
             .map_err(AuthError::internal)?;
         let inner = Arc::clone(&self.inner);
         let span = Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(|| work(&inner)))
-            .await
-            .map_err(AuthError::internal)?
+        // The permit moves into the closure: a caller that gives up does not free its slot
+        // while its hash still runs.
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            span.in_scope(|| work(&inner))
+        })
+        .await
+        .map_err(AuthError::internal)?
+    }
+}
+
+impl Inner {
+    fn verify(&self, password: &str, stored: Option<&str>) -> Result<Verified, AuthError> {
+        let stored = match stored {
+            Some(stored) => StoredHash::parse(stored).map_err(AuthError::internal)?,
+            None => StoredHash::Unusable,
+        };
+        let (matches, current) = match &stored {
+            StoredHash::Native(hash) => (
+                self.argon2
+                    .verify_password(password.as_bytes(), hash)
+                    .is_ok(),
+                self.is_current(hash),
+            ),
+            StoredHash::Django(hash) => (hash.verify(password), false),
+            StoredHash::Unusable => {
+                let dummy = PasswordHash::new(&self.dummy_hash).map_err(AuthError::internal)?;
+                let _ = self.argon2.verify_password(password.as_bytes(), &dummy);
+                (false, true)
+            }
+        };
+        if !matches {
+            return Ok(Verified::Mismatch);
+        }
+        let rehashed = if current {
+            None
+        } else {
+            Some(hash_with(&self.argon2, password)?)
+        };
+        Ok(Verified::Match { rehashed })
+    }
+
+    /// Whether `hash` is argon2id with exactly today's parameters.
+    fn is_current(&self, hash: &PasswordHash<'_>) -> bool {
+        let configured = self.argon2.params();
+        let output_len = configured
+            .output_len()
+            .unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+        Algorithm::try_from(hash.algorithm) == Ok(Algorithm::Argon2id)
+            && hash.version == Some(Version::V0x13.into())
+            && Params::try_from(hash).is_ok_and(|params| {
+                params.m_cost() == configured.m_cost()
+                    && params.t_cost() == configured.t_cost()
+                    && params.p_cost() == configured.p_cost()
+            })
+            && hash.hash.is_some_and(|output| output.len() == output_len)
     }
 }
 
@@ -123,15 +218,85 @@ mod tests {
         );
         assert!(a.starts_with("$argon2id$"));
         assert_ne!(a, b);
-        assert!(hasher.verify(&password, Some(a.clone())).await.unwrap());
+        assert_eq!(
+            hasher.verify(&password, Some(a.clone())).await.unwrap(),
+            Verified::Match { rehashed: None }
+        );
         let wrong = Password::parse("Password124").unwrap();
-        assert!(!hasher.verify(&wrong, Some(a)).await.unwrap());
+        assert_eq!(
+            hasher.verify(&wrong, Some(a)).await.unwrap(),
+            Verified::Mismatch
+        );
     }
 
     #[tokio::test]
     async fn an_unknown_user_never_verifies() {
         let hasher = cheap();
         let password = Password::parse("Password123").unwrap();
-        assert!(!hasher.verify(&password, None).await.unwrap());
+        assert_eq!(
+            hasher.verify(&password, None).await.unwrap(),
+            Verified::Mismatch
+        );
+    }
+
+    #[tokio::test]
+    async fn other_parameters_and_django_hashes_are_rehashed_on_a_match() {
+        let password = Password::parse("Password123").unwrap();
+        let old = cheap().hash(&password).await.unwrap();
+        let stronger = PasswordHasher::new(
+            Argon2Params {
+                memory_kib: 128,
+                iterations: 2,
+                parallelism: 1,
+            },
+            1,
+        )
+        .unwrap();
+        let Verified::Match {
+            rehashed: Some(new),
+        } = stronger.verify(&password, Some(old)).await.unwrap()
+        else {
+            panic!("a match with a new hash");
+        };
+        assert!(new.starts_with("$argon2id$v=19$m=128,t=2,p=1$"), "{new}");
+        assert_eq!(
+            stronger.verify(&password, Some(new)).await.unwrap(),
+            Verified::Match { rehashed: None }
+        );
+
+        for vector in django::vectors().into_iter().filter(|v| !v.slow) {
+            let right = Password::unchecked(&vector.password).unwrap();
+            let verdict = stronger
+                .verify(&right, Some(vector.encoded.clone()))
+                .await
+                .unwrap();
+            assert!(
+                matches!(verdict, Verified::Match { rehashed: Some(ref h) } if h.starts_with("$argon2id$")),
+                "{}: {verdict:?}",
+                vector.encoded
+            );
+            let wrong = Password::unchecked(&format!("{}!", vector.password)).unwrap();
+            assert_eq!(
+                stronger.verify(&wrong, Some(vector.encoded)).await.unwrap(),
+                Verified::Mismatch
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unusable_password_never_verifies() {
+        let hasher = cheap();
+        for stored in ["!", "!Qh4aVWpbqbm0vqS8Bba6e7bt2yAFFWdtxrDcIgyR", ""] {
+            let password = Password::unchecked(stored.trim_start_matches('!'))
+                .unwrap_or_else(|_| Password::unchecked("x").unwrap());
+            assert_eq!(
+                hasher
+                    .verify(&password, Some(stored.to_owned()))
+                    .await
+                    .unwrap(),
+                Verified::Mismatch,
+                "{stored:?}"
+            );
+        }
     }
 }

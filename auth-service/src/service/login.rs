@@ -10,6 +10,7 @@ use crate::{
     clock::UnixMicros,
     domain::{CredentialKind, Password, User},
     error::AuthError,
+    hashing::Verified,
     store::{LoginRecord, UserLookup},
 };
 
@@ -68,13 +69,21 @@ impl Auth {
             return Err(AuthError::InvalidCredentials);
         };
         let user_id = record.user.id;
-        if !self
+        let verified = self
             .hasher
-            .verify(&request.password, Some(record.password_hash))
-            .await?
-        {
+            .verify(&request.password, Some(record.password_hash.clone()))
+            .await?;
+        let Verified::Match { rehashed } = verified else {
             tracing::info!(user_id, failures = record.failed_logins + 1, "failed login");
             return Err(AuthError::InvalidCredentials);
+        };
+        if let Some(rehashed) = rehashed {
+            // Only over the hash just checked: a password set meanwhile stays.
+            let upgraded = self
+                .store
+                .replace_password_hash(user_id, &record.password_hash, rehashed)
+                .await?;
+            tracing::info!(user_id, upgraded, "password rehashed with argon2id");
         }
         let now = self.clock.now();
         let user = self.store.record_login(user_id, now).await?;

@@ -112,7 +112,12 @@ impl Auth {
             .login_record(&UserLookup::Id(principal.user.id))
             .await?
             .ok_or(AuthError::TokenInvalid)?;
-        if !self.hasher.verify(&old, Some(record.password_hash)).await? {
+        if !self
+            .hasher
+            .verify(&old, Some(record.password_hash))
+            .await?
+            .matches()
+        {
             return Err(FieldErrors::single("old_password", WRONG_OLD_PASSWORD).into());
         }
         let hash = self.hasher.hash(&new).await?;

@@ -58,6 +58,8 @@ const UPDATE: &str = concat!(
 const USERNAME_TAKEN: &str = "SELECT COUNT(*) FROM users WHERE username_key = $1";
 const EMAIL_TAKEN: &str = "SELECT COUNT(*) FROM users WHERE email_key = $1";
 const SET_PASSWORD: &str = "UPDATE users SET password_hash = $1 WHERE id = $2";
+const REPLACE_PASSWORD_HASH: &str =
+    "UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3";
 const DELETE: &str = "DELETE FROM users WHERE id = $1";
 
 pub(super) fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
@@ -300,6 +302,24 @@ impl Store {
             return Err(AuthError::UserNotFound);
         }
         Ok(())
+    }
+
+    /// Stores `new` in place of `old` (the same password, hashed anew), unless the hash
+    /// changed since `old` was read. Whether it was replaced.
+    #[tracing::instrument(skip(self, old, new))]
+    pub async fn replace_password_hash(
+        &self,
+        id: i64,
+        old: &str,
+        new: String,
+    ) -> Result<bool, AuthError> {
+        let result = sqlx::query(REPLACE_PASSWORD_HASH)
+            .bind(new)
+            .bind(id)
+            .bind(old.to_owned())
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() == 1)
     }
 
     /// Deletes the user; its credentials go with it (ON DELETE CASCADE).
