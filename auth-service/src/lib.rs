@@ -11,6 +11,7 @@
 //! - `clock`: time as a parameter.
 //! - `error`: the one error type and its mapping to `tonic::Status`.
 //! - `bootstrap`: `createsuperuser`.
+//! - `import`: `import-django`, users and DRF tokens from a Django `dumpdata`.
 
 pub mod bootstrap;
 pub mod clock;
@@ -19,6 +20,7 @@ mod domain;
 mod error;
 mod grpc;
 mod hashing;
+pub mod import;
 pub mod server;
 mod service;
 mod store;

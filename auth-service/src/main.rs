@@ -1,11 +1,13 @@
 //! `auth-service`: serves `auth.v1.AuthService`; `auth-service createsuperuser` creates the
-//! first admin. Settings come from the environment (see `Config`).
+//! first admin; `auth-service import-django FILE` moves users and tokens in from Django.
+//! Settings come from the environment (see `Config`).
 
 use std::process::ExitCode;
 
 use auth_service::{
     Application, Config,
     bootstrap::{CreateSuperuserArgs, createsuperuser_command},
+    import::{ImportDjangoArgs, import_django_command},
 };
 use clap::{Parser, Subcommand};
 use proto::auth::v1::auth_service_server::AuthServiceServer;
@@ -26,6 +28,9 @@ enum Command {
     Createsuperuser(CreateSuperuserArgs),
     /// Exit 0 if the server at AUTH_LISTEN answers SERVING (for container health checks).
     Healthcheck,
+    /// Import users, their password hashes and DRF tokens from the JSON of Django's
+    /// `manage.py dumpdata auth.user authtoken.token`, in one transaction.
+    ImportDjango(ImportDjangoArgs),
 }
 
 #[tokio::main]
@@ -42,6 +47,7 @@ async fn main() -> ExitCode {
     let outcome = match cli.command {
         None => serve(config).await,
         Some(Command::Createsuperuser(args)) => createsuperuser_command(&config, &args).await,
+        Some(Command::ImportDjango(args)) => import_django_command(&config, &args).await,
         Some(Command::Healthcheck) => {
             grpc::probe_health(config.listen, AuthServiceServer::<()>::NAME).await
         }

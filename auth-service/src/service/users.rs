@@ -7,6 +7,7 @@ use super::{Auth, Issued, Principal};
 use crate::{
     domain::{CredentialKind, Email, Password, PersonName, Role, User, Username},
     error::AuthError,
+    import::{DjangoDump, ImportError, ImportReport},
     store::{NewUser, UserChanges, UserLookup},
 };
 
@@ -208,6 +209,21 @@ impl Auth {
         self.store.delete_user(id).await?;
         tracing::info!(user_id = id, "user deleted");
         Ok(())
+    }
+}
+
+impl Auth {
+    /// Writes a checked Django dump, all or nothing, at the console (no caller to check).
+    /// Imported DRF tokens live `TOKEN_TTL_SECONDS` from now, like ours.
+    pub async fn import(
+        &self,
+        dump: &DjangoDump,
+        keep_ids: bool,
+    ) -> Result<ImportReport, ImportError> {
+        let now = self.clock.now();
+        self.store
+            .import_django(dump, keep_ids, now, now.plus(self.token_ttl))
+            .await
     }
 }
 

@@ -11,10 +11,11 @@ macro_rules! user_columns {
 }
 
 mod credentials;
+mod import;
 mod users;
 
 use service_kit::{
-    database::{self, DatabaseError, Migrations},
+    database::{self, Backend, DatabaseError, Migrations},
     validation::FieldErrors,
 };
 use sqlx::{AnyPool, migrate::Migrator};
@@ -29,6 +30,7 @@ static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    backend: Backend,
 }
 
 impl Store {
@@ -42,7 +44,8 @@ impl Store {
             },
         )
         .await?;
-        Ok(Self { pool })
+        let backend = Backend::of_url(url).ok_or(DatabaseError::UnsupportedUrl)?;
+        Ok(Self { pool, backend })
     }
 }
 

@@ -334,7 +334,7 @@ impl Store {
 }
 
 /// A duplicate username or email becomes its field error; anything else stays a database error.
-fn duplicate_or(err: sqlx::Error) -> AuthError {
+pub(super) fn duplicate_or(err: sqlx::Error) -> AuthError {
     match duplicate_field(&err) {
         Some(errors) => AuthError::Invalid(errors),
         None => err.into(),

@@ -1,0 +1,510 @@
+//! `auth-service import-django FILE`: users, their password hashes and their DRF tokens from
+//! the JSON of Django's `manage.py dumpdata auth.user authtoken.token` (a custom user model's
+//! label works too). Every record is checked here before the database is touched; the store
+//! then writes them all in one transaction, so a bad record names itself and nothing is written.
+//!
+//! Passwords keep their Django hash (login verifies it and replaces it with argon2id, see
+//! `hashing`). Token keys are stored as digests like ours; their lifetime starts at the import.
+
+use std::{
+    collections::BTreeMap,
+    fmt,
+    io::Read as _,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::{
+    clock::{SystemClock, UnixMicros},
+    config::Config,
+    domain::{Email, PersonName, Role, TokenKey, Username},
+    error::AuthError,
+    hashing::StoredHash,
+    server::{StartupError, build_auth},
+};
+
+/// DRF's token model: the record's primary key is the key itself.
+const DRF_TOKEN_MODEL: &str = "authtoken.token";
+
+/// `import-django`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct ImportDjangoArgs {
+    /// The JSON written by `manage.py dumpdata auth.user authtoken.token`; `-` reads standard
+    /// input.
+    pub file: PathBuf,
+    /// Give imported users new ids instead of Django's (needed when an id is held by another
+    /// user here).
+    #[arg(long)]
+    pub new_ids: bool,
+}
+
+/// A record of the dump, named as Django names it: `auth.user pk 7`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordRef {
+    pub model: String,
+    pub pk: String,
+}
+
+impl fmt::Display for RecordRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} pk {}", self.model, self.pk)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    /// Not JSON, truncated, or not a list of `{model, pk, fields}` records.
+    #[error("{path} is not the JSON of a dumpdata: {source}")]
+    Json {
+        path: String,
+        source: serde_json::Error,
+    },
+    /// One record cannot be imported; nothing was written.
+    #[error("{record}, field {field}: {message} (nothing was imported)")]
+    Record {
+        record: RecordRef,
+        field: String,
+        message: String,
+    },
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    #[error("the import failed and nothing was written: {0}")]
+    Store(#[from] AuthError),
+}
+
+impl ImportError {
+    pub(crate) fn record(record: &RecordRef, field: &str, message: impl Into<String>) -> Self {
+        Self::Record {
+            record: record.clone(),
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A user of the dump, checked.
+#[derive(Debug)]
+pub struct ImportedUser {
+    pub source: RecordRef,
+    /// Django's id, kept unless `--new-ids`.
+    pub id: Option<i64>,
+    pub username: Option<Username>,
+    pub email: Option<Email>,
+    pub password_hash: String,
+    pub first_name: PersonName,
+    pub last_name: PersonName,
+    pub role: Role,
+    pub is_staff: bool,
+    pub is_superuser: bool,
+    pub is_active: bool,
+    pub date_joined: UnixMicros,
+    pub last_login: Option<UnixMicros>,
+}
+
+/// How a token names its user: by primary key, or by natural key (`dumpdata
+/// --natural-foreign`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserRef {
+    Pk(String),
+    Username(String),
+}
+
+#[derive(Debug)]
+pub struct ImportedToken {
+    pub source: RecordRef,
+    pub key: TokenKey,
+    pub user: UserRef,
+}
+
+/// Everything of a dump this service takes, and what it leaves.
+#[derive(Debug, Default)]
+pub struct DjangoDump {
+    pub users: Vec<ImportedUser>,
+    pub tokens: Vec<ImportedToken>,
+    /// Records of other models, by model.
+    pub ignored: BTreeMap<String, usize>,
+}
+
+/// What an import did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    pub users_imported: usize,
+    /// Users already here (same username, ignoring case).
+    pub users_skipped: usize,
+    pub tokens_imported: usize,
+    pub tokens_skipped: usize,
+}
+
+#[derive(Deserialize)]
+struct Record {
+    model: String,
+    pk: Value,
+    fields: Map<String, Value>,
+}
+
+/// The `import-django` command: imports `args.file` into `config`'s database (created and
+/// migrated as the server does) and says what it did; the error is a message for the console.
+pub async fn import_django_command(config: &Config, args: &ImportDjangoArgs) -> Result<(), String> {
+    let (dump, report) = import_django_file(config, &args.file, !args.new_ids)
+        .await
+        .map_err(|err| err.to_string())?;
+    println!(
+        "Imported {} users and {} tokens; skipped {} users and {} tokens already there.",
+        report.users_imported, report.tokens_imported, report.users_skipped, report.tokens_skipped
+    );
+    for (model, count) in &dump.ignored {
+        println!("Ignored {count} records of {model}.");
+    }
+    Ok(())
+}
+
+/// Reads, checks and imports a dump file (`-`: standard input) in one transaction.
+pub async fn import_django_file(
+    config: &Config,
+    path: &Path,
+    keep_ids: bool,
+) -> Result<(DjangoDump, ImportReport), ImportError> {
+    let text = read_input(path)?;
+    let dump = parse_dump(&text, keep_ids).map_err(|err| match err {
+        ImportError::Json { source, .. } => ImportError::Json {
+            path: path.display().to_string(),
+            source,
+        },
+        other => other,
+    })?;
+    let auth = build_auth(config, Arc::new(SystemClock)).await?;
+    let report = auth.import(&dump, keep_ids).await?;
+    Ok((dump, report))
+}
+
+fn read_input(path: &Path) -> Result<String, ImportError> {
+    let mut text = String::new();
+    let read = if path == Path::new("-") {
+        std::io::stdin().lock().read_to_string(&mut text).map(drop)
+    } else {
+        std::fs::File::open(path).and_then(|mut file| file.read_to_string(&mut text).map(drop))
+    };
+    read.map_err(|source| ImportError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    Ok(text)
+}
+
+/// Checks every record of a dump. Users are the records whose fields look like a user (a
+/// `password` and a `username` or `email`), tokens are DRF's; the rest is counted and left.
+pub fn parse_dump(text: &str, keep_ids: bool) -> Result<DjangoDump, ImportError> {
+    let records: Vec<Record> = serde_json::from_str(text).map_err(|source| ImportError::Json {
+        path: "the input".to_owned(),
+        source,
+    })?;
+    let mut dump = DjangoDump::default();
+    for record in records {
+        let source = RecordRef {
+            model: record.model.clone(),
+            pk: match &record.pk {
+                Value::String(pk) => pk.clone(),
+                other => other.to_string(),
+            },
+        };
+        let fields = Fields {
+            source: &source,
+            fields: &record.fields,
+        };
+        if record.model == DRF_TOKEN_MODEL {
+            dump.tokens.push(parse_token(&source, &record.pk, &fields)?);
+        } else if fields.has("password") && (fields.has("username") || fields.has("email")) {
+            dump.users
+                .push(parse_user(source.clone(), &record.pk, &fields, keep_ids)?);
+        } else {
+            *dump.ignored.entry(record.model).or_default() += 1;
+        }
+    }
+    Ok(dump)
+}
+
+fn parse_user(
+    source: RecordRef,
+    pk: &Value,
+    fields: &Fields<'_>,
+    keep_ids: bool,
+) -> Result<ImportedUser, ImportError> {
+    let id = match (pk.as_i64().filter(|id| *id > 0), keep_ids) {
+        (Some(id), true) => Some(id),
+        (None, true) => {
+            return Err(ImportError::record(
+                &source,
+                "pk",
+                "not a positive integer id; run with --new-ids to give users new ids",
+            ));
+        }
+        (_, false) => None,
+    };
+    let username = fields
+        .optional_text("username")?
+        .map(|raw| fields.parsed("username", Username::parse(&raw)))
+        .transpose()?;
+    // Django allows a blank email; here that is no email.
+    let email = fields
+        .optional_text("email")?
+        .filter(|raw| !raw.trim().is_empty())
+        .map(|raw| fields.parsed("email", Email::parse(&raw)))
+        .transpose()?;
+    if username.is_none() && email.is_none() {
+        return Err(ImportError::record(
+            &source,
+            "username",
+            "a user needs a username or an email",
+        ));
+    }
+    let password_hash = fields.optional_text("password")?.unwrap_or_default();
+    StoredHash::parse(&password_hash)
+        .map_err(|err| ImportError::record(&source, "password", err.to_string()))?;
+    let is_superuser = fields.flag("is_superuser", false)?;
+    let role = match fields.optional_text("role")? {
+        Some(role) => Role::from_db(&role.to_uppercase()).ok_or_else(|| {
+            ImportError::record(
+                &source,
+                "role",
+                format!("unknown role {role:?} (expected CLERK, MANAGER or ADMIN)"),
+            )
+        })?,
+        None if is_superuser => Role::Admin,
+        None => Role::Clerk,
+    };
+    Ok(ImportedUser {
+        id,
+        username,
+        email,
+        password_hash,
+        first_name: fields.name("first_name")?,
+        last_name: fields.name("last_name")?,
+        role,
+        is_staff: fields.flag("is_staff", false)?,
+        is_superuser,
+        is_active: fields.flag("is_active", true)?,
+        date_joined: fields
+            .time("date_joined")?
+            .unwrap_or_else(|| crate::clock::Clock::now(&SystemClock)),
+        last_login: fields.time("last_login")?,
+        source,
+    })
+}
+
+fn parse_token(
+    source: &RecordRef,
+    pk: &Value,
+    fields: &Fields<'_>,
+) -> Result<ImportedToken, ImportError> {
+    let key = pk.as_str().and_then(TokenKey::parse).ok_or_else(|| {
+        ImportError::record(
+            source,
+            "key",
+            "a DRF token key is 40 lowercase hex characters",
+        )
+    })?;
+    let user = match fields.fields.get("user") {
+        Some(Value::Number(pk)) => UserRef::Pk(pk.to_string()),
+        Some(Value::String(pk)) => UserRef::Pk(pk.clone()),
+        Some(Value::Array(natural)) => match natural.as_slice() {
+            [Value::String(username)] => UserRef::Username(username.clone()),
+            _ => {
+                return Err(ImportError::record(
+                    source,
+                    "user",
+                    "not a user's natural key",
+                ));
+            }
+        },
+        _ => return Err(ImportError::record(source, "user", "missing or not a user")),
+    };
+    Ok(ImportedToken {
+        source: source.clone(),
+        key,
+        user,
+    })
+}
+
+/// A record's fields, read with errors that name the record and the field.
+struct Fields<'a> {
+    source: &'a RecordRef,
+    fields: &'a Map<String, Value>,
+}
+
+impl Fields<'_> {
+    fn has(&self, name: &str) -> bool {
+        self.fields.contains_key(name)
+    }
+
+    fn fail(&self, field: &str, message: impl Into<String>) -> ImportError {
+        ImportError::record(self.source, field, message)
+    }
+
+    fn parsed<T>(&self, field: &str, result: Result<T, Vec<String>>) -> Result<T, ImportError> {
+        result.map_err(|messages| self.fail(field, messages.join(" ")))
+    }
+
+    fn optional_text(&self, field: &str) -> Result<Option<String>, ImportError> {
+        match self.fields.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(text)) => Ok(Some(text.clone())),
+            Some(_) => Err(self.fail(field, "expected text")),
+        }
+    }
+
+    fn name(&self, field: &str) -> Result<PersonName, ImportError> {
+        let raw = self.optional_text(field)?.unwrap_or_default();
+        self.parsed(field, PersonName::parse(&raw))
+    }
+
+    fn flag(&self, field: &str, default: bool) -> Result<bool, ImportError> {
+        match self.fields.get(field) {
+            None | Some(Value::Null) => Ok(default),
+            Some(Value::Bool(flag)) => Ok(*flag),
+            Some(_) => Err(self.fail(field, "expected true or false")),
+        }
+    }
+
+    /// Django writes datetimes in ISO 8601, in UTC with `Z` when `USE_TZ` is on, naive (read
+    /// as UTC) when it is off.
+    fn time(&self, field: &str) -> Result<Option<UnixMicros>, ImportError> {
+        let Some(text) = self.optional_text(field)? else {
+            return Ok(None);
+        };
+        let timestamp: prost_types::Timestamp = text
+            .parse()
+            .map_err(|_| self.fail(field, format!("not an ISO 8601 date and time: {text:?}")))?;
+        Ok(Some(UnixMicros(
+            timestamp.seconds * 1_000_000 + i64::from(timestamp.nanos / 1_000),
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const USERS: &str = include_str!("../tests/fixtures/django/auth_users.json");
+    const CUSTOM_USERS: &str = include_str!("../tests/fixtures/django/custom_users.json");
+
+    #[test]
+    fn reads_a_real_dumpdata_of_users_and_tokens() {
+        let dump = parse_dump(USERS, true).unwrap();
+        assert_eq!(dump.users.len(), 9);
+        assert_eq!(dump.tokens.len(), 4);
+        assert!(dump.ignored.is_empty());
+        let alice = dump
+            .users
+            .iter()
+            .find(|u| u.username.as_ref().map(Username::as_str) == Some("alice"))
+            .unwrap();
+        assert_eq!(alice.id, Some(1));
+        assert_eq!(
+            alice.email.as_ref().map(Email::as_str),
+            Some("alice@example.com")
+        );
+        assert_eq!(alice.first_name.as_str(), "Alice");
+        assert_eq!(alice.role, Role::Clerk);
+        // "2023-03-01T09:15:30.123Z"
+        assert_eq!(alice.date_joined, UnixMicros(1_677_662_130_123_000));
+        let bob = dump
+            .users
+            .iter()
+            .find(|u| u.username.as_ref().map(Username::as_str) == Some("bob"))
+            .unwrap();
+        assert_eq!(bob.email, None, "a blank email is no email");
+        let root = dump
+            .users
+            .iter()
+            .find(|u| u.username.as_ref().map(Username::as_str) == Some("root"))
+            .unwrap();
+        assert_eq!(
+            root.role,
+            Role::Admin,
+            "a superuser without a role is an admin"
+        );
+    }
+
+    #[test]
+    fn a_custom_user_model_with_a_role_keeps_it() {
+        let dump = parse_dump(CUSTOM_USERS, true).unwrap();
+        let roles: Vec<_> = dump
+            .users
+            .iter()
+            .map(|u| (u.username.as_ref().unwrap().as_str().to_owned(), u.role))
+            .collect();
+        assert!(roles.contains(&("mona_manager".to_owned(), Role::Manager)));
+        assert!(roles.contains(&("adam-admin".to_owned(), Role::Admin)));
+        assert!(roles.contains(&("kim.clerk".to_owned(), Role::Clerk)));
+    }
+
+    #[test]
+    fn a_bad_record_names_its_model_pk_and_field() {
+        let cases = [
+            (
+                r#"[{"model": "auth.user", "pk": 7, "fields": {"username": "x", "password": "md5$a$b"}}]"#,
+                "auth.user pk 7, field password: unsupported password hash algorithm \"md5\"",
+            ),
+            (
+                r#"[{"model": "auth.user", "pk": 8, "fields": {"username": "x y", "password": "!"}}]"#,
+                "auth.user pk 8, field username: Enter a valid username.",
+            ),
+            (
+                r#"[{"model": "auth.user", "pk": 9, "fields": {"username": "x", "password": "!", "date_joined": "yesterday"}}]"#,
+                "auth.user pk 9, field date_joined: not an ISO 8601",
+            ),
+            (
+                r#"[{"model": "authtoken.token", "pk": "short", "fields": {"user": 1}}]"#,
+                "authtoken.token pk short, field key:",
+            ),
+            (
+                r#"[{"model": "accounts.user", "pk": 3, "fields": {"username": "x", "password": "!", "role": "BOSS"}}]"#,
+                "accounts.user pk 3, field role: unknown role \"BOSS\"",
+            ),
+            (
+                r#"[{"model": "accounts.user", "pk": "0b5c", "fields": {"username": "x", "password": "!"}}]"#,
+                "accounts.user pk 0b5c, field pk: not a positive integer id",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = parse_dump(text, true).unwrap_err().to_string();
+            assert!(
+                err.starts_with(expected),
+                "{err:?} should start with {expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_truncated_file_is_not_a_dump() {
+        let err = parse_dump(&USERS[..USERS.len() / 2], true).unwrap_err();
+        assert!(matches!(err, ImportError::Json { .. }), "{err:?}");
+        assert!(err.to_string().contains("EOF while parsing"), "{err}");
+    }
+
+    #[test]
+    fn other_models_are_counted_and_left() {
+        let text =
+            r#"[{"model": "auth.group", "pk": 1, "fields": {"name": "staff", "permissions": []}}]"#;
+        let dump = parse_dump(text, true).unwrap();
+        assert_eq!(dump.ignored.get("auth.group"), Some(&1));
+        assert!(dump.users.is_empty());
+    }
+
+    #[test]
+    fn new_ids_accept_any_primary_key() {
+        let text = r#"[{"model": "accounts.user", "pk": "0b5c", "fields": {"email": "a@example.com", "password": "!"}},
+                       {"model": "authtoken.token", "pk": "0123456789abcdef0123456789abcdef01234567", "fields": {"user": "0b5c"}}]"#;
+        let dump = parse_dump(text, false).unwrap();
+        assert_eq!(dump.users[0].id, None);
+        assert_eq!(dump.tokens[0].user, UserRef::Pk("0b5c".to_owned()));
+    }
+}
