@@ -6,19 +6,13 @@
 //! Passwords keep their Django hash (login verifies it and replaces it with argon2id, see
 //! `hashing`). Token keys are stored as digests like ours; their lifetime starts at the import.
 
-use std::{
-    collections::BTreeMap,
-    fmt,
-    io::Read as _,
-    path::{Path, PathBuf},
-    sync::Arc,
-};
+use std::{collections::BTreeMap, path::PathBuf, sync::Arc};
 
-use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
+use service_kit::django::{self, DumpError, Fields, Record, RecordError, RecordRef};
 
 use crate::{
-    clock::{SystemClock, UnixMicros},
+    clock::{Clock as _, SystemClock, UnixMicros},
     config::Config,
     domain::{Email, PersonName, Role, TokenKey, Username},
     error::AuthError,
@@ -41,53 +35,17 @@ pub struct ImportDjangoArgs {
     pub new_ids: bool,
 }
 
-/// A record of the dump, named as Django names it: `auth.user pk 7`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordRef {
-    pub model: String,
-    pub pk: String,
-}
-
-impl fmt::Display for RecordRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} pk {}", self.model, self.pk)
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    /// Not JSON, truncated, or not a list of `{model, pk, fields}` records.
-    #[error("{path} is not the JSON of a dumpdata: {source}")]
-    Json {
-        path: String,
-        source: serde_json::Error,
-    },
+    #[error(transparent)]
+    Dump(#[from] DumpError),
     /// One record cannot be imported; nothing was written.
-    #[error("{record}, field {field}: {message} (nothing was imported)")]
-    Record {
-        record: RecordRef,
-        field: String,
-        message: String,
-    },
+    #[error("{0} (nothing was imported)")]
+    Record(#[from] RecordError),
     #[error(transparent)]
     Startup(#[from] StartupError),
     #[error("the import failed and nothing was written: {0}")]
     Store(#[from] AuthError),
-}
-
-impl ImportError {
-    pub(crate) fn record(record: &RecordRef, field: &str, message: impl Into<String>) -> Self {
-        Self::Record {
-            record: record.clone(),
-            field: field.to_owned(),
-            message: message.into(),
-        }
-    }
 }
 
 /// A user of the dump, checked.
@@ -143,13 +101,6 @@ pub struct ImportReport {
     pub tokens_skipped: usize,
 }
 
-#[derive(Deserialize)]
-struct Record {
-    model: String,
-    pk: Value,
-    fields: Map<String, Value>,
-}
-
 /// The `import-django` command: imports `args.file` into `config`'s database (created and
 /// migrated as the server does) and says what it did; the error is a message for the console.
 pub async fn import_django_command(config: &Config, args: &ImportDjangoArgs) -> Result<(), String> {
@@ -169,61 +120,35 @@ pub async fn import_django_command(config: &Config, args: &ImportDjangoArgs) -> 
 /// Reads, checks and imports a dump file (`-`: standard input) in one transaction.
 pub async fn import_django_file(
     config: &Config,
-    path: &Path,
+    path: &std::path::Path,
     keep_ids: bool,
 ) -> Result<(DjangoDump, ImportReport), ImportError> {
-    let text = read_input(path)?;
-    let dump = parse_dump(&text, keep_ids).map_err(|err| match err {
-        ImportError::Json { source, .. } => ImportError::Json {
-            path: path.display().to_string(),
-            source,
-        },
-        other => other,
-    })?;
+    let dump = check_dump(django::read_dump(path)?, keep_ids)?;
     let auth = build_auth(config, Arc::new(SystemClock)).await?;
     let report = auth.import(&dump, keep_ids).await?;
     Ok((dump, report))
 }
 
-fn read_input(path: &Path) -> Result<String, ImportError> {
-    let mut text = String::new();
-    let read = if path == Path::new("-") {
-        std::io::stdin().lock().read_to_string(&mut text).map(drop)
-    } else {
-        std::fs::File::open(path).and_then(|mut file| file.read_to_string(&mut text).map(drop))
-    };
-    read.map_err(|source| ImportError::Read {
-        path: path.display().to_string(),
-        source,
-    })?;
-    Ok(text)
-}
-
-/// Checks every record of a dump. Users are the records whose fields look like a user (a
-/// `password` and a `username` or `email`), tokens are DRF's; the rest is counted and left.
-pub fn parse_dump(text: &str, keep_ids: bool) -> Result<DjangoDump, ImportError> {
-    let records: Vec<Record> = serde_json::from_str(text).map_err(|source| ImportError::Json {
-        path: "the input".to_owned(),
-        source,
-    })?;
+/// Checks every record. Users are the records whose fields look like a user (a `password` and
+/// a `username` or `email`), tokens are DRF's; the rest is counted and left.
+pub fn check_dump(records: Vec<Record>, keep_ids: bool) -> Result<DjangoDump, RecordError> {
     let mut dump = DjangoDump::default();
     for record in records {
-        let source = RecordRef {
-            model: record.model.clone(),
-            pk: match &record.pk {
-                Value::String(pk) => pk.clone(),
-                other => other.to_string(),
-            },
-        };
-        let fields = Fields {
-            source: &source,
-            fields: &record.fields,
-        };
+        let source = record.reference();
+        let fields = record.fields(&source);
         if record.model == DRF_TOKEN_MODEL {
-            dump.tokens.push(parse_token(&source, &record.pk, &fields)?);
+            dump.tokens.push(check_token(&record, &fields)?);
         } else if fields.has("password") && (fields.has("username") || fields.has("email")) {
-            dump.users
-                .push(parse_user(source.clone(), &record.pk, &fields, keep_ids)?);
+            let id = if keep_ids {
+                let id = record.integer_pk(&source).map_err(|mut err| {
+                    err.message += "; run with --new-ids to give users new ids";
+                    err
+                })?;
+                Some(id)
+            } else {
+                None
+            };
+            dump.users.push(check_user(source.clone(), id, &fields)?);
         } else {
             *dump.ignored.entry(record.model).or_default() += 1;
         }
@@ -231,48 +156,30 @@ pub fn parse_dump(text: &str, keep_ids: bool) -> Result<DjangoDump, ImportError>
     Ok(dump)
 }
 
-fn parse_user(
+fn check_user(
     source: RecordRef,
-    pk: &Value,
+    id: Option<i64>,
     fields: &Fields<'_>,
-    keep_ids: bool,
-) -> Result<ImportedUser, ImportError> {
-    let id = match (pk.as_i64().filter(|id| *id > 0), keep_ids) {
-        (Some(id), true) => Some(id),
-        (None, true) => {
-            return Err(ImportError::record(
-                &source,
-                "pk",
-                "not a positive integer id; run with --new-ids to give users new ids",
-            ));
-        }
-        (_, false) => None,
-    };
+) -> Result<ImportedUser, RecordError> {
     let username = fields
-        .optional_text("username")?
-        .map(|raw| fields.parsed("username", Username::parse(&raw)))
+        .text("username")?
+        .map(|raw| fields.checked("username", Username::parse(&raw)))
         .transpose()?;
     // Django allows a blank email; here that is no email.
     let email = fields
-        .optional_text("email")?
+        .text("email")?
         .filter(|raw| !raw.trim().is_empty())
-        .map(|raw| fields.parsed("email", Email::parse(&raw)))
+        .map(|raw| fields.checked("email", Email::parse(&raw)))
         .transpose()?;
     if username.is_none() && email.is_none() {
-        return Err(ImportError::record(
-            &source,
-            "username",
-            "a user needs a username or an email",
-        ));
+        return Err(fields.fail("username", "a user needs a username or an email"));
     }
-    let password_hash = fields.optional_text("password")?.unwrap_or_default();
-    StoredHash::parse(&password_hash)
-        .map_err(|err| ImportError::record(&source, "password", err.to_string()))?;
+    let password_hash = fields.text("password")?.unwrap_or_default();
+    StoredHash::parse(&password_hash).map_err(|err| fields.fail("password", err.to_string()))?;
     let is_superuser = fields.flag("is_superuser", false)?;
-    let role = match fields.optional_text("role")? {
+    let role = match fields.text("role")? {
         Some(role) => Role::from_db(&role.to_uppercase()).ok_or_else(|| {
-            ImportError::record(
-                &source,
+            fields.fail(
                 "role",
                 format!("unknown role {role:?} (expected CLERK, MANAGER or ADMIN)"),
             )
@@ -280,112 +187,49 @@ fn parse_user(
         None if is_superuser => Role::Admin,
         None => Role::Clerk,
     };
+    let name = |field: &str| {
+        let raw = fields.text(field)?.unwrap_or_default();
+        fields.checked(field, PersonName::parse(&raw))
+    };
     Ok(ImportedUser {
         id,
         username,
         email,
         password_hash,
-        first_name: fields.name("first_name")?,
-        last_name: fields.name("last_name")?,
+        first_name: name("first_name")?,
+        last_name: name("last_name")?,
         role,
         is_staff: fields.flag("is_staff", false)?,
         is_superuser,
         is_active: fields.flag("is_active", true)?,
         date_joined: fields
-            .time("date_joined")?
-            .unwrap_or_else(|| crate::clock::Clock::now(&SystemClock)),
-        last_login: fields.time("last_login")?,
+            .datetime("date_joined")?
+            .map_or_else(|| SystemClock.now(), UnixMicros),
+        last_login: fields.datetime("last_login")?.map(UnixMicros),
         source,
     })
 }
 
-fn parse_token(
-    source: &RecordRef,
-    pk: &Value,
-    fields: &Fields<'_>,
-) -> Result<ImportedToken, ImportError> {
-    let key = pk.as_str().and_then(TokenKey::parse).ok_or_else(|| {
-        ImportError::record(
-            source,
-            "key",
-            "a DRF token key is 40 lowercase hex characters",
-        )
-    })?;
-    let user = match fields.fields.get("user") {
+fn check_token(record: &Record, fields: &Fields<'_>) -> Result<ImportedToken, RecordError> {
+    let key = record
+        .pk
+        .as_str()
+        .and_then(TokenKey::parse)
+        .ok_or_else(|| fields.fail("key", "a DRF token key is 40 lowercase hex characters"))?;
+    let user = match fields.get("user") {
         Some(Value::Number(pk)) => UserRef::Pk(pk.to_string()),
         Some(Value::String(pk)) => UserRef::Pk(pk.clone()),
         Some(Value::Array(natural)) => match natural.as_slice() {
             [Value::String(username)] => UserRef::Username(username.clone()),
-            _ => {
-                return Err(ImportError::record(
-                    source,
-                    "user",
-                    "not a user's natural key",
-                ));
-            }
+            _ => return Err(fields.fail("user", "not a user's natural key")),
         },
-        _ => return Err(ImportError::record(source, "user", "missing or not a user")),
+        _ => return Err(fields.fail("user", "missing or not a user")),
     };
     Ok(ImportedToken {
-        source: source.clone(),
+        source: record.reference(),
         key,
         user,
     })
-}
-
-/// A record's fields, read with errors that name the record and the field.
-struct Fields<'a> {
-    source: &'a RecordRef,
-    fields: &'a Map<String, Value>,
-}
-
-impl Fields<'_> {
-    fn has(&self, name: &str) -> bool {
-        self.fields.contains_key(name)
-    }
-
-    fn fail(&self, field: &str, message: impl Into<String>) -> ImportError {
-        ImportError::record(self.source, field, message)
-    }
-
-    fn parsed<T>(&self, field: &str, result: Result<T, Vec<String>>) -> Result<T, ImportError> {
-        result.map_err(|messages| self.fail(field, messages.join(" ")))
-    }
-
-    fn optional_text(&self, field: &str) -> Result<Option<String>, ImportError> {
-        match self.fields.get(field) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(text)) => Ok(Some(text.clone())),
-            Some(_) => Err(self.fail(field, "expected text")),
-        }
-    }
-
-    fn name(&self, field: &str) -> Result<PersonName, ImportError> {
-        let raw = self.optional_text(field)?.unwrap_or_default();
-        self.parsed(field, PersonName::parse(&raw))
-    }
-
-    fn flag(&self, field: &str, default: bool) -> Result<bool, ImportError> {
-        match self.fields.get(field) {
-            None | Some(Value::Null) => Ok(default),
-            Some(Value::Bool(flag)) => Ok(*flag),
-            Some(_) => Err(self.fail(field, "expected true or false")),
-        }
-    }
-
-    /// Django writes datetimes in ISO 8601, in UTC with `Z` when `USE_TZ` is on, naive (read
-    /// as UTC) when it is off.
-    fn time(&self, field: &str) -> Result<Option<UnixMicros>, ImportError> {
-        let Some(text) = self.optional_text(field)? else {
-            return Ok(None);
-        };
-        let timestamp: prost_types::Timestamp = text
-            .parse()
-            .map_err(|_| self.fail(field, format!("not an ISO 8601 date and time: {text:?}")))?;
-        Ok(Some(UnixMicros(
-            timestamp.seconds * 1_000_000 + i64::from(timestamp.nanos / 1_000),
-        )))
-    }
 }
 
 #[cfg(test)]
@@ -393,6 +237,10 @@ mod tests {
     use super::*;
 
     const USERS: &str = include_str!("../tests/fixtures/django/auth_users.json");
+
+    fn parse_dump(text: &str, keep_ids: bool) -> Result<DjangoDump, RecordError> {
+        check_dump(django::parse_dump(text).unwrap(), keep_ids)
+    }
     const CUSTOM_USERS: &str = include_str!("../tests/fixtures/django/custom_users.json");
 
     #[test]
@@ -471,7 +319,7 @@ mod tests {
             ),
             (
                 r#"[{"model": "accounts.user", "pk": "0b5c", "fields": {"username": "x", "password": "!"}}]"#,
-                "accounts.user pk 0b5c, field pk: not a positive integer id",
+                "accounts.user pk 0b5c, field pk: not a positive integer id; run with --new-ids",
             ),
         ];
         for (text, expected) in cases {
@@ -481,13 +329,6 @@ mod tests {
                 "{err:?} should start with {expected:?}"
             );
         }
-    }
-
-    #[test]
-    fn a_truncated_file_is_not_a_dump() {
-        let err = parse_dump(&USERS[..USERS.len() / 2], true).unwrap_err();
-        assert!(matches!(err, ImportError::Json { .. }), "{err:?}");
-        assert!(err.to_string().contains("EOF while parsing"), "{err}");
     }
 
     #[test]

@@ -8,12 +8,14 @@
 //! - [`domain`]: validated product types (name, price in cents, quantity) with DRF's messages.
 //! - [`store`]: all SQL, for SQLite and PostgreSQL alike.
 //! - [`error`]: the service's one error enum and its mapping to gRPC statuses.
+//! - [`import`]: `import-django`, products from a Django `dumpdata`.
 
 pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod import;
 pub mod server;
 pub mod store;
 

@@ -1,10 +1,15 @@
 //! `inventory-service`: reads its settings from the environment and serves until SIGTERM or
-//! Ctrl-C; `inventory-service healthcheck` asks a running server whether it is SERVING.
+//! Ctrl-C; `inventory-service healthcheck` asks a running server whether it is SERVING;
+//! `inventory-service import-django FILE` moves products in from Django.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use inventory_service::{Application, Config, server::SERVICE_NAME};
+use inventory_service::{
+    Application, Config,
+    import::{ImportDjangoArgs, import_django_command},
+    server::SERVICE_NAME,
+};
 use service_kit::{grpc, shutdown, telemetry};
 
 /// The inventory gRPC service. Every setting comes from the environment (see README.md).
@@ -20,6 +25,9 @@ enum Command {
     /// Exit 0 if the server at INVENTORY_LISTEN answers SERVING (for container health checks);
     /// it does not while auth is unreachable.
     Healthcheck,
+    /// Import products (ids and prices kept) from the JSON of Django's `manage.py dumpdata`,
+    /// in one transaction.
+    ImportDjango(ImportDjangoArgs),
 }
 
 #[tokio::main]
@@ -36,6 +44,7 @@ async fn main() -> ExitCode {
     let outcome = match cli.command {
         None => serve(config).await,
         Some(Command::Healthcheck) => grpc::probe_health(config.listen, SERVICE_NAME).await,
+        Some(Command::ImportDjango(args)) => import_django_command(&config, &args).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

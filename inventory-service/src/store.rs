@@ -3,10 +3,18 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use service_kit::database::{self, DatabaseError, Migrations};
+use std::collections::HashMap;
+
+use service_kit::{
+    database::{self, Backend, DatabaseError, Migrations},
+    django::RecordError,
+};
 use sqlx::{AnyPool, Row, any::AnyRow};
 
-use crate::domain::{NewProduct, Price, ProductChanges, Quantity, StockDelta};
+use crate::{
+    domain::{NewProduct, Price, ProductChanges, Quantity, StockDelta},
+    import::{ImportError, ImportReport, ImportedProduct},
+};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -61,6 +69,18 @@ const ADJUST_STOCK: &str = concat!(
 
 const SELECT_QUANTITY: &str = "SELECT quantity FROM products WHERE id = $1";
 
+const EXISTING_NAMES: &str = "SELECT id, name FROM products";
+
+const INSERT_IMPORTED: &str = "INSERT INTO products (id, name, description, price_cents, \
+                               quantity, created_at, updated_at) \
+                               VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// PostgreSQL's identity does not move past ids inserted explicitly (SQLite's AUTOINCREMENT
+/// does): without this the next CreateProduct would get an imported product's id.
+const ADVANCE_POSTGRES_IDS: &str = "SELECT setval(pg_get_serial_sequence('products', 'id'), \
+                                    GREATEST((SELECT MAX(id) FROM products), 1), \
+                                    (SELECT MAX(id) FROM products) IS NOT NULL)";
+
 /// A stored product.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Product {
@@ -101,6 +121,7 @@ pub enum AdjustStockError {
 #[derive(Debug, Clone)]
 pub struct ProductStore {
     pool: AnyPool,
+    backend: Backend,
 }
 
 impl ProductStore {
@@ -111,7 +132,8 @@ impl ProductStore {
             postgres: &POSTGRES_MIGRATIONS,
         };
         let pool = database::connect(url, migrations).await?;
-        Ok(Self { pool })
+        let backend = Backend::of_url(url).ok_or(DatabaseError::UnsupportedUrl)?;
+        Ok(Self { pool, backend })
     }
 
     #[tracing::instrument(skip_all)]
@@ -217,6 +239,62 @@ impl ProductStore {
                 quantity,
             ))),
         }
+    }
+}
+
+impl ProductStore {
+    /// Writes imported products with their ids, in one transaction: a product already here
+    /// (same id, same name) is skipped, an id held by another product refuses the import.
+    #[tracing::instrument(skip_all)]
+    pub async fn import(
+        &self,
+        products: &[ImportedProduct],
+        now: SystemTime,
+    ) -> Result<ImportReport, ImportError> {
+        let mut tx = self.pool.begin().await?;
+        let mut names: HashMap<i64, String> = sqlx::query(EXISTING_NAMES)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get("id")?, row.try_get("name")?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+        let mut report = ImportReport::default();
+        for imported in products {
+            let name = imported.product.name.as_str();
+            match names.get(&imported.id) {
+                Some(held) if held == name => {
+                    report.skipped += 1;
+                    continue;
+                }
+                Some(held) => {
+                    return Err(RecordError::new(
+                        &imported.source,
+                        "pk",
+                        format!("id {} is held by product {held:?} here", imported.id),
+                    )
+                    .into());
+                }
+                None => {}
+            }
+            let created_at = imported.created_at.unwrap_or(now);
+            sqlx::query(INSERT_IMPORTED)
+                .bind(imported.id)
+                .bind(name)
+                .bind(imported.product.description.as_str())
+                .bind(imported.product.price.cents())
+                .bind(imported.product.quantity.value())
+                .bind(micros(created_at))
+                .bind(micros(imported.updated_at.unwrap_or(created_at)))
+                .execute(&mut *tx)
+                .await?;
+            names.insert(imported.id, name.to_owned());
+            report.imported += 1;
+        }
+        if self.backend == Backend::Postgres && report.imported > 0 {
+            sqlx::query(ADVANCE_POSTGRES_IDS).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(report)
     }
 }
 

@@ -5,11 +5,13 @@
 //! - `telemetry`: the tracing subscriber (`LOG_FORMAT`, `RUST_LOG`).
 //! - `request_id`: the tower layer that puts `x-request-id` on every log line of a call.
 //! - `database`: one `sqlx::AnyPool` for SQLite or PostgreSQL, migrated at start.
+//! - `django`: reading Django's `dumpdata` JSON, for the `import-django` commands.
 //! - `grpc`: reflection (v1 and v1alpha) and health, the parts every server mounts.
 //! - `validation`: field errors, carried as `google.rpc.BadRequest`.
 //! - `shutdown`: the SIGTERM / Ctrl-C future that drains a server.
 
 pub mod database;
+pub mod django;
 pub mod env;
 pub mod grpc;
 pub mod request_id;

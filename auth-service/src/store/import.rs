@@ -13,7 +13,7 @@ use crate::{
     error::AuthError,
     import::{DjangoDump, ImportError, ImportReport, ImportedUser, UserRef},
 };
-use service_kit::database::Backend;
+use service_kit::{database::Backend, django::RecordError};
 
 macro_rules! imported_user_columns {
     () => {
@@ -102,10 +102,10 @@ impl Store {
             if let Some(email) = &user.email
                 && known.by_email.contains_key(&email.key())
             {
-                return Err(ImportError::record(&user.source, "email", DUPLICATE_EMAIL));
+                return Err(RecordError::new(&user.source, "email", DUPLICATE_EMAIL).into());
             }
             if let Some(holder) = user.id.and_then(|id| known.ids.get(&id)) {
-                return Err(ImportError::record(
+                return Err(RecordError::new(
                     &user.source,
                     "pk",
                     format!(
@@ -113,7 +113,8 @@ impl Store {
                          imported users new ids",
                         user.source.pk
                     ),
-                ));
+                )
+                .into());
             }
             let id = insert_user(&mut tx, user).await?;
             known.add(
@@ -137,11 +138,12 @@ impl Store {
                 }
             };
             let Some(user_id) = user_id else {
-                return Err(ImportError::record(
+                return Err(RecordError::new(
                     &token.source,
                     "user",
                     "no such user in the file or here",
-                ));
+                )
+                .into());
             };
             let inserted = sqlx::query(INSERT_TOKEN)
                 .bind(token.key.digest().0)
@@ -215,9 +217,9 @@ async fn insert_user(
         .map_err(|err| match duplicate_or(err) {
             AuthError::Invalid(errors) => {
                 let (field, message) = errors.iter().next().unwrap_or(("pk", "duplicate"));
-                ImportError::record(&user.source, field, message)
+                ImportError::Record(RecordError::new(&user.source, field, message))
             }
-            other => other.into(),
+            other => ImportError::Store(other),
         })?;
     Ok(row.try_get("id").map_err(AuthError::from)?)
 }

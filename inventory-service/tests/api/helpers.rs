@@ -99,6 +99,8 @@ pub struct TestApp {
     auth: Option<Running>,
     /// A superuser's token (role ADMIN, is_staff).
     pub admin_token: String,
+    /// The inventory service's settings (its database, for the import tests).
+    pub config: inventory_service::Config,
     // Dropped last: the servers above use them.
     auth_db: TestDatabase,
     _inventory_db: TestDatabase,
@@ -143,7 +145,7 @@ pub async fn spawn_app(db: TestDatabase) -> TestApp {
     let (auth_addr, auth) = start_auth(auth_config).await;
 
     let config = inventory_service::Config::for_tests(db.url(), url_of(auth_addr));
-    let inventory = start_inventory(config).await;
+    let inventory = start_inventory(config.clone()).await;
 
     let auth_channel = channel_to(auth_addr);
     let admin_token = login(&auth_channel, SUPERUSER).await;
@@ -153,6 +155,7 @@ pub async fn spawn_app(db: TestDatabase) -> TestApp {
         auth_channel,
         auth: Some(auth),
         admin_token,
+        config,
         auth_db,
         _inventory_db: db,
     }

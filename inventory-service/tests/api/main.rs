@@ -4,6 +4,7 @@
 
 mod authentication;
 mod helpers;
+mod import;
 mod permissions;
 mod products;
 mod stock;
