@@ -8,7 +8,9 @@
 //! - `throttling`: per-IP limits and the account lockout.
 //! - `operations`: schema, health, readiness, metrics, request ids.
 //! - `fuzz`: arbitrary JSON to every JSON route never gets a 5xx.
+//! - `django`: users and DRF tokens imported from a Django `dumpdata` work unchanged.
 
+mod django;
 mod errors;
 mod fuzz;
 mod helpers;
