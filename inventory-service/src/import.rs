@@ -204,6 +204,20 @@ mod tests {
     }
 
     #[test]
+    fn a_models_own_timestamps_are_kept() {
+        let text = r#"[{"model": "a.p", "pk": 1, "fields": {"name": "x", "price": "1",
+                        "created_at": "2023-03-01T09:15:30.123Z", "updated_at": null}}]"#;
+        let product = check(text, None).unwrap().remove(0);
+        let created = product.created_at.unwrap();
+        let micros = created
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_micros();
+        assert_eq!(micros, 1_677_662_130_123_000);
+        assert_eq!(product.updated_at, None, "then the creation time");
+    }
+
+    #[test]
     fn a_price_django_could_not_hold_is_refused() {
         let text = r#"[{"model": "a.p", "pk": 1, "fields": {"name": "x", "price": "1.999"}}]"#;
         let err = check(text, None).unwrap_err().to_string();
