@@ -19,13 +19,28 @@ pub struct Config {
     /// `ARGON2_MEMORY_KIB`, `ARGON2_ITERATIONS`, `ARGON2_PARALLELISM`: OWASP's argon2id
     /// parameters by default.
     pub argon2: Argon2Params,
-    /// How many hashes may run at once on the blocking pool; more wait their turn, so a burst
-    /// of logins cannot exhaust memory (each hash holds `ARGON2_MEMORY_KIB`). Default: the
-    /// number of CPUs.
+    /// `HASHING_CONCURRENCY`: how many hashes may run at once on the blocking pool, so a burst
+    /// of logins can neither exhaust memory (each hash holds `ARGON2_MEMORY_KIB`) nor take every
+    /// core from the async runtime. Default: the number of CPUs less one (at least one).
     pub hashing_concurrency: usize,
-    /// `LOGIN_LOCKOUT_THRESHOLD`, default 5: failed logins in a row before an account is
-    /// delayed; 0 turns the lockout off.
+    /// `HASHING_QUEUE_LIMIT`, default 64: how many more may wait for a hashing slot; past that a
+    /// login is answered UNAVAILABLE at once (the gateway's 503 with `Retry-After`).
+    pub hashing_queue_limit: usize,
+    /// `HASHING_QUEUE_TIMEOUT_MS`, default 5000: how long one may wait for a slot before the
+    /// same answer.
+    pub hashing_queue_timeout: Duration,
+    /// `LOGIN_LOCKOUT_THRESHOLD`, default 5: failed logins in a row on one account from one
+    /// client address before that address is delayed; 0 turns the lockout off.
     pub lockout_threshold: u32,
+    /// `LOGIN_LOCKOUT_ACCOUNT_THRESHOLD`, default 20: failed logins in a row on one account from
+    /// anywhere before it is delayed everywhere.
+    pub lockout_account_threshold: u32,
+    /// `TOKEN_LIMIT_PER_USER`, default 100: live tokens (and, apart, sessions) one user may
+    /// hold; a new one over the limit revokes the oldest. 0: no limit.
+    pub token_limit_per_user: u32,
+    /// `CREDENTIAL_PURGE_INTERVAL_SECONDS`, default 3600: how often expired credentials,
+    /// refresh tombstones and stale failure counts are deleted in the background.
+    pub purge_interval: Duration,
     /// `GRPC_REFLECTION`, default on.
     pub reflection: bool,
     /// `LOG_FORMAT`, default plain.
@@ -59,21 +74,28 @@ impl Config {
                 format!("invalid argon2 parameters: {err}"),
             )
         })?;
-        let ttl_seconds: u64 = env::parse_or("TOKEN_TTL_SECONDS", "86400")?;
-        if ttl_seconds == 0 {
-            return Err(ConfigError::new(
-                "TOKEN_TTL_SECONDS",
-                "0",
-                "must be positive",
-            ));
-        }
+        let hashing_concurrency = env::positive_or(
+            "HASHING_CONCURRENCY",
+            &default_hashing_concurrency().to_string(),
+        )?;
         Ok(Self {
             listen: env::parse_or("AUTH_LISTEN", "127.0.0.1:50051")?,
             database_url: env::string_or("AUTH_DATABASE_URL", "sqlite://auth.db"),
-            token_ttl: Duration::from_secs(ttl_seconds),
+            token_ttl: Duration::from_secs(env::positive_or("TOKEN_TTL_SECONDS", "86400")?),
             argon2,
-            hashing_concurrency: default_hashing_concurrency(),
+            hashing_concurrency: usize::try_from(hashing_concurrency).unwrap_or(usize::MAX),
+            hashing_queue_limit: env::parse_or("HASHING_QUEUE_LIMIT", "64")?,
+            hashing_queue_timeout: Duration::from_millis(env::positive_or(
+                "HASHING_QUEUE_TIMEOUT_MS",
+                "5000",
+            )?),
             lockout_threshold: env::parse_or("LOGIN_LOCKOUT_THRESHOLD", "5")?,
+            lockout_account_threshold: env::parse_or("LOGIN_LOCKOUT_ACCOUNT_THRESHOLD", "20")?,
+            token_limit_per_user: env::parse_or("TOKEN_LIMIT_PER_USER", "100")?,
+            purge_interval: Duration::from_secs(env::positive_or(
+                "CREDENTIAL_PURGE_INTERVAL_SECONDS",
+                "3600",
+            )?),
             reflection: env::switch_or("GRPC_REFLECTION", true)?,
             log_format: env::parse_or("LOG_FORMAT", "plain")?,
         })
@@ -91,14 +113,21 @@ impl Config {
                 iterations: 1,
                 parallelism: 1,
             },
-            hashing_concurrency: default_hashing_concurrency(),
+            hashing_concurrency: 2,
+            hashing_queue_limit: 64,
+            hashing_queue_timeout: Duration::from_secs(5),
             lockout_threshold: 5,
+            lockout_account_threshold: 20,
+            token_limit_per_user: 100,
+            purge_interval: Duration::from_secs(3600),
             reflection: true,
             log_format: LogFormat::Plain,
         }
     }
 }
 
+/// One core is left to the async runtime, so validations stay fast during a login storm.
 fn default_hashing_concurrency() -> usize {
-    std::thread::available_parallelism().map_or(2, usize::from)
+    std::thread::available_parallelism()
+        .map_or(1, |cpus| usize::from(cpus).saturating_sub(1).max(1))
 }

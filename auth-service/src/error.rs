@@ -35,6 +35,9 @@ pub enum AuthError {
     PermissionDenied,
     #[error("No User matches the given query.")]
     UserNotFound,
+    /// Too many password hashes waiting already; the caller may retry after `retry_after`.
+    #[error("Too many requests are being processed; try again later.")]
+    Overloaded { retry_after: Duration },
     /// The database cannot be reached; the caller may retry.
     #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),
@@ -101,6 +104,11 @@ impl From<AuthError> for Status {
                 Status::with_error_details(Code::ResourceExhausted, message, details)
             }
             AuthError::UserNotFound => Status::not_found(message),
+            AuthError::Overloaded { retry_after } => Status::with_error_details(
+                Code::Unavailable,
+                message,
+                ErrorDetails::with_retry_info(Some(retry_after)),
+            ),
             AuthError::Unavailable(cause) => {
                 tracing::error!(error = %cause, "database unavailable");
                 Status::unavailable("the auth database is unavailable")

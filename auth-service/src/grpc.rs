@@ -2,6 +2,8 @@
 //! every field error at once), authenticates the caller from the `authorization` metadata where
 //! the RPC needs one, calls [`Auth`], and translates the answer back.
 
+use std::net::IpAddr;
+
 use proto::{
     auth::v1::{self as pb, auth_service_server},
     credentials::{self, MalformedAuthorization},
@@ -47,6 +49,17 @@ impl AuthGrpc {
 }
 
 type Reply<T> = Result<Response<T>, Status>;
+
+/// The client an attempt comes from: the address a proxy (the gateway) names, else the
+/// caller's own peer.
+fn client_address<T>(request: &Request<T>) -> Option<IpAddr> {
+    request
+        .metadata()
+        .get(credentials::CLIENT_ADDRESS_KEY)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse().ok())
+        .or_else(|| request.remote_addr().map(|addr| addr.ip()))
+}
 
 impl AuthGrpc {
     /// Register's dry run: every field error, duplicates included, or OK with nothing created.
@@ -99,6 +112,7 @@ impl auth_service_server::AuthService for AuthGrpc {
 
     #[tracing::instrument(skip_all)]
     async fn login(&self, request: Request<pb::LoginRequest>) -> Reply<pb::LoginResponse> {
+        let client = client_address(&request);
         let request = request.into_inner();
         let mut errors = FieldErrors::new();
         let lookup = match (request.username, request.email) {
@@ -124,6 +138,7 @@ impl auth_service_server::AuthService for AuthGrpc {
                 lookup,
                 password,
                 open_session: request.open_session,
+                client,
             })
             .await?;
         Ok(Response::new(pb::LoginResponse {
@@ -186,6 +201,7 @@ impl auth_service_server::AuthService for AuthGrpc {
         request: Request<pb::ChangePasswordRequest>,
     ) -> Reply<pb::ChangePasswordResponse> {
         let principal = self.principal(&request).await?;
+        let client = client_address(&request);
         let request = request.into_inner();
         let mut errors = FieldErrors::new();
         let old = errors.check(
@@ -197,7 +213,9 @@ impl auth_service_server::AuthService for AuthGrpc {
             present(request.new_password).and_then(|p| Password::parse(&p)),
         );
         let (old, new) = parsed(errors, old.zip(new))?;
-        self.auth.change_password(&principal, old, new).await?;
+        self.auth
+            .change_password(&principal, client, old, new)
+            .await?;
         Ok(Response::new(pb::ChangePasswordResponse {}))
     }
 

@@ -1,7 +1,7 @@
 //! Building and running the server: the listener is bound first (so tests can use port 0 and
 //! read the real address), then the service, health and reflection are mounted on it.
 
-use std::{future::Future, net::SocketAddr, sync::Arc};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use proto::auth::v1::auth_service_server::AuthServiceServer;
 use service_kit::{database::DatabaseError, grpc};
@@ -16,9 +16,9 @@ use crate::{
     config::Config,
     error::AuthError,
     grpc::AuthGrpc,
-    hashing::PasswordHasher,
-    service::{Auth, LockoutPolicy},
-    store::Store,
+    hashing::{HashingLimits, PasswordHasher},
+    service::{Auth, IssuePolicy, LockoutPolicy},
+    store::{CredentialLimit, Store},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +43,8 @@ pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
     routes: Routes,
+    auth: Auth,
+    purge_interval: Duration,
 }
 
 impl Application {
@@ -75,11 +77,13 @@ impl Application {
         if config.reflection {
             grpc::add_reflection(&mut routes, AuthServiceServer::<AuthGrpc>::NAME)?;
         }
-        routes.add_service(AuthServiceServer::new(AuthGrpc::new(auth)));
+        routes.add_service(AuthServiceServer::new(AuthGrpc::new(auth.clone())));
         Ok(Self {
             listener,
             local_addr,
             routes: routes.routes(),
+            auth,
+            purge_interval: config.purge_interval,
         })
     }
 
@@ -93,8 +97,25 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
         tracing::info!(addr = %self.local_addr, "auth service listening");
-        grpc::serve(self.listener, self.routes, shutdown).await?;
+        let purge = tokio::spawn(purge_every(self.auth, self.purge_interval));
+        let served = grpc::serve(self.listener, self.routes, shutdown).await;
+        purge.abort();
+        served?;
         Ok(())
+    }
+}
+
+/// Credentials and failure counts would otherwise pile up until their user logs in again.
+async fn purge_every(auth: Auth, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    loop {
+        ticks.tick().await;
+        match auth.purge().await {
+            Ok((credentials, failures)) => {
+                tracing::debug!(credentials, failures, "expired credentials purged");
+            }
+            Err(err) => tracing::warn!(error = %err, "purge failed; retried next time"),
+        }
     }
 }
 
@@ -104,15 +125,21 @@ pub(crate) async fn build_auth(
     clock: Arc<dyn Clock>,
 ) -> Result<Auth, StartupError> {
     let store = Store::connect(&config.database_url).await?;
-    let hasher = PasswordHasher::new(config.argon2, config.hashing_concurrency)
-        .map_err(StartupError::Hashing)?;
-    Ok(Auth::new(
-        store,
-        hasher,
-        clock,
-        config.token_ttl,
-        LockoutPolicy {
-            threshold: config.lockout_threshold,
-        },
-    ))
+    let limits = HashingLimits {
+        concurrency: config.hashing_concurrency,
+        queue_limit: config.hashing_queue_limit,
+        queue_timeout: config.hashing_queue_timeout,
+    };
+    let hasher = PasswordHasher::new(config.argon2, limits).map_err(StartupError::Hashing)?;
+    let issue = IssuePolicy {
+        token_ttl: config.token_ttl,
+        limit_per_user: CredentialLimit(
+            Some(config.token_limit_per_user).filter(|limit| *limit > 0),
+        ),
+    };
+    let lockout = LockoutPolicy {
+        threshold: config.lockout_threshold,
+        account_threshold: config.lockout_account_threshold,
+    };
+    Ok(Auth::new(store, hasher, clock, issue, lockout))
 }

@@ -56,6 +56,12 @@ pub mod credentials {
     /// The metadata key.
     pub const METADATA_KEY: &str = "authorization";
 
+    /// The address of the client a proxy (the gateway) calls on behalf of, so that the auth
+    /// service counts failed logins by the real client; without it, the caller's own peer
+    /// address counts. A forged value only moves a caller between per-address buckets: the
+    /// account-wide ceiling still holds.
+    pub const CLIENT_ADDRESS_KEY: &str = "x-client-address";
+
     /// Why an `authorization` value is not a credential.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub enum MalformedAuthorization {

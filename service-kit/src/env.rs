@@ -44,6 +44,14 @@ where
         .map_err(|err| ConfigError::new(name, value.clone(), err))
 }
 
+/// A whole number above zero (a count, or a duration in the unit its name gives).
+pub fn positive_or(name: &'static str, default: &str) -> Result<u64, ConfigError> {
+    match parse_or(name, default)? {
+        0 => Err(ConfigError::new(name, "0", "must be positive")),
+        value => Ok(value),
+    }
+}
+
 /// An `on`/`off` switch (also `true`/`false`, `1`/`0`, `yes`/`no`).
 pub fn switch_or(name: &'static str, default: bool) -> Result<bool, ConfigError> {
     let value = string_or(name, if default { "on" } else { "off" });

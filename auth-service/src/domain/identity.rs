@@ -11,11 +11,6 @@ const NAME_MAX_CHARS: usize = 150;
 pub struct Username(String);
 
 impl Username {
-    /// A value read back from the database, where only parsed values are written.
-    pub(crate) fn from_stored(value: String) -> Self {
-        Self(value)
-    }
-
     pub fn parse(raw: &str) -> Result<Self, Messages> {
         let value = raw.trim();
         if value.is_empty() {
@@ -57,11 +52,6 @@ impl Username {
 pub struct Email(String);
 
 impl Email {
-    /// A value read back from the database, where only parsed values are written.
-    pub(crate) fn from_stored(value: String) -> Self {
-        Self(value)
-    }
-
     pub fn parse(raw: &str) -> Result<Self, Messages> {
         let value = raw.trim();
         if value.is_empty() {
@@ -115,11 +105,6 @@ fn looks_like_email(value: &str) -> bool {
 pub struct PersonName(String);
 
 impl PersonName {
-    /// A value read back from the database, where only parsed values are written.
-    pub(crate) fn from_stored(value: String) -> Self {
-        Self(value)
-    }
-
     pub fn parse(raw: &str) -> Result<Self, Messages> {
         let value = raw.trim();
         if value.chars().count() > NAME_MAX_CHARS {

@@ -1,6 +1,8 @@
 //! Password hashing with argon2id, off the async workers: every hash and verify runs on tokio's
 //! blocking pool behind a semaphore, so logins never stall other calls and a burst of them
-//! cannot take more memory than `hashing_concurrency` hashes at once.
+//! cannot take more memory than `hashing_concurrency` hashes at once. The wait for a slot is
+//! bounded in length and in time; past either, the call is refused as overloaded at once
+//! instead of queueing without end.
 //!
 //! The `password_hash` column holds our argon2id PHC string, an unusable marker (`!…`, as
 //! Django writes for users who cannot log in with a password), or a hash imported from Django
@@ -9,7 +11,13 @@
 
 pub mod django;
 
-use std::sync::Arc;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use argon2::{
     Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version,
@@ -71,16 +79,27 @@ pub struct PasswordHasher {
     inner: Arc<Inner>,
 }
 
+/// How many hashes run at once, and how long the line behind them may get.
+#[derive(Debug, Clone, Copy)]
+pub struct HashingLimits {
+    pub concurrency: usize,
+    pub queue_limit: usize,
+    pub queue_timeout: Duration,
+}
+
 struct Inner {
     argon2: Argon2<'static>,
     permits: Arc<Semaphore>,
+    limits: HashingLimits,
+    /// Calls waiting for a permit now.
+    waiting: AtomicUsize,
     /// A real hash of a random password, verified against when the user does not exist (or
     /// has no usable password), so that these cost the same time as a wrong password.
     dummy_hash: String,
 }
 
 impl PasswordHasher {
-    pub fn new(params: Argon2Params, concurrency: usize) -> Result<Self, AuthError> {
+    pub fn new(params: Argon2Params, limits: HashingLimits) -> Result<Self, AuthError> {
         let params = Params::new(
             params.memory_kib,
             params.iterations,
@@ -93,7 +112,9 @@ impl PasswordHasher {
         Ok(Self {
             inner: Arc::new(Inner {
                 argon2,
-                permits: Arc::new(Semaphore::new(concurrency.max(1))),
+                permits: Arc::new(Semaphore::new(limits.concurrency.max(1))),
+                limits,
+                waiting: AtomicUsize::new(0),
                 dummy_hash,
             }),
         })
@@ -122,10 +143,7 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce(&Inner) -> Result<T, AuthError> + Send + 'static,
     ) -> Result<T, AuthError> {
-        let permit = Arc::clone(&self.inner.permits)
-            .acquire_owned()
-            .await
-            .map_err(AuthError::internal)?;
+        let permit = self.permit().await?;
         let inner = Arc::clone(&self.inner);
         let span = Span::current();
         // The permit moves into the closure: a caller that gives up does not free its slot
@@ -136,6 +154,54 @@ impl PasswordHasher {
         })
         .await
         .map_err(AuthError::internal)?
+    }
+}
+
+impl PasswordHasher {
+    /// A hashing slot: at once if one is free, else after a wait in a line of bounded length
+    /// and time.
+    async fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, AuthError> {
+        let permits = Arc::clone(&self.inner.permits);
+        if let Ok(permit) = Arc::clone(&permits).try_acquire_owned() {
+            return Ok(permit);
+        }
+        let limits = self.inner.limits;
+        let overloaded = AuthError::Overloaded {
+            retry_after: limits.queue_timeout,
+        };
+        let _place = QueuePlace::take(&self.inner.waiting, limits.queue_limit)
+            .ok_or_else(|| overloaded_now(&limits))?;
+        match tokio::time::timeout(limits.queue_timeout, permits.acquire_owned()).await {
+            Ok(permit) => permit.map_err(AuthError::internal),
+            Err(_) => Err(overloaded),
+        }
+    }
+}
+
+fn overloaded_now(limits: &HashingLimits) -> AuthError {
+    tracing::warn!(queue_limit = limits.queue_limit, "hashing queue full");
+    AuthError::Overloaded {
+        retry_after: limits.queue_timeout,
+    }
+}
+
+/// A place in the line for a hashing slot, given back when dropped (served or given up).
+struct QueuePlace<'a>(&'a AtomicUsize);
+
+impl<'a> QueuePlace<'a> {
+    fn take(waiting: &'a AtomicUsize, limit: usize) -> Option<Self> {
+        waiting
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
+                (now < limit).then_some(now + 1)
+            })
+            .ok()
+            .map(|_| Self(waiting))
+    }
+}
+
+impl Drop for QueuePlace<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -205,7 +271,15 @@ mod tests {
             iterations: 1,
             parallelism: 1,
         };
-        PasswordHasher::new(params, 2).unwrap()
+        PasswordHasher::new(params, limits(2)).unwrap()
+    }
+
+    fn limits(concurrency: usize) -> HashingLimits {
+        HashingLimits {
+            concurrency,
+            queue_limit: 8,
+            queue_timeout: Duration::from_secs(5),
+        }
     }
 
     #[tokio::test]
@@ -249,7 +323,7 @@ mod tests {
                 iterations: 2,
                 parallelism: 1,
             },
-            1,
+            limits(1),
         )
         .unwrap();
         let Verified::Match {
@@ -281,6 +355,95 @@ mod tests {
                 Verified::Mismatch
             );
         }
+    }
+
+    /// Slow hashes (64 MiB, 4 passes: a tenth of a second or more) hold the only slot while
+    /// others line up.
+    fn one_slow_slot(queue_limit: usize, queue_timeout: Duration) -> PasswordHasher {
+        let params = Argon2Params {
+            memory_kib: 65536,
+            iterations: 4,
+            parallelism: 1,
+        };
+        let limits = HashingLimits {
+            concurrency: 1,
+            queue_limit,
+            queue_timeout,
+        };
+        PasswordHasher::new(params, limits).unwrap()
+    }
+
+    /// Waits until a hash holds the only slot.
+    async fn until_busy(hasher: &PasswordHasher) {
+        while hasher.inner.permits.available_permits() > 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn past_the_queue_limit_calls_are_refused_at_once() {
+        let hasher = one_slow_slot(2, Duration::from_secs(60));
+        let password = Password::parse("Password123").unwrap();
+        let calls: Vec<_> = (0..8)
+            .map(|_| {
+                let (hasher, password) = (hasher.clone(), password.clone());
+                tokio::spawn(async move { hasher.hash(&password).await })
+            })
+            .collect();
+        let mut overloaded = 0;
+        let mut hashed = 0;
+        for call in calls {
+            match call.await.unwrap() {
+                Ok(_) => hashed += 1,
+                Err(AuthError::Overloaded { .. }) => overloaded += 1,
+                Err(other) => panic!("{other:?}"),
+            }
+        }
+        // One runs, two wait; the other five are turned away without waiting.
+        assert_eq!((hashed, overloaded), (3, 5));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_wait_past_the_deadline_is_refused_and_frees_its_place() {
+        let hasher = one_slow_slot(1, Duration::from_millis(1));
+        let password = Password::parse("Password123").unwrap();
+        let busy = {
+            let (hasher, password) = (hasher.clone(), password.clone());
+            tokio::spawn(async move { hasher.hash(&password).await })
+        };
+        until_busy(&hasher).await;
+        for _ in 0..3 {
+            let refused = hasher.hash(&password).await;
+            assert!(
+                matches!(refused, Err(AuthError::Overloaded { .. })),
+                "{refused:?}"
+            );
+        }
+        busy.await.unwrap().unwrap();
+        hasher
+            .hash(&password)
+            .await
+            .expect("the slot is free again");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_caller_that_gives_up_keeps_its_slot_until_its_hash_ends() {
+        let hasher = one_slow_slot(4, Duration::from_secs(60));
+        let password = Password::parse("Password123").unwrap();
+        let abandoned = {
+            let (hasher, password) = (hasher.clone(), password.clone());
+            tokio::spawn(async move { hasher.hash(&password).await })
+        };
+        until_busy(&hasher).await;
+        abandoned.abort();
+        // The hash still runs on the blocking pool: the slot is not free for another at once.
+        assert!(
+            Arc::clone(&hasher.inner.permits)
+                .try_acquire_owned()
+                .is_err(),
+            "the permit stays with the running hash"
+        );
+        hasher.hash(&password).await.expect("served once it ends");
     }
 
     #[tokio::test]

@@ -1,9 +1,12 @@
-//! Login, and the per-account lockout that slows password guessing. Failures are counted in the
-//! database (so the limit holds across replicas), and each attempt claims its count *before*
-//! the password is checked, so a burst of concurrent guesses gets no more tries than the
-//! threshold.
+//! Login, and the lockout that slows password guessing. Failures are counted in the database
+//! (so the limit holds across replicas) in two scopes: the account with one client address,
+//! and, with a looser ceiling, the account alone, so that a guesser at one address neither
+//! locks the owner out elsewhere nor gets unlimited tries from many. An unknown name is counted
+//! the same way, by the name, so the answers (status and timing) never tell which accounts
+//! exist. Each attempt claims its count *before* the password is checked, so a burst of
+//! concurrent guesses gets no more tries than the threshold.
 
-use std::time::Duration;
+use std::{net::IpAddr, time::Duration};
 
 use super::{Auth, Issued};
 use crate::{
@@ -11,34 +14,33 @@ use crate::{
     domain::{CredentialKind, Password, User},
     error::AuthError,
     hashing::Verified,
-    store::{LoginRecord, UserLookup},
+    store::{FailureCount, UserLookup},
 };
 
-/// The first delay once the threshold is reached; it doubles with each further failure.
+/// The first delay once a threshold is reached; it doubles with each further failure.
 const FIRST_DELAY: Duration = Duration::from_secs(1);
 const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
-/// How long an expired key is still told apart ("Token has expired.") from an unknown one. After
-/// that, the user's next login removes it, so keys that are never presented again (and refresh
-/// tombstones) do not pile up.
-const EXPIRED_KEYS_KEPT: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 /// Bounds the compare-and-set loop; only a storm of concurrent attempts on one account gets
 /// near it, and those are answered as locked.
 const MAX_CLAIM_ROUNDS: usize = 64;
 
 #[derive(Debug, Clone, Copy)]
 pub struct LockoutPolicy {
-    /// Failures in a row before the account is delayed; 0 disables the lockout.
+    /// Failures in a row on one account from one client address before it is delayed there;
+    /// 0 disables the lockout.
     pub threshold: u32,
+    /// Failures in a row on one account from anywhere before it is delayed everywhere.
+    pub account_threshold: u32,
 }
 
 impl LockoutPolicy {
-    /// How long the account waits after its `failures`-th failure in a row.
-    pub fn delay_after(self, failures: i64) -> Option<Duration> {
-        let threshold = i64::from(self.threshold);
-        if self.threshold == 0 || failures < threshold {
+    /// How long a scope waits after its `failures`-th failure in a row, at `threshold`.
+    pub fn delay_after(threshold: u32, failures: i64) -> Option<Duration> {
+        let threshold_count = i64::from(threshold);
+        if threshold == 0 || failures < threshold_count {
             return None;
         }
-        let doublings = u32::try_from(failures - threshold)
+        let doublings = u32::try_from(failures - threshold_count)
             .unwrap_or(u32::MAX)
             .min(16);
         Some((FIRST_DELAY * 2u32.pow(doublings)).min(MAX_DELAY))
@@ -51,6 +53,8 @@ pub struct LoginRequest {
     pub password: Password,
     /// Also open a cookie session.
     pub open_session: bool,
+    /// Where the attempt comes from, for the per-address count.
+    pub client: Option<IpAddr>,
 }
 
 #[derive(Debug)]
@@ -60,23 +64,59 @@ pub struct LoginOutcome {
     pub session: Option<Issued>,
 }
 
+/// The two counts an attempt on one account (or name) from one address goes into.
+pub(super) struct AttemptScopes {
+    with_address: String,
+    account: String,
+}
+
+impl AttemptScopes {
+    /// `subject` names the account (`user:<id>`) or, for an unknown one, the name as looked up.
+    pub(super) fn new(subject: String, client: Option<IpAddr>) -> Self {
+        let address = client.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+        Self {
+            with_address: format!("{subject}@{address}"),
+            account: subject,
+        }
+    }
+
+    pub(super) fn of_user(user_id: i64, client: Option<IpAddr>) -> Self {
+        Self::new(format!("user:{user_id}"), client)
+    }
+
+    fn of_lookup(lookup: &UserLookup, client: Option<IpAddr>) -> Self {
+        let subject = match lookup {
+            UserLookup::Username(username) => format!("username:{}", username.key()),
+            UserLookup::Email(email) => format!("email:{}", email.key()),
+            UserLookup::Id(id) => format!("user:{id}"),
+        };
+        Self::new(subject, client)
+    }
+}
+
 impl Auth {
     #[tracing::instrument(skip_all)]
     pub async fn login(&self, request: LoginRequest) -> Result<LoginOutcome, AuthError> {
-        let Some(record) = self.claim_attempt(&request.lookup).await? else {
-            // Same cost as a wrong password: no telling which accounts exist by timing.
-            self.hasher.verify(&request.password, None).await?;
+        let record = self.store.login_record(&request.lookup).await?;
+        let scopes = match &record {
+            Some(record) => AttemptScopes::of_user(record.user.id, request.client),
+            None => AttemptScopes::of_lookup(&request.lookup, request.client),
+        };
+        self.claim_attempt(&scopes).await?;
+        // An unknown user is verified against a dummy hash: the same cost as a wrong password.
+        let verified = self
+            .hasher
+            .verify(
+                &request.password,
+                record.as_ref().map(|r| r.password_hash.clone()),
+            )
+            .await?;
+        let (Some(record), Verified::Match { rehashed }) = (record, verified) else {
+            tracing::info!("failed login");
             return Err(AuthError::InvalidCredentials);
         };
         let user_id = record.user.id;
-        let verified = self
-            .hasher
-            .verify(&request.password, Some(record.password_hash.clone()))
-            .await?;
-        let Verified::Match { rehashed } = verified else {
-            tracing::info!(user_id, failures = record.failed_logins + 1, "failed login");
-            return Err(AuthError::InvalidCredentials);
-        };
+        self.clear_attempts(&scopes).await?;
         if let Some(rehashed) = rehashed {
             // Only over the hash just checked: a password set meanwhile stays.
             let upgraded = self
@@ -85,20 +125,23 @@ impl Auth {
                 .await?;
             tracing::info!(user_id, upgraded, "password rehashed with argon2id");
         }
-        let now = self.clock.now();
-        let user = self.store.record_login(user_id, now).await?;
-        self.store
-            .purge_expired(user_id, now.minus(EXPIRED_KEYS_KEPT))
-            .await?;
-        if !user.is_active {
+        if !record.user.is_active {
             return Err(AuthError::AccountDisabled);
         }
-        let token = self.issue(user_id, CredentialKind::Token).await?;
+        let version = record.credentials_version;
+        let lost_race = || AuthError::InvalidCredentials;
+        let token = self
+            .issue(user_id, CredentialKind::Token, version, lost_race)
+            .await?;
         let session = if request.open_session {
-            Some(self.issue(user_id, CredentialKind::Session).await?)
+            Some(
+                self.issue(user_id, CredentialKind::Session, version, lost_race)
+                    .await?,
+            )
         } else {
             None
         };
+        let user = self.store.record_login(user_id, self.clock.now()).await?;
         tracing::info!(user_id, "login");
         Ok(LoginOutcome {
             user,
@@ -107,34 +150,63 @@ impl Auth {
         })
     }
 
-    /// Finds the account and counts this attempt as a failure until proven otherwise; `None`
-    /// for an unknown account. A locked account is refused here, before any hashing.
-    async fn claim_attempt(&self, lookup: &UserLookup) -> Result<Option<LoginRecord>, AuthError> {
+    /// Counts this attempt as a failure in both scopes until proven otherwise. A locked scope
+    /// refuses it here, before any hashing.
+    pub(super) async fn claim_attempt(&self, scopes: &AttemptScopes) -> Result<(), AuthError> {
+        if self.lockout.threshold == 0 {
+            return Ok(());
+        }
+        let limits = [
+            (&scopes.with_address, self.lockout.threshold),
+            (&scopes.account, self.lockout.account_threshold),
+        ];
+        let now = self.clock.now();
+        let mut longest_wait = None;
+        for (scope, _) in limits {
+            let count = self.store.failures(scope).await?;
+            if let Some(until) = count.locked_until.filter(|until| *until > now) {
+                longest_wait = longest_wait.max(Some(now.until(until)));
+            }
+        }
+        if let Some(retry_after) = longest_wait {
+            return Err(AuthError::Locked { retry_after });
+        }
+        for (scope, threshold) in limits {
+            self.claim_one(scope, threshold).await?;
+        }
+        Ok(())
+    }
+
+    async fn claim_one(&self, scope: &str, threshold: u32) -> Result<(), AuthError> {
         for _ in 0..MAX_CLAIM_ROUNDS {
-            let Some(record) = self.store.login_record(lookup).await? else {
-                return Ok(None);
-            };
+            let seen: FailureCount = self.store.failures(scope).await?;
             let now = self.clock.now();
-            if let Some(until) = record.locked_until.filter(|until| *until > now) {
+            // Read again after every lost race: the winner may have locked the scope.
+            if let Some(until) = seen.locked_until.filter(|until| *until > now) {
                 return Err(AuthError::Locked {
                     retry_after: now.until(until),
                 });
             }
-            let locked_until: Option<UnixMicros> = self
-                .lockout
-                .delay_after(record.failed_logins + 1)
-                .map(|delay| now.plus(delay));
+            let locked_until: Option<UnixMicros> =
+                LockoutPolicy::delay_after(threshold, seen.failures + 1).map(|d| now.plus(d));
             if self
                 .store
-                .claim_login_attempt(record.user.id, record.failed_logins, locked_until)
+                .claim_failure(scope, seen, locked_until, now)
                 .await?
             {
-                return Ok(Some(record));
+                return Ok(());
             }
         }
         Err(AuthError::Locked {
             retry_after: FIRST_DELAY,
         })
+    }
+
+    /// A right password: the scopes' counts start again.
+    pub(super) async fn clear_attempts(&self, scopes: &AttemptScopes) -> Result<(), AuthError> {
+        self.store
+            .clear_failures([&scopes.with_address, &scopes.account])
+            .await
     }
 }
 
@@ -144,16 +216,24 @@ mod tests {
 
     #[test]
     fn delay_starts_at_the_threshold_and_doubles_up_to_fifteen_minutes() {
-        let policy = LockoutPolicy { threshold: 5 };
-        assert_eq!(policy.delay_after(4), None);
-        assert_eq!(policy.delay_after(5), Some(Duration::from_secs(1)));
-        assert_eq!(policy.delay_after(6), Some(Duration::from_secs(2)));
-        assert_eq!(policy.delay_after(9), Some(Duration::from_secs(16)));
-        assert_eq!(policy.delay_after(40), Some(MAX_DELAY));
+        assert_eq!(LockoutPolicy::delay_after(5, 4), None);
+        assert_eq!(
+            LockoutPolicy::delay_after(5, 5),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(
+            LockoutPolicy::delay_after(5, 6),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            LockoutPolicy::delay_after(5, 9),
+            Some(Duration::from_secs(16))
+        );
+        assert_eq!(LockoutPolicy::delay_after(5, 40), Some(MAX_DELAY));
     }
 
     #[test]
     fn threshold_zero_disables_the_lockout() {
-        assert_eq!(LockoutPolicy { threshold: 0 }.delay_after(1000), None);
+        assert_eq!(LockoutPolicy::delay_after(0, 1000), None);
     }
 }

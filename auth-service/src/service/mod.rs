@@ -12,7 +12,11 @@ pub use login::{LockoutPolicy, LoginRequest};
 pub use tokens::{Issued, Principal};
 pub use users::{NewAccount, ProfilePatch};
 
-use crate::{clock::Clock, hashing::PasswordHasher, store::Store};
+use crate::{
+    clock::Clock,
+    hashing::PasswordHasher,
+    store::{CredentialLimit, Store},
+};
 
 /// The auth service's state; cheap to clone, shared by every call.
 #[derive(Clone)]
@@ -22,6 +26,14 @@ pub struct Auth {
     clock: Arc<dyn Clock>,
     token_ttl: Duration,
     lockout: LockoutPolicy,
+    credential_limit: CredentialLimit,
+}
+
+/// How credentials are issued: their lifetime and how many of a kind one user may hold.
+#[derive(Debug, Clone, Copy)]
+pub struct IssuePolicy {
+    pub token_ttl: Duration,
+    pub limit_per_user: CredentialLimit,
 }
 
 impl Auth {
@@ -29,15 +41,16 @@ impl Auth {
         store: Store,
         hasher: PasswordHasher,
         clock: Arc<dyn Clock>,
-        token_ttl: Duration,
+        issue: IssuePolicy,
         lockout: LockoutPolicy,
     ) -> Self {
         Self {
             store,
             hasher,
             clock,
-            token_ttl,
+            token_ttl: issue.token_ttl,
             lockout,
+            credential_limit: issue.limit_per_user,
         }
     }
 }

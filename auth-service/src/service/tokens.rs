@@ -15,6 +15,12 @@ use crate::{
 /// the key is loose, and revokes the chain.
 const REFRESH_REUSE_GRACE: Duration = Duration::from_secs(2);
 
+/// How long an expired key is still told apart ("Token has expired.") from an unknown one;
+/// the background purge removes it after that, with refresh tombstones past their chain's life.
+const EXPIRED_KEYS_KEPT: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+/// How long an unlocked failure count is kept after its last failure.
+const FAILURES_KEPT: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// A credential just issued: the key is shown to its holder this once.
 #[derive(Debug, Clone)]
 pub struct Issued {
@@ -32,14 +38,21 @@ pub struct Principal {
     /// The refresh chain the credential belongs to.
     pub family: String,
     pub expires_at: UnixMicros,
+    /// The user's credentials version when validated: a refresh is issued only if it holds.
+    pub credentials_version: i64,
 }
 
 impl Auth {
-    /// A new credential for `user_id`, starting a refresh chain of its own.
+    /// A new credential for `user_id`, starting a refresh chain of its own, if the user's
+    /// credentials version is still `version` (read with whatever decided to issue it).
+    /// Otherwise a password change, deactivation or logout-all came in between, and the issue
+    /// is refused as `refused`.
     pub(super) async fn issue(
         &self,
         user_id: i64,
         kind: CredentialKind,
+        version: i64,
+        refused: fn() -> AuthError,
     ) -> Result<Issued, AuthError> {
         let key = TokenKey::generate();
         let now = self.clock.now();
@@ -52,7 +65,13 @@ impl Auth {
             created_at: now,
             expires_at: now.plus(self.token_ttl),
         };
-        self.store.insert_credential(&credential).await?;
+        if !self
+            .store
+            .insert_credential(&credential, version, self.credential_limit)
+            .await?
+        {
+            return Err(refused());
+        }
         Ok(Issued {
             key,
             kind,
@@ -103,13 +122,18 @@ impl Auth {
             digest,
             family: record.family,
             expires_at: record.expires_at,
+            credentials_version: record.credentials_version,
         })
     }
 
-    /// Exchanges the caller's credential for a new one of the same kind and chain; the old one
-    /// is invalid from then on. Of two racing refreshes, exactly one wins.
+    /// Exchanges the caller's token for a new one of the same chain; the old one is invalid
+    /// from then on. Of two racing refreshes, exactly one wins. Sessions are not refreshed
+    /// here: a cookie's key must never come back in a body.
     #[tracing::instrument(skip_all, fields(user_id = principal.user.id))]
     pub async fn refresh(&self, principal: &Principal) -> Result<Issued, AuthError> {
+        if principal.kind != CredentialKind::Token {
+            return Err(AuthError::CredentialsMissing);
+        }
         let key = TokenKey::generate();
         let now = self.clock.now();
         let new = NewCredential {
@@ -122,7 +146,7 @@ impl Auth {
         };
         if !self
             .store
-            .refresh_credential(&principal.digest, &new, now)
+            .refresh_credential(&principal.digest, &new, principal.credentials_version, now)
             .await?
         {
             return Err(AuthError::TokenInvalid);
@@ -132,6 +156,18 @@ impl Auth {
             kind: principal.kind,
             expires_at: new.expires_at,
         })
+    }
+
+    /// Deletes what no request needs any more: credentials expired for a while (keys never
+    /// presented again, refresh tombstones) and stale failure counts.
+    pub async fn purge(&self) -> Result<(u64, u64), AuthError> {
+        let now = self.clock.now();
+        let credentials = self
+            .store
+            .purge_expired(now.minus(EXPIRED_KEYS_KEPT))
+            .await?;
+        let failures = self.store.purge_failures(now.minus(FAILURES_KEPT)).await?;
+        Ok((credentials, failures))
     }
 
     /// Logout: revokes the presented credential only.

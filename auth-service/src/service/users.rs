@@ -1,14 +1,16 @@
 //! Accounts: public sign-up, the first superuser, self-service password change, and user
 //! management for admins.
 
+use std::net::IpAddr;
+
 use service_kit::validation::FieldErrors;
 
-use super::{Auth, Issued, Principal};
+use super::{Auth, Issued, Principal, login::AttemptScopes};
 use crate::{
     domain::{CredentialKind, Email, Password, PersonName, Role, User, Username},
     error::AuthError,
     import::{DjangoDump, ImportError, ImportReport},
-    store::{NewUser, UserChanges, UserLookup},
+    store::{NEEDS_AN_IDENTITY, NewUser, UserChanges, UserLookup},
 };
 
 /// A validated account to create.
@@ -46,7 +48,6 @@ pub struct RegisterOutcome {
     pub token: Option<Issued>,
 }
 
-const NEEDS_AN_IDENTITY: &str = "A user needs a username or an email.";
 const WRONG_OLD_PASSWORD: &str =
     "Your old password was entered incorrectly. Please enter it again.";
 
@@ -64,7 +65,12 @@ impl Auth {
             return Ok(RegisterOutcome { user, token: None });
         }
         let user = self.store.record_login(user.id, self.clock.now()).await?;
-        let token = self.issue(user.id, CredentialKind::Token).await?;
+        // A new user starts at credentials version 0; a withdrawing write since then refuses.
+        let token = self
+            .issue(user.id, CredentialKind::Token, 0, || {
+                AuthError::TokenInvalid
+            })
+            .await?;
         Ok(RegisterOutcome {
             user,
             token: Some(token),
@@ -100,14 +106,19 @@ impl Auth {
         Ok(user)
     }
 
-    /// Changes the caller's password; every other credential of the caller is revoked.
+    /// Changes the caller's password; every other credential of the caller is revoked. A wrong
+    /// old password counts toward the account's lockout like a failed login, so this is no
+    /// free password oracle.
     #[tracing::instrument(skip_all, fields(user_id = principal.user.id))]
     pub async fn change_password(
         &self,
         principal: &Principal,
+        client: Option<IpAddr>,
         old: Password,
         new: Password,
     ) -> Result<(), AuthError> {
+        let scopes = AttemptScopes::of_user(principal.user.id, client);
+        self.claim_attempt(&scopes).await?;
         let record = self
             .store
             .login_record(&UserLookup::Id(principal.user.id))
@@ -121,11 +132,11 @@ impl Auth {
         {
             return Err(FieldErrors::single("old_password", WRONG_OLD_PASSWORD).into());
         }
+        self.clear_attempts(&scopes).await?;
         let hash = self.hasher.hash(&new).await?;
-        self.store.set_password(principal.user.id, hash).await?;
         let revoked = self
             .store
-            .delete_credentials_of(principal.user.id, Some(&principal.digest))
+            .set_password(principal.user.id, hash, Some(&principal.digest))
             .await?;
         tracing::info!(revoked, "password changed");
         Ok(())
@@ -158,8 +169,9 @@ impl Auth {
         self.store.list_users(limit, offset).await
     }
 
-    /// Applies a partial update. A new password revokes the user's credentials (but the one the
-    /// caller is using, when admins change their own).
+    /// Applies a partial update in one statement. A new password or a deactivation revokes the
+    /// user's credentials (but the one the caller is using, when admins change their own). Only
+    /// a superuser may change a superuser's password, activity, staff flag or role, or delete it.
     #[tracing::instrument(skip_all, fields(user_id = id))]
     pub async fn update_user(
         &self,
@@ -171,42 +183,36 @@ impl Auth {
         if patch.is_superuser.is_some() && !principal.user.is_superuser {
             return Err(AuthError::PermissionDenied);
         }
-        let current = self.store.user(id).await?;
-        let changes = UserChanges {
-            username: patch
-                .username
-                .unwrap_or_else(|| current.username.map(Username::from_stored)),
-            email: patch
-                .email
-                .unwrap_or_else(|| current.email.map(Email::from_stored)),
-            first_name: patch
-                .first_name
-                .unwrap_or_else(|| PersonName::from_stored(current.first_name)),
-            last_name: patch
-                .last_name
-                .unwrap_or_else(|| PersonName::from_stored(current.last_name)),
-            role: patch.role.unwrap_or(current.role),
-            is_staff: patch.is_staff.unwrap_or(current.is_staff),
-            is_superuser: patch.is_superuser.unwrap_or(current.is_superuser),
-            is_active: patch.is_active.unwrap_or(current.is_active),
-        };
-        if changes.username.is_none() && changes.email.is_none() {
+        if patch.username == Some(None) && patch.email == Some(None) {
             return Err(FieldErrors::single("non_field_errors", NEEDS_AN_IDENTITY).into());
         }
-        let user = self.store.update_user(id, changes).await?;
-        if let Some(password) = patch.password {
-            let hash = self.hasher.hash(&password).await?;
-            self.store.set_password(id, hash).await?;
-            let keep = (id == principal.user.id).then_some(&principal.digest);
-            self.store.delete_credentials_of(id, keep).await?;
-        }
-        Ok(user)
+        let password_hash = match &patch.password {
+            Some(password) => Some(self.hasher.hash(password).await?),
+            None => None,
+        };
+        let changes = UserChanges {
+            username: patch.username,
+            email: patch.email,
+            first_name: patch.first_name,
+            last_name: patch.last_name,
+            role: patch.role,
+            is_staff: patch.is_staff,
+            is_superuser: patch.is_superuser,
+            is_active: patch.is_active,
+            password_hash,
+        };
+        let keep = (id == principal.user.id).then_some(&principal.digest);
+        self.store
+            .update_user(id, changes, principal.user.is_superuser, keep)
+            .await
     }
 
     /// Deletes the user and, with it, every credential it holds.
     pub async fn delete_user(&self, principal: &Principal, id: i64) -> Result<(), AuthError> {
         require_user_admin(principal)?;
-        self.store.delete_user(id).await?;
+        self.store
+            .delete_user(id, principal.user.is_superuser)
+            .await?;
         tracing::info!(user_id = id, "user deleted");
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! The `credentials` table: tokens and sessions, by digest.
 
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 
 use super::{Store, users::user_from_row};
 use crate::{
@@ -24,9 +24,22 @@ const MARK_REFRESHED: &str = "UPDATE credentials SET refreshed_at = $1, expires_
 const DELETE_ONE: &str = "DELETE FROM credentials WHERE digest = $1";
 const DELETE_FAMILY: &str = "DELETE FROM credentials WHERE family = $1";
 const DELETE_ALL_OF_USER: &str = "DELETE FROM credentials WHERE user_id = $1";
-const PURGE_EXPIRED_OF_USER: &str =
-    "DELETE FROM credentials WHERE user_id = $1 AND expires_at <= $2";
+const PURGE_EXPIRED: &str = "DELETE FROM credentials WHERE expires_at <= $1";
 const DELETE_ALL_OF_USER_BUT: &str = "DELETE FROM credentials WHERE user_id = $1 AND digest <> $2";
+/// Takes the user's row lock (a no-op write) if its credentials version is still the one the
+/// issuer read. A withdrawing write bumps the version under the same lock before it deletes, so
+/// of the two, the later one sees the other: a credential is never issued past a revocation.
+const LOCK_VERSION: &str = "UPDATE users SET credentials_version = credentials_version \
+                            WHERE id = $1 AND credentials_version = $2";
+const BUMP_VERSION: &str =
+    "UPDATE users SET credentials_version = credentials_version + 1 WHERE id = $1";
+/// Over the per-user limit, the oldest live credentials of the kind go (knox's
+/// `TOKEN_LIMIT_PER_USER`, which refuses instead).
+const TRIM_TO_LIMIT: &str = "DELETE FROM credentials WHERE user_id = $1 AND kind = $2 \
+                             AND refreshed_at IS NULL AND digest NOT IN \
+                             (SELECT digest FROM credentials WHERE user_id = $1 AND kind = $2 \
+                             AND refreshed_at IS NULL ORDER BY created_at DESC, digest DESC \
+                             LIMIT $3)";
 
 /// A credential about to be stored.
 #[derive(Debug)]
@@ -49,13 +62,32 @@ pub struct CredentialRecord {
     pub expires_at: UnixMicros,
     /// Set once the credential was exchanged for a new one.
     pub refreshed_at: Option<UnixMicros>,
+    /// The user's credentials version when read (see [`LOCK_VERSION`]).
+    pub credentials_version: i64,
 }
 
+/// How many live credentials of one kind a user may hold; `None`: no limit.
+#[derive(Debug, Clone, Copy)]
+pub struct CredentialLimit(pub Option<u32>);
+
 impl Store {
+    /// Stores `credential` if the user's credentials version is still `version`, trimming the
+    /// user's credentials of its kind to `limit`. False: a withdrawing write came first.
     #[tracing::instrument(skip_all)]
-    pub async fn insert_credential(&self, credential: &NewCredential) -> Result<(), AuthError> {
-        bind_insert(credential).execute(&self.pool).await?;
-        Ok(())
+    pub async fn insert_credential(
+        &self,
+        credential: &NewCredential,
+        version: i64,
+        limit: CredentialLimit,
+    ) -> Result<bool, AuthError> {
+        let mut tx = self.pool.begin().await?;
+        if !lock_version(&mut tx, credential.user_id, version).await? {
+            return Ok(false);
+        }
+        bind_insert(credential).execute(&mut *tx).await?;
+        trim_to_limit(&mut tx, credential, limit).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     #[tracing::instrument(skip_all)]
@@ -80,19 +112,25 @@ impl Store {
             refreshed_at: row
                 .try_get::<Option<i64>, _>("refreshed_at")?
                 .map(UnixMicros),
+            credentials_version: row.try_get("credentials_version")?,
         }))
     }
 
-    /// Exchanges `old` for `new` in one transaction. False when `old` was no longer live
-    /// (another refresh won, or it expired): nothing changed.
+    /// Exchanges `old` for `new` in one transaction, if the user's credentials version is
+    /// still `version`. False when `old` was no longer live (another refresh won, it expired,
+    /// or a withdrawing write came first): nothing changed.
     #[tracing::instrument(skip_all)]
     pub async fn refresh_credential(
         &self,
         old: &TokenDigest,
         new: &NewCredential,
+        version: i64,
         now: UnixMicros,
     ) -> Result<bool, AuthError> {
         let mut tx = self.pool.begin().await?;
+        if !lock_version(&mut tx, new.user_id, version).await? {
+            return Ok(false);
+        }
         let marked = sqlx::query(MARK_REFRESHED)
             .bind(now.0)
             .bind(new.expires_at.0)
@@ -127,16 +165,11 @@ impl Store {
         Ok(result.rows_affected())
     }
 
-    /// Removes a user's credentials (tokens, sessions, refresh tombstones) that expired before
+    /// Removes every credential (tokens, sessions, refresh tombstones) that expired before
     /// `expired_before`.
     #[tracing::instrument(skip(self))]
-    pub async fn purge_expired(
-        &self,
-        user_id: i64,
-        expired_before: UnixMicros,
-    ) -> Result<u64, AuthError> {
-        let result = sqlx::query(PURGE_EXPIRED_OF_USER)
-            .bind(user_id)
+    pub async fn purge_expired(&self, expired_before: UnixMicros) -> Result<u64, AuthError> {
+        let result = sqlx::query(PURGE_EXPIRED)
             .bind(expired_before.0)
             .execute(&self.pool)
             .await?;
@@ -150,23 +183,77 @@ impl Store {
         user_id: i64,
         keep: Option<&TokenDigest>,
     ) -> Result<u64, AuthError> {
-        let result = match keep {
-            Some(keep) => {
-                sqlx::query(DELETE_ALL_OF_USER_BUT)
-                    .bind(user_id)
-                    .bind(keep.0.clone())
-                    .execute(&self.pool)
-                    .await?
-            }
-            None => {
-                sqlx::query(DELETE_ALL_OF_USER)
-                    .bind(user_id)
-                    .execute(&self.pool)
-                    .await?
-            }
-        };
-        Ok(result.rows_affected())
+        let mut tx = self.pool.begin().await?;
+        let revoked = delete_credentials(&mut tx, user_id, keep).await?;
+        tx.commit().await?;
+        Ok(revoked)
     }
+}
+
+/// Within a withdrawing write's transaction: bumps the user's credentials version (so no issue
+/// that read the old one can land), then revokes every credential of the user but `keep`.
+pub(super) async fn delete_credentials(
+    tx: &mut Transaction<'_, Any>,
+    user_id: i64,
+    keep: Option<&TokenDigest>,
+) -> Result<u64, AuthError> {
+    sqlx::query(BUMP_VERSION)
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    let result = match keep {
+        Some(keep) => {
+            sqlx::query(DELETE_ALL_OF_USER_BUT)
+                .bind(user_id)
+                .bind(keep.0.clone())
+                .execute(&mut **tx)
+                .await?
+        }
+        None => {
+            sqlx::query(DELETE_ALL_OF_USER)
+                .bind(user_id)
+                .execute(&mut **tx)
+                .await?
+        }
+    };
+    Ok(result.rows_affected())
+}
+
+async fn lock_version(
+    tx: &mut Transaction<'_, Any>,
+    user_id: i64,
+    version: i64,
+) -> Result<bool, AuthError> {
+    let locked = sqlx::query(LOCK_VERSION)
+        .bind(user_id)
+        .bind(version)
+        .execute(&mut **tx)
+        .await?;
+    Ok(locked.rows_affected() == 1)
+}
+
+async fn trim_to_limit(
+    tx: &mut Transaction<'_, Any>,
+    credential: &NewCredential,
+    limit: CredentialLimit,
+) -> Result<(), AuthError> {
+    let Some(limit) = limit.0 else {
+        return Ok(());
+    };
+    let trimmed = sqlx::query(TRIM_TO_LIMIT)
+        .bind(credential.user_id)
+        .bind(credential.kind.as_db())
+        .bind(i64::from(limit))
+        .execute(&mut **tx)
+        .await?;
+    if trimmed.rows_affected() > 0 {
+        tracing::info!(
+            user_id = credential.user_id,
+            revoked = trimmed.rows_affected(),
+            "oldest credentials revoked over the per-user limit"
+        );
+    }
+    Ok(())
 }
 
 fn bind_insert(

@@ -6,12 +6,13 @@
 macro_rules! user_columns {
     () => {
         "id, username, email, first_name, last_name, role, is_staff, is_superuser, is_active, \
-         date_joined, last_login"
+         date_joined, last_login, credentials_version"
     };
 }
 
 mod credentials;
 mod import;
+mod lockout;
 mod users;
 
 use service_kit::{
@@ -20,8 +21,9 @@ use service_kit::{
 };
 use sqlx::{AnyPool, migrate::Migrator};
 
-pub use credentials::NewCredential;
-pub use users::{LoginRecord, NewUser, UserChanges, UserLookup};
+pub use credentials::{CredentialLimit, NewCredential};
+pub use lockout::FailureCount;
+pub use users::{NEEDS_AN_IDENTITY, NewUser, UserChanges, UserLookup};
 
 static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");

@@ -5,12 +5,17 @@ use sqlx::{Row, any::AnyRow};
 
 use service_kit::validation::FieldErrors;
 
-use super::{DUPLICATE_EMAIL, DUPLICATE_USERNAME, Store, duplicate_field};
+use super::{
+    DUPLICATE_EMAIL, DUPLICATE_USERNAME, Store, credentials::delete_credentials, duplicate_field,
+};
 use crate::{
     clock::UnixMicros,
-    domain::{Email, PersonName, Role, User, Username},
+    domain::{Email, PersonName, Role, TokenDigest, User, Username},
     error::AuthError,
 };
+
+/// Said when an update would leave a user with neither a username nor an email.
+pub const NEEDS_AN_IDENTITY: &str = "A user needs a username or an email.";
 
 const INSERT: &str = concat!(
     "INSERT INTO users (username, username_key, email, email_key, password_hash, first_name, \
@@ -28,39 +33,52 @@ const COUNT: &str = "SELECT COUNT(*) FROM users";
 const LOGIN_BY_USERNAME: &str = concat!(
     "SELECT ",
     user_columns!(),
-    ", password_hash, failed_logins, locked_until FROM users WHERE username_key = $1"
+    ", password_hash FROM users WHERE username_key = $1"
 );
 const LOGIN_BY_EMAIL: &str = concat!(
     "SELECT ",
     user_columns!(),
-    ", password_hash, failed_logins, locked_until FROM users WHERE email_key = $1"
+    ", password_hash FROM users WHERE email_key = $1"
 );
 const LOGIN_BY_ID: &str = concat!(
     "SELECT ",
     user_columns!(),
-    ", password_hash, failed_logins, locked_until FROM users WHERE id = $1"
+    ", password_hash FROM users WHERE id = $1"
 );
-/// Compare-and-set on the failure count, so that concurrent attempts each claim a distinct
-/// count and none slips past the threshold.
-const CLAIM_ATTEMPT: &str =
-    "UPDATE users SET failed_logins = $1, locked_until = $2 WHERE id = $3 AND failed_logins = $4";
 const RECORD_LOGIN: &str = concat!(
-    "UPDATE users SET failed_logins = 0, locked_until = NULL, last_login = $1 WHERE id = $2 \
-     RETURNING ",
+    "UPDATE users SET last_login = $1 WHERE id = $2 RETURNING ",
     user_columns!()
 );
+/// Every field a patch sets, in one statement (so two admins' changes to different fields both
+/// stay); `$1`/`$4` say whether username/email are set (to a value or to none). The version is
+/// bumped when the patch withdraws credentials. A superuser is changed only when `$16` allows
+/// it (the caller is one, or only unprotected fields change).
 const UPDATE: &str = concat!(
-    "UPDATE users SET username = $1, username_key = $2, email = $3, email_key = $4, \
-     first_name = $5, last_name = $6, role = $7, is_staff = $8, is_superuser = $9, \
-     is_active = $10 WHERE id = $11 RETURNING ",
+    "UPDATE users SET \
+     username = CASE WHEN $1 THEN $2 ELSE username END, \
+     username_key = CASE WHEN $1 THEN $3 ELSE username_key END, \
+     email = CASE WHEN $4 THEN $5 ELSE email END, \
+     email_key = CASE WHEN $4 THEN $6 ELSE email_key END, \
+     first_name = COALESCE($7, first_name), last_name = COALESCE($8, last_name), \
+     role = COALESCE($9, role), is_staff = COALESCE($10, is_staff), \
+     is_superuser = COALESCE($11, is_superuser), is_active = COALESCE($12, is_active), \
+     password_hash = COALESCE($13, password_hash), \
+     credentials_version = credentials_version + $14 \
+     WHERE id = $15 AND (NOT is_superuser OR $16) RETURNING ",
     user_columns!()
 );
+const USER_EXISTS: &str = "SELECT 1 FROM users WHERE id = $1";
+/// Takes the user's row lock first (the order every credential write uses) and tells whether
+/// the user is active before the update.
+const LOCK_AND_READ_ACTIVE: &str = "UPDATE users SET credentials_version = credentials_version \
+                                    WHERE id = $1 RETURNING is_active";
 const USERNAME_TAKEN: &str = "SELECT COUNT(*) FROM users WHERE username_key = $1";
 const EMAIL_TAKEN: &str = "SELECT COUNT(*) FROM users WHERE email_key = $1";
-const SET_PASSWORD: &str = "UPDATE users SET password_hash = $1 WHERE id = $2";
+const SET_PASSWORD: &str = "UPDATE users SET password_hash = $1, \
+                            credentials_version = credentials_version + 1 WHERE id = $2";
 const REPLACE_PASSWORD_HASH: &str =
     "UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3";
-const DELETE: &str = "DELETE FROM users WHERE id = $1";
+const DELETE: &str = "DELETE FROM users WHERE id = $1 AND (NOT is_superuser OR $2)";
 
 pub(super) fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
     let role: String = row.try_get("role")?;
@@ -81,7 +99,6 @@ pub(super) fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
 }
 
 /// A user about to be inserted.
-#[derive(Debug)]
 pub struct NewUser {
     pub username: Option<Username>,
     pub email: Option<Email>,
@@ -94,17 +111,67 @@ pub struct NewUser {
     pub is_active: bool,
 }
 
-/// The full new state of a user's profile (an update writes every column, like Django's save).
-#[derive(Debug)]
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("role", &self.role)
+            .field("password_hash", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+/// A partial update of a user: `None` leaves a field as it is; for username and email,
+/// `Some(None)` clears it.
+#[derive(Default)]
 pub struct UserChanges {
-    pub username: Option<Username>,
-    pub email: Option<Email>,
-    pub first_name: PersonName,
-    pub last_name: PersonName,
-    pub role: Role,
-    pub is_staff: bool,
-    pub is_superuser: bool,
-    pub is_active: bool,
+    pub username: Option<Option<Username>>,
+    pub email: Option<Option<Email>>,
+    pub first_name: Option<PersonName>,
+    pub last_name: Option<PersonName>,
+    pub role: Option<Role>,
+    pub is_staff: Option<bool>,
+    pub is_superuser: Option<bool>,
+    pub is_active: Option<bool>,
+    pub password_hash: Option<String>,
+}
+
+impl UserChanges {
+    /// Whether only a superuser may make these changes to a superuser: its password, activity,
+    /// staff flag, role or superuser flag.
+    pub fn touches_superuser_powers(&self) -> bool {
+        self.password_hash.is_some()
+            || self.is_active.is_some()
+            || self.is_staff.is_some()
+            || self.role.is_some()
+            || self.is_superuser.is_some()
+    }
+
+    /// Whether the user's credentials stop working: a new password revokes them; a
+    /// deactivation makes them fail ("User inactive or deleted.", as DRF says) until a
+    /// reactivation revokes them, so it starts from a clean slate. Either way no credential
+    /// issued from what was read before may land.
+    pub fn withdraws_credentials(&self) -> bool {
+        self.password_hash.is_some() || self.is_active == Some(false)
+    }
+}
+
+impl std::fmt::Debug for UserChanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserChanges")
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("role", &self.role)
+            .field("is_staff", &self.is_staff)
+            .field("is_superuser", &self.is_superuser)
+            .field("is_active", &self.is_active)
+            .field(
+                "password_hash",
+                &self.password_hash.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 /// How a login names its account.
@@ -115,13 +182,22 @@ pub enum UserLookup {
     Id(i64),
 }
 
-/// A user with what a login needs: the hash and the failure count.
-#[derive(Debug)]
+/// A user with what a login needs: the hash, and the credentials version an issue is
+/// conditional on.
 pub struct LoginRecord {
     pub user: User,
     pub password_hash: String,
-    pub failed_logins: i64,
-    pub locked_until: Option<UnixMicros>,
+    pub credentials_version: i64,
+}
+
+impl std::fmt::Debug for LoginRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRecord")
+            .field("user", &self.user)
+            .field("password_hash", &"<redacted>")
+            .field("credentials_version", &self.credentials_version)
+            .finish()
+    }
 }
 
 impl Store {
@@ -228,33 +304,11 @@ impl Store {
         Ok(Some(LoginRecord {
             user: user_from_row(&row)?,
             password_hash: row.try_get("password_hash")?,
-            failed_logins: row.try_get("failed_logins")?,
-            locked_until: row
-                .try_get::<Option<i64>, _>("locked_until")?
-                .map(UnixMicros),
+            credentials_version: row.try_get("credentials_version")?,
         }))
     }
 
-    /// Counts one more failed attempt (before the password is checked: a success resets it) if
-    /// nobody else counted since `seen_failures` was read. False means: read again and retry.
-    #[tracing::instrument(skip(self))]
-    pub async fn claim_login_attempt(
-        &self,
-        user_id: i64,
-        seen_failures: i64,
-        locked_until: Option<UnixMicros>,
-    ) -> Result<bool, AuthError> {
-        let result = sqlx::query(CLAIM_ATTEMPT)
-            .bind(seen_failures + 1)
-            .bind(locked_until.map(|t| t.0))
-            .bind(user_id)
-            .bind(seen_failures)
-            .execute(&self.pool)
-            .await?;
-        Ok(result.rows_affected() == 1)
-    }
-
-    /// A successful login: clears the failure count, stamps `last_login`.
+    /// A successful login: stamps `last_login`.
     #[tracing::instrument(skip(self))]
     pub async fn record_login(&self, user_id: i64, now: UnixMicros) -> Result<User, AuthError> {
         let row = sqlx::query(RECORD_LOGIN)
@@ -268,40 +322,107 @@ impl Store {
             .ok_or(AuthError::UserNotFound)
     }
 
-    #[tracing::instrument(skip(self, changes))]
-    pub async fn update_user(&self, id: i64, changes: UserChanges) -> Result<User, AuthError> {
+    /// Applies `changes` in one statement. In the same transaction, a new password revokes the
+    /// user's credentials (but `keep`), and a reactivation revokes all of them. A superuser is
+    /// changed only when `may_change_superuser` or the changes leave its powers alone.
+    #[tracing::instrument(skip(self, changes, keep))]
+    pub async fn update_user(
+        &self,
+        id: i64,
+        changes: UserChanges,
+        may_change_superuser: bool,
+        keep: Option<&TokenDigest>,
+    ) -> Result<User, AuthError> {
+        let allowed = may_change_superuser || !changes.touches_superuser_powers();
+        let withdraws = changes.withdraws_credentials();
+        let new_password = changes.password_hash.is_some();
+        let reactivates = changes.is_active == Some(true);
+        let username = changes.username.as_ref();
+        let email = changes.email.as_ref();
+        let mut tx = self.pool.begin().await?;
+        let Some(was_active) = sqlx::query(LOCK_AND_READ_ACTIVE)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|row| flag(&row, "is_active"))
+            .transpose()?
+        else {
+            return Err(AuthError::UserNotFound);
+        };
         let row = sqlx::query(UPDATE)
-            .bind(changes.username.as_ref().map(|u| u.as_str().to_owned()))
-            .bind(changes.username.as_ref().map(Username::key))
-            .bind(changes.email.as_ref().map(|e| e.as_str().to_owned()))
-            .bind(changes.email.as_ref().map(Email::key))
-            .bind(changes.first_name.as_str().to_owned())
-            .bind(changes.last_name.as_str().to_owned())
-            .bind(changes.role.as_db())
+            .bind(username.is_some())
+            .bind(username.and_then(|u| u.as_ref().map(|u| u.as_str().to_owned())))
+            .bind(username.and_then(|u| u.as_ref().map(Username::key)))
+            .bind(email.is_some())
+            .bind(email.and_then(|e| e.as_ref().map(|e| e.as_str().to_owned())))
+            .bind(email.and_then(|e| e.as_ref().map(Email::key)))
+            .bind(changes.first_name.map(|n| n.as_str().to_owned()))
+            .bind(changes.last_name.map(|n| n.as_str().to_owned()))
+            .bind(changes.role.map(Role::as_db))
             .bind(changes.is_staff)
             .bind(changes.is_superuser)
             .bind(changes.is_active)
+            .bind(changes.password_hash)
+            .bind(i64::from(withdraws))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .bind(allowed)
+            .fetch_optional(&mut *tx)
             .await
-            .map_err(duplicate_or)?;
-        row.as_ref()
-            .map(user_from_row)
-            .transpose()?
-            .ok_or(AuthError::UserNotFound)
+            .map_err(update_error)?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Err(AuthError::PermissionDenied);
+        };
+        let user = user_from_row(&row)?;
+        let revoke = if reactivates && !was_active {
+            Some(None)
+        } else if new_password {
+            Some(keep)
+        } else {
+            None
+        };
+        if let Some(keep) = revoke {
+            let revoked = delete_credentials(&mut tx, id, keep).await?;
+            tracing::info!(revoked, "credentials revoked");
+        }
+        tx.commit().await?;
+        Ok(user)
     }
 
-    #[tracing::instrument(skip(self, password_hash))]
-    pub async fn set_password(&self, id: i64, password_hash: String) -> Result<(), AuthError> {
+    /// Why a guarded delete of user `id` changed nothing: no such user, or a superuser the
+    /// caller may not delete.
+    async fn refusal_for(&self, id: i64) -> Result<AuthError, AuthError> {
+        let row = sqlx::query(USER_EXISTS)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            None => AuthError::UserNotFound,
+            Some(_) => AuthError::PermissionDenied,
+        })
+    }
+
+    /// Sets a new password and revokes every credential of the user but `keep`, in one
+    /// transaction.
+    #[tracing::instrument(skip(self, password_hash, keep))]
+    pub async fn set_password(
+        &self,
+        id: i64,
+        password_hash: String,
+        keep: Option<&TokenDigest>,
+    ) -> Result<u64, AuthError> {
+        let mut tx = self.pool.begin().await?;
         let result = sqlx::query(SET_PASSWORD)
             .bind(password_hash)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
         if result.rows_affected() == 0 {
             return Err(AuthError::UserNotFound);
         }
-        Ok(())
+        let revoked = delete_credentials(&mut tx, id, keep).await?;
+        tx.commit().await?;
+        Ok(revoked)
     }
 
     /// Stores `new` in place of `old` (the same password, hashed anew), unless the hash
@@ -322,14 +443,32 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
-    /// Deletes the user; its credentials go with it (ON DELETE CASCADE).
+    /// Deletes the user; its credentials go with it (ON DELETE CASCADE). A superuser only
+    /// when `may_delete_superuser`.
     #[tracing::instrument(skip(self))]
-    pub async fn delete_user(&self, id: i64) -> Result<(), AuthError> {
-        let result = sqlx::query(DELETE).bind(id).execute(&self.pool).await?;
+    pub async fn delete_user(&self, id: i64, may_delete_superuser: bool) -> Result<(), AuthError> {
+        let result = sqlx::query(DELETE)
+            .bind(id)
+            .bind(may_delete_superuser)
+            .execute(&self.pool)
+            .await?;
         if result.rows_affected() == 0 {
-            return Err(AuthError::UserNotFound);
+            return Err(self.refusal_for(id).await?);
         }
         Ok(())
+    }
+}
+
+/// A broken CHECK on update can only be the one that wants a username or an email (the role's
+/// is met by construction).
+fn update_error(err: sqlx::Error) -> AuthError {
+    let breaks_check = err
+        .as_database_error()
+        .is_some_and(|db| db.kind() == sqlx::error::ErrorKind::CheckViolation);
+    if breaks_check {
+        FieldErrors::single("non_field_errors", NEEDS_AN_IDENTITY).into()
+    } else {
+        duplicate_or(err)
     }
 }
 

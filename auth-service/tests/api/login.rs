@@ -93,6 +93,38 @@ async fn a_deactivated_account_is_told_only_after_the_right_password(db: TestDat
         Code::Unauthenticated,
         reasons::USER_INACTIVE,
     );
+    // Reactivated, it starts from a clean slate: the old token never comes back.
+    app.client()
+        .update_user(authed(
+            &admin,
+            pb::UpdateUserRequest {
+                id: user.id,
+                is_active: Some(true),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    assert_rejected(
+        app.validate(&token).await,
+        Code::Unauthenticated,
+        reasons::TOKEN_INVALID,
+    );
+    let fresh = app.token_for("dave").await;
+    assert!(app.validate(&fresh).await.is_ok());
+    // Setting an active user active again revokes nothing.
+    app.client()
+        .update_user(authed(
+            &admin,
+            pb::UpdateUserRequest {
+                id: user.id,
+                is_active: Some(true),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    assert!(app.validate(&fresh).await.is_ok());
 }
 
 async fn sessions_are_a_separate_kind_of_credential(db: TestDatabase) {
