@@ -90,6 +90,24 @@ async fn request_ids_are_returned_and_kept() {
         .await
         .unwrap();
     assert_eq!(kept.headers()["x-request-id"], "client-chosen-id-1");
+    // Only 1 to 64 of `[A-Za-z0-9._-]` pass through; anything else is replaced by a new id.
+    for unusable in [
+        "a".repeat(65),
+        "id\"with=quotes".to_owned(),
+        "a/b".to_owned(),
+    ] {
+        let replaced = stack
+            .request(Method::GET, "/api/inventory/")
+            .header("X-Request-Id", &unusable)
+            .send()
+            .await
+            .unwrap();
+        let id = replaced.headers()["x-request-id"].to_str().unwrap();
+        assert!(
+            id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{unusable:?} -> {id:?}"
+        );
+    }
 }
 
 #[tokio::test]
