@@ -161,3 +161,37 @@ async fn lists_page_with_limit_and_offset() {
     );
     assert_eq!(last["results"][0]["name"], "c");
 }
+
+/// Any token is a method to HTTP; `/metrics` keeps one series per label, so a client must not
+/// be able to add labels: unknown methods count as `other`, unknown paths as `unmatched`.
+#[tokio::test]
+async fn metrics_labels_stay_bounded_whatever_the_client_sends() {
+    let stack = spawn_stack().await;
+    for (method, path) in [
+        ("X1", "/api/products/"),
+        ("BREW", "/api/products/"),
+        ("PROPFIND", "/no/such/route/x1/"),
+        ("GET", "/no/such/route/x2/"),
+    ] {
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        stack.request(method, path).send().await.unwrap();
+    }
+    let text = stack.get("/metrics", None).await.text().await.unwrap();
+    for leaked in ["X1", "BREW", "PROPFIND", "x1", "x2"] {
+        assert!(!text.contains(leaked), "{leaked} became a label:\n{text}");
+    }
+    assert!(
+        text.contains(
+            r#"http_requests_total{method="other",route="/api/products/",status="405"} 2"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"http_requests_total{method="other",route="unmatched",status="404"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"http_requests_total{method="GET",route="unmatched",status="404"} 1"#),
+        "{text}"
+    );
+}
