@@ -33,6 +33,9 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     /// 400: the body is not JSON; the parser's reason.
     MalformedJson(String),
+    /// 400: the body could not be read at all (a broken chunked encoding, a connection cut
+    /// mid-body): DRF's generic `ParseError`.
+    MalformedRequest,
     /// 413: the body is over the limit.
     PayloadTooLarge,
     /// 429: come back after this long.
@@ -278,6 +281,7 @@ impl IntoResponse for ApiError {
                 StatusCode::BAD_REQUEST,
                 format!("JSON parse error - {reason}"),
             ),
+            Self::MalformedRequest => detail(StatusCode::BAD_REQUEST, "Malformed request."),
             Self::PayloadTooLarge => detail(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "Request body exceeds the limit of 1 MiB.",

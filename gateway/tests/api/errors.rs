@@ -1,13 +1,13 @@
 //! One test per row of API.md's error tables: the 401 cases, 403, 404, 405, 415, 400 (parse
-//! error and field errors), 413, 409 and 503. (429 is in `throttling`, the CSRF 403s in
-//! `sessions`.)
+//! error, an unreadable body and field errors), 413, 409, 503 and 504. (429 is in
+//! `throttling`, the CSRF 403s in `sessions`.)
 
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode, header};
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, expect, expect_detail, expect_status, spawn_stack};
+use crate::helpers::{PASSWORD, expect, expect_detail, expect_status, raw_exchange, spawn_stack};
 
 const NOT_PROVIDED: &str = "Authentication credentials were not provided.";
 
@@ -326,6 +326,24 @@ async fn field_errors_of_the_route_and_the_service_come_together() {
         json!({"id": 2, "first_name": "John", "last_name": "Doe", "email": "jane@example.com"}),
     )
     .await;
+}
+
+/// A body that cannot be read (here a chunk size that is not hexadecimal) is the client's
+/// fault: DRF's 400 for a request it cannot parse, not a 500.
+#[tokio::test]
+async fn bad_request_on_a_broken_chunked_body() {
+    let stack = spawn_stack().await;
+    let response = raw_exchange(
+        &stack.base,
+        b"POST /api/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+          Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 400 "), "{response}");
+    assert!(
+        response.ends_with(r#"{"detail":"Malformed request."}"#),
+        "{response}"
+    );
 }
 
 #[tokio::test]

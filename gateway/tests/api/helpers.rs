@@ -253,3 +253,29 @@ pub fn is_token(key: &Value) -> bool {
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
 }
+
+/// The gateway's address (`127.0.0.1:PORT`) from its base URL.
+pub fn address(base: &str) -> std::net::SocketAddr {
+    base.trim_start_matches("http://")
+        .parse()
+        .expect("a socket address")
+}
+
+/// Sends `request` as raw bytes on a new connection to the gateway at `base` and reads until
+/// the server closes it (at most 10 seconds): for what an HTTP client library will not send.
+pub async fn raw_exchange(base: &str, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address(base))
+        .await
+        .expect("the gateway accepts");
+    stream
+        .write_all(request)
+        .await
+        .expect("the request is sent");
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
+        .await
+        .expect("the gateway closes the connection")
+        .expect("the response is read");
+    String::from_utf8_lossy(&response).into_owned()
+}
