@@ -3,6 +3,7 @@
 
 use std::{net::SocketAddr, str::FromStr, time::Duration};
 
+use crate::hosts::AllowedHosts;
 use service_kit::{
     env::{self, ConfigError},
     telemetry::LogFormat,
@@ -20,12 +21,17 @@ pub struct Config {
     /// Per-client-IP limit on the login and registration routes (`THROTTLE_AUTH_RATE`);
     /// `None` when switched off.
     pub auth_rate: Option<Rate>,
+    /// The `Host` names the gateway answers for (`ALLOWED_HOSTS`); any other is a 400.
+    pub allowed_hosts: AllowedHosts,
     /// Plain or JSON log lines (`LOG_FORMAT`).
     pub log_format: LogFormat,
     /// How long one gRPC call may take before the client gets a 504. Not part of the contract,
     /// so not read from the environment.
     pub upstream_timeout: Duration,
 }
+
+/// `ALLOWED_HOSTS` by default: this machine, by name and by loopback address.
+const DEFAULT_ALLOWED_HOSTS: &str = "localhost,127.0.0.1,[::1]";
 
 /// The default deadline of one gRPC call.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,6 +44,7 @@ impl Config {
             auth_url: grpc_url("AUTH_URL", "http://127.0.0.1:50051")?,
             inventory_url: grpc_url("INVENTORY_URL", "http://127.0.0.1:50052")?,
             auth_rate: env::parse_or::<Throttling>("THROTTLE_AUTH_RATE", "20/minute")?.0,
+            allowed_hosts: env::parse_or("ALLOWED_HOSTS", DEFAULT_ALLOWED_HOSTS)?,
             log_format: env::parse_or("LOG_FORMAT", "plain")?,
             upstream_timeout: UPSTREAM_TIMEOUT,
         })
@@ -50,6 +57,9 @@ impl Config {
             auth_url,
             inventory_url,
             auth_rate: None,
+            allowed_hosts: DEFAULT_ALLOWED_HOSTS
+                .parse()
+                .expect("the default hosts parse"),
             log_format: LogFormat::Plain,
             upstream_timeout: UPSTREAM_TIMEOUT,
         }

@@ -11,6 +11,7 @@
 //! - [`session`]: the `sessionid` and `csrftoken` cookies and the CSRF double-submit check.
 //! - [`clients`]: the long-lived gRPC channels to both services and the metadata every call carries.
 //! - [`error`]: the one error type, and the one table from gRPC status to HTTP status and DRF body.
+//! - [`hosts`]: `ALLOWED_HOSTS`, the `Host` names the gateway answers for.
 //! - [`throttle`]: per-client-IP rate limits on login and registration.
 //! - [`metrics`]: request counts and latency histograms in Prometheus text format.
 //! - [`openapi`]: the OpenAPI 3 document served at `/api/schema/`.
@@ -19,6 +20,7 @@ pub mod clients;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod hosts;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;

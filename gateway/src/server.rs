@@ -23,6 +23,7 @@ use crate::{
     clients::Upstreams,
     config::Config,
     extract::{BODY_LIMIT, RequestId},
+    hosts,
     metrics::{self, Metrics},
     routes,
     throttle::Throttle,
@@ -64,6 +65,10 @@ impl Application {
         let upstreams = Upstreams::connect_lazy(&config);
         // Outermost last: the request id wraps everything, so even a 413 or a 404 carries it.
         let router = routes::router(upstreams, metrics.clone(), throttle)
+            .layer(middleware::from_fn_with_state(
+                Arc::new(config.allowed_hosts),
+                hosts::check,
+            ))
             .layer(middleware::from_fn_with_state(metrics, metrics::record))
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .layer(middleware::from_fn(request_id));
@@ -139,18 +144,18 @@ async fn request_id(mut request: Request, next: Next) -> Response {
     response
 }
 
-/// Asks the gateway listening on `listen` (this host) for `GET /healthz`: what a container's
-/// health check runs, since the runtime image has no curl.
-pub async fn probe_health(listen: SocketAddr) -> Result<(), String> {
+/// Asks the gateway listening on `listen` (this host) for `GET /healthz` with `Host: host`
+/// (one `ALLOWED_HOSTS` lets through): what a container's health check runs, since the runtime
+/// image has no curl.
+pub async fn probe_health(listen: SocketAddr, host: &str) -> Result<(), String> {
     let mut target = listen;
     if target.ip().is_unspecified() {
         target.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
     let exchange = async {
         let mut stream = TcpStream::connect(target).await?;
-        stream
-            .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-            .await?;
+        let request = format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await?;
         let mut response = Vec::new();
         stream.read_to_end(&mut response).await?;
         Ok::<_, io::Error>(response)

@@ -22,6 +22,8 @@ pub struct Stack {
     pub auth_config: auth_service::Config,
     /// Where the auth service listens, for extra gateways.
     pub auth_url: http::Uri,
+    /// Where the inventory service listens, for extra gateways.
+    pub inventory_url: http::Uri,
     /// Dropping these stops the servers.
     shutdown: Vec<oneshot::Sender<()>>,
     _databases: [TestDatabase; 2],
@@ -69,7 +71,7 @@ pub async fn spawn_stack_with(configure: impl FnOnce(&mut gateway::Config)) -> S
         .unwrap();
     tokio::spawn(inventory.run_until_stopped(stopper()));
 
-    let mut config = gateway::Config::for_tests(auth_url.clone(), inventory_url);
+    let mut config = gateway::Config::for_tests(auth_url.clone(), inventory_url.clone());
     configure(&mut config);
     let (base, gateway_stopper) = spawn_gateway(config).await;
     shutdown.push(gateway_stopper);
@@ -77,6 +79,7 @@ pub async fn spawn_stack_with(configure: impl FnOnce(&mut gateway::Config)) -> S
     let stack = Stack {
         base,
         auth_url,
+        inventory_url,
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()

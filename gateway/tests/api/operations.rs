@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode, header};
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, expect, expect_status, spawn_stack};
+use crate::helpers::{PASSWORD, expect, expect_status, raw_exchange, spawn_stack};
 
 #[tokio::test]
 async fn schema_documents_every_route_and_every_route_is_served() {
@@ -50,7 +50,7 @@ async fn health_readiness_and_metrics() {
     )
     .await;
     let addr = stack.base.trim_start_matches("http://").parse().unwrap();
-    gateway::server::probe_health(addr)
+    gateway::server::probe_health(addr, "localhost")
         .await
         .expect("the container probe passes");
     expect(
@@ -193,5 +193,80 @@ async fn metrics_labels_stay_bounded_whatever_the_client_sends() {
     assert!(
         text.contains(r#"http_requests_total{method="GET",route="unmatched",status="404"} 1"#),
         "{text}"
+    );
+}
+
+/// `ALLOWED_HOSTS`: another `Host` gets Django's plain 400 on every route, and paging links
+/// carry only an allowed host.
+#[tokio::test]
+async fn hosts_outside_allowed_hosts_get_djangos_400_and_never_reach_a_link() {
+    let mut stack = spawn_stack().await;
+    let admin = stack.admin().await;
+    stack.product(&admin, "a", 1).await;
+    stack.product(&admin, "b", 1).await;
+    let page = |base: String, host: &'static str| {
+        let admin = admin.clone();
+        async move {
+            let request = format!(
+                "GET /api/products/?limit=1 HTTP/1.1\r\nHost: {host}\r\n\
+                 Authorization: Token {admin}\r\nConnection: close\r\n\r\n"
+            );
+            raw_exchange(&base, request.as_bytes()).await
+        }
+    };
+    for refused in [
+        "evil.example",
+        "evil.example:8000",
+        "localhost.evil.example",
+        "a/b",
+    ] {
+        let response = page(stack.base.clone(), refused).await;
+        assert!(
+            response.starts_with("HTTP/1.1 400 "),
+            "{refused}: {response}"
+        );
+        assert!(
+            response.contains("content-type: text/html; charset=utf-8\r\n"),
+            "{response}"
+        );
+        assert!(
+            response.ends_with("\r\n\r\n<h1>Bad Request (400)</h1>"),
+            "{response}"
+        );
+        assert!(!response.contains("evil"), "{response}");
+    }
+    // The default list: loopback by name or address, on any port (as README's tour uses it).
+    let allowed = page(stack.base.clone(), "LOCALHOST:8000").await;
+    assert!(allowed.starts_with("HTTP/1.1 200 "), "{allowed}");
+    assert!(
+        allowed.contains(r#""next":"http://LOCALHOST:8000/api/products/?limit=1&offset=1""#),
+        "{allowed}"
+    );
+
+    let inventory_url = stack.inventory_url.to_string();
+    let subdomains = stack
+        .extra_gateway(&inventory_url, |config| {
+            config.allowed_hosts = ".example.com".parse().unwrap();
+        })
+        .await;
+    assert!(
+        page(subdomains.clone(), "api.example.com")
+            .await
+            .starts_with("HTTP/1.1 200 ")
+    );
+    assert!(
+        page(subdomains.clone(), "example.com")
+            .await
+            .starts_with("HTTP/1.1 200 ")
+    );
+    assert!(
+        page(subdomains.clone(), "badexample.com")
+            .await
+            .starts_with("HTTP/1.1 400 ")
+    );
+    assert!(
+        page(subdomains, "127.0.0.1")
+            .await
+            .starts_with("HTTP/1.1 400 ")
     );
 }
