@@ -3,7 +3,7 @@
 
 use std::{net::SocketAddr, str::FromStr, time::Duration};
 
-use crate::hosts::AllowedHosts;
+use crate::{connections::Limits, hosts::AllowedHosts};
 use service_kit::{
     env::{self, ConfigError},
     telemetry::LogFormat,
@@ -28,6 +28,12 @@ pub struct Config {
     /// How long one gRPC call may take before the client gets a 504. Not part of the contract,
     /// so not read from the environment.
     pub upstream_timeout: Duration,
+    /// How long a request may take from its head being read to its answer, body reading
+    /// included, before the client gets a 504 (`GATEWAY_REQUEST_TIMEOUT_MS`).
+    pub request_timeout: Duration,
+    /// The header and idle timers and the cap on open connections (`GATEWAY_HEADER_TIMEOUT_MS`,
+    /// `GATEWAY_IDLE_TIMEOUT_MS`, `GATEWAY_MAX_CONNECTIONS`).
+    pub connections: Limits,
 }
 
 /// `ALLOWED_HOSTS` by default: this machine, by name and by loopback address.
@@ -47,6 +53,12 @@ impl Config {
             allowed_hosts: env::parse_or("ALLOWED_HOSTS", DEFAULT_ALLOWED_HOSTS)?,
             log_format: env::parse_or("LOG_FORMAT", "plain")?,
             upstream_timeout: UPSTREAM_TIMEOUT,
+            request_timeout: env::millis_or("GATEWAY_REQUEST_TIMEOUT_MS", "30000")?,
+            connections: Limits {
+                header_timeout: env::millis_or("GATEWAY_HEADER_TIMEOUT_MS", "10000")?,
+                idle_timeout: env::millis_or("GATEWAY_IDLE_TIMEOUT_MS", "60000")?,
+                max_connections: max_connections()?,
+            },
         })
     }
 
@@ -62,7 +74,26 @@ impl Config {
                 .expect("the default hosts parse"),
             log_format: LogFormat::Plain,
             upstream_timeout: UPSTREAM_TIMEOUT,
+            request_timeout: Duration::from_secs(30),
+            connections: Limits {
+                header_timeout: Duration::from_secs(10),
+                idle_timeout: Duration::from_secs(60),
+                max_connections: 1024,
+            },
         }
+    }
+}
+
+/// `GATEWAY_MAX_CONNECTIONS`: at least 1 (and few enough for a semaphore).
+fn max_connections() -> Result<u32, ConfigError> {
+    const NAME: &str = "GATEWAY_MAX_CONNECTIONS";
+    match env::parse_or::<u32>(NAME, "1024")? {
+        n @ 1..=1_000_000 => Ok(n),
+        n => Err(ConfigError::new(
+            NAME,
+            n.to_string(),
+            "expected 1 to 1000000",
+        )),
     }
 }
 

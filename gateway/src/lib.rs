@@ -6,6 +6,7 @@
 //!
 //! - [`config`]: the settings, read from the environment and checked before any socket opens.
 //! - [`server`]: binds the listener, assembles the middleware and serves until shutdown.
+//! - [`connections`]: the accept loop: the connection cap, header and idle timers, draining.
 //! - [`routes`]: the routes, one module per resource, and the response shapes each one declares.
 //! - [`extract`]: request bodies (JSON or form), the caller's credential, path ids.
 //! - [`session`]: the `sessionid` and `csrftoken` cookies and the CSRF double-submit check.
@@ -18,6 +19,7 @@
 
 pub mod clients;
 pub mod config;
+pub mod connections;
 pub mod error;
 pub mod extract;
 pub mod hosts;

@@ -1,15 +1,15 @@
 //! Building and running the gateway: [`Application::build`] binds the listener first (so tests
 //! can use port 0 and read the port back) and assembles the router with its middleware;
-//! [`Application::run_until_stopped`] serves until the shutdown future resolves, then lets
-//! in-flight requests finish.
+//! [`Application::run_until_stopped`] serves (through [`crate::connections`], with its timers and
+//! connection cap) until the shutdown future resolves, then lets in-flight requests finish.
 
 use std::{future::Future, io, net::SocketAddr, sync::Arc};
 
 use axum::{
-    Router, ServiceExt,
-    extract::{DefaultBodyLimit, Request},
+    Router,
+    extract::{DefaultBodyLimit, Request, State},
     middleware::{self, Next},
-    response::Response,
+    response::{IntoResponse, Response},
 };
 use http::{HeaderValue, Uri};
 use tokio::{
@@ -22,6 +22,8 @@ use tracing::Instrument;
 use crate::{
     clients::Upstreams,
     config::Config,
+    connections,
+    error::ApiError,
     extract::{BODY_LIMIT, RequestId},
     hosts,
     metrics::{self, Metrics},
@@ -29,7 +31,7 @@ use crate::{
     throttle::Throttle,
 };
 
-/// Why the gateway could not start or stopped serving.
+/// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error("cannot listen on {address}: {source}")]
@@ -38,8 +40,6 @@ pub enum StartupError {
         #[source]
         source: io::Error,
     },
-    #[error("the server failed: {0}")]
-    Serve(#[source] io::Error),
 }
 
 /// A bound, ready-to-run gateway.
@@ -48,6 +48,7 @@ pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
     router: Router,
+    connections: connections::Limits,
 }
 
 impl Application {
@@ -66,6 +67,10 @@ impl Application {
         // Outermost last: the request id wraps everything, so even a 413 or a 404 carries it.
         let router = routes::router(upstreams, metrics.clone(), throttle)
             .layer(middleware::from_fn_with_state(
+                config.request_timeout,
+                request_deadline,
+            ))
+            .layer(middleware::from_fn_with_state(
                 Arc::new(config.allowed_hosts),
                 hosts::check,
             ))
@@ -76,6 +81,7 @@ impl Application {
             listener,
             local_addr,
             router,
+            connections: config.connections,
         })
     }
 
@@ -92,13 +98,21 @@ impl Application {
         // The trailing slash is added before routing, so that both spellings of a path reach
         // the same route (and the same metrics label).
         let app = tower::util::MapRequestLayer::new(with_trailing_slash).layer(self.router);
-        axum::serve(
-            self.listener,
-            ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(StartupError::Serve)
+        connections::serve(self.listener, app, self.connections, shutdown).await;
+        Ok(())
+    }
+}
+
+/// Answers 504 for a request still unanswered after `timeout` (reading its body included), so
+/// that a slow client or a slow path cannot hold a connection and a task for long.
+async fn request_deadline(
+    State(timeout): State<std::time::Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_elapsed) => ApiError::Timeout.into_response(),
     }
 }
 

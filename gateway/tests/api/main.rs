@@ -6,9 +6,11 @@
 //! - `errors`: one test per row of API.md's error tables.
 //! - `sessions`: the cookie session and its CSRF check.
 //! - `throttling`: per-IP limits and the account lockout.
+//! - `connections`: header, idle and request timeouts and the connection cap, over raw sockets.
 //! - `operations`: schema, health, readiness, metrics, request ids.
 //! - `fuzz`: arbitrary JSON to every JSON route never gets a 5xx.
 
+mod connections;
 mod errors;
 mod fuzz;
 mod helpers;
