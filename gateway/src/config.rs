@@ -97,17 +97,22 @@ fn max_connections() -> Result<u32, ConfigError> {
     }
 }
 
-/// An `http://` or `https://` URL with a host, as tonic's endpoints need.
+/// An `http://` URL with a host, as tonic's endpoints need. `https://` is refused here: this
+/// build has no TLS, so every call would fail later, one by one, instead of at start-up.
 fn grpc_url(name: &'static str, default: &str) -> Result<http::Uri, ConfigError> {
     let value = env::string_or(name, default);
     let uri: http::Uri = value
         .parse()
         .map_err(|err| ConfigError::new(name, value.clone(), err))?;
-    let usable = matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some();
-    if usable {
-        Ok(uri)
-    } else {
-        Err(ConfigError::new(name, value, "expected http://host:port"))
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http"), Some(_)) => Ok(uri),
+        (Some("https"), _) => Err(ConfigError::new(
+            name,
+            value,
+            "https is not supported (this build has no TLS): use http://host:port, with TLS \
+             terminated in front of the service if needed",
+        )),
+        _ => Err(ConfigError::new(name, value, "expected http://host:port")),
     }
 }
 
@@ -187,5 +192,11 @@ mod tests {
         assert!(grpc_url("AUTH_URL_TEST_UNSET", "http://127.0.0.1:50051").is_ok());
         assert!(grpc_url("AUTH_URL_TEST_UNSET", "127.0.0.1:50051").is_err());
         assert!(grpc_url("AUTH_URL_TEST_UNSET", "ftp://host").is_err());
+        let https = grpc_url("INVENTORY_URL_TEST_UNSET", "https://inventory:50052").unwrap_err();
+        assert_eq!(https.name, "INVENTORY_URL_TEST_UNSET");
+        assert!(
+            https.to_string().contains("https is not supported"),
+            "{https}"
+        );
     }
 }
