@@ -27,6 +27,8 @@ pub struct Stack {
     /// Dropping these stops the servers.
     shutdown: Vec<oneshot::Sender<()>>,
     _databases: [TestDatabase; 2],
+    /// Those of the services started by [`Stack::extra_inventory`].
+    extra_databases: Vec<TestDatabase>,
 }
 
 /// A future that resolves when `receiver`'s sender is used or dropped.
@@ -88,6 +90,7 @@ pub async fn spawn_stack_with(configure: impl FnOnce(&mut gateway::Config)) -> S
         auth_config,
         shutdown,
         _databases: [auth_db, inventory_db],
+        extra_databases: Vec::new(),
     };
     stack.wait_until_ready().await;
     stack
@@ -119,6 +122,23 @@ impl Stack {
         let (base, stopper) = spawn_gateway(config).await;
         self.shutdown.push(stopper);
         base
+    }
+
+    /// Another inventory service, on a database of its own, checking callers with the auth
+    /// service at `auth_url`; its URL. It stops with the stack.
+    pub async fn extra_inventory(&mut self, auth_url: &str) -> String {
+        let db = TestDatabase::sqlite();
+        let inventory = inventory_service::Application::build(
+            inventory_service::Config::for_tests(db.url(), auth_url.parse().unwrap()),
+        )
+        .await
+        .expect("inventory starts");
+        let url = format!("http://{}", inventory.local_addr());
+        let (sender, receiver) = oneshot::channel();
+        tokio::spawn(inventory.run_until_stopped(on_drop(receiver)));
+        self.shutdown.push(sender);
+        self.extra_databases.push(db);
+        url
     }
 
     pub fn url(&self, path: &str) -> String {

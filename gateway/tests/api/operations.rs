@@ -270,3 +270,26 @@ async fn hosts_outside_allowed_hosts_get_djangos_400_and_never_reach_a_link() {
             .starts_with("HTTP/1.1 400 ")
     );
 }
+
+/// `/readyz` asks each service's health for that service by name: an inventory that cannot
+/// reach auth (so cannot check any caller) reports itself NOT_SERVING while its process, the
+/// whole-server status "", stays SERVING.
+#[tokio::test]
+async fn readiness_asks_each_service_by_name() {
+    let mut stack = spawn_stack().await;
+    // Nothing listens on the discard port of loopback: this inventory never reaches auth.
+    let stranded = stack.extra_inventory("http://127.0.0.1:9").await;
+    let base = stack.extra_gateway(&stranded, |_| {}).await;
+    let ready = stack
+        .client
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    expect(
+        ready,
+        StatusCode::SERVICE_UNAVAILABLE,
+        json!({"auth": "ok", "inventory": "unavailable"}),
+    )
+    .await;
+}
