@@ -355,6 +355,41 @@ async fn createsuperuser_refuses_an_existing_username(db: TestDatabase) {
     );
 }
 
+/// `docker compose exec … createsuperuser` with `AUTH_SUPERUSER_PASSWORD` set but empty reads
+/// the password from standard input, as without the variable.
+#[test]
+fn createsuperuser_reads_standard_input_when_the_password_variable_is_empty() {
+    use std::{
+        io::Write,
+        process::{Command, Stdio},
+    };
+    let db = TestDatabase::sqlite();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_auth-service"))
+        .args(["createsuperuser", "--username", "admin"])
+        .env("AUTH_SUPERUSER_PASSWORD", "")
+        .env("AUTH_DATABASE_URL", db.url())
+        .env("RUST_LOG", "off")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("Superuser \"admin\" created"),
+        "{}\n{stdout}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 service_kit::on_both_backends!(
     register_validates_every_field_with_drf_messages,
     register_returns_the_user_and_optionally_a_token,
