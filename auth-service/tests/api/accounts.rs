@@ -399,4 +399,39 @@ service_kit::on_both_backends!(
     admins_manage_users_and_others_may_not,
     only_superusers_grant_superuser,
     createsuperuser_refuses_an_existing_username,
+    null_characters_are_invalid_arguments,
 );
+
+/// A NUL in any name or address is INVALID_ARGUMENT with DRF's message on that field, on
+/// PostgreSQL (which cannot store one) as on SQLite (which would).
+async fn null_characters_are_invalid_arguments(db: TestDatabase) {
+    let app = spawn_app(&db).await;
+    let mut client = app.client();
+    let nul = "Null characters are not allowed.";
+    let refused = client
+        .register(pb::RegisterRequest {
+            username: Some("al\0ice".into()),
+            email: Some("a\0@example.com".into()),
+            first_name: Some("A\0".into()),
+            last_name: Some("\0".into()),
+            ..registration("alice")
+        })
+        .await;
+    assert_eq!(
+        field_errors(refused),
+        [
+            pair("username", nul),
+            pair("email", nul),
+            pair("first_name", nul),
+            pair("last_name", nul),
+        ]
+    );
+    let login = client
+        .login(pb::LoginRequest {
+            username: Some("al\0ice".into()),
+            password: Some(PASSWORD.into()),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(field_errors(login), [pair("username", nul)]);
+}

@@ -7,12 +7,17 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode, header};
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, expect, expect_detail, expect_status, raw_exchange, spawn_stack};
+use service_kit::testing::TestDatabase;
+
+use crate::helpers::{
+    PASSWORD, Stack, expect, expect_detail, expect_status, raw_exchange, spawn_stack,
+    spawn_stack_on,
+};
 
 const NOT_PROVIDED: &str = "Authentication credentials were not provided.";
 
 /// Sends `GET /api/me/` with the raw `Authorization` value and checks the 401.
-async fn expect_header_refused(stack: &crate::helpers::Stack, authorization: &[u8], detail: &str) {
+async fn expect_header_refused(stack: &Stack, authorization: &[u8], detail: &str) {
     let response = stack
         .request(Method::GET, "/api/me/")
         .header(
@@ -274,6 +279,84 @@ async fn bad_request_with_field_errors() {
         json!({"non_field_errors": ["Invalid data. Expected a dictionary, but got list."]}),
     )
     .await;
+}
+
+/// A NUL character in any text field is DRF's field error, on either database (PostgreSQL
+/// cannot store one; SQLite would have).
+async fn null_characters_are_field_errors(stack: Stack) {
+    let nul = json!(["Null characters are not allowed."]);
+    let signup = stack
+        .post(
+            "/api/signup/",
+            None,
+            json!({"username": "al\0ice", "email": "a@example.com", "password": PASSWORD}),
+        )
+        .await;
+    expect(signup, StatusCode::BAD_REQUEST, json!({"username": nul})).await;
+    let register = stack
+        .post(
+            "/api/register/",
+            None,
+            json!({"username": "bob", "email": "b\0@example.com", "password": PASSWORD,
+                   "first_name": "B\0b", "last_name": "\0"}),
+        )
+        .await;
+    expect(
+        register,
+        StatusCode::BAD_REQUEST,
+        json!({"email": nul, "first_name": nul, "last_name": nul}),
+    )
+    .await;
+
+    let admin = stack.admin().await;
+    let product = stack
+        .post(
+            "/api/products/",
+            Some(&admin),
+            json!({"name": "Wid\0get", "description": "a\0", "price": "1.00"}),
+        )
+        .await;
+    expect(
+        product,
+        StatusCode::BAD_REQUEST,
+        json!({"name": nul, "description": nul}),
+    )
+    .await;
+    let id = stack.product(&admin, "Widget", 1).await;
+    let patch = stack
+        .send(
+            Method::PATCH,
+            &format!("/api/products/{id}/"),
+            &admin,
+            json!({"description": "\0"}),
+        )
+        .await;
+    expect(patch, StatusCode::BAD_REQUEST, json!({"description": nul})).await;
+    let me = stack
+        .send(
+            Method::PATCH,
+            "/users/1/",
+            &admin,
+            json!({"first_name": "\0"}),
+        )
+        .await;
+    expect(me, StatusCode::BAD_REQUEST, json!({"first_name": nul})).await;
+}
+
+#[tokio::test]
+async fn null_characters_are_field_errors_on_sqlite() {
+    null_characters_are_field_errors(spawn_stack().await).await;
+}
+
+#[tokio::test]
+async fn null_characters_are_field_errors_on_postgres() {
+    let (Some(auth), Some(inventory)) = (
+        TestDatabase::postgres().await,
+        TestDatabase::postgres().await,
+    ) else {
+        return;
+    };
+    null_characters_are_field_errors(spawn_stack_on([auth, inventory], |_| {}).await).await;
 }
 
 /// The route's own errors (a missing confirmation match) and the service's (password rules, a

@@ -43,6 +43,15 @@ pub async fn spawn_stack() -> Stack {
 
 /// The stack, with the gateway's configuration adjusted by `configure`.
 pub async fn spawn_stack_with(configure: impl FnOnce(&mut gateway::Config)) -> Stack {
+    spawn_stack_on([TestDatabase::sqlite(), TestDatabase::sqlite()], configure).await
+}
+
+/// The stack on the given auth and inventory databases (SQLite or PostgreSQL), with the
+/// gateway's configuration adjusted by `configure`.
+pub async fn spawn_stack_on(
+    [auth_db, inventory_db]: [TestDatabase; 2],
+    configure: impl FnOnce(&mut gateway::Config),
+) -> Stack {
     service_kit::testing::init_logs();
     let mut shutdown = Vec::new();
     let mut stopper = || {
@@ -51,7 +60,6 @@ pub async fn spawn_stack_with(configure: impl FnOnce(&mut gateway::Config)) -> S
         on_drop(receiver)
     };
 
-    let auth_db = TestDatabase::sqlite();
     let auth_config = auth_service::Config::for_tests(auth_db.url());
     let clock = ManualClock::new();
     let auth =
@@ -61,7 +69,6 @@ pub async fn spawn_stack_with(configure: impl FnOnce(&mut gateway::Config)) -> S
     let auth_url: http::Uri = format!("http://{}", auth.local_addr()).parse().unwrap();
     tokio::spawn(auth.run_until_stopped(stopper()));
 
-    let inventory_db = TestDatabase::sqlite();
     let inventory = inventory_service::Application::build(inventory_service::Config::for_tests(
         inventory_db.url(),
         auth_url.clone(),
