@@ -4,6 +4,7 @@
 
 mod authentication;
 mod helpers;
+mod limits;
 mod permissions;
 mod products;
 mod stock;
