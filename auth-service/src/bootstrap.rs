@@ -56,9 +56,13 @@ pub async fn createsuperuser_command(
 }
 
 /// The superuser's password: `AUTH_SUPERUSER_PASSWORD` if set (for scripts), else the first
-/// line of standard input.
+/// line of standard input. Set but empty counts as unset, as for every other variable: an
+/// empty password could never pass the rules, and a compose file that passes the variable
+/// through sets it empty whenever the operator did not.
 fn superuser_password() -> std::io::Result<String> {
-    if let Ok(password) = std::env::var("AUTH_SUPERUSER_PASSWORD") {
+    if let Ok(password) = std::env::var("AUTH_SUPERUSER_PASSWORD")
+        && !password.is_empty()
+    {
         return Ok(password);
     }
     eprintln!("Password (one line on standard input):");

@@ -36,6 +36,8 @@ pub enum StartupError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("server failed: {0}")]
     Serve(#[from] tonic::transport::Error),
+    #[error(transparent)]
+    Config(#[from] service_kit::env::ConfigError),
 }
 
 /// A bound, ready server.
@@ -43,6 +45,7 @@ pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
     routes: Routes,
+    limits: grpc::Limits,
     auth: Auth,
     purge_interval: Duration,
 }
@@ -57,6 +60,8 @@ impl Application {
         config: Config,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
+        // The `GRPC_*` limits every server shares, read (and checked) before anything starts.
+        let limits = grpc::Limits::from_env()?;
         let auth = build_auth(&config, clock).await?;
         let listener =
             TcpListener::bind(config.listen)
@@ -77,11 +82,15 @@ impl Application {
         if config.reflection {
             grpc::add_reflection(&mut routes, AuthServiceServer::<AuthGrpc>::NAME)?;
         }
-        routes.add_service(AuthServiceServer::new(AuthGrpc::new(auth.clone())));
+        routes.add_service(service_kit::with_message_limits!(
+            AuthServiceServer::new(AuthGrpc::new(auth.clone())),
+            limits
+        ));
         Ok(Self {
             listener,
             local_addr,
             routes: routes.routes(),
+            limits,
             auth,
             purge_interval: config.purge_interval,
         })
@@ -98,7 +107,7 @@ impl Application {
     ) -> Result<(), StartupError> {
         tracing::info!(addr = %self.local_addr, "auth service listening");
         let purge = tokio::spawn(purge_every(self.auth, self.purge_interval));
-        let served = grpc::serve(self.listener, self.routes, shutdown).await;
+        let served = grpc::serve(self.listener, self.routes, self.limits, shutdown).await;
         purge.abort();
         served?;
         Ok(())

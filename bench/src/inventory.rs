@@ -68,6 +68,7 @@ pub async fn run() {
     tokio::spawn(service_kit::grpc::serve(
         listener,
         Routes::new(bare),
+        service_kit::grpc::Limits::default(),
         std::future::pending(),
     ));
 

@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use proto::{
-    auth::v1::{CredentialKind, auth_service_client::AuthServiceClient},
+    auth::v1::{CredentialKind, auth_service_client::AuthServiceClient, auth_service_server},
     credentials,
-    inventory::v1::inventory_service_client::InventoryServiceClient,
+    inventory::v1::{inventory_service_client::InventoryServiceClient, inventory_service_server},
 };
 use tonic::{
     metadata::MetadataValue,
@@ -98,15 +98,22 @@ impl Upstreams {
 
     /// Each service's name and whether it answers its health check as SERVING.
     pub async fn readiness(&self) -> [(&'static str, bool); 2] {
-        let (auth, inventory) = tokio::join!(serving(&self.auth), serving(&self.inventory));
+        let (auth, inventory) = tokio::join!(
+            serving(&self.auth, auth_service_server::SERVICE_NAME),
+            serving(&self.inventory, inventory_service_server::SERVICE_NAME),
+        );
         [("auth", auth), ("inventory", inventory)]
     }
 }
 
-/// Whether the server behind `channel` reports SERVING for the whole server (service "").
-async fn serving(channel: &Channel) -> bool {
+/// Whether the server behind `channel` reports `service` as SERVING. By name, not the whole
+/// server (""): that is SERVING as long as the process runs, while inventory reports its own
+/// service NOT_SERVING when it cannot reach auth and so cannot check a single caller.
+async fn serving(channel: &Channel, service: &str) -> bool {
     let mut client = HealthClient::new(channel.clone());
-    let mut request = tonic::Request::new(HealthCheckRequest::default());
+    let mut request = tonic::Request::new(HealthCheckRequest {
+        service: service.to_owned(),
+    });
     request.set_timeout(HEALTH_CHECK_TIMEOUT);
     match tokio::time::timeout(HEALTH_CHECK_TIMEOUT, client.check(request)).await {
         Ok(Ok(response)) => response.into_inner().status() == ServingStatus::Serving,

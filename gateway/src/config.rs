@@ -3,6 +3,7 @@
 
 use std::{net::SocketAddr, str::FromStr, time::Duration};
 
+use crate::{connections::Limits, hosts::AllowedHosts};
 use service_kit::{
     env::{self, ConfigError},
     telemetry::LogFormat,
@@ -20,12 +21,23 @@ pub struct Config {
     /// Per-client-IP limit on the login and registration routes (`THROTTLE_AUTH_RATE`);
     /// `None` when switched off.
     pub auth_rate: Option<Rate>,
+    /// The `Host` names the gateway answers for (`ALLOWED_HOSTS`); any other is a 400.
+    pub allowed_hosts: AllowedHosts,
     /// Plain or JSON log lines (`LOG_FORMAT`).
     pub log_format: LogFormat,
     /// How long one gRPC call may take before the client gets a 504. Not part of the contract,
     /// so not read from the environment.
     pub upstream_timeout: Duration,
+    /// How long a request may take from its head being read to its answer, body reading
+    /// included, before the client gets a 504 (`GATEWAY_REQUEST_TIMEOUT_MS`).
+    pub request_timeout: Duration,
+    /// The header and idle timers and the cap on open connections (`GATEWAY_HEADER_TIMEOUT_MS`,
+    /// `GATEWAY_IDLE_TIMEOUT_MS`, `GATEWAY_MAX_CONNECTIONS`).
+    pub connections: Limits,
 }
+
+/// `ALLOWED_HOSTS` by default: this machine, by name and by loopback address.
+const DEFAULT_ALLOWED_HOSTS: &str = "localhost,127.0.0.1,[::1]";
 
 /// The default deadline of one gRPC call.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,8 +50,15 @@ impl Config {
             auth_url: grpc_url("AUTH_URL", "http://127.0.0.1:50051")?,
             inventory_url: grpc_url("INVENTORY_URL", "http://127.0.0.1:50052")?,
             auth_rate: env::parse_or::<Throttling>("THROTTLE_AUTH_RATE", "20/minute")?.0,
+            allowed_hosts: env::parse_or("ALLOWED_HOSTS", DEFAULT_ALLOWED_HOSTS)?,
             log_format: env::parse_or("LOG_FORMAT", "plain")?,
             upstream_timeout: UPSTREAM_TIMEOUT,
+            request_timeout: env::millis_or("GATEWAY_REQUEST_TIMEOUT_MS", "30000")?,
+            connections: Limits {
+                header_timeout: env::millis_or("GATEWAY_HEADER_TIMEOUT_MS", "10000")?,
+                idle_timeout: env::millis_or("GATEWAY_IDLE_TIMEOUT_MS", "60000")?,
+                max_connections: max_connections()?,
+            },
         })
     }
 
@@ -50,23 +69,50 @@ impl Config {
             auth_url,
             inventory_url,
             auth_rate: None,
+            allowed_hosts: DEFAULT_ALLOWED_HOSTS
+                .parse()
+                .expect("the default hosts parse"),
             log_format: LogFormat::Plain,
             upstream_timeout: UPSTREAM_TIMEOUT,
+            request_timeout: Duration::from_secs(30),
+            connections: Limits {
+                header_timeout: Duration::from_secs(10),
+                idle_timeout: Duration::from_secs(60),
+                max_connections: 1024,
+            },
         }
     }
 }
 
-/// An `http://` or `https://` URL with a host, as tonic's endpoints need.
+/// `GATEWAY_MAX_CONNECTIONS`: at least 1 (and few enough for a semaphore).
+fn max_connections() -> Result<u32, ConfigError> {
+    const NAME: &str = "GATEWAY_MAX_CONNECTIONS";
+    match env::parse_or::<u32>(NAME, "1024")? {
+        n @ 1..=1_000_000 => Ok(n),
+        n => Err(ConfigError::new(
+            NAME,
+            n.to_string(),
+            "expected 1 to 1000000",
+        )),
+    }
+}
+
+/// An `http://` URL with a host, as tonic's endpoints need. `https://` is refused here: this
+/// build has no TLS, so every call would fail later, one by one, instead of at start-up.
 fn grpc_url(name: &'static str, default: &str) -> Result<http::Uri, ConfigError> {
     let value = env::string_or(name, default);
     let uri: http::Uri = value
         .parse()
         .map_err(|err| ConfigError::new(name, value.clone(), err))?;
-    let usable = matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some();
-    if usable {
-        Ok(uri)
-    } else {
-        Err(ConfigError::new(name, value, "expected http://host:port"))
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http"), Some(_)) => Ok(uri),
+        (Some("https"), _) => Err(ConfigError::new(
+            name,
+            value,
+            "https is not supported (this build has no TLS): use http://host:port, with TLS \
+             terminated in front of the service if needed",
+        )),
+        _ => Err(ConfigError::new(name, value, "expected http://host:port")),
     }
 }
 
@@ -146,5 +192,11 @@ mod tests {
         assert!(grpc_url("AUTH_URL_TEST_UNSET", "http://127.0.0.1:50051").is_ok());
         assert!(grpc_url("AUTH_URL_TEST_UNSET", "127.0.0.1:50051").is_err());
         assert!(grpc_url("AUTH_URL_TEST_UNSET", "ftp://host").is_err());
+        let https = grpc_url("INVENTORY_URL_TEST_UNSET", "https://inventory:50052").unwrap_err();
+        assert_eq!(https.name, "INVENTORY_URL_TEST_UNSET");
+        assert!(
+            https.to_string().contains("https is not supported"),
+            "{https}"
+        );
     }
 }

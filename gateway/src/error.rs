@@ -33,6 +33,12 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     /// 400: the body is not JSON; the parser's reason.
     MalformedJson(String),
+    /// 400: the `Host` is not in `ALLOWED_HOSTS`: Django's plain HTML page, not DRF's JSON,
+    /// since Django refuses the request before DRF sees it.
+    DisallowedHost,
+    /// 400: the body could not be read at all (a broken chunked encoding, a connection cut
+    /// mid-body): DRF's generic `ParseError`.
+    MalformedRequest,
     /// 413: the body is over the limit.
     PayloadTooLarge,
     /// 429: come back after this long.
@@ -278,6 +284,13 @@ impl IntoResponse for ApiError {
                 StatusCode::BAD_REQUEST,
                 format!("JSON parse error - {reason}"),
             ),
+            Self::DisallowedHost => (
+                StatusCode::BAD_REQUEST,
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                "<h1>Bad Request (400)</h1>",
+            )
+                .into_response(),
+            Self::MalformedRequest => detail(StatusCode::BAD_REQUEST, "Malformed request."),
             Self::PayloadTooLarge => detail(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "Request body exceeds the limit of 1 MiB.",

@@ -6,19 +6,23 @@
 //!
 //! - [`config`]: the settings, read from the environment and checked before any socket opens.
 //! - [`server`]: binds the listener, assembles the middleware and serves until shutdown.
+//! - [`connections`]: the accept loop: the connection cap, header and idle timers, draining.
 //! - [`routes`]: the routes, one module per resource, and the response shapes each one declares.
 //! - [`extract`]: request bodies (JSON or form), the caller's credential, path ids.
 //! - [`session`]: the `sessionid` and `csrftoken` cookies and the CSRF double-submit check.
 //! - [`clients`]: the long-lived gRPC channels to both services and the metadata every call carries.
 //! - [`error`]: the one error type, and the one table from gRPC status to HTTP status and DRF body.
+//! - [`hosts`]: `ALLOWED_HOSTS`, the `Host` names the gateway answers for.
 //! - [`throttle`]: per-client-IP rate limits on login and registration.
 //! - [`metrics`]: request counts and latency histograms in Prometheus text format.
 //! - [`openapi`]: the OpenAPI 3 document served at `/api/schema/`.
 
 pub mod clients;
 pub mod config;
+pub mod connections;
 pub mod error;
 pub mod extract;
+pub mod hosts;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;

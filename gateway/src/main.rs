@@ -15,7 +15,7 @@ async fn main() -> ExitCode {
         }
     };
     if std::env::args().nth(1).as_deref() == Some("healthcheck") {
-        return match probe_health(config.listen).await {
+        return match probe_health(config.listen, config.allowed_hosts.an_allowed_host()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
                 eprintln!("gateway: {err}");

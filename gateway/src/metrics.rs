@@ -14,6 +14,7 @@ use axum::{
     middleware::Next,
     response::Response,
 };
+use http::Method;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -23,10 +24,25 @@ const BUCKETS: [f64; 12] = [
 /// The label of requests that matched no route.
 const UNMATCHED: &str = "unmatched";
 
+/// The label of every method outside [`method_label`]'s set.
+const OTHER_METHOD: &str = "other";
+
+/// The method as a label: HTTP's standard methods by name, anything else as `other`. Clients
+/// may send any token as a method, and each distinct label is a series kept until restart.
+fn method_label(method: &Method) -> &'static str {
+    const STANDARD: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    STANDARD
+        .into_iter()
+        .find(|name| *name == method.as_str())
+        .unwrap_or(OTHER_METHOD)
+}
+
 /// The labels of one series.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Labels {
-    method: String,
+    method: &'static str,
     route: String,
     status: u16,
 }
@@ -118,7 +134,7 @@ impl Labels {
         // is needed beyond what Prometheus requires of quotes and backslashes.
         format!(
             "method=\"{}\",route=\"{}\",status=\"{}\"",
-            escape(&self.method),
+            self.method,
             escape(&self.route),
             self.status
         )
@@ -132,7 +148,7 @@ fn escape(value: &str) -> String {
 /// Middleware: times every request and counts it under its route pattern.
 pub async fn record(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -153,10 +169,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn labels_only_standard_methods_by_name() {
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        for token in ["X1", "get", "PROPFIND"] {
+            let method = Method::from_bytes(token.as_bytes()).unwrap();
+            assert_eq!(method_label(&method), OTHER_METHOD, "{token}");
+        }
+    }
+
+    #[test]
     fn renders_counts_and_cumulative_buckets() {
         let metrics = Metrics::default();
         let labels = Labels {
-            method: "GET".to_owned(),
+            method: "GET",
             route: "/api/inventory/".to_owned(),
             status: 200,
         };

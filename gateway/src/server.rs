@@ -1,15 +1,15 @@
 //! Building and running the gateway: [`Application::build`] binds the listener first (so tests
 //! can use port 0 and read the port back) and assembles the router with its middleware;
-//! [`Application::run_until_stopped`] serves until the shutdown future resolves, then lets
-//! in-flight requests finish.
+//! [`Application::run_until_stopped`] serves (through [`crate::connections`], with its timers and
+//! connection cap) until the shutdown future resolves, then lets in-flight requests finish.
 
 use std::{future::Future, io, net::SocketAddr, sync::Arc};
 
 use axum::{
-    Router, ServiceExt,
-    extract::{DefaultBodyLimit, Request},
+    Router,
+    extract::{DefaultBodyLimit, Request, State},
     middleware::{self, Next},
-    response::Response,
+    response::{IntoResponse, Response},
 };
 use http::{HeaderValue, Uri};
 use tokio::{
@@ -22,13 +22,16 @@ use tracing::Instrument;
 use crate::{
     clients::Upstreams,
     config::Config,
+    connections,
+    error::ApiError,
     extract::{BODY_LIMIT, RequestId},
+    hosts,
     metrics::{self, Metrics},
     routes,
     throttle::Throttle,
 };
 
-/// Why the gateway could not start or stopped serving.
+/// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error("cannot listen on {address}: {source}")]
@@ -37,8 +40,6 @@ pub enum StartupError {
         #[source]
         source: io::Error,
     },
-    #[error("the server failed: {0}")]
-    Serve(#[source] io::Error),
 }
 
 /// A bound, ready-to-run gateway.
@@ -47,6 +48,7 @@ pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
     router: Router,
+    connections: connections::Limits,
 }
 
 impl Application {
@@ -64,6 +66,14 @@ impl Application {
         let upstreams = Upstreams::connect_lazy(&config);
         // Outermost last: the request id wraps everything, so even a 413 or a 404 carries it.
         let router = routes::router(upstreams, metrics.clone(), throttle)
+            .layer(middleware::from_fn_with_state(
+                config.request_timeout,
+                request_deadline,
+            ))
+            .layer(middleware::from_fn_with_state(
+                Arc::new(config.allowed_hosts),
+                hosts::check,
+            ))
             .layer(middleware::from_fn_with_state(metrics, metrics::record))
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .layer(middleware::from_fn(request_id));
@@ -71,6 +81,7 @@ impl Application {
             listener,
             local_addr,
             router,
+            connections: config.connections,
         })
     }
 
@@ -87,13 +98,21 @@ impl Application {
         // The trailing slash is added before routing, so that both spellings of a path reach
         // the same route (and the same metrics label).
         let app = tower::util::MapRequestLayer::new(with_trailing_slash).layer(self.router);
-        axum::serve(
-            self.listener,
-            ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(StartupError::Serve)
+        connections::serve(self.listener, app, self.connections, shutdown).await;
+        Ok(())
+    }
+}
+
+/// Answers 504 for a request still unanswered after `timeout` (reading its body included), so
+/// that a slow client or a slow path cannot hold a connection and a task for long.
+async fn request_deadline(
+    State(timeout): State<std::time::Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_elapsed) => ApiError::Timeout.into_response(),
     }
 }
 
@@ -139,18 +158,18 @@ async fn request_id(mut request: Request, next: Next) -> Response {
     response
 }
 
-/// Asks the gateway listening on `listen` (this host) for `GET /healthz`: what a container's
-/// health check runs, since the runtime image has no curl.
-pub async fn probe_health(listen: SocketAddr) -> Result<(), String> {
+/// Asks the gateway listening on `listen` (this host) for `GET /healthz` with `Host: host`
+/// (one `ALLOWED_HOSTS` lets through): what a container's health check runs, since the runtime
+/// image has no curl.
+pub async fn probe_health(listen: SocketAddr, host: &str) -> Result<(), String> {
     let mut target = listen;
     if target.ip().is_unspecified() {
         target.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
     let exchange = async {
         let mut stream = TcpStream::connect(target).await?;
-        stream
-            .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-            .await?;
+        let request = format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await?;
         let mut response = Vec::new();
         stream.read_to_end(&mut response).await?;
         Ok::<_, io::Error>(response)

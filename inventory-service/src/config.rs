@@ -6,6 +6,7 @@ use std::{net::SocketAddr, time::Duration};
 use http::Uri;
 use service_kit::{
     env::{self, ConfigError},
+    grpc,
     telemetry::LogFormat,
 };
 
@@ -27,6 +28,9 @@ pub struct Config {
     pub reflection: bool,
     /// `LOG_FORMAT`: `plain` or `json`.
     pub log_format: LogFormat,
+    /// The `GRPC_*` limits on every caller: deadline, concurrency, streams, keepalive and
+    /// message sizes.
+    pub grpc: grpc::Limits,
 }
 
 impl Config {
@@ -39,6 +43,7 @@ impl Config {
             auth_health_interval: millis("AUTH_HEALTH_INTERVAL_MS", "2000")?,
             reflection: env::switch_or("GRPC_REFLECTION", true)?,
             log_format: env::parse_or("LOG_FORMAT", "plain")?,
+            grpc: grpc::Limits::from_env()?,
         })
     }
 
@@ -52,6 +57,7 @@ impl Config {
             auth_health_interval: Duration::from_millis(100),
             reflection: true,
             log_format: LogFormat::Plain,
+            grpc: grpc::Limits::default(),
         }
     }
 }

@@ -197,6 +197,10 @@ impl NewProduct {
     ) -> Result<Self, FieldErrors> {
         let mut errors = FieldErrors::new();
         let name = errors.check("name", ProductName::parse(name));
+        let description = errors.check(
+            "description",
+            validation::optional_text(description.as_deref().unwrap_or_default()),
+        );
         let price = errors.check(
             "price",
             price
@@ -204,13 +208,15 @@ impl NewProduct {
                 .and_then(|raw| Price::parse(&raw)),
         );
         let quantity = errors.check("quantity", Quantity::parse(quantity.unwrap_or(0)));
-        match (name, price, quantity) {
-            (Some(name), Some(price), Some(quantity)) if errors.is_empty() => Ok(Self {
-                name,
-                description: description.unwrap_or_default().trim().to_owned(),
-                price,
-                quantity,
-            }),
+        match (name, description, price, quantity) {
+            (Some(name), Some(description), Some(price), Some(quantity)) if errors.is_empty() => {
+                Ok(Self {
+                    name,
+                    description,
+                    price,
+                    quantity,
+                })
+            }
             _ => Err(errors),
         }
     }
@@ -235,7 +241,8 @@ impl ProductChanges {
         let mut errors = FieldErrors::new();
         let changes = Self {
             name: name.and_then(|raw| errors.check("name", ProductName::parse(Some(raw)))),
-            description: description.map(|raw| raw.trim().to_owned()),
+            description: description
+                .and_then(|raw| errors.check("description", validation::optional_text(&raw))),
             price: price.and_then(|raw| errors.check("price", Price::parse(&raw))),
             quantity: quantity.and_then(|value| errors.check("quantity", Quantity::parse(value))),
         };
@@ -314,6 +321,24 @@ mod tests {
             parse(&"x".repeat(201)).unwrap_err(),
             ["Ensure this field has no more than 200 characters."]
         );
+    }
+
+    #[test]
+    fn nul_characters_are_refused_in_names_and_descriptions() {
+        let nul = validation::NULL_CHARACTERS;
+        let errors = NewProduct::parse(
+            Some("Wid\0get".into()),
+            Some("a\0b".into()),
+            Some("1".into()),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(
+            errors.iter().collect::<Vec<_>>(),
+            [("name", nul), ("description", nul)]
+        );
+        let errors = ProductChanges::parse(None, Some("\0".into()), None, None).unwrap_err();
+        assert_eq!(errors.iter().collect::<Vec<_>>(), [("description", nul)]);
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub struct Application {
     routes: Routes,
     /// Drives the health of [`SERVICE_NAME`] from auth's reachability, while running.
     auth_health: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+    limits: grpc::Limits,
 }
 
 impl Application {
@@ -80,7 +81,10 @@ impl Application {
         ));
 
         let validator = TokenValidator::new(auth_channel, config.auth_timeout);
-        let inventory = AuthLayer::new(validator).layer(InventoryApi::new(store).into_service());
+        let inventory = AuthLayer::new(validator).layer(service_kit::with_message_limits!(
+            InventoryApi::new(store).into_service(),
+            config.grpc
+        ));
         let mut routes = Routes::builder();
         routes.add_service(health_service).add_service(inventory);
         if config.reflection {
@@ -93,6 +97,7 @@ impl Application {
             local_addr,
             routes: routes.routes(),
             auth_health,
+            limits: config.grpc,
         })
     }
 
@@ -106,7 +111,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
-        let serving = grpc::serve(self.listener, self.routes, shutdown);
+        let serving = grpc::serve(self.listener, self.routes, self.limits, shutdown);
         // The health watch never ends by itself; it stops when the server does.
         tokio::select! {
             result = serving => result?,

@@ -61,3 +61,11 @@ pub fn switch_or(name: &'static str, default: bool) -> Result<bool, ConfigError>
         _ => Err(ConfigError::new(name, value, "expected on or off")),
     }
 }
+
+/// A positive number of milliseconds (`default` is in milliseconds too).
+pub fn millis_or(name: &'static str, default: &str) -> Result<std::time::Duration, ConfigError> {
+    match parse_or::<u64>(name, default)? {
+        0 => Err(ConfigError::new(name, "0", "must be at least 1")),
+        ms => Ok(std::time::Duration::from_millis(ms)),
+    }
+}

@@ -1,5 +1,6 @@
 //! The services every server mounts beside its own: reflection (v1 and v1alpha, so every grpcurl
-//! can list and call) and `grpc.health.v1.Health`, plus the serve loop itself.
+//! can list and call) and `grpc.health.v1.Health`, plus the serve loop itself and the
+//! [`Limits`] it enforces on every caller.
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
@@ -12,7 +13,92 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
-use crate::request_id::RequestIdLayer;
+use crate::{
+    env::{self, ConfigError},
+    request_id::RequestIdLayer,
+};
+
+/// What a server allows each caller, so that no client (a buggy one, or one that means harm)
+/// can hold a call, a connection or memory without bound. Read from the environment by
+/// [`Limits::from_env`]; [`Limits::default`] is the same defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// `GRPC_REQUEST_TIMEOUT_MS`: a call not answered by then is CANCELLED ("Timeout
+    /// expired"); a shorter `grpc-timeout` from the client wins.
+    pub request_timeout: Duration,
+    /// `GRPC_CONCURRENCY_LIMIT`: calls served at once on one connection; more wait their turn.
+    /// The gateway sends all its calls over one connection, hence a generous default.
+    pub concurrency_per_connection: usize,
+    /// `GRPC_MAX_CONCURRENT_STREAMS`: streams a client may open at once on one connection,
+    /// advertised in HTTP/2 SETTINGS (clients queue beyond it).
+    pub max_concurrent_streams: u32,
+    /// `GRPC_KEEPALIVE_INTERVAL_MS`: how often an idle connection is pinged, so a peer that
+    /// vanished without closing (a dead host, a dropped NAT entry) is noticed.
+    pub keepalive_interval: Duration,
+    /// `GRPC_KEEPALIVE_TIMEOUT_MS`: how long a ping may go unanswered before the connection is
+    /// closed.
+    pub keepalive_timeout: Duration,
+    /// `GRPC_MAX_REQUEST_BYTES`: the largest request message decoded; a larger one is
+    /// OUT_OF_RANGE before it is buffered whole. The gateway's body limit (1 MiB) by default.
+    pub max_request_bytes: usize,
+    /// `GRPC_MAX_RESPONSE_BYTES`: the largest response message encoded; 4 MiB by default, what
+    /// tonic clients (the gateway among them) accept.
+    pub max_response_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(30),
+            concurrency_per_connection: 256,
+            max_concurrent_streams: 256,
+            keepalive_interval: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(10),
+            max_request_bytes: 1024 * 1024,
+            max_response_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+impl Limits {
+    /// Every limit from its variable, with [`Limits::default`]'s values as the defaults.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            request_timeout: env::millis_or("GRPC_REQUEST_TIMEOUT_MS", "30000")?,
+            concurrency_per_connection: positive("GRPC_CONCURRENCY_LIMIT", "256")?,
+            max_concurrent_streams: positive("GRPC_MAX_CONCURRENT_STREAMS", "256")?,
+            keepalive_interval: env::millis_or("GRPC_KEEPALIVE_INTERVAL_MS", "30000")?,
+            keepalive_timeout: env::millis_or("GRPC_KEEPALIVE_TIMEOUT_MS", "10000")?,
+            max_request_bytes: positive("GRPC_MAX_REQUEST_BYTES", "1048576")?,
+            max_response_bytes: positive("GRPC_MAX_RESPONSE_BYTES", "4194304")?,
+        })
+    }
+}
+
+/// A number of at least 1.
+fn positive<T>(name: &'static str, default: &str) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + From<u8>,
+    T::Err: std::fmt::Display,
+{
+    let value: T = env::parse_or(name, default)?;
+    if value < T::from(1) {
+        return Err(ConfigError::new(name, "0", "must be at least 1"));
+    }
+    Ok(value)
+}
+
+/// Sets [`Limits`]' message sizes on a generated `…Server` (each has the two methods, but
+/// under no common trait): `with_message_limits!(AuthServiceServer::new(api), limits)`.
+#[macro_export]
+macro_rules! with_message_limits {
+    ($server:expr, $limits:expr) => {{
+        let limits: &$crate::grpc::Limits = &$limits;
+        $server
+            .max_decoding_message_size(limits.max_request_bytes)
+            .max_encoding_message_size(limits.max_response_bytes)
+    }};
+}
 
 const HEALTH: &str = "grpc.health.v1.Health";
 const REFLECTION_V1: &str = "grpc.reflection.v1.ServerReflection";
@@ -39,13 +125,21 @@ pub fn add_reflection(
     Ok(())
 }
 
-/// Serves `routes` on `listener` until `shutdown` resolves, then lets in-flight calls finish.
+/// Serves `routes` on `listener` within `limits` until `shutdown` resolves, then lets in-flight
+/// calls finish. (The message sizes are set on each generated server, with
+/// [`with_message_limits!`].)
 pub async fn serve(
     listener: TcpListener,
     routes: Routes,
+    limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
     Server::builder()
+        .timeout(limits.request_timeout)
+        .concurrency_limit_per_connection(limits.concurrency_per_connection)
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .http2_keepalive_interval(Some(limits.keepalive_interval))
+        .http2_keepalive_timeout(Some(limits.keepalive_timeout))
         .layer(RequestIdLayer)
         .add_routes(routes)
         .serve_with_incoming_shutdown(
@@ -78,5 +172,54 @@ pub async fn probe_health(listen: SocketAddr, service: &str) -> Result<(), Strin
     match response.into_inner().status() {
         ServingStatus::Serving => Ok(()),
         status => Err(format!("{service} is {}", status.as_str_name())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The stream limit reaches clients in the server's HTTP/2 SETTINGS, where they obey it.
+    #[tokio::test]
+    async fn advertises_the_stream_limit_in_http2_settings() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (_reporter, health) = tonic_health::server::health_reporter();
+        let mut routes = RoutesBuilder::default();
+        routes.add_service(health);
+        let limits = Limits {
+            max_concurrent_streams: 3,
+            ..Limits::default()
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            serve(listener, routes.routes(), limits, shutdown).await
+        });
+
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+        tokio::spawn(connection);
+        let mut client = client.ready().await.unwrap();
+        let request = http::Request::post(format!("http://{addr}/{HEALTH}/Check"))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(())
+            .unwrap();
+        // Any answer will do: by then the server's SETTINGS have been read.
+        let (response, _) = client.send_request(request, true).unwrap();
+        response.await.unwrap();
+        assert_eq!(client.current_max_send_streams(), 3);
+
+        drop(stop);
+        server.await.unwrap().unwrap();
+    }
+
+    #[test]
+    fn the_defaults_are_those_from_env_reads() {
+        // No test sets these variables: reading them gives the documented defaults.
+        assert_eq!(Limits::from_env().unwrap(), Limits::default());
     }
 }

@@ -6,7 +6,8 @@
 //! - `request_id`: the tower layer that puts `x-request-id` on every log line of a call.
 //! - `database`: one `sqlx::AnyPool` for SQLite or PostgreSQL, migrated at start.
 //! - `django`: reading Django's `dumpdata` JSON, for the `import-django` commands.
-//! - `grpc`: reflection (v1 and v1alpha) and health, the parts every server mounts.
+//! - `grpc`: reflection (v1 and v1alpha) and health, the parts every server mounts, and the
+//!   serve loop with the `GRPC_*` limits on every caller.
 //! - `validation`: field errors, carried as `google.rpc.BadRequest`.
 //! - `shutdown`: the SIGTERM / Ctrl-C future that drains a server.
 

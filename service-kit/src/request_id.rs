@@ -18,7 +18,7 @@ use tracing::Instrument;
 pub const HEADER: &str = "x-request-id";
 
 /// Longer ids are replaced: they would bloat every log line.
-const MAX_LEN: usize = 128;
+const MAX_LEN: usize = 64;
 
 /// A fresh id: 128 random bits in hex.
 pub fn generate() -> String {
@@ -27,11 +27,16 @@ pub fn generate() -> String {
     hex::encode(bytes)
 }
 
-/// The client's id if it is usable (short, visible ASCII), else `None`.
+/// The client's id if it is usable, else `None`: 1 to 64 letters, digits, `.`, `_` or `-`.
+/// Anything wider (quotes, `=`, `{`, `/`) could forge fields in a plain or JSON log line, or
+/// break the tools that split on them, so such an id is replaced rather than escaped.
 pub fn accept(value: Option<&HeaderValue>) -> Option<String> {
     let value = value?.to_str().ok()?;
-    let usable =
-        !value.is_empty() && value.len() <= MAX_LEN && value.bytes().all(|b| b.is_ascii_graphic());
+    let usable = !value.is_empty()
+        && value.len() <= MAX_LEN
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     usable.then(|| value.to_owned())
 }
 
@@ -139,7 +144,18 @@ mod tests {
     async fn keeps_a_usable_client_id_and_replaces_the_rest() {
         let with = |value: &str| Request::builder().header(HEADER, value).body(()).unwrap();
         assert_eq!(seen_id(with("abc-123")).await, "abc-123");
-        for unusable in ["", "has space", &"x".repeat(129)] {
+        let longest = format!("A.b_c-{}", "9".repeat(58));
+        assert_eq!(seen_id(with(&longest)).await, longest);
+        for unusable in [
+            "",
+            "has space",
+            &"x".repeat(65),
+            "a\"b",
+            "id=forged",
+            "{json}",
+            "a/b",
+            "tab\tbed",
+        ] {
             let id = seen_id(with(unusable)).await;
             assert_eq!(id.len(), 32, "{unusable:?} -> {id:?}");
         }

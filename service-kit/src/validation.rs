@@ -9,6 +9,21 @@ pub const REQUIRED: &str = "This field is required.";
 /// DRF's message for an empty string where one is needed.
 pub const BLANK: &str = "This field may not be blank.";
 
+/// DRF's message for a string with a NUL character in it (`ProhibitNullCharactersValidator`,
+/// on every `CharField`). PostgreSQL cannot store one in text at all, and SQLite would store a
+/// name that most tools cut short at it.
+pub const NULL_CHARACTERS: &str = "Null characters are not allowed.";
+
+/// `Err` with [`NULL_CHARACTERS`] when `text` has a NUL in it. Parsers of text fields check this
+/// first: the value is then refused for that alone.
+pub fn no_null_characters(text: &str) -> Result<(), Messages> {
+    if text.contains('\0') {
+        Err(vec![NULL_CHARACTERS.to_owned()])
+    } else {
+        Ok(())
+    }
+}
+
 /// DRF's message for a string over its limit.
 pub fn too_long(max_chars: usize) -> String {
     format!("Ensure this field has no more than {max_chars} characters.")
@@ -17,13 +32,24 @@ pub fn too_long(max_chars: usize) -> String {
 /// What one field got wrong; a parser returns these and its caller names the field.
 pub type Messages = Vec<String>;
 
-/// `Ok` for a present, non-blank string (trimmed, as DRF's `CharField` does).
+/// `Ok` for a present, non-blank string without NUL characters (trimmed, as DRF's `CharField`
+/// does).
 pub fn required_text(value: Option<String>) -> Result<String, Messages> {
     match value {
         None => Err(vec![REQUIRED.to_owned()]),
         Some(text) if text.trim().is_empty() => Err(vec![BLANK.to_owned()]),
-        Some(text) => Ok(text.trim().to_owned()),
+        Some(text) => {
+            no_null_characters(&text)?;
+            Ok(text.trim().to_owned())
+        }
     }
+}
+
+/// `Ok` for an optional string without NUL characters, trimmed (DRF's
+/// `CharField(allow_blank=True)`).
+pub fn optional_text(value: &str) -> Result<String, Messages> {
+    no_null_characters(value)?;
+    Ok(value.trim().to_owned())
 }
 
 /// Every violation found in one request, in the order found.
@@ -93,5 +119,20 @@ impl From<FieldErrors> for Status {
             details.add_bad_request_violation(field, message);
         }
         Status::with_error_details(Code::InvalidArgument, "invalid request", details)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_with_a_nul_is_refused_for_that_alone() {
+        let nul = || vec![NULL_CHARACTERS.to_owned()];
+        assert_eq!(required_text(Some("a\0b".to_owned())), Err(nul()));
+        assert_eq!(required_text(Some("\0".to_owned())), Err(nul()));
+        assert_eq!(optional_text(" x\0 "), Err(nul()));
+        assert_eq!(required_text(Some(" ok ".to_owned())).as_deref(), Ok("ok"));
+        assert_eq!(optional_text(" ").as_deref(), Ok(""));
     }
 }

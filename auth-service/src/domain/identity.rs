@@ -1,6 +1,6 @@
 //! Usernames, emails and personal names, with Django's rules and messages.
 
-use service_kit::validation::{BLANK, Messages, too_long};
+use service_kit::validation::{BLANK, Messages, no_null_characters, too_long};
 
 const USERNAME_MAX_CHARS: usize = 150;
 const EMAIL_MAX_CHARS: usize = 254;
@@ -16,6 +16,7 @@ impl Username {
         if value.is_empty() {
             return Err(vec![BLANK.to_owned()]);
         }
+        no_null_characters(value)?;
         let mut messages = Vec::new();
         if value.chars().count() > USERNAME_MAX_CHARS {
             messages.push(too_long(USERNAME_MAX_CHARS));
@@ -57,6 +58,7 @@ impl Email {
         if value.is_empty() {
             return Err(vec![BLANK.to_owned()]);
         }
+        no_null_characters(value)?;
         if value.chars().count() > EMAIL_MAX_CHARS {
             return Err(vec![too_long(EMAIL_MAX_CHARS)]);
         }
@@ -107,6 +109,7 @@ pub struct PersonName(String);
 impl PersonName {
     pub fn parse(raw: &str) -> Result<Self, Messages> {
         let value = raw.trim();
+        no_null_characters(value)?;
         if value.chars().count() > NAME_MAX_CHARS {
             return Err(vec![too_long(NAME_MAX_CHARS)]);
         }
@@ -165,6 +168,14 @@ mod tests {
             Email::parse("A@Example.COM").unwrap().key(),
             "a@example.com"
         );
+    }
+
+    #[test]
+    fn nul_characters_are_refused_with_drf_message() {
+        let nul = vec![service_kit::validation::NULL_CHARACTERS.to_owned()];
+        assert_eq!(Username::parse("al\0ice").unwrap_err(), nul);
+        assert_eq!(Email::parse("a\0@example.com").unwrap_err(), nul);
+        assert_eq!(PersonName::parse("Jo\0hn").unwrap_err(), nul);
     }
 
     #[test]

@@ -355,6 +355,41 @@ async fn createsuperuser_refuses_an_existing_username(db: TestDatabase) {
     );
 }
 
+/// `docker compose exec … createsuperuser` with `AUTH_SUPERUSER_PASSWORD` set but empty reads
+/// the password from standard input, as without the variable.
+#[test]
+fn createsuperuser_reads_standard_input_when_the_password_variable_is_empty() {
+    use std::{
+        io::Write,
+        process::{Command, Stdio},
+    };
+    let db = TestDatabase::sqlite();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_auth-service"))
+        .args(["createsuperuser", "--username", "admin"])
+        .env("AUTH_SUPERUSER_PASSWORD", "")
+        .env("AUTH_DATABASE_URL", db.url())
+        .env("RUST_LOG", "off")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("Superuser \"admin\" created"),
+        "{}\n{stdout}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 service_kit::on_both_backends!(
     register_validates_every_field_with_drf_messages,
     register_returns_the_user_and_optionally_a_token,
@@ -364,4 +399,39 @@ service_kit::on_both_backends!(
     admins_manage_users_and_others_may_not,
     only_superusers_grant_superuser,
     createsuperuser_refuses_an_existing_username,
+    null_characters_are_invalid_arguments,
 );
+
+/// A NUL in any name or address is INVALID_ARGUMENT with DRF's message on that field, on
+/// PostgreSQL (which cannot store one) as on SQLite (which would).
+async fn null_characters_are_invalid_arguments(db: TestDatabase) {
+    let app = spawn_app(&db).await;
+    let mut client = app.client();
+    let nul = "Null characters are not allowed.";
+    let refused = client
+        .register(pb::RegisterRequest {
+            username: Some("al\0ice".into()),
+            email: Some("a\0@example.com".into()),
+            first_name: Some("A\0".into()),
+            last_name: Some("\0".into()),
+            ..registration("alice")
+        })
+        .await;
+    assert_eq!(
+        field_errors(refused),
+        [
+            pair("username", nul),
+            pair("email", nul),
+            pair("first_name", nul),
+            pair("last_name", nul),
+        ]
+    );
+    let login = client
+        .login(pb::LoginRequest {
+            username: Some("al\0ice".into()),
+            password: Some(PASSWORD.into()),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(field_errors(login), [pair("username", nul)]);
+}

@@ -1,6 +1,7 @@
 //! The request body as DRF's parsers see it: JSON or form-encoded into one map of fields, with
-//! DRF's 415, 400 and (over [`BODY_LIMIT`]) 413; and the field readers that coerce a value the
-//! way DRF's serializer fields do, recording DRF's messages for values they cannot use.
+//! DRF's 415, 400 (malformed JSON, or a body that cannot be read) and (over [`BODY_LIMIT`])
+//! 413; and the field readers that coerce a value the way DRF's serializer fields do,
+//! recording DRF's messages for values they cannot use.
 
 use axum::{
     body::Bytes,
@@ -34,12 +35,17 @@ impl<S: Send + Sync> FromRequest<S> for Fields {
             .headers()
             .get(header::CONTENT_TYPE)
             .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
-        // `Bytes` honours the router's `DefaultBodyLimit`, and says 413 when it is passed.
+        // `Bytes` honours the router's `DefaultBodyLimit`, and says 413 when it is passed; 400
+        // when the client's body cannot be read (the connection's fault, not the server's).
         let body =
             Bytes::from_request(request, state)
                 .await
                 .map_err(|rejection| match rejection.status() {
                     StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+                    StatusCode::BAD_REQUEST => {
+                        tracing::debug!(reason = %rejection.body_text(), "unreadable body");
+                        ApiError::MalformedRequest
+                    }
                     _ => ApiError::Internal(format!(
                         "cannot read the body: {}",
                         rejection.body_text()

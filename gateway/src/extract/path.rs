@@ -2,9 +2,12 @@
 //! `LimitOffsetPagination` parameters with the URL its `next` and `previous` links start from.
 
 use axum::extract::{FromRequestParts, Path};
-use http::{header, request::Parts};
+use http::request::Parts;
 
-use crate::error::{ApiError, Missing};
+use crate::{
+    error::{ApiError, Missing},
+    hosts::RequestHost,
+};
 
 /// The `{id}` of a detail route. Like Django's `<int:pk>`, only digits match; anything else is
 /// an unknown route ("Not found."), not an unknown object.
@@ -65,13 +68,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Paging {
         let mut paging = Self {
             limit: None,
             offset: 0,
+            // Only a host `ALLOWED_HOSTS` let through, never the raw header: a link must not
+            // point wherever a client's `Host` says.
             base_url: format!(
                 "http://{}{}",
                 parts
-                    .headers
-                    .get(header::HOST)
-                    .and_then(|host| host.to_str().ok())
-                    .unwrap_or("localhost"),
+                    .extensions
+                    .get::<RequestHost>()
+                    .map_or("localhost", |host| host.0.as_str()),
                 parts.uri.path()
             ),
         };

@@ -1,18 +1,23 @@
 //! One test per row of API.md's error tables: the 401 cases, 403, 404, 405, 415, 400 (parse
-//! error and field errors), 413, 409 and 503. (429 is in `throttling`, the CSRF 403s in
-//! `sessions`.)
+//! error, an unreadable body and field errors), 413, 409, 503 and 504. (429 is in
+//! `throttling`, the CSRF 403s in `sessions`.)
 
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode, header};
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, expect, expect_detail, expect_status, spawn_stack};
+use service_kit::testing::TestDatabase;
+
+use crate::helpers::{
+    PASSWORD, Stack, expect, expect_detail, expect_status, raw_exchange, spawn_stack,
+    spawn_stack_on,
+};
 
 const NOT_PROVIDED: &str = "Authentication credentials were not provided.";
 
 /// Sends `GET /api/me/` with the raw `Authorization` value and checks the 401.
-async fn expect_header_refused(stack: &crate::helpers::Stack, authorization: &[u8], detail: &str) {
+async fn expect_header_refused(stack: &Stack, authorization: &[u8], detail: &str) {
     let response = stack
         .request(Method::GET, "/api/me/")
         .header(
@@ -276,6 +281,84 @@ async fn bad_request_with_field_errors() {
     .await;
 }
 
+/// A NUL character in any text field is DRF's field error, on either database (PostgreSQL
+/// cannot store one; SQLite would have).
+async fn null_characters_are_field_errors(stack: Stack) {
+    let nul = json!(["Null characters are not allowed."]);
+    let signup = stack
+        .post(
+            "/api/signup/",
+            None,
+            json!({"username": "al\0ice", "email": "a@example.com", "password": PASSWORD}),
+        )
+        .await;
+    expect(signup, StatusCode::BAD_REQUEST, json!({"username": nul})).await;
+    let register = stack
+        .post(
+            "/api/register/",
+            None,
+            json!({"username": "bob", "email": "b\0@example.com", "password": PASSWORD,
+                   "first_name": "B\0b", "last_name": "\0"}),
+        )
+        .await;
+    expect(
+        register,
+        StatusCode::BAD_REQUEST,
+        json!({"email": nul, "first_name": nul, "last_name": nul}),
+    )
+    .await;
+
+    let admin = stack.admin().await;
+    let product = stack
+        .post(
+            "/api/products/",
+            Some(&admin),
+            json!({"name": "Wid\0get", "description": "a\0", "price": "1.00"}),
+        )
+        .await;
+    expect(
+        product,
+        StatusCode::BAD_REQUEST,
+        json!({"name": nul, "description": nul}),
+    )
+    .await;
+    let id = stack.product(&admin, "Widget", 1).await;
+    let patch = stack
+        .send(
+            Method::PATCH,
+            &format!("/api/products/{id}/"),
+            &admin,
+            json!({"description": "\0"}),
+        )
+        .await;
+    expect(patch, StatusCode::BAD_REQUEST, json!({"description": nul})).await;
+    let me = stack
+        .send(
+            Method::PATCH,
+            "/users/1/",
+            &admin,
+            json!({"first_name": "\0"}),
+        )
+        .await;
+    expect(me, StatusCode::BAD_REQUEST, json!({"first_name": nul})).await;
+}
+
+#[tokio::test]
+async fn null_characters_are_field_errors_on_sqlite() {
+    null_characters_are_field_errors(spawn_stack().await).await;
+}
+
+#[tokio::test]
+async fn null_characters_are_field_errors_on_postgres() {
+    let (Some(auth), Some(inventory)) = (
+        TestDatabase::postgres().await,
+        TestDatabase::postgres().await,
+    ) else {
+        return;
+    };
+    null_characters_are_field_errors(spawn_stack_on([auth, inventory], |_| {}).await).await;
+}
+
 /// The route's own errors (a missing confirmation match) and the service's (password rules, a
 /// taken email) come back together, as DRF reports every field at once; nothing is created.
 #[tokio::test]
@@ -326,6 +409,24 @@ async fn field_errors_of_the_route_and_the_service_come_together() {
         json!({"id": 2, "first_name": "John", "last_name": "Doe", "email": "jane@example.com"}),
     )
     .await;
+}
+
+/// A body that cannot be read (here a chunk size that is not hexadecimal) is the client's
+/// fault: DRF's 400 for a request it cannot parse, not a 500.
+#[tokio::test]
+async fn bad_request_on_a_broken_chunked_body() {
+    let stack = spawn_stack().await;
+    let response = raw_exchange(
+        &stack.base,
+        b"POST /api/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+          Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 400 "), "{response}");
+    assert!(
+        response.ends_with(r#"{"detail":"Malformed request."}"#),
+        "{response}"
+    );
 }
 
 #[tokio::test]

@@ -22,9 +22,13 @@ pub struct Stack {
     pub auth_config: auth_service::Config,
     /// Where the auth service listens, for extra gateways.
     pub auth_url: http::Uri,
+    /// Where the inventory service listens, for extra gateways.
+    pub inventory_url: http::Uri,
     /// Dropping these stops the servers.
     shutdown: Vec<oneshot::Sender<()>>,
     _databases: [TestDatabase; 2],
+    /// Those of the services started by [`Stack::extra_inventory`].
+    extra_databases: Vec<TestDatabase>,
 }
 
 /// A future that resolves when `receiver`'s sender is used or dropped.
@@ -39,6 +43,15 @@ pub async fn spawn_stack() -> Stack {
 
 /// The stack, with the gateway's configuration adjusted by `configure`.
 pub async fn spawn_stack_with(configure: impl FnOnce(&mut gateway::Config)) -> Stack {
+    spawn_stack_on([TestDatabase::sqlite(), TestDatabase::sqlite()], configure).await
+}
+
+/// The stack on the given auth and inventory databases (SQLite or PostgreSQL), with the
+/// gateway's configuration adjusted by `configure`.
+pub async fn spawn_stack_on(
+    [auth_db, inventory_db]: [TestDatabase; 2],
+    configure: impl FnOnce(&mut gateway::Config),
+) -> Stack {
     service_kit::testing::init_logs();
     let mut shutdown = Vec::new();
     let mut stopper = || {
@@ -47,7 +60,6 @@ pub async fn spawn_stack_with(configure: impl FnOnce(&mut gateway::Config)) -> S
         on_drop(receiver)
     };
 
-    let auth_db = TestDatabase::sqlite();
     let auth_config = auth_service::Config::for_tests(auth_db.url());
     let clock = ManualClock::new();
     let auth =
@@ -57,7 +69,6 @@ pub async fn spawn_stack_with(configure: impl FnOnce(&mut gateway::Config)) -> S
     let auth_url: http::Uri = format!("http://{}", auth.local_addr()).parse().unwrap();
     tokio::spawn(auth.run_until_stopped(stopper()));
 
-    let inventory_db = TestDatabase::sqlite();
     let inventory = inventory_service::Application::build(inventory_service::Config::for_tests(
         inventory_db.url(),
         auth_url.clone(),
@@ -69,7 +80,7 @@ pub async fn spawn_stack_with(configure: impl FnOnce(&mut gateway::Config)) -> S
         .unwrap();
     tokio::spawn(inventory.run_until_stopped(stopper()));
 
-    let mut config = gateway::Config::for_tests(auth_url.clone(), inventory_url);
+    let mut config = gateway::Config::for_tests(auth_url.clone(), inventory_url.clone());
     configure(&mut config);
     let (base, gateway_stopper) = spawn_gateway(config).await;
     shutdown.push(gateway_stopper);
@@ -77,6 +88,7 @@ pub async fn spawn_stack_with(configure: impl FnOnce(&mut gateway::Config)) -> S
     let stack = Stack {
         base,
         auth_url,
+        inventory_url,
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -85,6 +97,7 @@ pub async fn spawn_stack_with(configure: impl FnOnce(&mut gateway::Config)) -> S
         auth_config,
         shutdown,
         _databases: [auth_db, inventory_db],
+        extra_databases: Vec::new(),
     };
     stack.wait_until_ready().await;
     stack
@@ -116,6 +129,23 @@ impl Stack {
         let (base, stopper) = spawn_gateway(config).await;
         self.shutdown.push(stopper);
         base
+    }
+
+    /// Another inventory service, on a database of its own, checking callers with the auth
+    /// service at `auth_url`; its URL. It stops with the stack.
+    pub async fn extra_inventory(&mut self, auth_url: &str) -> String {
+        let db = TestDatabase::sqlite();
+        let inventory = inventory_service::Application::build(
+            inventory_service::Config::for_tests(db.url(), auth_url.parse().unwrap()),
+        )
+        .await
+        .expect("inventory starts");
+        let url = format!("http://{}", inventory.local_addr());
+        let (sender, receiver) = oneshot::channel();
+        tokio::spawn(inventory.run_until_stopped(on_drop(receiver)));
+        self.shutdown.push(sender);
+        self.extra_databases.push(db);
+        url
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -252,4 +282,30 @@ pub fn is_token(key: &Value) -> bool {
                 .bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
+}
+
+/// The gateway's address (`127.0.0.1:PORT`) from its base URL.
+pub fn address(base: &str) -> std::net::SocketAddr {
+    base.trim_start_matches("http://")
+        .parse()
+        .expect("a socket address")
+}
+
+/// Sends `request` as raw bytes on a new connection to the gateway at `base` and reads until
+/// the server closes it (at most 10 seconds): for what an HTTP client library will not send.
+pub async fn raw_exchange(base: &str, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address(base))
+        .await
+        .expect("the gateway accepts");
+    stream
+        .write_all(request)
+        .await
+        .expect("the request is sent");
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
+        .await
+        .expect("the gateway closes the connection")
+        .expect("the response is read");
+    String::from_utf8_lossy(&response).into_owned()
 }

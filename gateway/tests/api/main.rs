@@ -6,10 +6,12 @@
 //! - `errors`: one test per row of API.md's error tables.
 //! - `sessions`: the cookie session and its CSRF check.
 //! - `throttling`: per-IP limits and the account lockout.
+//! - `connections`: header, idle and request timeouts and the connection cap, over raw sockets.
 //! - `operations`: schema, health, readiness, metrics, request ids.
 //! - `fuzz`: arbitrary JSON to every JSON route never gets a 5xx.
 //! - `django`: users and DRF tokens imported from a Django `dumpdata` work unchanged.
 
+mod connections;
 mod django;
 mod errors;
 mod fuzz;

@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode, header};
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, expect, expect_status, spawn_stack};
+use crate::helpers::{PASSWORD, expect, expect_status, raw_exchange, spawn_stack};
 
 #[tokio::test]
 async fn schema_documents_every_route_and_every_route_is_served() {
@@ -50,7 +50,7 @@ async fn health_readiness_and_metrics() {
     )
     .await;
     let addr = stack.base.trim_start_matches("http://").parse().unwrap();
-    gateway::server::probe_health(addr)
+    gateway::server::probe_health(addr, "localhost")
         .await
         .expect("the container probe passes");
     expect(
@@ -90,6 +90,24 @@ async fn request_ids_are_returned_and_kept() {
         .await
         .unwrap();
     assert_eq!(kept.headers()["x-request-id"], "client-chosen-id-1");
+    // Only 1 to 64 of `[A-Za-z0-9._-]` pass through; anything else is replaced by a new id.
+    for unusable in [
+        "a".repeat(65),
+        "id\"with=quotes".to_owned(),
+        "a/b".to_owned(),
+    ] {
+        let replaced = stack
+            .request(Method::GET, "/api/inventory/")
+            .header("X-Request-Id", &unusable)
+            .send()
+            .await
+            .unwrap();
+        let id = replaced.headers()["x-request-id"].to_str().unwrap();
+        assert!(
+            id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{unusable:?} -> {id:?}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -142,4 +160,136 @@ async fn lists_page_with_limit_and_offset() {
             .ends_with("/api/products/?limit=2")
     );
     assert_eq!(last["results"][0]["name"], "c");
+}
+
+/// Any token is a method to HTTP; `/metrics` keeps one series per label, so a client must not
+/// be able to add labels: unknown methods count as `other`, unknown paths as `unmatched`.
+#[tokio::test]
+async fn metrics_labels_stay_bounded_whatever_the_client_sends() {
+    let stack = spawn_stack().await;
+    for (method, path) in [
+        ("X1", "/api/products/"),
+        ("BREW", "/api/products/"),
+        ("PROPFIND", "/no/such/route/x1/"),
+        ("GET", "/no/such/route/x2/"),
+    ] {
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        stack.request(method, path).send().await.unwrap();
+    }
+    let text = stack.get("/metrics", None).await.text().await.unwrap();
+    for leaked in ["X1", "BREW", "PROPFIND", "x1", "x2"] {
+        assert!(!text.contains(leaked), "{leaked} became a label:\n{text}");
+    }
+    assert!(
+        text.contains(
+            r#"http_requests_total{method="other",route="/api/products/",status="405"} 2"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"http_requests_total{method="other",route="unmatched",status="404"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"http_requests_total{method="GET",route="unmatched",status="404"} 1"#),
+        "{text}"
+    );
+}
+
+/// `ALLOWED_HOSTS`: another `Host` gets Django's plain 400 on every route, and paging links
+/// carry only an allowed host.
+#[tokio::test]
+async fn hosts_outside_allowed_hosts_get_djangos_400_and_never_reach_a_link() {
+    let mut stack = spawn_stack().await;
+    let admin = stack.admin().await;
+    stack.product(&admin, "a", 1).await;
+    stack.product(&admin, "b", 1).await;
+    let page = |base: String, host: &'static str| {
+        let admin = admin.clone();
+        async move {
+            let request = format!(
+                "GET /api/products/?limit=1 HTTP/1.1\r\nHost: {host}\r\n\
+                 Authorization: Token {admin}\r\nConnection: close\r\n\r\n"
+            );
+            raw_exchange(&base, request.as_bytes()).await
+        }
+    };
+    for refused in [
+        "evil.example",
+        "evil.example:8000",
+        "localhost.evil.example",
+        "a/b",
+    ] {
+        let response = page(stack.base.clone(), refused).await;
+        assert!(
+            response.starts_with("HTTP/1.1 400 "),
+            "{refused}: {response}"
+        );
+        assert!(
+            response.contains("content-type: text/html; charset=utf-8\r\n"),
+            "{response}"
+        );
+        assert!(
+            response.ends_with("\r\n\r\n<h1>Bad Request (400)</h1>"),
+            "{response}"
+        );
+        assert!(!response.contains("evil"), "{response}");
+    }
+    // The default list: loopback by name or address, on any port (as README's tour uses it).
+    let allowed = page(stack.base.clone(), "LOCALHOST:8000").await;
+    assert!(allowed.starts_with("HTTP/1.1 200 "), "{allowed}");
+    assert!(
+        allowed.contains(r#""next":"http://LOCALHOST:8000/api/products/?limit=1&offset=1""#),
+        "{allowed}"
+    );
+
+    let inventory_url = stack.inventory_url.to_string();
+    let subdomains = stack
+        .extra_gateway(&inventory_url, |config| {
+            config.allowed_hosts = ".example.com".parse().unwrap();
+        })
+        .await;
+    assert!(
+        page(subdomains.clone(), "api.example.com")
+            .await
+            .starts_with("HTTP/1.1 200 ")
+    );
+    assert!(
+        page(subdomains.clone(), "example.com")
+            .await
+            .starts_with("HTTP/1.1 200 ")
+    );
+    assert!(
+        page(subdomains.clone(), "badexample.com")
+            .await
+            .starts_with("HTTP/1.1 400 ")
+    );
+    assert!(
+        page(subdomains, "127.0.0.1")
+            .await
+            .starts_with("HTTP/1.1 400 ")
+    );
+}
+
+/// `/readyz` asks each service's health for that service by name: an inventory that cannot
+/// reach auth (so cannot check any caller) reports itself NOT_SERVING while its process, the
+/// whole-server status "", stays SERVING.
+#[tokio::test]
+async fn readiness_asks_each_service_by_name() {
+    let mut stack = spawn_stack().await;
+    // Nothing listens on the discard port of loopback: this inventory never reaches auth.
+    let stranded = stack.extra_inventory("http://127.0.0.1:9").await;
+    let base = stack.extra_gateway(&stranded, |_| {}).await;
+    let ready = stack
+        .client
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    expect(
+        ready,
+        StatusCode::SERVICE_UNAVAILABLE,
+        json!({"auth": "ok", "inventory": "unavailable"}),
+    )
+    .await;
 }

@@ -136,6 +136,14 @@ fn channel_to(addr: SocketAddr) -> Channel {
 
 /// Starts auth (with a superuser) and the inventory service, which `db` backs.
 pub async fn spawn_app(db: TestDatabase) -> TestApp {
+    spawn_app_with(db, |_| {}).await
+}
+
+/// [`spawn_app`], with the inventory's configuration adjusted by `configure`.
+pub async fn spawn_app_with(
+    db: TestDatabase,
+    configure: impl FnOnce(&mut inventory_service::Config),
+) -> TestApp {
     service_kit::testing::init_logs();
     let auth_db = database_like(&db).await;
     let auth_config = auth_service::Config::for_tests(auth_db.url());
@@ -144,7 +152,8 @@ pub async fn spawn_app(db: TestDatabase) -> TestApp {
         .expect("a superuser");
     let (auth_addr, auth) = start_auth(auth_config).await;
 
-    let config = inventory_service::Config::for_tests(db.url(), url_of(auth_addr));
+    let mut config = inventory_service::Config::for_tests(db.url(), url_of(auth_addr));
+    configure(&mut config);
     let inventory = start_inventory(config.clone()).await;
 
     let auth_channel = channel_to(auth_addr);

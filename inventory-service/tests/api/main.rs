@@ -5,6 +5,7 @@
 mod authentication;
 mod helpers;
 mod import;
+mod limits;
 mod permissions;
 mod products;
 mod stock;

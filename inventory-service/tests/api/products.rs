@@ -14,7 +14,45 @@ service_kit::on_both_backends!(
     lists_are_ordered_by_id_and_paged_with_a_total,
     unknown_products_are_not_found,
     invalid_products_get_drf_messages,
+    null_characters_are_invalid_arguments,
 );
+
+/// A NUL in a name or description is INVALID_ARGUMENT with DRF's message on that field, on
+/// PostgreSQL (which cannot store one) as on SQLite (which would).
+async fn null_characters_are_invalid_arguments(db: TestDatabase) {
+    let app = spawn_app(db).await;
+    let token = &app.admin_token;
+    let mut inventory = app.inventory();
+    let nul = "Null characters are not allowed.".to_owned();
+    let request = CreateProductRequest {
+        name: Some("Wid\0get".to_owned()),
+        description: Some("a\0b".to_owned()),
+        ..widget(1)
+    };
+    let status = inventory
+        .create_product(with_token(request, token))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert_eq!(
+        field_errors(&status),
+        [
+            ("name".to_owned(), nul.clone()),
+            ("description".to_owned(), nul.clone())
+        ]
+    );
+    let id = app.create_product(widget(1)).await.id;
+    let update = UpdateProductRequest {
+        id,
+        name: Some("\0".to_owned()),
+        ..Default::default()
+    };
+    let status = inventory
+        .update_product(with_token(update, token))
+        .await
+        .unwrap_err();
+    assert_eq!(field_errors(&status), [("name".to_owned(), nul)]);
+}
 
 async fn products_are_created_read_updated_and_deleted(db: TestDatabase) {
     let app = spawn_app(db).await;
