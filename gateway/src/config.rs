@@ -34,6 +34,9 @@ pub struct Config {
     /// The header and idle timers and the cap on open connections (`GATEWAY_HEADER_TIMEOUT_MS`,
     /// `GATEWAY_IDLE_TIMEOUT_MS`, `GATEWAY_MAX_CONNECTIONS`).
     pub connections: Limits,
+    /// Whether the session and CSRF cookies are `Secure` (`SESSION_COOKIE_SECURE`, default off
+    /// so that plain-HTTP localhost works).
+    pub session_cookie_secure: bool,
 }
 
 /// `ALLOWED_HOSTS` by default: this machine, by name and by loopback address.
@@ -59,6 +62,7 @@ impl Config {
                 idle_timeout: env::millis_or("GATEWAY_IDLE_TIMEOUT_MS", "60000")?,
                 max_connections: max_connections()?,
             },
+            session_cookie_secure: env::switch_or("SESSION_COOKIE_SECURE", false)?,
         })
     }
 
@@ -80,6 +84,7 @@ impl Config {
                 idle_timeout: Duration::from_secs(60),
                 max_connections: 1024,
             },
+            session_cookie_secure: false,
         }
     }
 }

@@ -51,8 +51,11 @@ pub enum ApiError {
     NotLoggedIn,
     /// 409: stock would go below zero.
     InsufficientStock,
-    /// 503: a service cannot be reached.
-    Unavailable(String),
+    /// 503: a service cannot be reached, or is too busy (then with how long to wait).
+    Unavailable {
+        cause: String,
+        retry_after: Option<Duration>,
+    },
     /// 504: a service did not answer in time.
     Timeout,
     /// 500: anything else; the cause is logged, never sent.
@@ -173,7 +176,10 @@ impl ApiError {
                     .and_then(|info| info.retry_delay)
                     .unwrap_or(Duration::from_secs(1)),
             ),
-            Code::Unavailable => Self::Unavailable(format!("{upstream:?}: {}", status.message())),
+            Code::Unavailable => Self::Unavailable {
+                cause: format!("{upstream:?}: {}", status.message()),
+                retry_after: details.retry_info().and_then(|info| info.retry_delay),
+            },
             Code::DeadlineExceeded | Code::Cancelled => Self::Timeout,
             code => Self::Internal(format!(
                 "{upstream:?} answered {code:?}: {}",
@@ -246,9 +252,13 @@ fn detail(status: StatusCode, detail: impl Into<String>) -> Response {
 }
 
 /// DRF's throttle message; the wait is rounded up to whole seconds, as DRF does.
+/// A wait in whole seconds, rounded up, at least one (what `Retry-After` carries).
+fn whole_seconds(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
 fn throttled(wait: Duration) -> Response {
-    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    let seconds = seconds.max(1);
+    let seconds = whole_seconds(wait);
     let unit = if seconds == 1 { "second" } else { "seconds" };
     let mut response = detail(
         StatusCode::TOO_MANY_REQUESTS,
@@ -307,12 +317,18 @@ impl IntoResponse for ApiError {
                 "You should be logged in to logout. Check whether the token is passed.",
             ),
             Self::InsufficientStock => detail(StatusCode::CONFLICT, "Insufficient stock."),
-            Self::Unavailable(cause) => {
+            Self::Unavailable { cause, retry_after } => {
                 tracing::warn!(%cause, "service unavailable");
-                detail(
+                let mut response = detail(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Service temporarily unavailable, try again later.",
-                )
+                );
+                if let Some(wait) = retry_after {
+                    response
+                        .headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(whole_seconds(wait)));
+                }
+                response
             }
             Self::Timeout => detail(
                 StatusCode::GATEWAY_TIMEOUT,

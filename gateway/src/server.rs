@@ -28,6 +28,7 @@ use crate::{
     hosts,
     metrics::{self, Metrics},
     routes,
+    session::CookiePolicy,
     throttle::Throttle,
 };
 
@@ -65,7 +66,10 @@ impl Application {
         let throttle = Arc::new(Throttle::new(config.auth_rate));
         let upstreams = Upstreams::connect_lazy(&config);
         // Outermost last: the request id wraps everything, so even a 413 or a 404 carries it.
-        let router = routes::router(upstreams, metrics.clone(), throttle)
+        let cookies = CookiePolicy {
+            secure: config.session_cookie_secure,
+        };
+        let router = routes::router(upstreams, metrics.clone(), throttle, cookies)
             .layer(middleware::from_fn_with_state(
                 config.request_timeout,
                 request_deadline,

@@ -59,37 +59,56 @@ pub fn check_csrf(headers: &HeaderMap) -> Result<(), Refusal> {
     }
 }
 
-/// The cookies that open a session: the key (`HttpOnly`, so scripts never see it) for
-/// `max_age_seconds`, and a fresh CSRF token.
-pub fn open(session_key: &str, max_age_seconds: u64) -> SetCookies {
-    AppendHeaders([
-        (
-            header::SET_COOKIE,
-            format!(
-                "{SESSION_COOKIE}={session_key}; HttpOnly; Max-Age={max_age_seconds}; Path=/; SameSite=Lax"
-            ),
-        ),
-        (
-            header::SET_COOKIE,
-            format!(
-                "{CSRF_COOKIE}={}; Max-Age={CSRF_COOKIE_MAX_AGE}; Path=/; SameSite=Lax",
-                new_csrf_token()
-            ),
-        ),
-    ])
+/// How the gateway's cookies are set (Django's `SESSION_COOKIE_SECURE` and
+/// `CSRF_COOKIE_SECURE`, one switch for both).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CookiePolicy {
+    /// Add `Secure`: browsers then send the cookies over HTTPS only.
+    pub secure: bool,
 }
 
-/// The cookies that end a session: both expire at once.
-pub fn clear() -> SetCookies {
-    let expired = |name: &str| {
-        format!(
-            "{name}=\"\"; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/; SameSite=Lax"
-        )
-    };
-    AppendHeaders([
-        (header::SET_COOKIE, expired(SESSION_COOKIE)),
-        (header::SET_COOKIE, expired(CSRF_COOKIE)),
-    ])
+impl CookiePolicy {
+    fn attributes(self) -> &'static str {
+        if self.secure {
+            "Path=/; SameSite=Lax; Secure"
+        } else {
+            "Path=/; SameSite=Lax"
+        }
+    }
+
+    /// The cookies that open a session: the key (`HttpOnly`, so scripts never see it) for
+    /// `max_age_seconds`, and a fresh CSRF token.
+    pub fn open(self, session_key: &str, max_age_seconds: u64) -> SetCookies {
+        let attributes = self.attributes();
+        AppendHeaders([
+            (
+                header::SET_COOKIE,
+                format!(
+                    "{SESSION_COOKIE}={session_key}; HttpOnly; Max-Age={max_age_seconds}; \
+                     {attributes}"
+                ),
+            ),
+            (
+                header::SET_COOKIE,
+                format!(
+                    "{CSRF_COOKIE}={}; Max-Age={CSRF_COOKIE_MAX_AGE}; {attributes}",
+                    new_csrf_token()
+                ),
+            ),
+        ])
+    }
+
+    /// The cookies that end a session: both expire at once.
+    pub fn clear(self) -> SetCookies {
+        let attributes = self.attributes();
+        let expired = |name: &str| {
+            format!("{name}=\"\"; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; {attributes}")
+        };
+        AppendHeaders([
+            (header::SET_COOKIE, expired(SESSION_COOKIE)),
+            (header::SET_COOKIE, expired(CSRF_COOKIE)),
+        ])
+    }
 }
 
 /// 128 random bits in hex.
@@ -128,6 +147,29 @@ mod tests {
         assert_eq!(cookie(&map, SESSION_COOKIE), Some("abc"));
         assert_eq!(cookie(&map, CSRF_COOKIE), Some("t"));
         assert_eq!(cookie(&map, "missing"), None);
+    }
+
+    #[test]
+    fn secure_cookies_only_when_asked() {
+        let cookies = |policy: CookiePolicy| {
+            let AppendHeaders(pairs) = policy.open("key", 60);
+            let AppendHeaders(cleared) = policy.clear();
+            pairs
+                .into_iter()
+                .chain(cleared)
+                .map(|(_, value)| value)
+                .collect::<Vec<_>>()
+        };
+        assert!(
+            cookies(CookiePolicy { secure: true })
+                .iter()
+                .all(|cookie| cookie.ends_with("; Secure"))
+        );
+        assert!(
+            cookies(CookiePolicy::default())
+                .iter()
+                .all(|cookie| !cookie.contains("Secure"))
+        );
     }
 
     #[test]

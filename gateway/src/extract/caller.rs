@@ -3,15 +3,18 @@
 //! service and, for unsafe methods, the CSRF double-submit token. A header token is not checked
 //! here on protected routes: the service called next checks it anyway, which saves a round trip.
 
-use std::borrow::Cow;
+use std::{
+    borrow::Cow,
+    net::{IpAddr, SocketAddr},
+};
 
-use axum::extract::{FromRef, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use http::{header, request::Parts};
 use proto::{
     auth::v1::{CredentialKind, ValidateTokenRequest},
     credentials::{self, MalformedAuthorization},
 };
-use tonic::Code;
+use tonic::{Code, metadata::MetadataValue};
 
 use crate::{
     clients::{self, Credential, Upstreams},
@@ -23,22 +26,44 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
-/// The request id and the credential presented, if any.
+/// The request id, the credential presented, if any, and the client's address.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub request_id: String,
     pub credential: Option<Credential>,
+    /// The peer of the HTTP connection, passed on so the auth service counts failed logins by
+    /// the real client rather than by the gateway.
+    pub client: Option<IpAddr>,
 }
 
 impl Caller {
     /// `message` as a gRPC request on behalf of this caller.
     pub fn request<T>(&self, message: T) -> tonic::Request<T> {
-        clients::request(message, &self.request_id, self.credential.as_ref())
+        self.on_behalf(clients::request(
+            message,
+            &self.request_id,
+            self.credential.as_ref(),
+        ))
     }
 
     /// `message` as a gRPC request that presents `credential` instead of the caller's.
     pub fn request_as<T>(&self, message: T, credential: &Credential) -> tonic::Request<T> {
-        clients::request(message, &self.request_id, Some(credential))
+        self.on_behalf(clients::request(
+            message,
+            &self.request_id,
+            Some(credential),
+        ))
+    }
+
+    fn on_behalf<T>(&self, mut request: tonic::Request<T>) -> tonic::Request<T> {
+        if let Some(client) = self.client {
+            let value = MetadataValue::try_from(client.to_string())
+                .expect("an IP address is valid metadata");
+            request
+                .metadata_mut()
+                .insert(credentials::CLIENT_ADDRESS_KEY, value);
+        }
+        request
     }
 
     /// Asks the auth service whether `credential` authenticates.
@@ -72,9 +97,14 @@ where
             .get::<RequestId>()
             .map(|id| id.0.clone())
             .unwrap_or_else(service_kit::request_id::generate);
+        let client = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip());
         let mut caller = Self {
             request_id,
             credential: header_token(parts)?,
+            client,
         };
         if caller.credential.is_none() {
             caller.credential =

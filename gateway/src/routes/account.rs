@@ -57,17 +57,22 @@ pub fn endpoints() -> Vec<Endpoint> {
             ),
             log_out_everywhere,
         ),
-        Endpoint::new(
-            Operation::authenticated(
-                Method::POST,
-                "/api/password/change/",
-                "Change the password; other tokens are revoked",
-                &["old_password", "new_password"],
-                200,
-            ),
-            change_password,
-        ),
     ]
+}
+
+/// The password change, apart: it checks a password, so it is throttled like login.
+pub fn password_endpoints() -> Vec<Endpoint> {
+    vec![Endpoint::new(
+        Operation::authenticated(
+            Method::POST,
+            "/api/password/change/",
+            "Change the password; other tokens are revoked. Wrong old passwords count toward \
+             the account's lockout like failed logins",
+            &["old_password", "new_password"],
+            200,
+        ),
+        change_password,
+    )]
 }
 
 async fn me(

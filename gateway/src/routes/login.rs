@@ -9,9 +9,9 @@ use axum::{
     extract::State,
     response::{IntoResponse, Response},
 };
-use http::{Method, StatusCode};
+use http::{HeaderMap, Method, StatusCode};
 use proto::{
-    auth::v1::{IssuedCredential, LoginRequest, LoginResponse},
+    auth::v1::{CredentialKind, IssuedCredential, LoginRequest, LoginResponse, RevokeTokenRequest},
     reasons,
 };
 use serde_json::{Value, json};
@@ -24,11 +24,11 @@ use super::{
     shapes::{self, SEED_001_USER, UserField},
 };
 use crate::{
-    clients::Upstreams,
+    clients::{Credential, Upstreams},
     error::{ApiError, NON_FIELD_ERRORS, present},
-    extract::{Anyone, Fields},
+    extract::{Anyone, Caller, Fields},
     openapi::Operation,
-    session,
+    session::{self, CookiePolicy},
 };
 
 /// What one login route asks for and answers.
@@ -119,7 +119,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                 &["username", "password"],
                 200,
             ),
-            |s, c, f| log_in(&SEED_000, s, c, f),
+            |s, p, h, c, f| log_in(&SEED_000, s, p, h, c, f),
         ),
         Endpoint::new(
             Operation::public(
@@ -129,7 +129,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                 &["email", "username", "password"],
                 200,
             ),
-            |s, c, f| log_in(&SEED_001, s, c, f),
+            |s, p, h, c, f| log_in(&SEED_001, s, p, h, c, f),
         ),
         Endpoint::new(
             Operation::public(
@@ -139,7 +139,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                 &["username", "password"],
                 200,
             ),
-            |s, c, f| log_in(&SEED_002, s, c, f),
+            |s, p, h, c, f| log_in(&SEED_002, s, p, h, c, f),
         ),
         Endpoint::new(
             Operation::public(
@@ -149,7 +149,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                 &["email", "password"],
                 200,
             ),
-            |s, c, f| log_in(&SEED_003, s, c, f),
+            |s, p, h, c, f| log_in(&SEED_003, s, p, h, c, f),
         ),
         Endpoint::new(
             Operation::public(
@@ -159,7 +159,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                 &["username", "password"],
                 200,
             ),
-            |s, c, f| log_in(&SEED_004, s, c, f),
+            |s, p, h, c, f| log_in(&SEED_004, s, p, h, c, f),
         ),
     ]
 }
@@ -167,6 +167,8 @@ pub fn endpoints() -> Vec<Endpoint> {
 async fn log_in(
     route: &'static Login,
     State(upstreams): State<Upstreams>,
+    State(cookie_policy): State<CookiePolicy>,
+    headers: HeaderMap,
     Anyone(caller): Anyone,
     fields: Fields,
 ) -> Result<Response, ApiError> {
@@ -177,10 +179,34 @@ async fn log_in(
     };
     let body = route.answer.body(&response)?;
     let cookies = match (route.open_session, &response.session) {
-        (true, Some(session)) => Some(session::open(&session.key, seconds_left(session))),
+        (true, Some(session)) => {
+            revoke_replaced_session(&upstreams, &caller, &headers).await;
+            Some(cookie_policy.open(&session.key, seconds_left(session)))
+        }
         _ => None,
     };
     Ok((cookies, Json(body)).into_response())
+}
+
+/// A new login on a browser replaces its session: the one its old cookie held is revoked, so
+/// a copy of that cookie cannot outlive the login that replaced it (Django's `cycle_key`).
+async fn revoke_replaced_session(upstreams: &Upstreams, caller: &Caller, headers: &HeaderMap) {
+    let Some(key) = session::cookie(headers, session::SESSION_COOKIE).filter(|key| !key.is_empty())
+    else {
+        return;
+    };
+    let old = Credential {
+        kind: CredentialKind::Session,
+        key: key.to_owned(),
+    };
+    // Best effort: the old session may be gone already, and the login has succeeded.
+    if let Err(status) = upstreams
+        .auth()
+        .revoke_token(caller.request_as(RevokeTokenRequest {}, &old))
+        .await
+    {
+        tracing::debug!(code = ?status.code(), "the replaced session was not revoked");
+    }
 }
 
 impl Login {

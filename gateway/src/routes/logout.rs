@@ -17,7 +17,7 @@ use crate::{
     error::{ApiError, AuthFailure},
     extract::Caller,
     openapi::Operation,
-    session,
+    session::{self, CookiePolicy},
 };
 
 /// What one logout route answers.
@@ -61,19 +61,19 @@ pub fn endpoints() -> Vec<Endpoint> {
                 "/api/logout/",
                 "Log out: revoke this token (seeds 000, 004)",
             ),
-            |s, h, c| log_out(&SEED_000, s, h, c),
+            |s, p, h, c| log_out(&SEED_000, s, p, h, c),
         ),
         Endpoint::new(
             logout("/logout/", "Log out: end the cookie session (seed 001)"),
-            |s, h, c| log_out(&SEED_001, s, h, c),
+            |s, p, h, c| log_out(&SEED_001, s, p, h, c),
         ),
         Endpoint::new(
             logout("/api/v1/logout/", "Log out (seed 002)"),
-            |s, h, c| log_out(&SEED_002, s, h, c),
+            |s, p, h, c| log_out(&SEED_002, s, p, h, c),
         ),
         Endpoint::new(
             logout("/api/users/logout/", "Log out (seed 003)"),
-            |s, h, c| log_out(&SEED_003, s, h, c),
+            |s, p, h, c| log_out(&SEED_003, s, p, h, c),
         ),
     ]
 }
@@ -81,6 +81,7 @@ pub fn endpoints() -> Vec<Endpoint> {
 async fn log_out(
     route: &'static Logout,
     State(upstreams): State<Upstreams>,
+    State(cookie_policy): State<CookiePolicy>,
     headers: HeaderMap,
     caller: Caller,
 ) -> Result<Response, ApiError> {
@@ -108,6 +109,6 @@ async fn log_out(
         }
     }
     let (key, text) = route.message;
-    let cookies = session_cookie.map(|_| session::clear());
+    let cookies = session_cookie.map(|_| cookie_policy.clear());
     Ok((cookies, Json(json!({ key: text }))).into_response())
 }

@@ -31,6 +31,7 @@ use crate::{
     error::{ApiError, Missing},
     metrics::Metrics,
     openapi::{self, Operation},
+    session::CookiePolicy,
     throttle::{self, Throttle},
 };
 
@@ -41,6 +42,13 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The OpenAPI document, generated once from the endpoints.
     pub schema: Arc<Value>,
+    pub cookies: CookiePolicy,
+}
+
+impl FromRef<AppState> for CookiePolicy {
+    fn from_ref(state: &AppState) -> Self {
+        state.cookies
+    }
 }
 
 impl FromRef<AppState> for Upstreams {
@@ -77,11 +85,21 @@ impl Endpoint {
     }
 }
 
-/// The whole API. Login and registration routes sit behind `throttle`.
-pub fn router(upstreams: Upstreams, metrics: Arc<Metrics>, throttle: Arc<Throttle>) -> Router {
+/// The whole API. Login, registration and password change (which checks a password too)
+/// sit behind `throttle`.
+pub fn router(
+    upstreams: Upstreams,
+    metrics: Arc<Metrics>,
+    throttle: Arc<Throttle>,
+    cookies: CookiePolicy,
+) -> Router {
     let mut operations = Vec::new();
     let throttled = mount(
-        [registration::endpoints(), login::endpoints()],
+        [
+            registration::endpoints(),
+            login::endpoints(),
+            account::password_endpoints(),
+        ],
         &mut operations,
     )
     .route_layer(middleware::from_fn_with_state(throttle, throttle::limit));
@@ -99,6 +117,7 @@ pub fn router(upstreams: Upstreams, metrics: Arc<Metrics>, throttle: Arc<Throttl
         upstreams,
         metrics,
         schema: Arc::new(openapi::document(&operations)),
+        cookies,
     };
     throttled
         .merge(unthrottled)
