@@ -96,7 +96,11 @@ impl TestApp {
     }
 
     pub async fn token_for(&self, username: &str) -> String {
-        self.login(username, PASSWORD)
+        self.token_for_password(username, PASSWORD).await
+    }
+
+    pub async fn token_for_password(&self, username: &str, password: &str) -> String {
+        self.login(username, password)
             .await
             .expect("login succeeds")
             .token

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod accounts;
+mod hardening;
 mod import;
 mod lockout;
 mod login;
