@@ -401,6 +401,21 @@ mod tests {
     }
 
     #[test]
+    fn an_overloaded_service_is_a_503_with_retry_after() {
+        let status = Status::with_error_details(
+            Code::Unavailable,
+            "busy",
+            ErrorDetails::with_retry_info(Some(Duration::from_secs(5))),
+        );
+        let response = ApiError::auth(status).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+        let down = ApiError::auth(Status::unavailable("tcp connect error")).into_response();
+        assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!down.headers().contains_key(header::RETRY_AFTER));
+    }
+
+    #[test]
     fn groups_field_errors_by_field() {
         let mut errors = FieldErrors::new();
         errors.add("password", "a");

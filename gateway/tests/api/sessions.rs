@@ -163,3 +163,93 @@ async fn a_token_logout_ends_the_session_sent_with_it() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_new_login_on_a_browser_revokes_its_old_session() {
+    let stack = spawn_stack().await;
+    let (old, csrf) = session_login(&stack).await;
+    let again = stack
+        .request(Method::POST, "/login/")
+        .header(header::COOKIE, format!("sessionid={old}; csrftoken={csrf}"))
+        .header("X-CSRFToken", &csrf)
+        .json(&json!({"username": "alice", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let new = set_cookie(&again, "sessionid").expect("a new session cookie");
+    expect_status(again, StatusCode::OK).await;
+    assert_ne!(new, old);
+    let with_old = with_cookies(
+        &stack,
+        Method::GET,
+        "/api/me/",
+        &format!("sessionid={old}"),
+        None,
+    )
+    .await;
+    expect_detail(
+        with_old,
+        StatusCode::UNAUTHORIZED,
+        "Authentication credentials were not provided.",
+    )
+    .await;
+    let with_new = with_cookies(
+        &stack,
+        Method::GET,
+        "/api/me/",
+        &format!("sessionid={new}"),
+        None,
+    )
+    .await;
+    expect_status(with_new, StatusCode::OK).await;
+}
+
+#[tokio::test]
+async fn a_session_cannot_refresh_and_its_key_never_comes_back_in_a_body() {
+    let stack = spawn_stack().await;
+    let (session, csrf) = session_login(&stack).await;
+    let refresh = with_cookies(
+        &stack,
+        Method::POST,
+        "/api/refresh-token/",
+        &format!("sessionid={session}; csrftoken={csrf}"),
+        Some(&csrf),
+    )
+    .await;
+    assert_eq!(refresh.status(), StatusCode::UNAUTHORIZED);
+    let body = refresh.text().await.unwrap();
+    assert!(!body.contains(&session), "{body}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+        json!({"detail": "Authentication credentials were not provided."})
+    );
+}
+
+#[tokio::test]
+async fn session_cookies_are_secure_when_configured() {
+    let login_cookies = |stack: Stack| async move {
+        stack.clerk("alice").await;
+        let response = stack
+            .post(
+                "/login/",
+                None,
+                json!({"username": "alice", "password": PASSWORD}),
+            )
+            .await;
+        let cookies: Vec<String> = response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|value| value.to_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(cookies.len(), 2, "{cookies:?}");
+        cookies
+    };
+    let secure = login_cookies(
+        crate::helpers::spawn_stack_with(|config| config.session_cookie_secure = true).await,
+    )
+    .await;
+    assert!(secure.iter().all(|c| c.ends_with("; Secure")), "{secure:?}");
+    let plain = login_cookies(spawn_stack().await).await;
+    assert!(plain.iter().all(|c| !c.contains("Secure")), "{plain:?}");
+}

@@ -65,3 +65,54 @@ async fn a_locked_account_gets_429_with_retry_after() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn password_change_is_throttled_like_login() {
+    let stack =
+        spawn_stack_with(|config| config.auth_rate = Some("3/minute".parse().unwrap())).await;
+    let token = stack.clerk("alice").await; // registration: one of the three
+    let guess = json!({"old_password": "Guess1234", "new_password": "Newpass123"});
+    for _ in 0..2 {
+        let response = stack
+            .post("/api/password/change/", Some(&token), guess.clone())
+            .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    }
+    let throttled = stack
+        .post("/api/password/change/", Some(&token), guess)
+        .await;
+    assert!(throttled.headers().contains_key(header::RETRY_AFTER));
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn wrong_old_passwords_lock_the_account_with_retry_after() {
+    let stack = spawn_stack().await;
+    let token = stack.clerk("alice").await;
+    let guess = json!({"old_password": "Guess1234", "new_password": "Newpass123"});
+    for _ in 0..stack.auth_config.lockout_threshold {
+        let response = stack
+            .post("/api/password/change/", Some(&token), guess.clone())
+            .await;
+        let body = expect_status(response, StatusCode::BAD_REQUEST).await;
+        assert_eq!(
+            body,
+            json!({"old_password": ["Your old password was entered incorrectly. Please enter it again."]})
+        );
+    }
+    let right = json!({"old_password": PASSWORD, "new_password": "Newpass123"});
+    let locked = stack
+        .post("/api/password/change/", Some(&token), right)
+        .await;
+    assert!(locked.headers().contains_key(header::RETRY_AFTER));
+    expect_status(locked, StatusCode::TOO_MANY_REQUESTS).await;
+    // The login of the same account from the same client is locked too.
+    let login = stack
+        .post(
+            "/api/login/",
+            None,
+            json!({"username": "alice", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(login.status(), StatusCode::TOO_MANY_REQUESTS);
+}
