@@ -70,7 +70,7 @@ fn database_url(variable: &str, data: &Path, file: &str) -> String {
 
 fn auth_config(data: &Path) -> Result<auth_service::Config, String> {
     let mut config = auth_service::Config::from_env().map_err(|e| e.to_string())?;
-    config.database_url = database_url("AUTH_DATABASE_URL", data, "auth.db");
+    config.database_url = database_url("AUTH_DATABASE_URL", data, "auth.db").into();
     Ok(config)
 }
 
@@ -80,7 +80,7 @@ async fn run() -> Result<(), String> {
     let mut inventory = inventory_service::Config::from_env().map_err(|e| e.to_string())?;
     let mut gateway = gateway::Config::from_env().map_err(|e| e.to_string())?;
     telemetry::init(auth.log_format);
-    inventory.database_url = database_url("INVENTORY_DATABASE_URL", &data, "inventory.db");
+    inventory.database_url = database_url("INVENTORY_DATABASE_URL", &data, "inventory.db").into();
 
     let auth = auth_service::Application::build(auth)
         .await

@@ -4,6 +4,7 @@
 use std::{net::SocketAddr, time::Duration};
 
 use service_kit::{
+    database::DatabaseUrl,
     env::{self, ConfigError},
     telemetry::LogFormat,
 };
@@ -13,7 +14,7 @@ pub struct Config {
     /// `AUTH_LISTEN`, default `127.0.0.1:50051`.
     pub listen: SocketAddr,
     /// `AUTH_DATABASE_URL`, default `sqlite://auth.db` (created on first start).
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
     /// `TOKEN_TTL_SECONDS`, default 86400: how long a token or session lives.
     pub token_ttl: Duration,
     /// `ARGON2_MEMORY_KIB`, `ARGON2_ITERATIONS`, `ARGON2_PARALLELISM`: OWASP's argon2id
@@ -80,7 +81,7 @@ impl Config {
         )?;
         Ok(Self {
             listen: env::parse_or("AUTH_LISTEN", "127.0.0.1:50051")?,
-            database_url: env::string_or("AUTH_DATABASE_URL", "sqlite://auth.db"),
+            database_url: env::string_or("AUTH_DATABASE_URL", "sqlite://auth.db").into(),
             token_ttl: Duration::from_secs(env::positive_or("TOKEN_TTL_SECONDS", "86400")?),
             argon2,
             hashing_concurrency: usize::try_from(hashing_concurrency).unwrap_or(usize::MAX),
@@ -106,7 +107,7 @@ impl Config {
     pub fn for_tests(database_url: &str) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            database_url: database_url.to_owned(),
+            database_url: database_url.into(),
             token_ttl: Duration::from_secs(86400),
             argon2: Argon2Params {
                 memory_kib: 64,

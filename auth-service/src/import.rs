@@ -49,7 +49,6 @@ pub enum ImportError {
 }
 
 /// A user of the dump, checked.
-#[derive(Debug)]
 pub struct ImportedUser {
     pub source: RecordRef,
     /// Django's id, kept unless `--new-ids`.
@@ -65,6 +64,19 @@ pub struct ImportedUser {
     pub is_active: bool,
     pub date_joined: UnixMicros,
     pub last_login: Option<UnixMicros>,
+}
+
+/// The hash is as secret as the password it came from: it never prints.
+impl std::fmt::Debug for ImportedUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportedUser")
+            .field("source", &self.source)
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("password_hash", &"<redacted>")
+            .finish_non_exhaustive()
+    }
 }
 
 /// How a token names its user: by primary key, or by natural key (`dumpdata
@@ -279,6 +291,16 @@ mod tests {
             Role::Admin,
             "a superuser without a role is an admin"
         );
+    }
+
+    #[test]
+    fn debug_never_shows_a_hash() {
+        let dump = parse_dump(USERS, true).unwrap();
+        let printed = format!("{dump:?}");
+        for user in &dump.users {
+            assert!(!printed.contains(&user.password_hash), "{printed}");
+        }
+        assert!(printed.contains("<redacted>"));
     }
 
     #[test]

@@ -133,7 +133,7 @@ pub(crate) async fn build_auth(
     config: &Config,
     clock: Arc<dyn Clock>,
 ) -> Result<Auth, StartupError> {
-    let store = Store::connect(&config.database_url).await?;
+    let store = Store::connect(config.database_url.as_str()).await?;
     let limits = HashingLimits {
         concurrency: config.hashing_concurrency,
         queue_limit: config.hashing_queue_limit,

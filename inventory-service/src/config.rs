@@ -5,6 +5,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use http::Uri;
 use service_kit::{
+    database::DatabaseUrl,
     env::{self, ConfigError},
     grpc,
     telemetry::LogFormat,
@@ -15,7 +16,7 @@ pub struct Config {
     /// `INVENTORY_LISTEN`: where the gRPC server listens (port 0 picks a free port).
     pub listen: SocketAddr,
     /// `INVENTORY_DATABASE_URL`: `sqlite://…` (created if missing) or `postgres://…`.
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
     /// `AUTH_URL`: the auth service that validates every caller's credentials.
     pub auth_url: Uri,
     /// `AUTH_TIMEOUT_MS`: how long one credential check may take before the call is answered
@@ -37,7 +38,7 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             listen: env::parse_or("INVENTORY_LISTEN", "127.0.0.1:50052")?,
-            database_url: env::string_or("INVENTORY_DATABASE_URL", "sqlite://inventory.db"),
+            database_url: env::string_or("INVENTORY_DATABASE_URL", "sqlite://inventory.db").into(),
             auth_url: auth_url()?,
             auth_timeout: millis("AUTH_TIMEOUT_MS", "2000")?,
             auth_health_interval: millis("AUTH_HEALTH_INTERVAL_MS", "2000")?,
@@ -51,7 +52,7 @@ impl Config {
     pub fn for_tests(database_url: &str, auth_url: Uri) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            database_url: database_url.to_owned(),
+            database_url: database_url.into(),
             auth_url,
             auth_timeout: Duration::from_secs(2),
             auth_health_interval: Duration::from_millis(100),

@@ -79,7 +79,7 @@ pub async fn import_django_file(
     model: Option<&str>,
 ) -> Result<ImportReport, ImportError> {
     let products = check_dump(django::read_dump(path)?, model)?;
-    let store = ProductStore::connect(&config.database_url).await?;
+    let store = ProductStore::connect(config.database_url.as_str()).await?;
     store.import(&products, SystemTime::now()).await
 }
 

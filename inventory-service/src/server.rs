@@ -59,7 +59,7 @@ impl Application {
             address: config.listen,
             source,
         })?;
-        let store = ProductStore::connect(&config.database_url).await?;
+        let store = ProductStore::connect(config.database_url.as_str()).await?;
 
         // Lazy, so the service starts (NOT_SERVING) while auth is down, and one channel for the
         // whole process: it reconnects by itself when auth comes back.

@@ -479,3 +479,54 @@ pub(super) fn duplicate_or(err: sqlx::Error) -> AuthError {
         None => err.into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_never_print() {
+        let hash = "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g".to_owned();
+        let user = User {
+            id: 1,
+            username: Some("u".into()),
+            email: None,
+            first_name: String::new(),
+            last_name: String::new(),
+            role: Role::Clerk,
+            is_staff: false,
+            is_superuser: false,
+            is_active: true,
+            date_joined: UnixMicros(0),
+            last_login: None,
+        };
+        let record = LoginRecord {
+            user,
+            password_hash: hash.clone(),
+            credentials_version: 0,
+        };
+        let new_user = NewUser {
+            username: None,
+            email: None,
+            password_hash: hash.clone(),
+            first_name: PersonName::default(),
+            last_name: PersonName::default(),
+            role: Role::Clerk,
+            is_staff: false,
+            is_superuser: false,
+            is_active: true,
+        };
+        let changes = UserChanges {
+            password_hash: Some(hash.clone()),
+            ..UserChanges::default()
+        };
+        for printed in [
+            format!("{record:?}"),
+            format!("{new_user:?}"),
+            format!("{changes:?}"),
+        ] {
+            assert!(!printed.contains(&hash), "{printed}");
+            assert!(printed.contains("<redacted>"), "{printed}");
+        }
+    }
+}

@@ -136,7 +136,7 @@ async fn the_command_reads_standard_input(db: TestDatabase) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_inventory-service"))
             .arg("import-django")
             .args(args)
-            .env("INVENTORY_DATABASE_URL", &app.config.database_url)
+            .env("INVENTORY_DATABASE_URL", app.config.database_url.as_str())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
