@@ -272,7 +272,13 @@ impl auth_service_server::AuthService for AuthGrpc {
         let page = request.get_ref();
         let (users, total_count) = self
             .auth
-            .list_users(&principal, page.limit, page.offset)
+            .list_users(
+                &principal,
+                page.limit.map_or(proto::MAX_PAGE_SIZE, |limit| {
+                    limit.min(proto::MAX_PAGE_SIZE)
+                }),
+                page.offset,
+            )
             .await?;
         Ok(Response::new(pb::ListUsersResponse {
             users: users.into_iter().map(user_to_proto).collect(),

@@ -4,7 +4,9 @@
 
 use std::time::SystemTime;
 
+use prost::Message as _;
 use proto::{
+    MAX_PAGE_SIZE,
     auth::v1::{Role, User},
     inventory::v1::{
         self as pb, inventory_service_server::InventoryService,
@@ -110,12 +112,15 @@ impl InventoryService for InventoryApi {
     ) -> Result<Response<pb::ListProductsResponse>, Status> {
         authorize(&request, Access::Read)?;
         let page = Page {
-            limit: request.get_ref().limit,
+            limit: request
+                .get_ref()
+                .limit
+                .map_or(MAX_PAGE_SIZE, |limit| limit.min(MAX_PAGE_SIZE)),
             offset: request.get_ref().offset,
         };
         let (products, total_count) = self.store.list(page).await.map_err(InventoryError::from)?;
         Ok(Response::new(pb::ListProductsResponse {
-            products: products.into_iter().map(to_proto).collect(),
+            products: within_reply_budget(products.into_iter().map(to_proto)),
             total_count,
         }))
     }
@@ -196,4 +201,23 @@ fn to_proto(product: Product) -> pb::Product {
         created_at: Some(product.created_at.into()),
         updated_at: Some(product.updated_at.into()),
     }
+}
+
+/// How many bytes of products one ListProducts reply carries at most: under the 4 MiB a tonic
+/// client decodes by default, with room to spare. Products past it are left for the next call.
+const REPLY_BUDGET_BYTES: usize = 3 * 1024 * 1024;
+
+/// The leading products that fit the reply budget; always at least one, so that a caller
+/// reading page by page always moves on.
+fn within_reply_budget(products: impl Iterator<Item = pb::Product>) -> Vec<pb::Product> {
+    let mut used = 0;
+    let mut page = Vec::new();
+    for product in products {
+        used += product.encoded_len();
+        if used > REPLY_BUDGET_BYTES && !page.is_empty() {
+            break;
+        }
+        page.push(product);
+    }
+    page
 }

@@ -97,8 +97,8 @@ pub struct Product {
 /// Which slice of the product list to read, in id order.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Page {
-    /// `None`: to the end.
-    pub limit: Option<u64>,
+    /// At most this many.
+    pub limit: u64,
     pub offset: u64,
 }
 
@@ -165,8 +165,7 @@ impl ProductStore {
     /// One page in id order, and how many products there are in all.
     #[tracing::instrument(skip_all)]
     pub async fn list(&self, page: Page) -> Result<(Vec<Product>, u64), sqlx::Error> {
-        // Both backends accept a LIMIT of i64::MAX as "no limit".
-        let limit = page.limit.map_or(i64::MAX, saturating_i64);
+        let limit = saturating_i64(page.limit);
         let rows = sqlx::query(SELECT_PAGE)
             .bind(limit)
             .bind(saturating_i64(page.offset))

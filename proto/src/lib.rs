@@ -22,6 +22,12 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 
 /// `google.rpc.ErrorInfo` reasons: auth's in domain [`reasons::DOMAIN`], inventory's in
 /// [`reasons::inventory::DOMAIN`]. Clients branch on these, never on status messages.
+/// The most items one List call returns (DRF's `max_limit`): a request without a limit, or with
+/// a larger one, gets at most this many. A service may return fewer when the items are large (a
+/// reply stays under the message size limit); callers that want everything read on from the
+/// offset plus what they got, until a call returns nothing.
+pub const MAX_PAGE_SIZE: u64 = 1000;
+
 pub mod reasons {
     pub const DOMAIN: &str = "auth.v1";
     /// No `authorization` metadata at all.

@@ -162,7 +162,7 @@ impl Auth {
     pub async fn list_users(
         &self,
         principal: &Principal,
-        limit: Option<u64>,
+        limit: u64,
         offset: u64,
     ) -> Result<(Vec<User>, u64), AuthError> {
         require_user_admin(principal)?;

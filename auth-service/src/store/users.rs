@@ -268,12 +268,8 @@ impl Store {
 
     /// A page of users by id, and how many there are in all.
     #[tracing::instrument(skip(self))]
-    pub async fn list_users(
-        &self,
-        limit: Option<u64>,
-        offset: u64,
-    ) -> Result<(Vec<User>, u64), AuthError> {
-        let limit = limit.map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX));
+    pub async fn list_users(&self, limit: u64, offset: u64) -> Result<(Vec<User>, u64), AuthError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let offset = i64::try_from(offset).unwrap_or(i64::MAX);
         let rows = sqlx::query(LIST)
             .bind(limit)

@@ -379,7 +379,35 @@ async fn the_command_reads_standard_input_and_says_what_it_did(db: TestDatabase)
     );
 }
 
+async fn a_list_call_returns_at_most_the_maximum_page(db: TestDatabase) {
+    let app = spawn_app(&db).await;
+    let dump: Vec<Value> = (1..=1100)
+        .map(|id| {
+            serde_json::json!({"model": "auth.user", "pk": id,
+                "fields": {"username": format!("user{id}"), "password": "!",
+                           "is_staff": id == 1, "is_superuser": id == 1}})
+        })
+        .collect();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), serde_json::to_vec(&dump).unwrap()).unwrap();
+    import_django_file(&app.config, file.path(), true)
+        .await
+        .unwrap();
+    let admin = app.admin_token().await;
+    for limit in [None, Some(5000)] {
+        let page = app
+            .client()
+            .list_users(authed(&admin, pb::ListUsersRequest { limit, offset: 0 }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(page.users.len(), 1000, "limit {limit:?}");
+        assert_eq!(page.total_count, 1101);
+    }
+}
+
 service_kit::on_both_backends!(
+    a_list_call_returns_at_most_the_maximum_page,
     every_password_logs_in_and_is_then_argon2id,
     drf_tokens_keep_working_and_ids_and_fields_carry_over,
     importing_again_skips_what_is_there,

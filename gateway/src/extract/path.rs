@@ -82,7 +82,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Paging {
         let query = parts.uri.query().unwrap_or_default();
         for (name, value) in form_urlencoded::parse(query.as_bytes()) {
             match name.as_ref() {
-                "limit" => paging.limit = value.parse().ok().filter(|limit| *limit > 0),
+                // Like DRF's `max_limit`: a larger page is cut to the largest.
+                "limit" => {
+                    paging.limit = value
+                        .parse()
+                        .ok()
+                        .filter(|limit| *limit > 0)
+                        .map(|limit: u64| limit.min(proto::MAX_PAGE_SIZE));
+                }
                 "offset" => paging.offset = value.parse().unwrap_or(0),
                 _ => {}
             }

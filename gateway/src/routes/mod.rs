@@ -9,6 +9,7 @@ mod account;
 mod login;
 mod logout;
 mod ops;
+mod pages;
 mod products;
 mod registration;
 mod shapes;

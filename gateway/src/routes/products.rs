@@ -13,7 +13,7 @@ use proto::inventory::v1::{
 use serde_json::Value;
 use service_kit::validation::{FieldErrors, REQUIRED};
 
-use super::{Endpoint, shapes};
+use super::{Endpoint, pages, shapes};
 use crate::{
     clients::Upstreams,
     error::ApiError,
@@ -143,18 +143,24 @@ async fn list(
     Authenticated(caller): Authenticated,
     paging: Paging,
 ) -> Result<Json<Value>, ApiError> {
-    let request = ListProductsRequest {
-        limit: paging.limit,
-        offset: paging.offset,
-    };
-    let response = upstreams
-        .inventory()
-        .list_products(caller.request(request))
-        .await
-        .map_err(ApiError::inventory)?
-        .into_inner();
-    let products = response.products.iter().map(shapes::product).collect();
-    Ok(Json(shapes::list(products, response.total_count, &paging)))
+    let listed = pages::read_all(&paging, |offset, limit| {
+        let request = caller.request(ListProductsRequest {
+            limit: Some(limit),
+            offset,
+        });
+        let mut inventory = upstreams.inventory();
+        async move {
+            let response = inventory
+                .list_products(request)
+                .await
+                .map_err(ApiError::inventory)?
+                .into_inner();
+            Ok((response.products, response.total_count))
+        }
+    })
+    .await?;
+    let products = listed.items.iter().map(shapes::product).collect();
+    Ok(Json(shapes::list(products, listed.total, &paging)))
 }
 
 async fn create(

@@ -14,7 +14,7 @@ use serde_json::Value;
 use service_kit::validation::FieldErrors;
 
 use super::{
-    Endpoint,
+    Endpoint, pages,
     shapes::{self, SEED_001_USER},
 };
 use crate::{
@@ -140,22 +140,28 @@ async fn list(
     Authenticated(caller): Authenticated,
     paging: Paging,
 ) -> Result<Json<Value>, ApiError> {
-    let request = ListUsersRequest {
-        limit: paging.limit,
-        offset: paging.offset,
-    };
-    let response = upstreams
-        .auth()
-        .list_users(caller.request(request))
-        .await
-        .map_err(ApiError::auth)?
-        .into_inner();
-    let users = response
-        .users
+    let listed = pages::read_all(&paging, |offset, limit| {
+        let request = caller.request(ListUsersRequest {
+            limit: Some(limit),
+            offset,
+        });
+        let mut auth = upstreams.auth();
+        async move {
+            let response = auth
+                .list_users(request)
+                .await
+                .map_err(ApiError::auth)?
+                .into_inner();
+            Ok((response.users, response.total_count))
+        }
+    })
+    .await?;
+    let users = listed
+        .items
         .iter()
         .map(|user| Value::Object(shapes::user(user, SEED_001_USER)))
         .collect();
-    Ok(Json(shapes::list(users, response.total_count, &paging)))
+    Ok(Json(shapes::list(users, listed.total, &paging)))
 }
 
 async fn create(

@@ -9,6 +9,7 @@
 //! - `connections`: header, idle and request timeouts and the connection cap, over raw sockets.
 //! - `operations`: schema, health, readiness, metrics, request ids.
 //! - `fuzz`: arbitrary JSON to every JSON route never gets a 5xx.
+//! - `lists`: lists larger than one gRPC reply, read page by page.
 //! - `django`: users and DRF tokens imported from a Django `dumpdata` work unchanged.
 
 mod connections;
@@ -16,6 +17,7 @@ mod django;
 mod errors;
 mod fuzz;
 mod helpers;
+mod lists;
 mod operations;
 mod seeds;
 mod sessions;

@@ -164,7 +164,49 @@ async fn the_command_reads_standard_input(db: TestDatabase) {
     assert_eq!(product_count(&app).await, 4);
 }
 
+async fn a_list_call_returns_at_most_the_maximum_page(db: TestDatabase) {
+    let app = spawn_app(db).await;
+    let dump: Vec<serde_json::Value> = (1..=1200)
+        .map(|id| {
+            serde_json::json!({"model": "shop.product", "pk": id,
+                "fields": {"name": format!("P{id}"), "price": "1.00"}})
+        })
+        .collect();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), serde_json::to_vec(&dump).unwrap()).unwrap();
+    import_django_file(&app.config, file.path(), None)
+        .await
+        .unwrap();
+    for limit in [None, Some(5000)] {
+        let page = app
+            .inventory()
+            .list_products(with_token(
+                ListProductsRequest { limit, offset: 0 },
+                &app.admin_token,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(page.products.len(), 1000, "limit {limit:?}");
+        assert_eq!(page.total_count, 1200);
+    }
+    let rest = app
+        .inventory()
+        .list_products(with_token(
+            ListProductsRequest {
+                limit: None,
+                offset: 1000,
+            },
+            &app.admin_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(rest.products.len(), 200);
+}
+
 service_kit::on_both_backends!(
+    a_list_call_returns_at_most_the_maximum_page,
     products_keep_ids_and_exact_prices_and_new_ids_follow,
     a_bad_record_or_a_taken_id_writes_nothing,
     the_command_reads_standard_input,
