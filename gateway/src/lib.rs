@@ -1,4 +1,4 @@
-//! The REST gateway: serves the Django-REST-Framework-compatible HTTP API of `shared/API.md` and
+//! The REST gateway: serves the Django-REST-Framework-compatible HTTP API of `docs/API.md` and
 //! translates every request into gRPC calls on the auth and inventory services. It holds no data
 //! of its own; everything it knows about a user or a product comes from a service.
 //!

@@ -293,3 +293,31 @@ async fn readiness_asks_each_service_by_name() {
     )
     .await;
 }
+
+/// The repository's contract, docs/API.md, stays in step with the schema the gateway serves:
+/// every operation of `/api/schema/` is described there, method and path.
+#[tokio::test]
+async fn docs_api_md_describes_every_operation_of_the_schema() {
+    let stack = spawn_stack().await;
+    let schema = expect_status(stack.get("/api/schema/", None).await, StatusCode::OK).await;
+    let contract = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/API.md"))
+        .expect("docs/API.md is in the repository");
+    let mut missing = Vec::new();
+    for (path, methods) in schema["paths"].as_object().unwrap() {
+        for method in methods.as_object().unwrap().keys() {
+            let method = method.to_uppercase();
+            // Rows name a route as `METHOD /path/`, or several methods as `PUT`/`PATCH /path/`;
+            // paths work with and without the trailing slash.
+            let bare = path.trim_end_matches('/');
+            let described = contract.lines().any(|line| {
+                (line.contains(&format!("{path}`")) || line.contains(&format!("{bare}`")))
+                    && (line.contains(&format!("`{method} "))
+                        || line.contains(&format!("`{method}`")))
+            });
+            if !described {
+                missing.push(format!("{method} {path}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "not in docs/API.md: {missing:?}");
+}
