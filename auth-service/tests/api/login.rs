@@ -62,21 +62,25 @@ async fn wrong_password_and_unknown_user_look_the_same(db: TestDatabase) {
     );
 }
 
-async fn a_deactivated_account_is_told_only_after_the_right_password(db: TestDatabase) {
-    let app = spawn_app(&db).await;
-    let admin = app.admin_token().await;
-    let (user, token) = app.user_with_token("dave").await;
+async fn set_active(app: &TestApp, admin: &str, id: i64, is_active: bool) {
     app.client()
         .update_user(authed(
-            &admin,
+            admin,
             pb::UpdateUserRequest {
-                id: user.id,
-                is_active: Some(false),
+                id,
+                is_active: Some(is_active),
                 ..Default::default()
             },
         ))
         .await
-        .unwrap();
+        .expect("the admin updates the user");
+}
+
+async fn a_deactivated_account_is_told_only_after_the_right_password(db: TestDatabase) {
+    let app = spawn_app(&db).await;
+    let admin = app.admin_token().await;
+    let (user, token) = app.user_with_token("dave").await;
+    set_active(&app, &admin, user.id, false).await;
     assert_rejected(
         app.login("dave", "Wrong1234").await,
         Code::Unauthenticated,
@@ -94,17 +98,7 @@ async fn a_deactivated_account_is_told_only_after_the_right_password(db: TestDat
         reasons::USER_INACTIVE,
     );
     // Reactivated, it starts from a clean slate: the old token never comes back.
-    app.client()
-        .update_user(authed(
-            &admin,
-            pb::UpdateUserRequest {
-                id: user.id,
-                is_active: Some(true),
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap();
+    set_active(&app, &admin, user.id, true).await;
     assert_rejected(
         app.validate(&token).await,
         Code::Unauthenticated,
@@ -113,17 +107,7 @@ async fn a_deactivated_account_is_told_only_after_the_right_password(db: TestDat
     let fresh = app.token_for("dave").await;
     assert!(app.validate(&fresh).await.is_ok());
     // Setting an active user active again revokes nothing.
-    app.client()
-        .update_user(authed(
-            &admin,
-            pb::UpdateUserRequest {
-                id: user.id,
-                is_active: Some(true),
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap();
+    set_active(&app, &admin, user.id, true).await;
     assert!(app.validate(&fresh).await.is_ok());
 }
 

@@ -11,7 +11,7 @@ use axum::{
 };
 use http::{HeaderMap, Method, StatusCode};
 use proto::{
-    auth::v1::{CredentialKind, IssuedCredential, LoginRequest, LoginResponse, RevokeTokenRequest},
+    auth::v1::{IssuedCredential, LoginRequest, LoginResponse},
     reasons,
 };
 use serde_json::{Value, json};
@@ -20,11 +20,11 @@ use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
 use super::{
-    Endpoint,
+    Endpoint, logout,
     shapes::{self, SEED_001_USER, UserField},
 };
 use crate::{
-    clients::{Credential, Upstreams},
+    clients::Upstreams,
     error::{ApiError, NON_FIELD_ERRORS, present},
     extract::{Anyone, Caller, Fields},
     openapi::Operation,
@@ -191,21 +191,10 @@ async fn log_in(
 /// A new login on a browser replaces its session: the one its old cookie held is revoked, so
 /// a copy of that cookie cannot outlive the login that replaced it (Django's `cycle_key`).
 async fn revoke_replaced_session(upstreams: &Upstreams, caller: &Caller, headers: &HeaderMap) {
-    let Some(key) = session::cookie(headers, session::SESSION_COOKIE).filter(|key| !key.is_empty())
-    else {
-        return;
-    };
-    let old = Credential {
-        kind: CredentialKind::Session,
-        key: key.to_owned(),
-    };
-    // Best effort: the old session may be gone already, and the login has succeeded.
-    if let Err(status) = upstreams
-        .auth()
-        .revoke_token(caller.request_as(RevokeTokenRequest {}, &old))
-        .await
+    if let Some(key) =
+        session::cookie(headers, session::SESSION_COOKIE).filter(|key| !key.is_empty())
     {
-        tracing::debug!(code = ?status.code(), "the replaced session was not revoked");
+        logout::revoke_session(upstreams, caller, key).await;
     }
 }
 

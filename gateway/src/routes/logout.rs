@@ -95,20 +95,25 @@ async fn log_out(
         .map_err(ApiError::auth)?;
     let session_cookie = session::cookie(&headers, session::SESSION_COOKIE);
     if let Some(key) = session_cookie.filter(|_| credential.kind == CredentialKind::Token) {
-        let session = Credential {
-            kind: CredentialKind::Session,
-            key: key.to_owned(),
-        };
-        // Best effort: the session may be gone already, and the token logout has succeeded.
-        if let Err(status) = upstreams
-            .auth()
-            .revoke_token(caller.request_as(RevokeTokenRequest {}, &session))
-            .await
-        {
-            tracing::debug!(code = ?status.code(), "the session sent with the token was not revoked");
-        }
+        revoke_session(&upstreams, &caller, key).await;
     }
     let (key, text) = route.message;
     let cookies = session_cookie.map(|_| cookie_policy.clear());
     Ok((cookies, Json(json!({ key: text }))).into_response())
+}
+
+/// Revokes the cookie session `key` alongside a call that has already succeeded (a logout by
+/// token, a new login): best effort, since the session may be gone already.
+pub(super) async fn revoke_session(upstreams: &Upstreams, caller: &Caller, key: &str) {
+    let session = Credential {
+        kind: CredentialKind::Session,
+        key: key.to_owned(),
+    };
+    if let Err(status) = upstreams
+        .auth()
+        .revoke_token(caller.request_as(RevokeTokenRequest {}, &session))
+        .await
+    {
+        tracing::debug!(code = ?status.code(), "the session was not revoked");
+    }
 }
