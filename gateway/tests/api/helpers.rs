@@ -1,5 +1,6 @@
 //! `spawn_stack()`: auth, inventory and the gateway in this test's runtime, each service on a
-//! database of its own, stopped when the [`Stack`] is dropped.
+//! database of its own (SQLite, or PostgreSQL with `TEST_BACKEND=postgres`), stopped when the
+//! [`Stack`] is dropped.
 
 use std::{sync::Arc, time::Duration};
 
@@ -47,7 +48,7 @@ pub async fn spawn_stack_with(configure: impl FnOnce(&mut gateway::Config)) -> S
         on_drop(receiver)
     };
 
-    let auth_db = TestDatabase::sqlite();
+    let auth_db = TestDatabase::of_chosen_backend().await;
     let auth_config = auth_service::Config::for_tests(auth_db.url());
     let clock = ManualClock::new();
     let auth =
@@ -57,7 +58,7 @@ pub async fn spawn_stack_with(configure: impl FnOnce(&mut gateway::Config)) -> S
     let auth_url: http::Uri = format!("http://{}", auth.local_addr()).parse().unwrap();
     tokio::spawn(auth.run_until_stopped(stopper()));
 
-    let inventory_db = TestDatabase::sqlite();
+    let inventory_db = TestDatabase::of_chosen_backend().await;
     let inventory = inventory_service::Application::build(inventory_service::Config::for_tests(
         inventory_db.url(),
         auth_url.clone(),
