@@ -62,6 +62,7 @@ type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// An inventory service running on its own, and a channel to it.
 pub struct RunningInventory {
     pub channel: Channel,
+    pub addr: SocketAddr,
     _running: Running,
 }
 
@@ -75,7 +76,8 @@ pub async fn start_inventory(config: inventory_service::Config) -> RunningInvent
     let app = inventory_service::Application::build(config)
         .await
         .expect("inventory starts");
-    let channel = channel_to(app.local_addr());
+    let addr = app.local_addr();
+    let channel = channel_to(addr);
     let running = Running::spawn(|shutdown| async move {
         app.run_until_stopped(shutdown)
             .await
@@ -83,6 +85,7 @@ pub async fn start_inventory(config: inventory_service::Config) -> RunningInvent
     });
     RunningInventory {
         channel,
+        addr,
         _running: running,
     }
 }
@@ -203,6 +206,19 @@ pub fn widget(quantity: i64) -> CreateProductRequest {
 impl TestApp {
     pub fn inventory(&self) -> InventoryServiceClient<Channel> {
         self.inventory.client()
+    }
+
+    /// An inventory client on a connection of its own. Clones of [`TestApp::inventory`] put
+    /// every call through one HTTP/2 connection: one socket and one connection task on each
+    /// side, which line the calls up; clients on connections of their own reach the server
+    /// independently, as separate clients would.
+    pub async fn own_inventory_connection(&self) -> InventoryServiceClient<Channel> {
+        let channel = Endpoint::from_shared(format!("http://{}", self.inventory.addr))
+            .expect("a valid URL")
+            .connect()
+            .await
+            .expect("the client connects");
+        InventoryServiceClient::new(channel)
     }
 
     /// A new user's token; `role` and `is_staff` as given.
