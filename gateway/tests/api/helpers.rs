@@ -23,6 +23,8 @@ pub struct Stack {
     pub auth_config: auth_service::Config,
     /// Where the auth service listens, for extra gateways.
     pub auth_url: http::Uri,
+    /// Where the inventory service listens, for extra gateways.
+    pub inventory_url: http::Uri,
     /// Dropping these stops the servers.
     shutdown: Vec<oneshot::Sender<()>>,
     _databases: [TestDatabase; 2],
@@ -70,7 +72,7 @@ pub async fn spawn_stack_with(configure: impl FnOnce(&mut gateway::Config)) -> S
         .unwrap();
     tokio::spawn(inventory.run_until_stopped(stopper()));
 
-    let mut config = gateway::Config::for_tests(auth_url.clone(), inventory_url);
+    let mut config = gateway::Config::for_tests(auth_url.clone(), inventory_url.clone());
     configure(&mut config);
     let (base, gateway_stopper) = spawn_gateway(config).await;
     shutdown.push(gateway_stopper);
@@ -78,6 +80,7 @@ pub async fn spawn_stack_with(configure: impl FnOnce(&mut gateway::Config)) -> S
     let stack = Stack {
         base,
         auth_url,
+        inventory_url,
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -164,6 +167,12 @@ impl Stack {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("the stack did not become ready");
+    }
+
+    /// The URLs of the auth and the inventory databases, for tests that reach behind the
+    /// services.
+    pub fn database_urls(&self) -> [&str; 2] {
+        self._databases.each_ref().map(TestDatabase::url)
     }
 
     /// Signs `username` up as a CLERK (seed 004's route) and returns a token.

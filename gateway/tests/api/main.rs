@@ -6,6 +6,7 @@
 //! - `helpers`: `spawn_stack()` and the client-side conveniences.
 //! - `seeds`: every example request of the five documents, replayed as written.
 //! - `errors`: one test per row of API.md's error tables.
+//! - `faults`: 500, 503 and 504 say only their fixed detail.
 //! - `sessions`: the cookie session and its CSRF check.
 //! - `throttling`: per-IP limits and the account lockout.
 //! - `operations`: schema, health, readiness, metrics, request ids.
@@ -14,6 +15,7 @@
 
 mod django;
 mod errors;
+mod faults;
 mod fuzz;
 mod helpers;
 mod operations;
