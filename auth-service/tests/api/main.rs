@@ -8,5 +8,6 @@ mod import;
 mod lockout;
 mod login;
 mod replicas;
+mod secrets;
 mod server;
 mod tokens;
