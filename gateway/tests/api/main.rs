@@ -11,6 +11,7 @@
 //! - `throttling`: per-IP limits and the account lockout.
 //! - `operations`: schema, health, readiness, metrics, request ids.
 //! - `fuzz`: arbitrary JSON to every JSON route never gets a 5xx.
+//! - `logs`: no password or key in any service's log, even at TRACE.
 //! - `django`: users and DRF tokens imported from a Django `dumpdata` work unchanged.
 
 mod django;
@@ -18,6 +19,7 @@ mod errors;
 mod faults;
 mod fuzz;
 mod helpers;
+mod logs;
 mod operations;
 mod seeds;
 mod sessions;
