@@ -7,7 +7,7 @@ use http::Uri;
 
 use proto::{
     auth::v1::{
-        CreateUserRequest, LoginRequest, Role, UpdateUserRequest,
+        CreateUserRequest, LoginRequest, RegisterRequest, Role, UpdateUserRequest,
         auth_service_client::AuthServiceClient,
     },
     inventory::v1::inventory_service_client::InventoryServiceClient,
@@ -225,6 +225,36 @@ impl TestApp {
     pub async fn user_token(&self, username: &str, role: Role, is_staff: bool) -> String {
         self.create_user(username, role, is_staff).await;
         self.login_as(username).await
+    }
+
+    /// Where the inventory service listens.
+    pub fn inventory_addr(&self) -> SocketAddr {
+        self.inventory.addr
+    }
+
+    /// A token of a new superuser `fuzz-admin-{n}`, made as `createsuperuser` does: without
+    /// the API, so it works whatever the API has done to the other users.
+    pub async fn new_superuser_token(&self, n: u32) -> String {
+        let username = format!("fuzz-admin-{n}");
+        let config = auth_service::Config::for_tests(self.auth_db.url());
+        auth_service::create_superuser(&config, &username, None, PASSWORD)
+            .await
+            .expect("a superuser");
+        self.login_as(&username).await
+    }
+
+    /// A token of a new CLERK `fuzz-clerk-{n}`, signed up through the public Register.
+    pub async fn new_clerk_token(&self, n: u32) -> String {
+        let username = format!("fuzz-clerk-{n}");
+        AuthServiceClient::new(self.auth_channel.clone())
+            .register(RegisterRequest {
+                username: Some(username.clone()),
+                password: Some(PASSWORD.to_owned()),
+                ..Default::default()
+            })
+            .await
+            .expect("a clerk signs up");
+        self.login_as(&username).await
     }
 
     /// A fresh token of an existing user.
