@@ -321,3 +321,106 @@ fn micros(time: SystemTime) -> i64 {
 fn from_micros(micros: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_micros(u64::try_from(micros).unwrap_or_default())
 }
+
+/// [`ADJUST_STOCK`] in two transactions interleaved by hand, on PostgreSQL. (SQLite lets one
+/// writer at a time hold the whole database, so two of its UPDATEs never interleave.)
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use service_kit::testing::TestDatabase;
+    use sqlx::{AnyConnection, Connection, Row};
+
+    use super::{ADJUST_STOCK, ProductStore};
+    use crate::domain::{NewProduct, Price, ProductName, Quantity};
+
+    /// A product with `quantity` in stock; its id.
+    async fn product(store: &ProductStore, quantity: i64) -> i64 {
+        let product = NewProduct {
+            name: ProductName::parse(Some("Widget".to_owned())).unwrap(),
+            description: String::new(),
+            price: Price::parse("1.00").unwrap(),
+            quantity: Quantity::parse(quantity).unwrap(),
+        };
+        store.create(&product, SystemTime::now()).await.unwrap().id
+    }
+
+    /// The guarded UPDATE on `connection`: the new quantity, or `None` when the guard refused.
+    async fn adjust(connection: &mut AnyConnection, id: i64, delta: i64) -> Option<i64> {
+        sqlx::query(ADJUST_STOCK)
+            .bind(delta)
+            .bind(super::micros(SystemTime::now()))
+            .bind(id)
+            .bind(Quantity::MAX)
+            .fetch_optional(connection)
+            .await
+            .expect("the UPDATE runs")
+            .map(|row| row.get("quantity"))
+    }
+
+    async fn begin(url: &str) -> AnyConnection {
+        let mut connection = AnyConnection::connect(url).await.unwrap();
+        sqlx::raw_sql("BEGIN")
+            .execute(&mut connection)
+            .await
+            .unwrap();
+        connection
+    }
+
+    async fn end(connection: &mut AnyConnection, statement: &'static str) {
+        sqlx::raw_sql(statement).execute(connection).await.unwrap();
+    }
+
+    /// Waits (at most 10 s) until some session of this database waits for a row lock.
+    async fn until_one_waits_for_a_lock(url: &str) {
+        let mut observer = AnyConnection::connect(url).await.unwrap();
+        for _ in 0..1000 {
+            let waiting: i64 = sqlx::query(
+                "SELECT COUNT(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&mut observer)
+            .await
+            .unwrap()
+            .get(0);
+            if waiting > 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the second UPDATE never waited for the first");
+    }
+
+    /// One in stock, two transactions take one each: the second UPDATE waits for the first's
+    /// row lock, then PostgreSQL re-checks its WHERE against the committed row (now 0), so the
+    /// guard refuses it instead of selling stock that is gone. And when the first rolls back,
+    /// the second sees the stock it left and takes it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn interleaved_transactions_never_take_the_last_item_twice() {
+        let Some(db) = TestDatabase::postgres().await else {
+            return;
+        };
+        let store = ProductStore::connect(db.url()).await.unwrap();
+        for (first_ends_with, second_gets, left) in [("COMMIT", None, 0), ("ROLLBACK", Some(0), 0)]
+        {
+            let id = product(&store, 1).await;
+            let mut first = begin(db.url()).await;
+            let mut second = begin(db.url()).await;
+            assert_eq!(adjust(&mut first, id, -1).await, Some(0));
+            let waiting = tokio::spawn(async move {
+                let taken = adjust(&mut second, id, -1).await;
+                end(&mut second, "COMMIT").await;
+                taken
+            });
+            until_one_waits_for_a_lock(db.url()).await;
+            end(&mut first, first_ends_with).await;
+            assert_eq!(
+                waiting.await.unwrap(),
+                second_gets,
+                "after the first's {first_ends_with}"
+            );
+            let stored = store.get(id).await.unwrap().expect("the product");
+            assert_eq!(stored.quantity.value(), left, "after {first_ends_with}");
+        }
+    }
+}

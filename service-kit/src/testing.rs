@@ -1,6 +1,9 @@
 //! Test support: every test gets a database of its own, on SQLite (a file in a temporary
 //! folder) or on PostgreSQL (a fresh database on the server named by `TEST_POSTGRES_URL`,
 //! dropped when the test ends), so tests never depend on each other or on their order.
+//!
+//! Without `TEST_POSTGRES_URL` the PostgreSQL half is skipped with a notice, except under CI
+//! (`CI` set, as `.ci/run` runs), where a skipped half would pass unseen: there it panics.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -9,6 +12,32 @@ use sqlx::{AnyConnection, Connection};
 /// The variable naming an administrative PostgreSQL URL, e.g.
 /// `postgres://postgres@127.0.0.1:5432/postgres`. `.ci/run` always sets it.
 pub const POSTGRES_URL_VAR: &str = "TEST_POSTGRES_URL";
+
+/// The variable choosing the backend of tests that run on one only (the gateway's):
+/// `postgres`, or `sqlite` (the default).
+pub const BACKEND_VAR: &str = "TEST_BACKEND";
+
+/// Whether `CI` (its value, if set) says this runs under CI: anything but empty, `0` or `false`.
+fn is_ci(value: Option<&str>) -> bool {
+    value.is_some_and(|value| !matches!(value, "" | "0" | "false"))
+}
+
+/// The administrative PostgreSQL URL, or `None` (with a notice) to skip.
+///
+/// # Panics
+///
+/// Under CI when there is none: a PostgreSQL test that passes without running proves nothing.
+fn admin_url_or_skip(url: Option<String>, under_ci: bool) -> Option<String> {
+    if url.is_none() {
+        assert!(
+            !under_ci,
+            "{POSTGRES_URL_VAR} is not set under CI: the PostgreSQL tests would pass without \
+             running; set it to an administrative PostgreSQL URL"
+        );
+        eprintln!("skipped: {POSTGRES_URL_VAR} is not set");
+    }
+    url
+}
 
 /// Logs for tests: silent unless asked (`TEST_LOG=1 cargo test` shows every service's log).
 pub fn init_logs() {
@@ -43,11 +72,14 @@ impl TestDatabase {
 
     /// A new, empty PostgreSQL database, or `None` (with a notice) when `TEST_POSTGRES_URL` is
     /// unset.
+    ///
+    /// # Panics
+    ///
+    /// Under CI when `TEST_POSTGRES_URL` is unset: a PostgreSQL test that passes without running
+    /// proves nothing.
     pub async fn postgres() -> Option<Self> {
-        let Ok(admin_url) = std::env::var(POSTGRES_URL_VAR) else {
-            eprintln!("skipped: {POSTGRES_URL_VAR} is not set");
-            return None;
-        };
+        let under_ci = is_ci(std::env::var("CI").ok().as_deref());
+        let admin_url = admin_url_or_skip(std::env::var(POSTGRES_URL_VAR).ok(), under_ci)?;
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let name = format!(
             "test_{}_{}_{}",
@@ -68,6 +100,22 @@ impl TestDatabase {
             url,
             cleanup: Cleanup::Postgres { admin_url, name },
         })
+    }
+
+    /// A new database on the backend [`BACKEND_VAR`] names, SQLite unless it says `postgres`.
+    ///
+    /// # Panics
+    ///
+    /// When it names another backend, or `postgres` without `TEST_POSTGRES_URL`.
+    pub async fn of_chosen_backend() -> Self {
+        match std::env::var(BACKEND_VAR).as_deref() {
+            Err(_) | Ok("" | "sqlite") => Self::sqlite(),
+            Ok("postgres") => match Self::postgres().await {
+                Some(db) => db,
+                None => panic!("{BACKEND_VAR}=postgres needs {POSTGRES_URL_VAR}"),
+            },
+            Ok(other) => panic!("{BACKEND_VAR}={other}: expected sqlite or postgres"),
+        }
     }
 
     pub fn url(&self) -> &str {
@@ -124,7 +172,7 @@ impl Drop for TestDatabase {
 }
 
 /// Runs each named `async fn(TestDatabase)` once on SQLite and once on PostgreSQL (skipped with
-/// a notice when `TEST_POSTGRES_URL` is unset).
+/// a notice when `TEST_POSTGRES_URL` is unset, failing under CI).
 #[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
@@ -151,7 +199,7 @@ macro_rules! on_both_backends {
 
 #[cfg(test)]
 mod tests {
-    use super::replace_database;
+    use super::{admin_url_or_skip, is_ci, replace_database};
 
     #[test]
     fn replaces_the_database_and_keeps_the_query() {
@@ -163,5 +211,29 @@ mod tests {
             replace_database("postgres://u@h", "t2"),
             "postgres://u@h/t2"
         );
+    }
+
+    #[test]
+    fn a_missing_postgres_url_fails_under_ci_and_skips_elsewhere() {
+        let url = "postgres://u@h/postgres".to_owned();
+        assert_eq!(admin_url_or_skip(Some(url.clone()), true), Some(url));
+        assert_eq!(admin_url_or_skip(None, false), None);
+        let panic = std::panic::catch_unwind(|| admin_url_or_skip(None, true))
+            .expect_err("no URL under CI is a failure");
+        let message = panic.downcast_ref::<String>().expect("a message");
+        assert!(
+            message.contains("TEST_POSTGRES_URL is not set under CI"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn ci_is_any_value_but_empty_zero_or_false() {
+        for value in ["true", "1", "yes"] {
+            assert!(is_ci(Some(value)), "{value}");
+        }
+        for value in [None, Some(""), Some("0"), Some("false")] {
+            assert!(!is_ci(value), "{value:?}");
+        }
     }
 }

@@ -150,11 +150,11 @@ async fn usernames_and_emails_are_unique_ignoring_case(db: TestDatabase) {
 
 async fn racing_duplicate_registrations_give_one_user_and_field_errors(db: TestDatabase) {
     let app = spawn_app(&db).await;
-    let attempts = (0..8).map(|_| {
-        let mut client = app.client();
-        tokio::spawn(async move { client.register(registration("racer")).await })
-    });
-    let results = join_all(attempts).await;
+    let results = app
+        .race(8, |mut client, _| async move {
+            client.register(registration("racer")).await
+        })
+        .await;
     let successes = results.iter().filter(|r| r.is_ok()).count();
     assert_eq!(successes, 1, "{results:?}");
     for failure in results.into_iter().filter(Result::is_err) {

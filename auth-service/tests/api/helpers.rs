@@ -1,11 +1,14 @@
 //! `spawn_app` and the small vocabulary the tests share.
 
-use std::{sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use auth_service::{Application, Config, clock::ManualClock, create_superuser};
 use proto::auth::v1::{self as pb, auth_service_client::AuthServiceClient};
 use service_kit::{testing::TestDatabase, validation::FieldErrors};
-use tokio::{sync::oneshot, task::JoinHandle};
+use tokio::{
+    sync::{Barrier, oneshot},
+    task::JoinHandle,
+};
 use tonic::{Code, Request, Status, transport::Channel};
 use tonic_types::StatusExt;
 
@@ -56,6 +59,38 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
 impl TestApp {
     pub fn client(&self) -> AuthServiceClient<Channel> {
         self.client.clone()
+    }
+
+    /// A client on a connection of its own. Clones of [`TestApp::client`] put every call
+    /// through one HTTP/2 connection: one socket and one connection task on each side, which
+    /// line the calls up; clients on connections of their own reach the server independently,
+    /// as separate clients would.
+    pub async fn own_connection(&self) -> AuthServiceClient<Channel> {
+        AuthServiceClient::connect(format!("http://{}", self.addr))
+            .await
+            .expect("the client connects")
+    }
+
+    /// Runs `contenders` calls of `contender(client, i)` at once: each on a connection of its
+    /// own, all connected first and then released together by a barrier, so they race in the
+    /// server instead of queueing on one connection. The results come in the order of `i`.
+    pub async fn race<Call, Fut, T>(&self, contenders: usize, contender: Call) -> Vec<T>
+    where
+        Call: Fn(AuthServiceClient<Channel>, usize) -> Fut,
+        Fut: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let start = Arc::new(Barrier::new(contenders));
+        let mut tasks = Vec::with_capacity(contenders);
+        for i in 0..contenders {
+            let call = contender(self.own_connection().await, i);
+            let start = Arc::clone(&start);
+            tasks.push(tokio::spawn(async move {
+                start.wait().await;
+                call.await
+            }));
+        }
+        join_all(tasks.into_iter()).await
     }
 
     /// Stops the server and waits until in-flight calls are done.

@@ -21,9 +21,8 @@ async fn a_concurrent_burst_gets_no_more_tries_than_the_threshold(db: TestDataba
     let app = spawn_app(&db).await;
     assert_eq!(app.config.lockout_threshold, 5);
     app.register("nora").await;
-    let guesses = (0..20).map(|i| {
-        let mut client = app.client();
-        tokio::spawn(async move {
+    let results = app
+        .race(20, |mut client, i| async move {
             client
                 .login(proto::auth::v1::LoginRequest {
                     username: Some("nora".into()),
@@ -32,8 +31,7 @@ async fn a_concurrent_burst_gets_no_more_tries_than_the_threshold(db: TestDataba
                 })
                 .await
         })
-    });
-    let results = join_all(guesses).await;
+        .await;
     let checked = results
         .iter()
         .filter(|r| {

@@ -9,5 +9,6 @@ mod import;
 mod lockout;
 mod login;
 mod replicas;
+mod secrets;
 mod server;
 mod tokens;

@@ -147,16 +147,12 @@ async fn the_background_purge_clears_keys_expired_over_a_week_ago(db: TestDataba
 async fn racing_refreshes_of_one_token_have_exactly_one_winner(db: TestDatabase) {
     let app = spawn_app(&db).await;
     let (_, key) = app.user_with_token("hank").await;
-    let racers = (0..8).map(|_| {
-        let mut client = app.client();
-        let key = key.clone();
-        tokio::spawn(async move {
-            client
-                .refresh_token(authed(&key, pb::RefreshTokenRequest {}))
-                .await
+    let results = app
+        .race(8, |mut client, _| {
+            let request = authed(&key, pb::RefreshTokenRequest {});
+            async move { client.refresh_token(request).await }
         })
-    });
-    let results = join_all(racers).await;
+        .await;
     let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
     assert_eq!(winners.len(), 1, "{results:?}");
     for loser in results.iter().filter_map(|r| r.as_ref().err()) {

@@ -1,5 +1,6 @@
 //! `spawn_stack()`: auth, inventory and the gateway in this test's runtime, each service on a
-//! database of its own, stopped when the [`Stack`] is dropped.
+//! database of its own (SQLite, or PostgreSQL with `TEST_BACKEND=postgres`), stopped when the
+//! [`Stack`] is dropped.
 
 use std::{sync::Arc, time::Duration};
 
@@ -43,7 +44,11 @@ pub async fn spawn_stack() -> Stack {
 
 /// The stack, with the gateway's configuration adjusted by `configure`.
 pub async fn spawn_stack_with(configure: impl FnOnce(&mut gateway::Config)) -> Stack {
-    spawn_stack_on([TestDatabase::sqlite(), TestDatabase::sqlite()], configure).await
+    let databases = [
+        TestDatabase::of_chosen_backend().await,
+        TestDatabase::of_chosen_backend().await,
+    ];
+    spawn_stack_on(databases, configure).await
 }
 
 /// The stack on the given auth and inventory databases (SQLite or PostgreSQL), with the
@@ -193,6 +198,12 @@ impl Stack {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("the stack did not become ready");
+    }
+
+    /// The URLs of the auth and the inventory databases, for tests that reach behind the
+    /// services.
+    pub fn database_urls(&self) -> [&str; 2] {
+        self._databases.each_ref().map(TestDatabase::url)
     }
 
     /// Signs `username` up as a CLERK (seed 004's route) and returns a token.

@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::helpers::{PASSWORD, Stack, expect, expect_detail, expect_status, spawn_stack};
 
 /// The value of cookie `name` set by `response`.
-fn set_cookie(response: &Response, name: &str) -> Option<String> {
+pub fn set_cookie(response: &Response, name: &str) -> Option<String> {
     response
         .headers()
         .get_all(header::SET_COOKIE)

@@ -7,7 +7,7 @@ use http::Uri;
 
 use proto::{
     auth::v1::{
-        CreateUserRequest, LoginRequest, Role, UpdateUserRequest,
+        CreateUserRequest, LoginRequest, RegisterRequest, Role, UpdateUserRequest,
         auth_service_client::AuthServiceClient,
     },
     inventory::v1::inventory_service_client::InventoryServiceClient,
@@ -62,6 +62,7 @@ type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// An inventory service running on its own, and a channel to it.
 pub struct RunningInventory {
     pub channel: Channel,
+    pub addr: SocketAddr,
     _running: Running,
 }
 
@@ -75,7 +76,8 @@ pub async fn start_inventory(config: inventory_service::Config) -> RunningInvent
     let app = inventory_service::Application::build(config)
         .await
         .expect("inventory starts");
-    let channel = channel_to(app.local_addr());
+    let addr = app.local_addr();
+    let channel = channel_to(addr);
     let running = Running::spawn(|shutdown| async move {
         app.run_until_stopped(shutdown)
             .await
@@ -83,6 +85,7 @@ pub async fn start_inventory(config: inventory_service::Config) -> RunningInvent
     });
     RunningInventory {
         channel,
+        addr,
         _running: running,
     }
 }
@@ -214,10 +217,53 @@ impl TestApp {
         self.inventory.client()
     }
 
+    /// An inventory client on a connection of its own. Clones of [`TestApp::inventory`] put
+    /// every call through one HTTP/2 connection: one socket and one connection task on each
+    /// side, which line the calls up; clients on connections of their own reach the server
+    /// independently, as separate clients would.
+    pub async fn own_inventory_connection(&self) -> InventoryServiceClient<Channel> {
+        let channel = Endpoint::from_shared(format!("http://{}", self.inventory.addr))
+            .expect("a valid URL")
+            .connect()
+            .await
+            .expect("the client connects");
+        InventoryServiceClient::new(channel)
+    }
+
     /// A new user's token; `role` and `is_staff` as given.
     pub async fn user_token(&self, username: &str, role: Role, is_staff: bool) -> String {
         self.create_user(username, role, is_staff).await;
         self.login_as(username).await
+    }
+
+    /// Where the inventory service listens.
+    pub fn inventory_addr(&self) -> SocketAddr {
+        self.inventory.addr
+    }
+
+    /// A token of a new superuser `fuzz-admin-{n}`, made as `createsuperuser` does: without
+    /// the API, so it works whatever the API has done to the other users.
+    pub async fn new_superuser_token(&self, n: u32) -> String {
+        let username = format!("fuzz-admin-{n}");
+        let config = auth_service::Config::for_tests(self.auth_db.url());
+        auth_service::create_superuser(&config, &username, None, PASSWORD)
+            .await
+            .expect("a superuser");
+        self.login_as(&username).await
+    }
+
+    /// A token of a new CLERK `fuzz-clerk-{n}`, signed up through the public Register.
+    pub async fn new_clerk_token(&self, n: u32) -> String {
+        let username = format!("fuzz-clerk-{n}");
+        AuthServiceClient::new(self.auth_channel.clone())
+            .register(RegisterRequest {
+                username: Some(username.clone()),
+                password: Some(PASSWORD.to_owned()),
+                ..Default::default()
+            })
+            .await
+            .expect("a clerk signs up");
+        self.login_as(&username).await
     }
 
     /// A fresh token of an existing user.

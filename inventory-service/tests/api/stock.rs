@@ -1,8 +1,11 @@
 //! AdjustStock: one atomic statement, never below zero, no lost updates under contention.
 
+use std::sync::Arc;
+
 use proto::inventory::v1::{AdjustStockRequest, GetProductRequest};
 use proto::reasons::inventory::INSUFFICIENT_STOCK;
 use service_kit::testing::TestDatabase;
+use tokio::sync::Barrier;
 use tonic::Code;
 
 use crate::helpers::{assert_reason, field_errors, spawn_app, widget, with_token};
@@ -65,19 +68,25 @@ async fn stock_moves_by_delta_and_never_below_zero(db: TestDatabase) {
 async fn concurrent_adjustments_never_oversell(db: TestDatabase) {
     let app = spawn_app(db).await;
     let product = app.create_product(widget(50)).await;
-    let calls: Vec<_> = (0..100)
-        .map(|_| {
-            let mut inventory = app.inventory();
-            let request = with_token(
-                AdjustStockRequest {
-                    id: product.id,
-                    delta: -1,
-                },
-                &app.admin_token,
-            );
-            tokio::spawn(async move { inventory.adjust_stock(request).await })
-        })
-        .collect();
+    // Each call on a connection of its own, all connected first and released together, so they
+    // race in the server instead of queueing on one connection.
+    let start = Arc::new(Barrier::new(100));
+    let mut calls = Vec::with_capacity(100);
+    for _ in 0..100 {
+        let mut inventory = app.own_inventory_connection().await;
+        let request = with_token(
+            AdjustStockRequest {
+                id: product.id,
+                delta: -1,
+            },
+            &app.admin_token,
+        );
+        let start = Arc::clone(&start);
+        calls.push(tokio::spawn(async move {
+            start.wait().await;
+            inventory.adjust_stock(request).await
+        }));
+    }
     let (mut succeeded, mut refused) = (0, 0);
     for call in calls {
         match call.await.expect("the task completes") {
