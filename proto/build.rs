@@ -1,6 +1,6 @@
 //! Compiles `auth/v1/auth.proto` and `inventory/v1/inventory.proto` with the pure-Rust `protox`
 //! (no system `protoc`), generates tonic clients and servers from the result, and writes the same
-//! descriptor set out for server reflection.
+//! descriptor set out for server reflection. The services use `codec::ProtoCodec`.
 
 use std::{env, path::PathBuf};
 
@@ -16,6 +16,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out_dir.join("descriptor_set.bin"),
         prost::Message::encode_to_vec(&descriptors),
     )?;
-    tonic_prost_build::configure().compile_fds(descriptors)?;
+    tonic_prost_build::configure()
+        .codec_path("crate::codec::ProtoCodec")
+        .compile_fds(descriptors)?;
     Ok(())
 }
