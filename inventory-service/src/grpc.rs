@@ -118,10 +118,18 @@ impl InventoryService for InventoryApi {
                 .map_or(MAX_PAGE_SIZE, |limit| limit.min(MAX_PAGE_SIZE)),
             offset: request.get_ref().offset,
         };
-        let (products, total_count) = self.store.list(page).await.map_err(InventoryError::from)?;
+        let count = !request.get_ref().skip_total_count;
+        let listed = self
+            .store
+            .list(page, count)
+            .await
+            .map_err(InventoryError::from)?;
+        let read = listed.products.len();
+        let products = within_reply_budget(listed.products.into_iter().map(to_proto));
         Ok(Response::new(pb::ListProductsResponse {
-            products: within_reply_budget(products.into_iter().map(to_proto)),
-            total_count,
+            more: listed.more || products.len() < read,
+            products,
+            total_count: listed.total.unwrap_or(0),
         }))
     }
 

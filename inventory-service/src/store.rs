@@ -102,6 +102,16 @@ pub struct Page {
     pub offset: u64,
 }
 
+/// A page of products.
+#[derive(Debug)]
+pub struct Listed {
+    pub products: Vec<Product>,
+    /// How many there are in all, when asked.
+    pub total: Option<u64>,
+    /// Whether products follow the page.
+    pub more: bool,
+}
+
 /// Why AdjustStock changed nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum AdjustStockError {
@@ -162,21 +172,33 @@ impl ProductStore {
         row.as_ref().map(product_from_row).transpose()
     }
 
-    /// One page in id order, and how many products there are in all.
+    /// One page in id order, and whether more follow; with `count`, also how many products
+    /// there are in all (a second query, which unpaged readers do without).
     #[tracing::instrument(skip_all)]
-    pub async fn list(&self, page: Page) -> Result<(Vec<Product>, u64), sqlx::Error> {
-        let limit = saturating_i64(page.limit);
+    pub async fn list(&self, page: Page, count: bool) -> Result<Listed, sqlx::Error> {
+        // One row past the page tells whether more follow, without counting.
         let rows = sqlx::query(SELECT_PAGE)
-            .bind(limit)
+            .bind(saturating_i64(page.limit).saturating_add(1))
             .bind(saturating_i64(page.offset))
             .fetch_all(&self.pool)
             .await?;
+        let more = rows.len() as u64 > page.limit;
         let products = rows
             .iter()
+            .take(usize::try_from(page.limit).unwrap_or(usize::MAX))
             .map(product_from_row)
             .collect::<Result<_, _>>()?;
-        let total: i64 = sqlx::query(COUNT).fetch_one(&self.pool).await?.try_get(0)?;
-        Ok((products, u64::try_from(total).unwrap_or_default()))
+        let total = if count {
+            let total: i64 = sqlx::query(COUNT).fetch_one(&self.pool).await?.try_get(0)?;
+            Some(u64::try_from(total).unwrap_or_default())
+        } else {
+            None
+        };
+        Ok(Listed {
+            products,
+            total,
+            more,
+        })
     }
 
     /// Applies the changes that are set; `None` when there is no such product.

@@ -7,17 +7,26 @@ use std::future::Future;
 
 use crate::{error::ApiError, extract::Paging};
 
-/// The items read, and how many there are in all.
+/// The items read, and how many there are in all (as the last call said).
 pub struct Listed<T> {
     pub items: Vec<T>,
     pub total: u64,
+}
+
+/// What one call returned.
+pub struct Chunk<T> {
+    pub items: Vec<T>,
+    /// How many there are in all (0 when the call was not asked to count).
+    pub total: u64,
+    /// Whether items follow this chunk.
+    pub more: bool,
 }
 
 /// Calls `page(offset, limit)` until `paging`'s page (or the whole list) is read.
 pub async fn read_all<T, F, Fut>(paging: &Paging, mut page: F) -> Result<Listed<T>, ApiError>
 where
     F: FnMut(u64, u64) -> Fut,
-    Fut: Future<Output = Result<(Vec<T>, u64), ApiError>>,
+    Fut: Future<Output = Result<Chunk<T>, ApiError>>,
 {
     let mut listed = Listed {
         items: Vec::new(),
@@ -33,14 +42,14 @@ where
         if limit == 0 {
             break;
         }
-        let (items, total) = page(offset, limit).await?;
-        listed.total = total;
-        if items.is_empty() {
+        let chunk = page(offset, limit).await?;
+        listed.total = chunk.total;
+        if chunk.items.is_empty() {
             break;
         }
-        offset = offset.saturating_add(items.len() as u64);
-        listed.items.extend(items);
-        if offset >= total {
+        offset = offset.saturating_add(chunk.items.len() as u64);
+        listed.items.extend(chunk.items);
+        if !chunk.more {
             break;
         }
     }

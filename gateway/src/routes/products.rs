@@ -143,10 +143,13 @@ async fn list(
     Authenticated(caller): Authenticated,
     paging: Paging,
 ) -> Result<Json<Value>, ApiError> {
+    // Only DRF's envelope shows a count; a plain list is read without one.
+    let skip_total_count = paging.limit.is_none();
     let listed = pages::read_all(&paging, |offset, limit| {
         let request = caller.request(ListProductsRequest {
             limit: Some(limit),
             offset,
+            skip_total_count,
         });
         let mut inventory = upstreams.inventory();
         async move {
@@ -155,7 +158,11 @@ async fn list(
                 .await
                 .map_err(ApiError::inventory)?
                 .into_inner();
-            Ok((response.products, response.total_count))
+            Ok(pages::Chunk {
+                items: response.products,
+                total: response.total_count,
+                more: response.more,
+            })
         }
     })
     .await?;

@@ -152,7 +152,11 @@ async fn list(
                 .await
                 .map_err(ApiError::auth)?
                 .into_inner();
-            Ok((response.users, response.total_count))
+            Ok(pages::Chunk {
+                more: offset + (response.users.len() as u64) < response.total_count,
+                items: response.users,
+                total: response.total_count,
+            })
         }
     })
     .await?;

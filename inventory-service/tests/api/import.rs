@@ -181,7 +181,11 @@ async fn a_list_call_returns_at_most_the_maximum_page(db: TestDatabase) {
         let page = app
             .inventory()
             .list_products(with_token(
-                ListProductsRequest { limit, offset: 0 },
+                ListProductsRequest {
+                    limit,
+                    offset: 0,
+                    ..Default::default()
+                },
                 &app.admin_token,
             ))
             .await
@@ -189,6 +193,7 @@ async fn a_list_call_returns_at_most_the_maximum_page(db: TestDatabase) {
             .into_inner();
         assert_eq!(page.products.len(), 1000, "limit {limit:?}");
         assert_eq!(page.total_count, 1200);
+        assert!(page.more);
     }
     let rest = app
         .inventory()
@@ -196,6 +201,7 @@ async fn a_list_call_returns_at_most_the_maximum_page(db: TestDatabase) {
             ListProductsRequest {
                 limit: None,
                 offset: 1000,
+                skip_total_count: true,
             },
             &app.admin_token,
         ))
@@ -203,6 +209,8 @@ async fn a_list_call_returns_at_most_the_maximum_page(db: TestDatabase) {
         .unwrap()
         .into_inner();
     assert_eq!(rest.products.len(), 200);
+    assert_eq!(rest.total_count, 0, "not counted when not asked");
+    assert!(!rest.more, "the last page");
 }
 
 service_kit::on_both_backends!(

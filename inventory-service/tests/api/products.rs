@@ -118,7 +118,14 @@ async fn lists_are_ordered_by_id_and_paged_with_a_total(db: TestDatabase) {
         let token = app.admin_token.clone();
         async move {
             inventory
-                .list_products(with_token(ListProductsRequest { limit, offset }, &token))
+                .list_products(with_token(
+                    ListProductsRequest {
+                        limit,
+                        offset,
+                        ..Default::default()
+                    },
+                    &token,
+                ))
                 .await
                 .expect("list")
                 .into_inner()
