@@ -12,7 +12,8 @@
 //! - `gateway`: 1. authenticated `GET /api/inventory/` through the gateway vs axum;
 //! - `validate`: 2. `ValidateToken` vs an empty tonic unary call;
 //! - `inventory`: 3. `GetProduct` through the auth layer vs the empty call and ValidateToken;
-//! - `storm`: 4. a login storm under fixed-rate validations vs raw argon2id.
+//! - `storm`: 4. a login storm under fixed-rate validations vs raw argon2id;
+//! - `scale`: 5. `ValidateToken` with 1,000,000 users and 2,000,000 tokens (PostgreSQL only).
 //!
 //! Layout: `process` (the binaries and their memory), `database` (a run's databases), `stack`
 //! (the seeded services), `baseline` (the limits), `load` (the load generators and their
@@ -24,18 +25,19 @@ mod gateway;
 mod load;
 mod process;
 mod report;
+mod scale;
 mod stack;
 mod storm;
 mod unary;
 
 use std::process::ExitCode;
 
-use database::Backend;
+use database::{Backend, POSTGRES_URL_VARS};
 use process::{Binaries, mib};
 use report::Report;
 use stack::Stack;
 
-const SCENARIOS: [&str; 4] = ["gateway", "validate", "inventory", "storm"];
+const SCENARIOS: [&str; 5] = ["gateway", "validate", "inventory", "storm", "scale"];
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -78,6 +80,9 @@ async fn run(wanted: &dyn Fn(&str) -> bool) -> Result<u64, String> {
     );
     let mut report = Report::new(backend.name());
 
+    if ["gateway", "validate", "inventory", "storm"]
+        .iter()
+        .any(|name| wanted(name))
     {
         let stack = Stack::start(&binaries, &backend, dir.path()).await?;
         let rss = |of: fn(&process::Service) -> u64| {
@@ -106,6 +111,17 @@ async fn run(wanted: &dyn Fn(&str) -> bool) -> Result<u64, String> {
         }
     }
 
+    if wanted("scale") {
+        match backend {
+            Backend::Postgres { .. } => {
+                scale::run(&binaries, &backend, dir.path(), &mut report).await?
+            }
+            Backend::Sqlite => println!(
+                "\n== 5. skipped: 1,000,000 users need PostgreSQL; set {} to run it",
+                POSTGRES_URL_VARS.join(" or ")
+            ),
+        }
+    }
     Ok(report.finish())
 }
 
