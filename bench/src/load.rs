@@ -1,80 +1,322 @@
-//! A closed-loop load generator: `concurrency` workers each issue one call after another for a
-//! fixed time; the figure is completed calls per second.
+//! The load generators and what they record. Closed loop: each worker issues one call after
+//! another, as wrk and h2load do. Fixed rate: calls start on a clock whatever the answers do,
+//! and each one's latency counts from when it was due, so a stall is not hidden by the calls
+//! it delayed. Every latency is kept (a sorted `Vec` is an exact histogram at this size).
 
-use std::{
-    future::Future,
-    time::{Duration, Instant},
+use std::{future::Future, net::SocketAddr, pin::Pin, time::Duration};
+
+use axum::{
+    body::Body,
+    http::{HeaderName, HeaderValue, Request, StatusCode, header},
 };
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use tokio::{net::TcpStream, time::Instant};
+use tonic::{Request as GrpcRequest, transport::Channel};
 
-use tonic::{Request, transport::Channel};
+/// HTTP/2 connections a gRPC load spreads its workers over (h2load's `-c`, with `-m` workers
+/// on each): a few, as a gateway or a replica pool holds.
+pub const GRPC_CONNECTIONS: usize = 4;
 
-/// Calls per second, and how many calls failed (a failure invalidates the figure).
-pub struct Throughput {
-    pub calls_per_second: f64,
-    pub failures: u64,
+/// One worker's way of making a call: `true` for a success.
+pub trait Call: Send + 'static {
+    fn call(&mut self) -> impl Future<Output = bool> + Send;
 }
 
-pub async fn throughput<F, Fut>(concurrency: usize, duration: Duration, call: F) -> Throughput
-where
-    F: Fn() -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = bool> + Send,
-{
-    let started = Instant::now();
-    let workers: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let call = call.clone();
+/// A call made by a closure returning a fresh future (a gRPC client call, cloned per call).
+/// Boxed, so that calls of different services take turns in one [`in_turns`].
+pub struct Rpc(Box<dyn FnMut() -> Pin<Box<dyn Future<Output = bool> + Send>> + Send>);
+
+impl Rpc {
+    pub fn new<F, Fut>(mut call: F) -> Self
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = bool> + Send + 'static,
+    {
+        Self(Box::new(move || Box::pin(call())))
+    }
+}
+
+impl Call for Rpc {
+    fn call(&mut self) -> impl Future<Output = bool> + Send {
+        (self.0)()
+    }
+}
+
+/// Successful calls' latencies and failed calls over a measured window.
+#[derive(Debug, Default)]
+pub struct Record {
+    latencies: Vec<Duration>,
+    errors: u64,
+    window: Duration,
+}
+
+impl Record {
+    fn add(&mut self, latency: Duration, ok: bool) {
+        if ok {
+            self.latencies.push(latency);
+        } else {
+            self.errors += 1;
+        }
+    }
+
+    /// Another record of the same target, measured in a window after this one.
+    pub fn extend(&mut self, later: Record) {
+        self.latencies.extend(later.latencies);
+        self.errors += later.errors;
+        self.window += later.window;
+    }
+
+    pub fn summary(mut self) -> Summary {
+        self.latencies.sort_unstable();
+        let at = |q: f64| {
+            // Nearest rank: the smallest sample with at least q of all samples at or below it.
+            let rank = (q * self.latencies.len() as f64).ceil() as usize;
+            self.latencies
+                .get(rank.saturating_sub(1))
+                .copied()
+                .unwrap_or_default()
+        };
+        Summary {
+            per_second: self.latencies.len() as f64 / self.window.as_secs_f64().max(1e-9),
+            p50: at(0.50),
+            p99: at(0.99),
+            errors: self.errors,
+        }
+    }
+}
+
+/// What a table row shows of a [`Record`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Summary {
+    /// Successful calls per second.
+    pub per_second: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub errors: u64,
+}
+
+/// Runs every caller in a closed loop for `warmup`, then records for `measure`. The callers
+/// come back, connections open, for the next round.
+pub async fn closed<C: Call>(
+    callers: Vec<C>,
+    warmup: Duration,
+    measure: Duration,
+) -> (Vec<C>, Record) {
+    let from = Instant::now() + warmup;
+    let until = from + measure;
+    let workers: Vec<_> = callers
+        .into_iter()
+        .map(|mut caller| {
             tokio::spawn(async move {
-                let (mut done, mut failed) = (0u64, 0u64);
-                while started.elapsed() < duration {
-                    if call().await {
-                        done += 1;
-                    } else {
-                        failed += 1;
+                let mut record = Record::default();
+                loop {
+                    let started = Instant::now();
+                    if started >= until {
+                        break;
+                    }
+                    let ok = caller.call().await;
+                    if started >= from {
+                        record.add(started.elapsed(), ok);
                     }
                 }
-                (done, failed)
+                (caller, record)
             })
         })
         .collect();
-    let (mut done, mut failures) = (0, 0);
+    let mut callers = Vec::with_capacity(workers.len());
+    let mut record = Record::default();
     for worker in workers {
-        let (d, f) = worker.await.expect("a load worker ends");
-        done += d;
-        failures += f;
+        let (caller, part) = worker.await.expect("a load worker ends");
+        callers.push(caller);
+        record.latencies.extend(part.latencies);
+        record.errors += part.errors;
     }
-    Throughput {
-        calls_per_second: done as f64 / started.elapsed().as_secs_f64(),
-        failures,
-    }
+    record.window = measure;
+    (callers, record)
 }
 
-/// Mean, median and 95th percentile of `samples`, in milliseconds.
-pub fn summary(mut samples: Vec<Duration>) -> String {
-    samples.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let mean = samples.iter().map(|d| ms(*d)).sum::<f64>() / samples.len().max(1) as f64;
-    let at = |q: f64| ms(samples[((samples.len() as f64 - 1.0) * q).round() as usize]);
-    format!(
-        "mean {mean:.1} ms, p50 {:.1} ms, p95 {:.1} ms (n={})",
-        at(0.5),
-        at(0.95),
-        samples.len()
-    )
+/// Starts `per_second` calls a second for `warmup` and then `measure`, recording those due
+/// after the warm-up, each from the moment it was due.
+pub async fn fixed_rate<F, Fut>(
+    per_second: u32,
+    warmup: Duration,
+    measure: Duration,
+    mut call: F,
+) -> Record
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool> + Send + 'static,
+{
+    let start = Instant::now();
+    let (from, until) = (start + warmup, start + warmup + measure);
+    // A late tick fires at once and the next ones catch up (tokio's default, Burst): the rate
+    // holds on average even when the generator itself is starved of CPU for a moment.
+    let mut ticks = tokio::time::interval_at(start, Duration::from_secs(1) / per_second);
+    let mut calls = Vec::new();
+    loop {
+        let due = ticks.tick().await;
+        if due >= until {
+            break;
+        }
+        let call = call();
+        calls.push(tokio::spawn(async move {
+            let ok = call.await;
+            (due, due.elapsed(), ok)
+        }));
+    }
+    let mut record = Record {
+        window: measure,
+        ..Record::default()
+    };
+    for call in calls {
+        let (due, latency, ok) = call.await.expect("a call task ends");
+        if due >= from {
+            record.add(latency, ok);
+        }
+    }
+    record
 }
 
-/// One HTTP/2 connection to `url`, shared by every worker (as a service's client would).
-pub async fn channel(url: &str) -> Channel {
-    Channel::from_shared(url.to_owned())
-        .expect("a URL")
-        .connect()
-        .await
-        .expect("a connection")
+/// `count` HTTP/2 connections to `url`.
+pub async fn channels(url: &str, count: usize) -> Vec<Channel> {
+    let mut channels = Vec::with_capacity(count);
+    for _ in 0..count {
+        let channel = Channel::from_shared(url.to_owned())
+            .expect("a URL")
+            .connect()
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
+        channels.push(channel);
+    }
+    channels
 }
 
 /// `message` with `authorization: Token <key>`.
-pub fn authorized<T>(key: &str, message: T) -> Request<T> {
-    let mut request = Request::new(message);
+pub fn authorized<T>(key: &str, message: T) -> GrpcRequest<T> {
+    let mut request = GrpcRequest::new(message);
     let value = format!("Token {key}").parse().expect("ASCII metadata");
     request.metadata_mut().insert("authorization", value);
     request
+}
+
+/// One keep-alive HTTP/1.1 connection making the same GET again and again (wrk's connection).
+/// A call succeeds on a 200 whose body has the expected length; after a broken connection the
+/// next call opens a new one.
+pub struct HttpGet {
+    addr: SocketAddr,
+    path: String,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    body_len: usize,
+    sender: Option<SendRequest<Body>>,
+}
+
+impl HttpGet {
+    pub fn new(addr: SocketAddr, path: &str, authorization: Option<&str>, body_len: usize) -> Self {
+        let mut headers = vec![(
+            header::HOST,
+            HeaderValue::from_str(&addr.to_string()).expect("an address is a header value"),
+        )];
+        if let Some(value) = authorization {
+            headers.push((
+                header::AUTHORIZATION,
+                HeaderValue::from_str(value).expect("an ASCII credential"),
+            ));
+        }
+        Self {
+            addr,
+            path: path.to_owned(),
+            headers,
+            body_len,
+            sender: None,
+        }
+    }
+}
+
+/// One GET of `path` on `addr` on a connection of its own: the status and the body.
+pub async fn get(
+    addr: SocketAddr,
+    path: &str,
+    authorization: Option<&str>,
+) -> Result<(StatusCode, axum::body::Bytes), String> {
+    let request = HttpGet::new(addr, path, authorization, 0).request();
+    let mut sender = connect(addr).await.map_err(|e| e.to_string())?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status();
+    let body = axum::body::to_bytes(Body::new(response.into_body()), usize::MAX)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((status, body))
+}
+
+impl HttpGet {
+    fn request(&self) -> Request<Body> {
+        let mut request = Request::get(self.path.as_str());
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
+        request.body(Body::empty()).expect("a valid request")
+    }
+}
+
+impl Call for HttpGet {
+    async fn call(&mut self) -> bool {
+        let mut sender = match self.sender.take() {
+            Some(sender) => sender,
+            None => match connect(self.addr).await {
+                Ok(sender) => sender,
+                Err(_) => return false,
+            },
+        };
+        if sender.ready().await.is_err() {
+            return false;
+        }
+        let Ok(response) = sender.send_request(self.request()).await else {
+            return false;
+        };
+        let ok = response.status() == StatusCode::OK;
+        let body = axum::body::to_bytes(Body::new(response.into_body()), usize::MAX).await;
+        self.sender = Some(sender);
+        ok && body.is_ok_and(|body| body.len() == self.body_len)
+    }
+}
+
+async fn connect(
+    addr: SocketAddr,
+) -> Result<SendRequest<Body>, Box<dyn std::error::Error + Send + Sync>> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+/// A target's first, unrecorded, stretch of load: connections open, pools fill, caches warm.
+pub const WARMUP: Duration = Duration::from_secs(1);
+/// Before each later turn: the connections are open, the queues just refill.
+const WARM_AGAIN: Duration = Duration::from_millis(250);
+/// One recorded stretch. Targets compared with each other take turns, [`ROUNDS`] times, so
+/// that load from elsewhere on a shared machine falls on all of them alike.
+pub const ROUND: Duration = Duration::from_secs(2);
+pub const ROUNDS: usize = 3;
+
+/// The unrecorded stretch before a target's turn in `round` (from 0).
+pub fn warmup(round: usize) -> Duration {
+    if round == 0 { WARMUP } else { WARM_AGAIN }
+}
+
+/// Measures `targets` in turns of [`ROUND`], [`ROUNDS`] times; their summaries, in order.
+pub async fn in_turns<C: Call, const N: usize>(mut targets: [Vec<C>; N]) -> [Summary; N] {
+    let mut records: [Record; N] = std::array::from_fn(|_| Record::default());
+    for round in 0..ROUNDS {
+        for (callers, record) in targets.iter_mut().zip(&mut records) {
+            let (back, measured) = closed(std::mem::take(callers), warmup(round), ROUND).await;
+            *callers = back;
+            record.extend(measured);
+        }
+    }
+    records.map(Record::summary)
 }

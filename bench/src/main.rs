@@ -1,34 +1,138 @@
-//! `cargo run --release -p bench [-- SCENARIO...]`: starts the real services in-process on free
-//! ports and measures them over loopback sockets, printing figures. The load generator shares
-//! the machine with the servers, so compare figures of one run with each other (ratios), not
-//! across machines.
+//! `cargo run --release -p bench [-- SCENARIO...]`: measures the release binaries against the
+//! limit in one run. It builds and starts `auth-service`, `inventory-service` and `gateway` as
+//! child processes on free ports (SQLite files in a temporary folder; with
+//! `BENCH_POSTGRES_URL` or `TEST_POSTGRES_URL`, fresh PostgreSQL databases, dropped after),
+//! seeds them, starts trivial axum and tonic servers as baselines, and prints for each scenario
+//! requests per second, p50, p99, failed requests, the services' peak RSS, the ratio to the
+//! baseline and the target. It exits non-zero when any request failed, never on a slow
+//! figure. The load generator shares the machine with the servers: compare the figures of one
+//! run with each other (the ratios), not across machines.
 //!
-//! Scenarios: `auth` (login latency with the default argon2 parameters, ValidateToken calls per
-//! second), `inventory` (GetProduct calls per second with and without the auth layer). With `TEST_POSTGRES_URL` set, database-bound scenarios also run on PostgreSQL.
+//! Scenarios (all by default):
+//! - `gateway`: 1. authenticated `GET /api/inventory/` through the gateway vs axum;
+//! - `validate`: 2. `ValidateToken` vs an empty tonic unary call;
+//! - `inventory`: 3. `GetProduct` through the auth layer vs the empty call and ValidateToken;
+//! - `storm`: 4. a login storm under fixed-rate validations vs raw argon2id;
+//! - `scale`: 5. `ValidateToken` with 1,000,000 users and 2,000,000 tokens (PostgreSQL only).
+//!
+//! Layout: `process` (the binaries and their memory), `database` (a run's databases), `stack`
+//! (the seeded services), `baseline` (the limits), `load` (the load generators and their
+//! records), `report` (what is printed), then one module per scenario.
 
-mod auth;
-mod inventory;
+mod baseline;
+mod database;
+mod gateway;
 mod load;
+mod process;
+mod report;
+mod scale;
+mod stack;
+mod storm;
+mod unary;
 
 use std::process::ExitCode;
 
+use database::{Backend, POSTGRES_URL_VARS};
+use process::{Binaries, mib};
+use report::Report;
+use stack::Stack;
+
+const SCENARIOS: [&str; 5] = ["gateway", "validate", "inventory", "storm", "scale"];
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    let scenarios: Vec<String> = std::env::args().skip(1).collect();
-    let wanted = |name: &str| scenarios.is_empty() || scenarios.iter().any(|s| s == name);
-    let mut ran = false;
-    if wanted("auth") {
-        auth::run().await;
-        ran = true;
+    let asked: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(unknown) = asked
+        .iter()
+        .find(|name| !SCENARIOS.contains(&name.as_str()))
+    {
+        eprintln!(
+            "bench: unknown scenario {unknown:?}; known: {}",
+            SCENARIOS.join(", ")
+        );
+        return ExitCode::FAILURE;
     }
-    if wanted("inventory") {
-        inventory::run().await;
-        ran = true;
+    let wanted = |name: &str| asked.is_empty() || asked.iter().any(|asked| asked == name);
+    match run(&wanted).await {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(failed) => {
+            eprintln!("bench: {failed} requests failed, so these figures are no measure");
+            ExitCode::FAILURE
+        }
+        Err(message) => {
+            eprintln!("bench: {message}");
+            ExitCode::FAILURE
+        }
     }
-    if ran {
-        ExitCode::SUCCESS
-    } else {
-        eprintln!("unknown scenario; known: auth, inventory");
-        ExitCode::FAILURE
+}
+
+/// Runs the wanted scenarios; the number of failed requests.
+async fn run(wanted: &dyn Fn(&str) -> bool) -> Result<u64, String> {
+    let binaries = Binaries::build_and_locate()?;
+    let backend = Backend::from_env();
+    let dir = tempfile::tempdir().map_err(|e| format!("no temporary folder: {e}"))?;
+    println!(
+        "bench on {}: {} CPUs ({}), HASHING_CONCURRENCY={}",
+        backend.name(),
+        std::thread::available_parallelism().map_or(1, usize::from),
+        cpu_model(),
+        stack::hashing_concurrency()
+    );
+    let mut report = Report::new(backend.name());
+
+    if ["gateway", "validate", "inventory", "storm"]
+        .iter()
+        .any(|name| wanted(name))
+    {
+        let stack = Stack::start(&binaries, &backend, dir.path()).await?;
+        let rss = |of: fn(&process::Service) -> u64| {
+            let line: Vec<String> = stack
+                .services()
+                .iter()
+                .map(|service| format!("{} {}", service.name, mib(of(service))))
+                .collect();
+            line.join(", ")
+        };
+        println!("RSS right after start: {}", rss(|s| s.idle.rss_kib));
+        println!("RSS after seeding: {}", rss(|s| s.memory().rss_kib));
+        let baselines = baseline::start(stack.inventory_document.clone());
+        if wanted("gateway") {
+            gateway::run(&stack, &baselines, &mut report).await;
+        }
+        if wanted("validate") || wanted("inventory") {
+            let printed = unary::Wanted {
+                validate: wanted("validate"),
+                inventory: wanted("inventory"),
+            };
+            unary::run(&stack, &baselines, printed, &mut report).await;
+        }
+        if wanted("storm") {
+            storm::run(&stack, &mut report).await;
+        }
     }
+
+    if wanted("scale") {
+        match backend {
+            Backend::Postgres { .. } => {
+                scale::run(&binaries, &backend, dir.path(), &mut report).await?
+            }
+            Backend::Sqlite => println!(
+                "\n== 5. skipped: 1,000,000 users need PostgreSQL; set {} to run it",
+                POSTGRES_URL_VARS.join(" or ")
+            ),
+        }
+    }
+    Ok(report.finish())
+}
+
+/// The CPU's model name, as `/proc/cpuinfo` gives it.
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|line| line.strip_prefix("model name"))
+                .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned())
 }

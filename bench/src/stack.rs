@@ -1,0 +1,196 @@
+//! The system under test: the three release binaries on one backend, seeded as a small shop is
+//! (an admin made with `createsuperuser`, clerks who log in, 20 products), with the credentials
+//! and ids the scenarios use.
+
+use std::path::Path;
+
+use proto::{
+    auth::v1::{LoginRequest, RegisterRequest, auth_service_client::AuthServiceClient},
+    inventory::v1::{CreateProductRequest, inventory_service_client::InventoryServiceClient},
+};
+use serde_json::Value;
+
+use crate::{
+    baseline::INVENTORY_PATH,
+    database::{Backend, Database},
+    load,
+    process::{AUTH, Binaries, GATEWAY, INVENTORY, Service},
+};
+
+/// Every account's password (it passes the Django-style validators).
+pub const PASSWORD: &str = "Bench12345";
+/// The accounts of the login storm, one per concurrent login.
+pub const STORM_USERS: usize = 16;
+pub const PRODUCTS: usize = 20;
+const ADMIN: &str = "bench";
+
+/// The running services and what they were seeded with. Dropping it stops the services, then
+/// drops the databases.
+pub struct Stack {
+    pub gateway: Service,
+    pub inventory: Service,
+    pub auth: Service,
+    /// The admin's token: valid for the whole run, as no scenario logs the admin in again.
+    pub admin_key: String,
+    /// The storm's clerks' usernames.
+    pub clerks: Vec<String>,
+    /// A product to read with GetProduct.
+    pub product_id: i64,
+    /// The gateway's answer to the admin's `GET /api/inventory/`.
+    pub inventory_document: Value,
+    _databases: [Database; 2],
+}
+
+/// `HASHING_CONCURRENCY` as the service defaults it (the CPUs less one, at least one), passed
+/// explicitly so that the login storm knows how many threads it is measured against.
+pub fn hashing_concurrency() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |cpus| usize::from(cpus).saturating_sub(1).max(1))
+}
+
+/// The auth service's environment on `database_url`: the defaults, argon2's included, with
+/// the hashing threads stated.
+pub fn auth_env(database_url: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AUTH_DATABASE_URL", database_url.to_owned()),
+        ("HASHING_CONCURRENCY", hashing_concurrency().to_string()),
+    ]
+}
+
+impl Stack {
+    pub async fn start(binaries: &Binaries, backend: &Backend, dir: &Path) -> Result<Self, String> {
+        let auth_db = Database::create(backend, dir, "auth").await?;
+        let inventory_db = Database::create(backend, dir, "inventory").await?;
+
+        let env = auth_env(auth_db.url());
+        let mut superuser = env.clone();
+        superuser.push(("AUTH_SUPERUSER_PASSWORD", PASSWORD.to_owned()));
+        binaries.run(
+            AUTH,
+            &[
+                "createsuperuser",
+                "--username",
+                ADMIN,
+                "--email",
+                "bench@example.com",
+            ],
+            &superuser,
+        )?;
+        let auth = Service::start(binaries, AUTH, "auth", env, dir)?;
+        let inventory = Service::start(
+            binaries,
+            INVENTORY,
+            "inventory",
+            vec![
+                ("INVENTORY_DATABASE_URL", inventory_db.url().to_owned()),
+                ("AUTH_URL", auth.url()),
+            ],
+            dir,
+        )?;
+        let gateway = Service::start(
+            binaries,
+            GATEWAY,
+            "gateway",
+            vec![("AUTH_URL", auth.url()), ("INVENTORY_URL", inventory.url())],
+            dir,
+        )?;
+
+        let mut auth_client =
+            AuthServiceClient::new(load::channels(&auth.url(), 1).await.remove(0));
+        let admin_key = login(&mut auth_client, ADMIN).await?;
+        let mut clerks = Vec::with_capacity(STORM_USERS);
+        for i in 1..=STORM_USERS {
+            let username = format!("clerk{i:02}");
+            auth_client
+                .register(RegisterRequest {
+                    username: Some(username.clone()),
+                    email: Some(format!("{username}@example.com")),
+                    password: Some(PASSWORD.to_owned()),
+                    ..Default::default()
+                })
+                .await
+                .map_err(|status| format!("Register {username}: {status}"))?;
+            clerks.push(username);
+        }
+
+        let mut inventory_client =
+            InventoryServiceClient::new(load::channels(&inventory.url(), 1).await.remove(0));
+        let mut product_id = 0;
+        for i in 1..=PRODUCTS {
+            let request = CreateProductRequest {
+                name: Some(format!("Widget {i}")),
+                description: Some(format!("A widget of size {i}, for the benchmark")),
+                price: Some(format!("{i}.99")),
+                quantity: Some(i64::try_from(i * 10).unwrap_or(0)),
+            };
+            product_id = inventory_client
+                .create_product(load::authorized(&admin_key, request))
+                .await
+                .map_err(|status| format!("CreateProduct: {status}"))?
+                .into_inner()
+                .id;
+        }
+
+        let inventory_document = inventory_document(&gateway, &admin_key).await?;
+        Ok(Self {
+            gateway,
+            inventory,
+            auth,
+            admin_key,
+            clerks,
+            product_id,
+            inventory_document,
+            _databases: [auth_db, inventory_db],
+        })
+    }
+
+    /// The three services, for memory figures.
+    pub fn services(&self) -> [&Service; 3] {
+        [&self.gateway, &self.inventory, &self.auth]
+    }
+}
+
+/// Logs `username` in over gRPC: its new token.
+pub async fn login(
+    client: &mut AuthServiceClient<tonic::transport::Channel>,
+    username: &str,
+) -> Result<String, String> {
+    let response = client
+        .login(LoginRequest {
+            username: Some(username.to_owned()),
+            password: Some(PASSWORD.to_owned()),
+            ..Default::default()
+        })
+        .await
+        .map_err(|status| format!("Login {username}: {status}"))?;
+    response
+        .into_inner()
+        .token
+        .map(|token| token.key)
+        .ok_or_else(|| format!("Login {username}: no token"))
+}
+
+/// Waits until the gateway reaches both services (inventory reports auth's health on a timer),
+/// then reads the product list the baseline will answer with.
+async fn inventory_document(gateway: &Service, key: &str) -> Result<Value, String> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        match load::get(gateway.addr(), "/readyz/", None).await {
+            Ok((status, _)) if status.is_success() => break,
+            _ if tokio::time::Instant::now() > deadline => {
+                return Err("the gateway never became ready".to_owned());
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    let authorization = format!("Token {key}");
+    let (status, body) = load::get(gateway.addr(), INVENTORY_PATH, Some(&authorization)).await?;
+    let document: Value = serde_json::from_slice(&body)
+        .map_err(|e| format!("GET {INVENTORY_PATH} answered {status} and no JSON: {e}"))?;
+    match document.as_array() {
+        Some(products) if status.is_success() && products.len() == PRODUCTS => Ok(document),
+        _ => Err(format!(
+            "GET {INVENTORY_PATH} answered {status}, not {PRODUCTS} products: {document}"
+        )),
+    }
+}
