@@ -226,6 +226,11 @@ impl TestApp {
         &self.inventory.verdicts
     }
 
+    /// An auth client on the shared channel.
+    pub fn auth(&self) -> AuthServiceClient<Channel> {
+        AuthServiceClient::new(self.auth_channel.clone())
+    }
+
     /// Waits (bounded) until the inventory's cache holds a lease from auth.
     pub async fn until_cache_trusted(&self) {
         for _ in 0..1000 {
