@@ -1,7 +1,9 @@
 //! What the auth layer costs the inventory service: GetProduct calls per second through it
-//! (each call checked with auth's ValidateToken) and, in the same run on the same database,
-//! through a bare server whose only interceptor puts a fixed user into the request. Rounds
-//! alternate between the two so that load from elsewhere on the machine hits both alike.
+//! (each credential checked by its verdict cache or auth's ValidateToken) and, in the same run
+//! on the same database, through a bare server whose only interceptor puts a fixed user into
+//! the request. The layer serves from its verdict cache unless `VERDICT_CACHE_LEASE_MS=0` turns
+//! caching off. Rounds alternate between the two so that load from elsewhere on the machine
+//! hits both alike.
 
 use std::time::Duration;
 
@@ -26,7 +28,12 @@ const ROUNDS: usize = 2;
 
 pub async fn run() {
     let (auth_db, inventory_db) = (TestDatabase::sqlite(), TestDatabase::sqlite());
-    let auth_config = auth_service::Config::for_tests(auth_db.url());
+    let mut auth_config = auth_service::Config::for_tests(auth_db.url());
+    // `VERDICT_CACHE_LEASE_MS=0` measures the layer without its verdict cache.
+    if let Ok(lease) = std::env::var("VERDICT_CACHE_LEASE_MS") {
+        let millis = lease.parse().expect("VERDICT_CACHE_LEASE_MS is a number");
+        auth_config.verdict_cache_lease = Duration::from_millis(millis);
+    }
     auth_service::create_superuser(&auth_config, "bench", None, PASSWORD)
         .await
         .expect("a superuser");
