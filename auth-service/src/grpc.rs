@@ -9,7 +9,8 @@ use proto::{
     credentials::{self, MalformedAuthorization},
 };
 use service_kit::validation::{FieldErrors, Messages, REQUIRED};
-use tonic::{Request, Response, Status};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
     domain::{CredentialKind, Email, Password, PersonName, Role, User, Username},
@@ -82,6 +83,21 @@ impl AuthGrpc {
 
 #[tonic::async_trait]
 impl auth_service_server::AuthService for AuthGrpc {
+    type WatchRevocationsStream = ReceiverStream<Result<pb::RevocationEvent, Status>>;
+
+    /// A verdict cache's stream of revocations; [`crate::revocations`] serves it.
+    #[tracing::instrument(skip_all)]
+    async fn watch_revocations(
+        &self,
+        request: Request<Streaming<pb::WatchRequest>>,
+    ) -> Reply<Self::WatchRevocationsStream> {
+        // Small: a holder that does not read its events should not have many queued for it.
+        let (out, events) = tokio::sync::mpsc::channel(16);
+        let hub = self.auth.revocations().clone();
+        tokio::spawn(hub.serve_holder(request.into_inner(), out));
+        Ok(Response::new(ReceiverStream::new(events)))
+    }
+
     #[tracing::instrument(skip_all)]
     async fn register(&self, request: Request<pb::RegisterRequest>) -> Reply<pb::RegisterResponse> {
         let request = request.into_inner();

@@ -8,6 +8,7 @@
 //! - `domain`: validated types (usernames, passwords, token keys).
 //! - `store`: all SQL.
 //! - `hashing`: argon2id on a bounded blocking pool.
+//! - `revocations`: the verdict-cache holders' hub: leases, events, acknowledgements.
 //! - `clock`: time as a parameter.
 //! - `error`: the one error type and its mapping to `tonic::Status`.
 //! - `bootstrap`: `createsuperuser`.
@@ -21,6 +22,7 @@ mod error;
 mod grpc;
 mod hashing;
 pub mod import;
+mod revocations;
 pub mod server;
 mod service;
 mod store;

@@ -17,6 +17,7 @@ use crate::{
     error::AuthError,
     grpc::AuthGrpc,
     hashing::{HashingLimits, PasswordHasher},
+    revocations::Revocations,
     service::{Auth, IssuePolicy, LockoutPolicy},
     store::{CredentialLimit, Store},
 };
@@ -106,6 +107,12 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
         tracing::info!(addr = %self.local_addr, "auth service listening");
+        let hub = self.auth.revocations().clone();
+        let shutdown = async move {
+            shutdown.await;
+            // Revocation streams never end by themselves; the drain would wait for them.
+            hub.close();
+        };
         let purge = tokio::spawn(purge_every(self.auth, self.purge_interval));
         let served = grpc::serve(self.listener, self.routes, self.limits, shutdown).await;
         purge.abort();
@@ -150,5 +157,6 @@ pub(crate) async fn build_auth(
         threshold: config.lockout_threshold,
         account_threshold: config.lockout_account_threshold,
     };
-    Ok(Auth::new(store, hasher, clock, issue, lockout))
+    let revocations = Revocations::new(config.verdict_cache_lease);
+    Ok(Auth::new(store, hasher, clock, issue, lockout, revocations))
 }

@@ -1,8 +1,11 @@
-//! The long-lived gRPC channels to the auth and inventory services, and the metadata every call
-//! carries (the request id and the caller's credential). Channels connect lazily, so the gateway
+//! The long-lived gRPC channels to the auth and inventory services, the metadata every call
+//! carries (the request id and the caller's credential), and the cache of auth's verdicts on
+//! the credentials the gateway checks itself (sessions). Channels connect lazily, so the gateway
 //! starts, and answers `/healthz`, while the services are still down; `/readyz` asks them.
 
 use std::time::Duration;
+
+use service_kit::verdicts::VerdictCache;
 
 use proto::{
     auth::v1::{CredentialKind, auth_service_client::AuthServiceClient, auth_service_server},
@@ -70,10 +73,13 @@ pub fn request<T>(
 pub struct Upstreams {
     auth: Channel,
     inventory: Channel,
+    /// Auth's positive verdicts, kept exact by its revocation leases.
+    verdicts: VerdictCache,
 }
 
 impl Upstreams {
-    /// Channels that connect on first use and reconnect by themselves.
+    /// Channels that connect on first use and reconnect by themselves; the verdict cache's
+    /// revocation watch starts on the auth channel.
     pub fn connect_lazy(config: &Config) -> Self {
         let channel = |url: &http::Uri| {
             Endpoint::from(url.clone())
@@ -82,10 +88,16 @@ impl Upstreams {
                 .tcp_nodelay(true)
                 .connect_lazy()
         };
+        let auth = channel(&config.auth_url);
         Self {
-            auth: channel(&config.auth_url),
+            verdicts: VerdictCache::spawn(auth.clone(), "gateway"),
+            auth,
             inventory: channel(&config.inventory_url),
         }
+    }
+
+    pub fn verdicts(&self) -> &VerdictCache {
+        &self.verdicts
     }
 
     pub fn auth(&self) -> AuthServiceClient<Channel> {

@@ -50,6 +50,7 @@ pub struct Application {
     local_addr: SocketAddr,
     router: Router,
     connections: connections::Limits,
+    verdicts: service_kit::verdicts::VerdictCache,
 }
 
 impl Application {
@@ -65,6 +66,7 @@ impl Application {
         let metrics = Arc::new(Metrics::default());
         let throttle = Arc::new(Throttle::new(config.auth_rate));
         let upstreams = Upstreams::connect_lazy(&config);
+        let verdicts = upstreams.verdicts().clone();
         // Outermost last: the request id wraps everything, so even a 413 or a 404 carries it.
         let cookies = CookiePolicy {
             secure: config.session_cookie_secure,
@@ -86,7 +88,13 @@ impl Application {
             local_addr,
             router,
             connections: config.connections,
+            verdicts,
         })
+    }
+
+    /// The cache of auth's verdicts on the sessions the gateway checks.
+    pub fn verdicts(&self) -> service_kit::verdicts::VerdictCache {
+        self.verdicts.clone()
     }
 
     /// The address actually bound (the port, when 0 was asked for).

@@ -1,6 +1,7 @@
 //! Everything that depends on the auth service: the tower layer that checks each caller's
-//! credentials with auth's ValidateToken before a call reaches the inventory handlers, and the
-//! watch on auth's health that this service's own health reports.
+//! credentials with auth's ValidateToken before a call reaches the inventory handlers (or with
+//! the verdict cache, which auth's revocation leases keep exact: a hit costs no round trip),
+//! and the watch on auth's health that this service's own health reports.
 //!
 //! tonic's `Interceptor` is synchronous, so the check is a layer around the inventory service
 //! alone (health and reflection stay open). It fails closed: a call goes on only with the user
@@ -18,7 +19,7 @@ use proto::{
     auth::v1::{User, ValidateTokenRequest, auth_service_client::AuthServiceClient},
     credentials::{self, MalformedAuthorization},
 };
-use service_kit::request_id;
+use service_kit::{request_id, verdicts::VerdictCache};
 use tonic::{Code, body::Body, metadata::MetadataMap, server::NamedService, transport::Channel};
 use tonic_health::{
     ServingStatus,
@@ -39,14 +40,23 @@ pub struct TokenValidator {
     client: AuthServiceClient<Channel>,
     /// Past this, a check counts as auth being unavailable.
     timeout: Duration,
+    /// Auth's positive verdicts, served while auth's lease says they are still true.
+    verdicts: VerdictCache,
 }
 
 impl TokenValidator {
+    /// Also opens the revocation watch on `channel` for the cache.
     pub fn new(channel: Channel, timeout: Duration) -> Self {
         Self {
+            verdicts: VerdictCache::spawn(channel.clone(), "inventory"),
             client: AuthServiceClient::new(channel),
             timeout,
         }
+    }
+
+    /// The verdict cache (its state is what tests and benchmarks look at).
+    pub fn verdicts(&self) -> &VerdictCache {
+        &self.verdicts
     }
 
     /// The user behind the `authorization` metadata of an incoming call.
@@ -65,6 +75,12 @@ impl TokenValidator {
             }
         })?;
 
+        if let Some(user) = self.verdicts.lookup(kind, key).and_then(|hit| hit.user) {
+            tracing::Span::current().record("user_id", user.id);
+            return Ok(user);
+        }
+        // Taken before asking: an event arriving meanwhile keeps the answer out of the cache.
+        let ticket = self.verdicts.ticket();
         let mut request = tonic::Request::new(ValidateTokenRequest {
             key: key.to_owned(),
             kind: kind.into(),
@@ -81,7 +97,9 @@ impl TokenValidator {
                 ))
             })?
             .map_err(classify_auth_failure)?;
-        let user = response.into_inner().user.ok_or_else(|| {
+        let verdict = response.into_inner();
+        self.verdicts.insert(ticket, kind, key, &verdict);
+        let user = verdict.user.ok_or_else(|| {
             InventoryError::AuthFailed(tonic::Status::internal("ValidateToken returned no user"))
         })?;
         tracing::Span::current().record("user_id", user.id);

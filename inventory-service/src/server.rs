@@ -5,7 +5,7 @@
 use std::{future::Future, net::SocketAddr};
 
 use proto::inventory::v1::inventory_service_server::InventoryServiceServer;
-use service_kit::{database::DatabaseError, grpc};
+use service_kit::{database::DatabaseError, grpc, verdicts::VerdictCache};
 use tokio::net::TcpListener;
 use tonic::{server::NamedService, service::Routes, transport::Endpoint};
 use tonic_health::ServingStatus;
@@ -44,6 +44,7 @@ pub struct Application {
     /// Drives the health of [`SERVICE_NAME`] from auth's reachability, while running.
     auth_health: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
     limits: grpc::Limits,
+    verdicts: VerdictCache,
 }
 
 impl Application {
@@ -81,6 +82,7 @@ impl Application {
         ));
 
         let validator = TokenValidator::new(auth_channel, config.auth_timeout);
+        let verdicts = validator.verdicts().clone();
         let inventory = AuthLayer::new(validator).layer(service_kit::with_message_limits!(
             InventoryApi::new(store).into_service(),
             config.grpc
@@ -98,7 +100,13 @@ impl Application {
             routes: routes.routes(),
             auth_health,
             limits: config.grpc,
+            verdicts,
         })
+    }
+
+    /// The cache of auth's verdicts the auth layer serves from.
+    pub fn verdicts(&self) -> VerdictCache {
+        self.verdicts.clone()
     }
 
     /// The bound address (the real port when the config asked for port 0).

@@ -10,6 +10,8 @@
 //!   serve loop with the `GRPC_*` limits on every caller.
 //! - `validation`: field errors, carried as `google.rpc.BadRequest`.
 //! - `shutdown`: the SIGTERM / Ctrl-C future that drains a server.
+//! - `verdicts`: the verdict cache that spares a `ValidateToken` round trip per call, kept
+//!   exact by auth's `WatchRevocations` leases.
 
 pub mod database;
 pub mod django;
@@ -21,3 +23,4 @@ pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod validation;
+pub mod verdicts;

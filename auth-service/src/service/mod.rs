@@ -15,6 +15,7 @@ pub use users::{NewAccount, ProfilePatch};
 use crate::{
     clock::Clock,
     hashing::PasswordHasher,
+    revocations::Revocations,
     store::{CredentialLimit, Store},
 };
 
@@ -27,6 +28,9 @@ pub struct Auth {
     token_ttl: Duration,
     lockout: LockoutPolicy,
     credential_limit: CredentialLimit,
+    /// Every withdrawing write tells the verdict caches here, after its commit, and returns
+    /// once they have acknowledged.
+    revocations: Revocations,
 }
 
 /// How credentials are issued: their lifetime and how many of a kind one user may hold.
@@ -43,6 +47,7 @@ impl Auth {
         clock: Arc<dyn Clock>,
         issue: IssuePolicy,
         lockout: LockoutPolicy,
+        revocations: Revocations,
     ) -> Self {
         Self {
             store,
@@ -51,6 +56,12 @@ impl Auth {
             token_ttl: issue.token_ttl,
             lockout,
             credential_limit: issue.limit_per_user,
+            revocations,
         }
+    }
+
+    /// The hub `WatchRevocations` streams are served from.
+    pub fn revocations(&self) -> &Revocations {
+        &self.revocations
     }
 }

@@ -7,6 +7,7 @@ use crate::{
     clock::UnixMicros,
     domain::{CredentialKind, TokenDigest, TokenKey, User},
     error::AuthError,
+    revocations::Revocation,
     store::NewCredential,
 };
 
@@ -65,12 +66,16 @@ impl Auth {
             created_at: now,
             expires_at: now.plus(self.token_ttl),
         };
-        if !self
+        let Some(trimmed) = self
             .store
             .insert_credential(&credential, version, self.credential_limit)
             .await?
-        {
+        else {
             return Err(refused());
+        };
+        if trimmed > 0 {
+            // The oldest credentials went over the per-user limit: caches must forget them.
+            self.revocations.publish(Revocation::User(user_id)).await;
         }
         Ok(Issued {
             key,
@@ -102,6 +107,10 @@ impl Auth {
                 return Err(AuthError::TokenInvalid);
             }
             let revoked = self.store.delete_family(&record.family).await?;
+            // The chain's other keys may be cached anywhere; the user's verdicts all go.
+            self.revocations
+                .publish(Revocation::User(record.user.id))
+                .await;
             tracing::warn!(
                 user_id = record.user.id,
                 revoked,
@@ -151,6 +160,9 @@ impl Auth {
         {
             return Err(AuthError::TokenInvalid);
         }
+        self.revocations
+            .publish(Revocation::Credentials(vec![principal.digest.clone()]))
+            .await;
         Ok(Issued {
             key,
             kind: principal.kind,
@@ -172,13 +184,22 @@ impl Auth {
 
     /// Logout: revokes the presented credential only.
     pub async fn revoke(&self, principal: &Principal) -> Result<(), AuthError> {
-        self.store.delete_credential(&principal.digest).await
+        self.store.delete_credential(&principal.digest).await?;
+        self.revocations
+            .publish(Revocation::Credentials(vec![principal.digest.clone()]))
+            .await;
+        Ok(())
     }
 
     /// Logout everywhere: revokes every token and session of the caller.
     pub async fn revoke_all(&self, principal: &Principal) -> Result<u64, AuthError> {
-        self.store
+        let revoked = self
+            .store
             .delete_credentials_of(principal.user.id, None)
-            .await
+            .await?;
+        self.revocations
+            .publish(Revocation::User(principal.user.id))
+            .await;
+        Ok(revoked)
     }
 }

@@ -10,6 +10,7 @@ use crate::{
     domain::{CredentialKind, Email, Password, PersonName, Role, User, Username},
     error::AuthError,
     import::{DjangoDump, ImportError, ImportReport},
+    revocations::Revocation,
     store::{NEEDS_AN_IDENTITY, NewUser, UserChanges, UserLookup},
 };
 
@@ -138,6 +139,9 @@ impl Auth {
             .store
             .set_password(principal.user.id, hash, Some(&principal.digest))
             .await?;
+        self.revocations
+            .publish(Revocation::User(principal.user.id))
+            .await;
         tracing::info!(revoked, "password changed");
         Ok(())
     }
@@ -202,9 +206,14 @@ impl Auth {
             password_hash,
         };
         let keep = (id == principal.user.id).then_some(&principal.digest);
-        self.store
+        let user = self
+            .store
             .update_user(id, changes, principal.user.is_superuser, keep)
-            .await
+            .await?;
+        // Any change, not only the withdrawing ones: a cached verdict carries the whole user,
+        // and evicting costs one ValidateToken.
+        self.revocations.publish(Revocation::User(id)).await;
+        Ok(user)
     }
 
     /// Deletes the user and, with it, every credential it holds.
@@ -213,6 +222,7 @@ impl Auth {
         self.store
             .delete_user(id, principal.user.is_superuser)
             .await?;
+        self.revocations.publish(Revocation::User(id)).await;
         tracing::info!(user_id = id, "user deleted");
         Ok(())
     }

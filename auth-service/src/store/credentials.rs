@@ -72,22 +72,23 @@ pub struct CredentialLimit(pub Option<u32>);
 
 impl Store {
     /// Stores `credential` if the user's credentials version is still `version`, trimming the
-    /// user's credentials of its kind to `limit`. False: a withdrawing write came first.
+    /// user's credentials of its kind to `limit`; how many were trimmed. `None`: a withdrawing
+    /// write came first.
     #[tracing::instrument(skip_all)]
     pub async fn insert_credential(
         &self,
         credential: &NewCredential,
         version: i64,
         limit: CredentialLimit,
-    ) -> Result<bool, AuthError> {
+    ) -> Result<Option<u64>, AuthError> {
         let mut tx = self.pool.begin().await?;
         if !lock_version(&mut tx, credential.user_id, version).await? {
-            return Ok(false);
+            return Ok(None);
         }
         bind_insert(credential).execute(&mut *tx).await?;
-        trim_to_limit(&mut tx, credential, limit).await?;
+        let trimmed = trim_to_limit(&mut tx, credential, limit).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(trimmed))
     }
 
     #[tracing::instrument(skip_all)]
@@ -236,9 +237,9 @@ async fn trim_to_limit(
     tx: &mut Transaction<'_, Any>,
     credential: &NewCredential,
     limit: CredentialLimit,
-) -> Result<(), AuthError> {
+) -> Result<u64, AuthError> {
     let Some(limit) = limit.0 else {
-        return Ok(());
+        return Ok(0);
     };
     let trimmed = sqlx::query(TRIM_TO_LIMIT)
         .bind(credential.user_id)
@@ -253,7 +254,7 @@ async fn trim_to_limit(
             "oldest credentials revoked over the per-user limit"
         );
     }
-    Ok(())
+    Ok(trimmed.rows_affected())
 }
 
 fn bind_insert(

@@ -66,21 +66,29 @@ impl Caller {
         request
     }
 
-    /// Asks the auth service whether `credential` authenticates.
+    /// Whether `credential` authenticates: from the verdict cache, else asking auth.
     async fn validate(
         &self,
         upstreams: &Upstreams,
         credential: &Credential,
     ) -> Result<(), tonic::Status> {
+        let verdicts = upstreams.verdicts();
+        if verdicts.lookup(credential.kind, &credential.key).is_some() {
+            return Ok(());
+        }
+        // Taken before asking: an event arriving meanwhile keeps the answer out of the cache.
+        let ticket = verdicts.ticket();
         let message = ValidateTokenRequest {
             key: credential.key.clone(),
             kind: credential.kind.into(),
         };
-        upstreams
+        let verdict = upstreams
             .auth()
             .validate_token(clients::request(message, &self.request_id, None))
-            .await
-            .map(drop)
+            .await?
+            .into_inner();
+        verdicts.insert(ticket, credential.kind, &credential.key, &verdict);
+        Ok(())
     }
 }
 

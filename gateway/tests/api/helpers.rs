@@ -7,7 +7,7 @@ use std::{sync::Arc, time::Duration};
 use auth_service::clock::ManualClock;
 use reqwest::{Method, RequestBuilder, Response, StatusCode, header};
 use serde_json::{Value, json};
-use service_kit::testing::TestDatabase;
+use service_kit::{testing::TestDatabase, verdicts::VerdictCache};
 use tokio::sync::oneshot;
 
 /// The password every test user gets (it meets the rules: 8+ characters, a letter, a digit).
@@ -25,6 +25,9 @@ pub struct Stack {
     pub auth_url: http::Uri,
     /// Where the inventory service listens, for extra gateways.
     pub inventory_url: http::Uri,
+    /// The inventory's and the gateway's caches of auth's verdicts.
+    pub inventory_verdicts: VerdictCache,
+    pub gateway_verdicts: VerdictCache,
     /// Dropping these stops the servers.
     shutdown: Vec<oneshot::Sender<()>>,
     _databases: [TestDatabase; 2],
@@ -83,17 +86,20 @@ pub async fn spawn_stack_on(
     let inventory_url: http::Uri = format!("http://{}", inventory.local_addr())
         .parse()
         .unwrap();
+    let inventory_verdicts = inventory.verdicts();
     tokio::spawn(inventory.run_until_stopped(stopper()));
 
     let mut config = gateway::Config::for_tests(auth_url.clone(), inventory_url.clone());
     configure(&mut config);
-    let (base, gateway_stopper) = spawn_gateway(config).await;
+    let (base, gateway_stopper, gateway_verdicts) = spawn_gateway(config).await;
     shutdown.push(gateway_stopper);
 
     let stack = Stack {
         base,
         auth_url,
         inventory_url,
+        inventory_verdicts,
+        gateway_verdicts,
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -108,15 +114,17 @@ pub async fn spawn_stack_on(
     stack
 }
 
-/// A gateway with `config`: its base URL, and the sender whose drop stops it.
-async fn spawn_gateway(config: gateway::Config) -> (String, oneshot::Sender<()>) {
+/// A gateway with `config`: its base URL, the sender whose drop stops it, and its verdict
+/// cache.
+async fn spawn_gateway(config: gateway::Config) -> (String, oneshot::Sender<()>, VerdictCache) {
     let app = gateway::Application::build(config)
         .await
         .expect("gateway starts");
     let base = format!("http://{}", app.local_addr());
+    let verdicts = app.verdicts();
     let (sender, receiver) = oneshot::channel();
     tokio::spawn(app.run_until_stopped(on_drop(receiver)));
-    (base, sender)
+    (base, sender, verdicts)
 }
 
 impl Stack {
@@ -131,7 +139,7 @@ impl Stack {
         let mut config =
             gateway::Config::for_tests(self.auth_url.clone(), inventory_url.parse().unwrap());
         configure(&mut config);
-        let (base, stopper) = spawn_gateway(config).await;
+        let (base, stopper, _verdicts) = spawn_gateway(config).await;
         self.shutdown.push(stopper);
         base
     }

@@ -15,6 +15,8 @@
 //! - `lists`: lists larger than one gRPC reply, read page by page.
 //! - `logs`: no password or key in any service's log, even at TRACE.
 //! - `django`: users and DRF tokens imported from a Django `dumpdata` work unchanged.
+//! - `verdict_cache`: every withdrawing write is refused at once by the warmed caches of
+//!   inventory and the gateway, 100 rounds each.
 
 mod connections;
 mod django;
@@ -28,3 +30,4 @@ mod operations;
 mod seeds;
 mod sessions;
 mod throttling;
+mod verdict_cache;

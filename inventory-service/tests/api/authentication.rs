@@ -83,12 +83,16 @@ async fn auth_outage_is_unavailable_until_auth_returns(db: TestDatabase) {
     let get = || with_token(GetProductRequest { id: product.id }, &token);
     let mut inventory = app.inventory();
     app.wait_for_inventory_health(ServingStatus::Serving).await;
+    app.until_cache_trusted().await;
 
     app.stop_auth().await;
-    let status = inventory.get_product(get()).await.unwrap_err();
-    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     app.wait_for_inventory_health(ServingStatus::NotServing)
         .await;
+    // A cached verdict is served only while the cache's lease holds (see `cache`); after that
+    // every call needs auth.
+    app.until_cache_untrusted().await;
+    let status = inventory.get_product(get()).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     // Still down: still refused, never served unchecked.
     let status = inventory.get_product(get()).await.unwrap_err();
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");

@@ -13,7 +13,7 @@ use proto::{
     inventory::v1::inventory_service_client::InventoryServiceClient,
     inventory::v1::{CreateProductRequest, Product},
 };
-use service_kit::testing::TestDatabase;
+use service_kit::{testing::TestDatabase, verdicts::VerdictCache};
 use tokio::{sync::oneshot, task::JoinHandle};
 use tonic::{
     Code, Request, Status,
@@ -63,6 +63,8 @@ type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 pub struct RunningInventory {
     pub channel: Channel,
     pub addr: SocketAddr,
+    /// Its cache of auth's verdicts.
+    pub verdicts: VerdictCache,
     _running: Running,
 }
 
@@ -78,6 +80,7 @@ pub async fn start_inventory(config: inventory_service::Config) -> RunningInvent
         .expect("inventory starts");
     let addr = app.local_addr();
     let channel = channel_to(addr);
+    let verdicts = app.verdicts();
     let running = Running::spawn(|shutdown| async move {
         app.run_until_stopped(shutdown)
             .await
@@ -86,6 +89,7 @@ pub async fn start_inventory(config: inventory_service::Config) -> RunningInvent
     RunningInventory {
         channel,
         addr,
+        verdicts,
         _running: running,
     }
 }
@@ -215,6 +219,38 @@ pub fn widget(quantity: i64) -> CreateProductRequest {
 impl TestApp {
     pub fn inventory(&self) -> InventoryServiceClient<Channel> {
         self.inventory.client()
+    }
+
+    /// The inventory's cache of auth's verdicts.
+    pub fn verdicts(&self) -> &VerdictCache {
+        &self.inventory.verdicts
+    }
+
+    /// An auth client on the shared channel.
+    pub fn auth(&self) -> AuthServiceClient<Channel> {
+        AuthServiceClient::new(self.auth_channel.clone())
+    }
+
+    /// Waits (bounded) until the inventory's cache holds a lease from auth.
+    pub async fn until_cache_trusted(&self) {
+        for _ in 0..1000 {
+            if self.verdicts().is_trusted() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the inventory's verdict cache never got a lease");
+    }
+
+    /// Waits (bounded) until the inventory's cache has lost its lease.
+    pub async fn until_cache_untrusted(&self) {
+        for _ in 0..1000 {
+            if !self.verdicts().is_trusted() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the inventory's verdict cache kept its lease without auth");
     }
 
     /// An inventory client on a connection of its own. Clones of [`TestApp::inventory`] put

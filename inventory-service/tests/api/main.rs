@@ -4,6 +4,7 @@
 //! every RPC of both services on SQLite.
 
 mod authentication;
+mod cache;
 mod fuzz;
 mod helpers;
 mod import;

@@ -1,0 +1,459 @@
+//! The holder side of verdict caches (DESIGN.md, "Design: verdict caches"): auth's
+//! `ValidateToken` answers, kept by credential digest while this process holds a lease on auth's
+//! `WatchRevocations`, so that a credential check costs no round trip and a revocation is still
+//! exact. A background task keeps the stream open, applies each event *before* acknowledging
+//! it, and renews the lease; without a lease nothing is served from the cache (every check goes
+//! to auth, which fails closed when it is down), and the task reconnects with backoff.
+//!
+//! Callers keep making their own `ValidateToken` calls (with their deadlines and metadata):
+//! [`VerdictCache::lookup`] first; on a miss, [`VerdictCache::ticket`] before the call and
+//! [`VerdictCache::insert`] with a positive answer after it. A ticket taken before an event
+//! arrived refuses the insert, since auth may have read the credential before the revocation.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{Arc, Mutex, MutexGuard, Weak},
+    time::{Duration, SystemTime},
+};
+
+use proto::auth::v1::{
+    self as pb, CredentialKind, ValidateTokenResponse, auth_service_client::AuthServiceClient,
+    revocation_event::Event,
+};
+use sha2::{Digest, Sha256};
+use tokio::{sync::mpsc, time::Instant};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
+
+/// The share of a granted lease this side trusts, measured from when it *sent* the
+/// acknowledgement that bought it (auth measures from when it received it): the holder stops
+/// trusting its cache well before auth stops waiting for it, even if the two clocks' rates
+/// differ or this process is slow to look at its own.
+pub const LEASE_MARGIN: f64 = 0.75;
+
+/// More entries than this and new verdicts are no longer cached (after dropping the expired).
+const MAX_ENTRIES: usize = 100_000;
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// Acknowledgements sent that auth has not yet said it granted; more are not remembered (auth
+/// that grants none would make the list grow, and an old one buys a shorter lease anyway).
+const MAX_UNGRANTED: usize = 1024;
+
+/// A cache of positive verdicts; cheap to clone. Its watch task ends when the last clone goes.
+#[derive(Clone)]
+pub struct VerdictCache {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for VerdictCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.inner.state();
+        f.debug_struct("VerdictCache")
+            .field("entries", &state.entries.len())
+            .field("trusted_until", &state.trusted_until)
+            .field("epoch", &state.epoch)
+            .finish()
+    }
+}
+
+/// The epoch a lookup missed in; see [`VerdictCache::insert`].
+#[derive(Debug, Clone, Copy)]
+pub struct Ticket {
+    epoch: u64,
+}
+
+/// A credential's cache key: its kind and the SHA-256 of its key (the same digest auth stores
+/// and names in its events), so the key itself is kept nowhere.
+type Key = (i32, [u8; 32]);
+
+struct Entry {
+    verdict: ValidateTokenResponse,
+    expires_at: SystemTime,
+}
+
+struct Inner {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    entries: HashMap<Key, Entry>,
+    /// While `Some` and in the future, entries may be served and inserted.
+    trusted_until: Option<Instant>,
+    /// Bumped by every event and every loss of trust: a verdict fetched across a bump may
+    /// predate a revocation, and is not cached.
+    epoch: u64,
+}
+
+impl State {
+    fn trusted(&self, now: Instant) -> bool {
+        self.trusted_until.is_some_and(|until| until > now)
+    }
+
+    fn forget_all(&mut self) {
+        self.entries.clear();
+        self.epoch += 1;
+    }
+}
+
+impl Inner {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Every update under the lock leaves the state consistent; a poisoned lock is usable.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn key_of(kind: CredentialKind, key: &str) -> Key {
+    (kind.into(), Sha256::digest(key.as_bytes()).into())
+}
+
+fn to_system_time(timestamp: &prost_types::Timestamp) -> Option<SystemTime> {
+    let seconds = u64::try_from(timestamp.seconds).ok()?;
+    let nanos = u32::try_from(timestamp.nanos).ok()?;
+    SystemTime::UNIX_EPOCH.checked_add(Duration::new(seconds, nanos))
+}
+
+impl VerdictCache {
+    /// A cache that watches auth's revocations over `channel`, as holder `{service}-{random}`.
+    /// It serves nothing until auth has granted it a lease.
+    pub fn spawn(channel: Channel, service: &str) -> Self {
+        let cache = Self {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State::default()),
+            }),
+        };
+        let name = format!("{service}-{}", crate::request_id::generate());
+        tokio::spawn(watch(
+            Arc::downgrade(&cache.inner),
+            AuthServiceClient::new(channel),
+            name,
+        ));
+        cache
+    }
+
+    /// The cached verdict on this credential, if trusted and not expired.
+    pub fn lookup(&self, kind: CredentialKind, key: &str) -> Option<ValidateTokenResponse> {
+        let now = Instant::now();
+        let mut state = self.inner.state();
+        if !state.trusted(now) {
+            if !state.entries.is_empty() {
+                // The lease ran out: nothing cached may be served again.
+                state.forget_all();
+            }
+            return None;
+        }
+        let key = key_of(kind, key);
+        let entry = state.entries.get(&key)?;
+        // Expiry is judged here, on this clock: an entry past it is never served.
+        if entry.expires_at <= SystemTime::now() {
+            state.entries.remove(&key);
+            return None;
+        }
+        Some(entry.verdict.clone())
+    }
+
+    /// Take before asking auth, and hand to [`VerdictCache::insert`] with the answer.
+    pub fn ticket(&self) -> Ticket {
+        Ticket {
+            epoch: self.inner.state().epoch,
+        }
+    }
+
+    /// Caches a positive verdict fetched after `ticket`, unless an event (or a loss of trust)
+    /// came in between, or the cache is not trusted now.
+    pub fn insert(
+        &self,
+        ticket: Ticket,
+        kind: CredentialKind,
+        key: &str,
+        verdict: &ValidateTokenResponse,
+    ) {
+        let Some(expires_at) = verdict.expires_at.as_ref().and_then(to_system_time) else {
+            return;
+        };
+        if verdict.user.is_none() || expires_at <= SystemTime::now() {
+            return;
+        }
+        let mut state = self.inner.state();
+        if state.epoch != ticket.epoch || !state.trusted(Instant::now()) {
+            return;
+        }
+        if state.entries.len() >= MAX_ENTRIES {
+            let now = SystemTime::now();
+            state.entries.retain(|_, entry| entry.expires_at > now);
+            if state.entries.len() >= MAX_ENTRIES {
+                return;
+            }
+        }
+        state.entries.insert(
+            key_of(kind, key),
+            Entry {
+                verdict: verdict.clone(),
+                expires_at,
+            },
+        );
+    }
+
+    /// Whether the cache holds a live lease now (and so may serve).
+    pub fn is_trusted(&self) -> bool {
+        self.inner.state().trusted(Instant::now())
+    }
+
+    /// How many verdicts are cached (served or not).
+    pub fn len(&self) -> usize {
+        self.inner.state().entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Keeps a stream open for as long as the cache lives, reconnecting with backoff.
+async fn watch(cache: Weak<Inner>, client: AuthServiceClient<Channel>, name: String) {
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        match watch_once(&cache, client.clone(), &name).await {
+            Ok(Stopped::CacheDropped) => return,
+            Ok(Stopped::StreamEnded) => backoff = FIRST_BACKOFF,
+            Err(status) => {
+                tracing::debug!(holder = %name, code = ?status.code(), "revocation watch failed");
+            }
+        }
+        // The lease is not renewed from here on: the cache serves until it runs out, and not
+        // after (see `lookup`).
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+        if cache.strong_count() == 0 {
+            return;
+        }
+    }
+}
+
+enum Stopped {
+    CacheDropped,
+    StreamEnded,
+}
+
+async fn watch_once(
+    cache: &Weak<Inner>,
+    mut client: AuthServiceClient<Channel>,
+    name: &str,
+) -> Result<Stopped, tonic::Status> {
+    let (requests, outbound) = mpsc::channel(16);
+    let mut events = client
+        .watch_revocations(ReceiverStream::new(outbound))
+        .await?
+        .into_inner();
+    {
+        let Some(inner) = cache.upgrade() else {
+            return Ok(Stopped::CacheDropped);
+        };
+        // A new registration replaces our old one on auth's side, so nothing cached under the
+        // old one may stay: start empty, untrusted until the hello is granted.
+        let mut state = inner.state();
+        state.forget_all();
+        state.trusted_until = None;
+    }
+    let hello = pb::WatchRequest {
+        message: Some(pb::watch_request::Message::Hello(pb::WatchHello {
+            holder: name.to_owned(),
+        })),
+    };
+    // (seq acknowledged, when it was sent); 0 is the hello.
+    let mut ungranted = VecDeque::from([(0u64, Instant::now())]);
+    if requests.send(hello).await.is_err() {
+        return Ok(Stopped::StreamEnded);
+    }
+    tracing::debug!(holder = %name, "revocation watch open");
+    while let Some(event) = events.message().await? {
+        let Some(inner) = cache.upgrade() else {
+            return Ok(Stopped::CacheDropped);
+        };
+        apply(&mut inner.state(), &event, &mut ungranted);
+        drop(inner);
+        let ack = pb::WatchRequest {
+            message: Some(pb::watch_request::Message::Ack(pb::WatchAck {
+                seq: event.seq,
+            })),
+        };
+        if ungranted.len() < MAX_UNGRANTED {
+            ungranted.push_back((event.seq, Instant::now()));
+        }
+        if requests.send(ack).await.is_err() {
+            break;
+        }
+    }
+    Ok(Stopped::StreamEnded)
+}
+
+/// Applies one event: evicts what it names (before the caller acknowledges it), and extends
+/// the trust by the lease auth says it granted.
+fn apply(state: &mut State, event: &pb::RevocationEvent, ungranted: &mut VecDeque<(u64, Instant)>) {
+    match &event.event {
+        Some(Event::Credentials(revoked)) => {
+            for digest in &revoked.digests {
+                let mut bytes = [0u8; 32];
+                if hex::decode_to_slice(digest, &mut bytes).is_err() {
+                    // Not a digest we could hold: to be safe, forget everything.
+                    state.entries.clear();
+                    continue;
+                }
+                for kind in [CredentialKind::Token, CredentialKind::Session] {
+                    state.entries.remove(&(kind.into(), bytes));
+                }
+            }
+            state.epoch += 1;
+        }
+        Some(Event::UserId(user_id)) => {
+            state
+                .entries
+                .retain(|_, entry| entry.verdict.user.as_ref().map(|u| u.id) != Some(*user_id));
+            state.epoch += 1;
+        }
+        Some(Event::Heartbeat(_)) => {}
+        None => {
+            // An event this build does not know: it may revoke anything.
+            state.forget_all();
+        }
+    }
+    if event.lease_ms == 0 {
+        // Caching is off at auth.
+        state.forget_all();
+        state.trusted_until = None;
+        return;
+    }
+    while ungranted
+        .front()
+        .is_some_and(|&(seq, _)| seq < event.granted)
+    {
+        ungranted.pop_front();
+    }
+    if let Some(&(seq, sent)) = ungranted.front()
+        && seq == event.granted
+    {
+        let lease = Duration::from_millis(u64::from(event.lease_ms)).mul_f64(LEASE_MARGIN);
+        let until = sent + lease;
+        state.trusted_until = Some(state.trusted_until.map_or(until, |old| old.max(until)));
+        ungranted.pop_front();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict(user_id: i64) -> ValidateTokenResponse {
+        ValidateTokenResponse {
+            user: Some(pb::User {
+                id: user_id,
+                ..Default::default()
+            }),
+            kind: CredentialKind::Token.into(),
+            expires_at: Some(prost_types::Timestamp {
+                seconds: 4_000_000_000,
+                nanos: 0,
+            }),
+        }
+    }
+
+    fn untrusted_cache() -> VerdictCache {
+        VerdictCache {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State::default()),
+            }),
+        }
+    }
+
+    fn event(seq: u64, granted: u64, event: Event) -> pb::RevocationEvent {
+        pb::RevocationEvent {
+            seq,
+            lease_ms: 3000,
+            granted,
+            event: Some(event),
+        }
+    }
+
+    #[tokio::test]
+    async fn serves_only_while_trusted_and_evicts_before_acknowledging() {
+        let cache = untrusted_cache();
+        let key = "a".repeat(40);
+        let ticket = cache.ticket();
+        cache.insert(ticket, CredentialKind::Token, &key, &verdict(1));
+        assert!(cache.is_empty(), "no lease, no caching");
+
+        let mut ungranted = VecDeque::from([(0, Instant::now())]);
+        let heartbeat = event(1, 0, Event::Heartbeat(pb::Heartbeat {}));
+        apply(&mut cache.inner.state(), &heartbeat, &mut ungranted);
+        assert!(cache.is_trusted());
+        let ticket = cache.ticket();
+        cache.insert(ticket, CredentialKind::Token, &key, &verdict(1));
+        assert_eq!(cache.lookup(CredentialKind::Token, &key), Some(verdict(1)));
+        assert_eq!(cache.lookup(CredentialKind::Session, &key), None);
+
+        let digest = hex::encode(Sha256::digest(key.as_bytes()));
+        let revoked = event(
+            2,
+            0,
+            Event::Credentials(pb::RevokedCredentials {
+                digests: vec![digest],
+            }),
+        );
+        apply(&mut cache.inner.state(), &revoked, &mut ungranted);
+        assert_eq!(cache.lookup(CredentialKind::Token, &key), None);
+        // A verdict fetched across the event is not cached.
+        cache.insert(ticket, CredentialKind::Token, &key, &verdict(1));
+        assert!(cache.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_user_event_evicts_every_verdict_of_the_user() {
+        let cache = untrusted_cache();
+        let mut ungranted = VecDeque::from([(0, Instant::now())]);
+        apply(
+            &mut cache.inner.state(),
+            &event(1, 0, Event::Heartbeat(pb::Heartbeat {})),
+            &mut ungranted,
+        );
+        let ticket = cache.ticket();
+        for (key, user) in [("k1", 1), ("k2", 1), ("k3", 2)] {
+            cache.insert(ticket, CredentialKind::Token, key, &verdict(user));
+        }
+        apply(
+            &mut cache.inner.state(),
+            &event(2, 0, Event::UserId(1)),
+            &mut ungranted,
+        );
+        assert_eq!(cache.len(), 1);
+        assert!(cache.lookup(CredentialKind::Token, "k3").is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn trust_ends_a_margin_before_the_lease_measured_from_the_acknowledgement() {
+        let cache = untrusted_cache();
+        let sent = Instant::now();
+        let mut ungranted = VecDeque::from([(0, sent)]);
+        tokio::time::advance(Duration::from_millis(500)).await;
+        apply(
+            &mut cache.inner.state(),
+            &event(1, 0, Event::Heartbeat(pb::Heartbeat {})),
+            &mut ungranted,
+        );
+        let until = cache.inner.state().trusted_until.unwrap();
+        assert_eq!(until, sent + Duration::from_millis(2250));
+        let ticket = cache.ticket();
+        cache.insert(ticket, CredentialKind::Token, "k", &verdict(1));
+        tokio::time::advance(Duration::from_millis(1800)).await;
+        assert!(cache.lookup(CredentialKind::Token, "k").is_none());
+        assert!(cache.is_empty(), "dropped when the lease ended");
+        // A heartbeat granting nothing new does not extend it.
+        apply(
+            &mut cache.inner.state(),
+            &event(2, 0, Event::Heartbeat(pb::Heartbeat {})),
+            &mut ungranted,
+        );
+        assert!(!cache.is_trusted());
+    }
+}
