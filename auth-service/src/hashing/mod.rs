@@ -13,16 +13,17 @@ pub mod django;
 
 use std::{
     sync::{
-        Arc,
+        Arc, Mutex, PoisonError,
         atomic::{AtomicUsize, Ordering},
     },
     time::Duration,
 };
 
 use argon2::{
-    Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version,
-    password_hash::{SaltString, rand_core::OsRng},
+    Algorithm, Argon2, Block, Params, PasswordHash, PasswordVerifier as _, Version,
+    password_hash::{Output, ParamsString, SaltString, rand_core::OsRng},
 };
+use subtle::ConstantTimeEq as _;
 use tokio::sync::Semaphore;
 use tracing::Span;
 
@@ -93,6 +94,7 @@ struct Inner {
     limits: HashingLimits,
     /// Calls waiting for a permit now.
     waiting: AtomicUsize,
+    memory: WorkingMemory,
     /// A real hash of a random password, verified against when the user does not exist (or
     /// has no usable password), so that these cost the same time as a wrong password.
     dummy_hash: String,
@@ -107,23 +109,28 @@ impl PasswordHasher {
             None,
         )
         .map_err(AuthError::internal)?;
-        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        let dummy_hash = hash_with(&argon2, crate::domain::TokenKey::generate().expose())?;
+        let memory = WorkingMemory {
+            blocks: params.block_count(),
+            free: Mutex::new(Vec::new()),
+        };
+        let mut inner = Inner {
+            argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
+            permits: Arc::new(Semaphore::new(limits.concurrency.max(1))),
+            limits,
+            waiting: AtomicUsize::new(0),
+            memory,
+            dummy_hash: String::new(),
+        };
+        inner.dummy_hash = inner.hash_new(crate::domain::TokenKey::generate().expose())?;
         Ok(Self {
-            inner: Arc::new(Inner {
-                argon2,
-                permits: Arc::new(Semaphore::new(limits.concurrency.max(1))),
-                limits,
-                waiting: AtomicUsize::new(0),
-                dummy_hash,
-            }),
+            inner: Arc::new(inner),
         })
     }
 
     /// The PHC string of a new salted argon2id hash.
     pub async fn hash(&self, password: &Password) -> Result<String, AuthError> {
         let password = password.clone();
-        self.run(move |inner| hash_with(&inner.argon2, password.expose()))
+        self.run(move |inner| inner.hash_new(password.expose()))
             .await
     }
 
@@ -212,16 +219,14 @@ impl Inner {
             None => StoredHash::Unusable,
         };
         let (matches, current) = match &stored {
-            StoredHash::Native(hash) => (
-                self.argon2
-                    .verify_password(password.as_bytes(), hash)
-                    .is_ok(),
-                self.is_current(hash),
-            ),
+            StoredHash::Native(hash) => {
+                let current = self.is_current(hash);
+                (self.check_native(password, hash, current), current)
+            }
             StoredHash::Django(hash) => (hash.verify(password), false),
             StoredHash::Unusable => {
                 let dummy = PasswordHash::new(&self.dummy_hash).map_err(AuthError::internal)?;
-                let _ = self.argon2.verify_password(password.as_bytes(), &dummy);
+                let _ = self.check_native(password, &dummy, true);
                 (false, true)
             }
         };
@@ -231,7 +236,7 @@ impl Inner {
         let rehashed = if current {
             None
         } else {
-            Some(hash_with(&self.argon2, password)?)
+            Some(self.hash_new(password)?)
         };
         Ok(Verified::Match { rehashed })
     }
@@ -251,14 +256,87 @@ impl Inner {
             })
             && hash.hash.is_some_and(|output| output.len() == output_len)
     }
+
+    /// The PHC string of a new salted argon2id hash at today's parameters, computed in a
+    /// working memory kept from an earlier hash.
+    fn hash_new(&self, password: &str) -> Result<String, AuthError> {
+        let salt = SaltString::generate(&mut OsRng);
+        let mut salt_bytes = [0u8; 64];
+        let raw_salt = salt
+            .as_salt()
+            .decode_b64(&mut salt_bytes)
+            .map_err(AuthError::internal)?;
+        let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
+        self.memory
+            .with(|blocks| {
+                self.argon2.hash_password_into_with_memory(
+                    password.as_bytes(),
+                    raw_salt,
+                    &mut output,
+                    blocks,
+                )
+            })
+            .map_err(AuthError::internal)?;
+        let hash = PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(self.argon2.params()).map_err(AuthError::internal)?,
+            salt: Some(salt.as_salt()),
+            hash: Some(Output::new(&output).map_err(AuthError::internal)?),
+        };
+        Ok(hash.to_string())
+    }
+
+    /// Whether `password` makes `hash`. A hash at today's parameters (`current`) is computed in
+    /// the kept working memory; another one, as the argon2 crate does it.
+    fn check_native(&self, password: &str, hash: &PasswordHash<'_>, current: bool) -> bool {
+        let (true, Some(salt), Some(expected)) = (current, hash.salt, hash.hash) else {
+            return self
+                .argon2
+                .verify_password(password.as_bytes(), hash)
+                .is_ok();
+        };
+        let mut salt_bytes = [0u8; 64];
+        let Ok(raw_salt) = salt.decode_b64(&mut salt_bytes) else {
+            return false;
+        };
+        let mut output = vec![0u8; expected.len()];
+        let computed = self.memory.with(|blocks| {
+            self.argon2.hash_password_into_with_memory(
+                password.as_bytes(),
+                raw_salt,
+                &mut output,
+                blocks,
+            )
+        });
+        computed.is_ok() && bool::from(output.ct_eq(expected.as_bytes()))
+    }
 }
 
-fn hash_with(argon2: &Argon2<'_>, password: &str) -> Result<String, AuthError> {
-    let salt = SaltString::generate(&mut OsRng);
-    argon2
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(AuthError::internal)
+/// Argon2's working memory (`ARGON2_MEMORY_KIB` for each hash), kept between hashes: at most
+/// one buffer per hashing slot. Allocated afresh for every hash, it came from the allocator
+/// each time, and glibc keeps what it gets back in per-thread arenas, so auth grew to many
+/// times the slots' worth (about 280 MiB in a login storm with 19 MiB hashes; BENCHMARKS.md).
+struct WorkingMemory {
+    blocks: usize,
+    free: Mutex<Vec<Vec<Block>>>,
+}
+
+impl WorkingMemory {
+    fn with<T>(&self, work: impl FnOnce(&mut [Block]) -> T) -> T {
+        let kept = self
+            .free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let mut blocks = kept.unwrap_or_else(|| vec![Block::default(); self.blocks]);
+        let result = work(&mut blocks);
+        self.free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(blocks);
+        result
+    }
 }
 
 #[cfg(test)]
@@ -301,6 +379,47 @@ mod tests {
             hasher.verify(&wrong, Some(a)).await.unwrap(),
             Verified::Mismatch
         );
+    }
+
+    #[tokio::test]
+    async fn hashes_are_standard_phc_strings_both_ways() {
+        use argon2::PasswordHasher as _;
+        let hasher = cheap();
+        let password = Password::parse("Password123").unwrap();
+        let ours = hasher.hash(&password).await.unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        // The argon2 crate's own verifier, with the same parameters, accepts ours...
+        assert!(
+            hasher
+                .inner
+                .argon2
+                .verify_password(b"Password123", &parsed)
+                .is_ok()
+        );
+        // ...and a hash the crate makes verifies here, in the kept working memory.
+        let salt = SaltString::generate(&mut OsRng);
+        let theirs = hasher
+            .inner
+            .argon2
+            .hash_password(b"Password123", &salt)
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            hasher.verify(&password, Some(theirs)).await.unwrap(),
+            Verified::Match { rehashed: None }
+        );
+    }
+
+    #[tokio::test]
+    async fn the_working_memory_is_kept_not_grown() {
+        let hasher = cheap();
+        let password = Password::parse("Password123").unwrap();
+        for _ in 0..5 {
+            let hash = hasher.hash(&password).await.unwrap();
+            hasher.verify(&password, Some(hash)).await.unwrap();
+        }
+        let kept = hasher.inner.memory.free.lock().unwrap().len();
+        assert!(kept <= 2, "at most one buffer per slot: {kept}");
     }
 
     #[tokio::test]
