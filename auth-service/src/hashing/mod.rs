@@ -121,7 +121,11 @@ impl PasswordHasher {
             memory,
             dummy_hash: String::new(),
         };
-        inner.dummy_hash = inner.hash_new(crate::domain::TokenKey::generate().expose())?;
+        // Made in memory of its own, which goes back at once: until its first login the
+        // service keeps no working memory.
+        inner.dummy_hash = WorkingMemory::unkept(&inner.memory, || {
+            inner.hash_new(crate::domain::TokenKey::generate().expose())
+        })?;
         Ok(Self {
             inner: Arc::new(inner),
         })
@@ -323,6 +327,17 @@ struct WorkingMemory {
 }
 
 impl WorkingMemory {
+    /// Runs `work`, then gives back every buffer it left (memory needed once, at start-up).
+    fn unkept<T>(memory: &Self, work: impl FnOnce() -> T) -> T {
+        let result = work();
+        memory
+            .free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        result
+    }
+
     fn with<T>(&self, work: impl FnOnce(&mut [Block]) -> T) -> T {
         let kept = self
             .free
