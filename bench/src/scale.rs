@@ -15,7 +15,7 @@ use proto::auth::v1::{
 use sqlx::{Connection, PgConnection};
 
 use crate::{
-    database::{Backend, Database},
+    database::{self, Backend, Database},
     load::{self, GRPC_CONNECTIONS, Rpc},
     process::{AUTH, Binaries, Service},
     report::{Report, ms, ratio},
@@ -125,7 +125,7 @@ async fn load(
     name: &'static str,
     users: i64,
 ) -> Result<Loaded, String> {
-    let database = Database::create(backend, dir, name.replace('-', "_").as_str()).await?;
+    let database = database::create(backend, name.replace('-', "_").as_str()).await?;
     // The service creates its schema at start; it is stopped again before the load.
     drop(Service::start(
         binaries,

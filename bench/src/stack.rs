@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::{
     baseline::INVENTORY_PATH,
-    database::{Backend, Database},
+    database::{self, Backend, Database},
     load,
     process::{AUTH, Binaries, GATEWAY, INVENTORY, Service},
 };
@@ -59,8 +59,8 @@ pub fn auth_env(database_url: &str) -> Vec<(&'static str, String)> {
 
 impl Stack {
     pub async fn start(binaries: &Binaries, backend: &Backend, dir: &Path) -> Result<Self, String> {
-        let auth_db = Database::create(backend, dir, "auth").await?;
-        let inventory_db = Database::create(backend, dir, "inventory").await?;
+        let auth_db = database::create(backend, "auth").await?;
+        let inventory_db = database::create(backend, "inventory").await?;
 
         let env = auth_env(auth_db.url());
         let mut superuser = env.clone();

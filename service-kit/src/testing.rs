@@ -80,25 +80,37 @@ impl TestDatabase {
     pub async fn postgres() -> Option<Self> {
         let under_ci = is_ci(std::env::var("CI").ok().as_deref());
         let admin_url = admin_url_or_skip(std::env::var(POSTGRES_URL_VAR).ok(), under_ci)?;
+        Some(
+            Self::postgres_on(&admin_url, "test")
+                .await
+                .unwrap_or_else(|err| panic!("{POSTGRES_URL_VAR}: {err}")),
+        )
+    }
+
+    /// A new, empty database called `{label}_…` on the PostgreSQL server `admin_url` names,
+    /// dropped with the value (also for the benchmark, which takes its URL elsewhere).
+    pub async fn postgres_on(admin_url: &str, label: &str) -> Result<Self, String> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let name = format!(
-            "test_{}_{}_{}",
+            "{label}_{}_{}_{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed),
             crate::request_id::generate().get(..8).unwrap_or_default()
         );
         sqlx::any::install_default_drivers();
-        let mut admin = AnyConnection::connect(&admin_url)
+        let mut admin = AnyConnection::connect(admin_url)
             .await
-            .expect("TEST_POSTGRES_URL accepts connections");
+            .map_err(|err| format!("the PostgreSQL URL does not connect: {err}"))?;
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&mut admin)
             .await
-            .expect("CREATE DATABASE");
-        let url = replace_database(&admin_url, &name);
-        Some(Self {
-            url,
-            cleanup: Cleanup::Postgres { admin_url, name },
+            .map_err(|err| format!("CREATE DATABASE {name}: {err}"))?;
+        Ok(Self {
+            url: replace_database(admin_url, &name),
+            cleanup: Cleanup::Postgres {
+                admin_url: admin_url.to_owned(),
+                name,
+            },
         })
     }
 
