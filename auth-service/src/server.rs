@@ -83,10 +83,12 @@ impl Application {
         if config.reflection {
             grpc::add_reflection(&mut routes, AuthServiceServer::<AuthGrpc>::NAME)?;
         }
-        routes.add_service(service_kit::with_message_limits!(
+        // Withdrawing writes publish to the verdict caches after their commit: a client that
+        // hangs up must not stop one in between.
+        routes.add_service(grpc::RunToEnd(service_kit::with_message_limits!(
             AuthServiceServer::new(AuthGrpc::new(auth.clone())),
             limits
-        ));
+        )));
         Ok(Self {
             listener,
             local_addr,

@@ -100,6 +100,49 @@ macro_rules! with_message_limits {
     }};
 }
 
+/// A service whose calls run to their end even when their caller goes away. tonic drops a
+/// call's future when its client resets the stream or its deadline passes; a write dropped
+/// between its commit and what must follow it (auth publishing a revocation to the verdict
+/// caches) would leave the two apart. Each call runs as a task of its own instead, and the
+/// caller only stops waiting for it.
+#[derive(Debug, Clone)]
+pub struct RunToEnd<S>(pub S);
+
+impl<S: tonic::server::NamedService> tonic::server::NamedService for RunToEnd<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S, Request> tower::Service<Request> for RunToEnd<S>
+where
+    S: tower::Service<Request>,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future =
+        std::pin::Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send + 'static>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let call = tokio::spawn(self.0.call(request));
+        Box::pin(async move {
+            match call.await {
+                Ok(answer) => answer,
+                // The call panicked: answer as its dropped future would have.
+                Err(failed) => std::panic::resume_unwind(failed.into_panic()),
+            }
+        })
+    }
+}
+
 const HEALTH: &str = "grpc.health.v1.Health";
 const REFLECTION_V1: &str = "grpc.reflection.v1.ServerReflection";
 const REFLECTION_V1ALPHA: &str = "grpc.reflection.v1alpha.ServerReflection";
@@ -221,5 +264,34 @@ mod tests {
     fn the_defaults_are_those_from_env_reads() {
         // No test sets these variables: reading them gives the documented defaults.
         assert_eq!(Limits::from_env().unwrap(), Limits::default());
+    }
+
+    #[tokio::test]
+    async fn a_call_runs_to_its_end_when_its_caller_goes_away() {
+        use std::sync::{
+            Arc,
+            atomic::{AtomicBool, Ordering},
+        };
+        use tower::Service as _;
+        let finished = Arc::new(AtomicBool::new(false));
+        let flag = finished.clone();
+        let slow = tower::service_fn(move |(): ()| {
+            let flag = flag.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                flag.store(true, Ordering::SeqCst);
+                Ok::<_, std::convert::Infallible>(())
+            }
+        });
+        let mut service = RunToEnd(slow);
+        let call = service.call(());
+        // The caller gives up long before the call would end.
+        let gave_up = tokio::time::timeout(Duration::from_millis(5), call).await;
+        assert!(gave_up.is_err());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            finished.load(Ordering::SeqCst),
+            "the call ran on to its end"
+        );
     }
 }
