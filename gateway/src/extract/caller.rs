@@ -39,23 +39,18 @@ pub struct Caller {
 impl Caller {
     /// `message` as a gRPC request on behalf of this caller.
     pub fn request<T>(&self, message: T) -> tonic::Request<T> {
-        self.on_behalf(clients::request(
-            message,
-            &self.request_id,
-            self.credential.as_ref(),
-        ))
+        clients::request(message, &self.request_id, self.credential.as_ref())
     }
 
     /// `message` as a gRPC request that presents `credential` instead of the caller's.
     pub fn request_as<T>(&self, message: T, credential: &Credential) -> tonic::Request<T> {
-        self.on_behalf(clients::request(
-            message,
-            &self.request_id,
-            Some(credential),
-        ))
+        clients::request(message, &self.request_id, Some(credential))
     }
 
-    fn on_behalf<T>(&self, mut request: tonic::Request<T>) -> tonic::Request<T> {
+    /// [`Caller::request`], naming the client's address too: only for the calls that check a
+    /// password, whose failures auth counts by client.
+    pub fn request_naming_client<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = self.request(message);
         if let Some(client) = self.client {
             let value = MetadataValue::try_from(client.to_string())
                 .expect("an IP address is valid metadata");

@@ -149,7 +149,7 @@ async fn change_password(
     errors.into_result()?;
     upstreams
         .auth()
-        .change_password(caller.request(request))
+        .change_password(caller.request_naming_client(request))
         .await
         .map_err(ApiError::auth)?;
     Ok(Json(json!({ "detail": "Password changed." })))

@@ -173,7 +173,11 @@ async fn log_in(
     fields: Fields,
 ) -> Result<Response, ApiError> {
     let request = route.read(&fields)?;
-    let response = match upstreams.auth().login(caller.request(request)).await {
+    let response = match upstreams
+        .auth()
+        .login(caller.request_naming_client(request))
+        .await
+    {
         Ok(response) => response.into_inner(),
         Err(status) => return Err(route.rejection.judge(status)),
     };
