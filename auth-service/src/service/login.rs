@@ -161,9 +161,10 @@ impl Auth {
             (&scopes.account, self.lockout.account_threshold),
         ];
         let now = self.clock.now();
+        let mut seen = [FailureCount::default(); 2];
         let mut longest_wait = None;
-        for (scope, _) in limits {
-            let count = self.store.failures(scope).await?;
+        for ((scope, _), count) in limits.iter().zip(&mut seen) {
+            *count = self.store.failures(scope).await?;
             if let Some(until) = count.locked_until.filter(|until| *until > now) {
                 longest_wait = longest_wait.max(Some(now.until(until)));
             }
@@ -171,17 +172,22 @@ impl Auth {
         if let Some(retry_after) = longest_wait {
             return Err(AuthError::Locked { retry_after });
         }
-        for (scope, threshold) in limits {
-            self.claim_one(scope, threshold).await?;
+        for ((scope, threshold), count) in limits.into_iter().zip(seen) {
+            self.claim_one(scope, threshold, count).await?;
         }
         Ok(())
     }
 
-    async fn claim_one(&self, scope: &str, threshold: u32) -> Result<(), AuthError> {
+    /// Claims one more failure in `scope` over `seen`, reading again after every lost race.
+    async fn claim_one(
+        &self,
+        scope: &str,
+        threshold: u32,
+        mut seen: FailureCount,
+    ) -> Result<(), AuthError> {
         for _ in 0..MAX_CLAIM_ROUNDS {
-            let seen: FailureCount = self.store.failures(scope).await?;
             let now = self.clock.now();
-            // Read again after every lost race: the winner may have locked the scope.
+            // After a lost race the winner may have locked the scope.
             if let Some(until) = seen.locked_until.filter(|until| *until > now) {
                 return Err(AuthError::Locked {
                     retry_after: now.until(until),
@@ -196,6 +202,7 @@ impl Auth {
             {
                 return Ok(());
             }
+            seen = self.store.failures(scope).await?;
         }
         Err(AuthError::Locked {
             retry_after: FIRST_DELAY,
