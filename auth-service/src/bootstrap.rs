@@ -1,15 +1,14 @@
 //! The first admin, created at the console like Django's `manage.py createsuperuser`.
 
-use std::{io::BufRead, sync::Arc};
+use std::io::BufRead;
 
 use service_kit::validation::FieldErrors;
 
 use crate::{
-    clock::SystemClock,
     config::Config,
     domain::{Email, Password, PersonName, Role, User, Username},
     error::AuthError,
-    server::{StartupError, build_auth},
+    server::{StartupError, build_console_auth},
     service::NewAccount,
 };
 
@@ -86,7 +85,7 @@ pub async fn create_superuser(
     let (Some(username), Some(password), true) = (username, password, errors.is_empty()) else {
         return Err(CreateSuperuserError::Invalid(errors));
     };
-    let auth = build_auth(config, Arc::new(SystemClock)).await?;
+    let auth = build_console_auth(config).await?;
     let account = NewAccount {
         username: Some(username),
         email: email.flatten(),

@@ -4,7 +4,7 @@
 use std::{net::SocketAddr, time::Duration};
 
 use service_kit::{
-    database::{Backend, DatabaseUrl},
+    database::DatabaseUrl,
     env::{self, ConfigError},
     telemetry::LogFormat,
 };
@@ -42,11 +42,10 @@ pub struct Config {
     /// `CREDENTIAL_PURGE_INTERVAL_SECONDS`, default 3600: how often expired credentials,
     /// refresh tombstones and stale failure counts are deleted in the background.
     pub purge_interval: Duration,
-    /// `VERDICT_CACHE_LEASE_MS`: the lease a verdict cache (inventory's, the gateway's) holds
-    /// on `WatchRevocations`. A withdrawing write waits for every holder's acknowledgement, or
-    /// at most this long for a silent one. 0 turns caching off everywhere. Default 3000 on
-    /// SQLite; 0 on PostgreSQL, where several replicas may share the database and the hub does
-    /// not yet cross replicas (DESIGN.md): set it there only with one auth replica.
+    /// `VERDICT_CACHE_LEASE_MS`, default 3000: the lease a verdict cache (inventory's, the
+    /// gateway's) holds on `WatchRevocations`. A withdrawing write waits for every holder's
+    /// acknowledgement, or at most this long for a silent one (on PostgreSQL, a third longer
+    /// for a replica that died). 0 turns caching off; set the same on every replica.
     pub verdict_cache_lease: Duration,
     /// `GRPC_REFLECTION`, default on.
     pub reflection: bool,
@@ -89,7 +88,10 @@ impl Config {
             env::string_or("AUTH_DATABASE_URL", "sqlite://auth.db").into();
         Ok(Self {
             listen: env::parse_or("AUTH_LISTEN", "127.0.0.1:50051")?,
-            verdict_cache_lease: verdict_cache_lease(&database_url)?,
+            verdict_cache_lease: Duration::from_millis(u64::from(env::parse_or::<u32>(
+                "VERDICT_CACHE_LEASE_MS",
+                "3000",
+            )?)),
             database_url,
             token_ttl: Duration::from_secs(env::positive_or("TOKEN_TTL_SECONDS", "86400")?),
             argon2,
@@ -135,16 +137,6 @@ impl Config {
             log_format: LogFormat::Plain,
         }
     }
-}
-
-/// `VERDICT_CACHE_LEASE_MS`, whose default depends on whether replicas are possible.
-fn verdict_cache_lease(database_url: &DatabaseUrl) -> Result<Duration, ConfigError> {
-    let default = match Backend::of_url(database_url.as_str()) {
-        Some(Backend::Postgres) => "0",
-        _ => "3000",
-    };
-    let millis: u32 = env::parse_or("VERDICT_CACHE_LEASE_MS", default)?;
-    Ok(Duration::from_millis(u64::from(millis)))
 }
 
 /// One core is left to the async runtime, so validations stay fast during a login storm.

@@ -6,7 +6,7 @@
 //! Passwords keep their Django hash (login verifies it and replaces it with argon2id, see
 //! `hashing`). Token keys are stored as digests like ours; their lifetime starts at the import.
 
-use std::{collections::BTreeMap, path::PathBuf, sync::Arc};
+use std::{collections::BTreeMap, path::PathBuf};
 
 use serde_json::Value;
 use service_kit::django::{self, DumpError, Fields, Record, RecordError, RecordRef};
@@ -17,7 +17,7 @@ use crate::{
     domain::{Email, PersonName, Role, TokenKey, Username},
     error::AuthError,
     hashing::StoredHash,
-    server::{StartupError, build_auth},
+    server::{StartupError, build_console_auth},
 };
 
 /// DRF's token model: the record's primary key is the key itself.
@@ -136,7 +136,7 @@ pub async fn import_django_file(
     keep_ids: bool,
 ) -> Result<(DjangoDump, ImportReport), ImportError> {
     let dump = check_dump(django::read_dump(path)?, keep_ids)?;
-    let auth = build_auth(config, Arc::new(SystemClock)).await?;
+    let auth = build_console_auth(config).await?;
     let report = auth.import(&dump, keep_ids).await?;
     Ok((dump, report))
 }

@@ -4,7 +4,10 @@
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use proto::auth::v1::auth_service_server::AuthServiceServer;
-use service_kit::{database::DatabaseError, grpc};
+use service_kit::{
+    database::{Backend, DatabaseError},
+    grpc,
+};
 use tokio::net::TcpListener;
 use tonic::{
     server::NamedService,
@@ -17,7 +20,7 @@ use crate::{
     error::AuthError,
     grpc::AuthGrpc,
     hashing::{HashingLimits, PasswordHasher},
-    revocations::Revocations,
+    revocations::{FeedError, Revocations},
     service::{Auth, IssuePolicy, LockoutPolicy},
     store::{CredentialLimit, Store},
 };
@@ -39,6 +42,8 @@ pub enum StartupError {
     Serve(#[from] tonic::transport::Error),
     #[error(transparent)]
     Config(#[from] service_kit::env::ConfigError),
+    #[error(transparent)]
+    Feed(#[from] FeedError),
 }
 
 /// A bound, ready server.
@@ -63,7 +68,7 @@ impl Application {
     ) -> Result<Self, StartupError> {
         // The `GRPC_*` limits every server shares, read (and checked) before anything starts.
         let limits = grpc::Limits::from_env()?;
-        let auth = build_auth(&config, clock).await?;
+        let auth = build_auth(&config, clock, Caches::Served).await?;
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -115,9 +120,10 @@ impl Application {
             // Revocation streams never end by themselves; the drain would wait for them.
             hub.close();
         };
-        let purge = tokio::spawn(purge_every(self.auth, self.purge_interval));
+        let purge = tokio::spawn(purge_every(self.auth.clone(), self.purge_interval));
         let served = grpc::serve(self.listener, self.routes, self.limits, shutdown).await;
         purge.abort();
+        self.auth.revocations().leave().await;
         served?;
         Ok(())
     }
@@ -137,12 +143,34 @@ async fn purge_every(auth: Auth, interval: Duration) {
     }
 }
 
+/// The state of a console command (an import, the first superuser): it serves no verdict
+/// caches, and on PostgreSQL the database announces its withdrawals to those of the replicas.
+pub(crate) async fn build_console_auth(config: &Config) -> Result<Auth, StartupError> {
+    build_auth(config, Arc::new(SystemClock), Caches::NotServed).await
+}
+
+/// Whether this process serves verdict caches (`WatchRevocations`).
+enum Caches {
+    Served,
+    NotServed,
+}
+
 /// The service state over a migrated database.
-pub(crate) async fn build_auth(
+async fn build_auth(
     config: &Config,
     clock: Arc<dyn Clock>,
+    caches: Caches,
 ) -> Result<Auth, StartupError> {
-    let store = Store::connect(config.database_url.as_str()).await?;
+    let url = config.database_url.as_str();
+    let store = Store::connect(url).await?;
+    let lease = config.verdict_cache_lease;
+    let revocations = match caches {
+        Caches::Served if Backend::of_url(url) == Some(Backend::Postgres) && !lease.is_zero() => {
+            Revocations::replica(lease, url).await?
+        }
+        Caches::Served => Revocations::local(lease),
+        Caches::NotServed => Revocations::local(Duration::ZERO),
+    };
     let limits = HashingLimits {
         concurrency: config.hashing_concurrency,
         queue_limit: config.hashing_queue_limit,
@@ -159,6 +187,5 @@ pub(crate) async fn build_auth(
         threshold: config.lockout_threshold,
         account_threshold: config.lockout_account_threshold,
     };
-    let revocations = Revocations::new(config.verdict_cache_lease);
     Ok(Auth::new(store, hasher, clock, issue, lockout, revocations))
 }

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod accounts;
+mod feed;
 mod hardening;
 mod import;
 mod lockout;

@@ -144,6 +144,22 @@ impl Stack {
         base
     }
 
+    /// Another auth replica on this stack's auth database, on the same clock; its URL. It
+    /// stops with the stack. On PostgreSQL only: SQLite has one writing process.
+    pub async fn extra_auth(&mut self) -> http::Uri {
+        let auth = auth_service::Application::build_with_clock(
+            self.auth_config.clone(),
+            Arc::new(self.clock.clone()),
+        )
+        .await
+        .expect("auth starts");
+        let url = format!("http://{}", auth.local_addr()).parse().unwrap();
+        let (sender, receiver) = oneshot::channel();
+        tokio::spawn(auth.run_until_stopped(on_drop(receiver)));
+        self.shutdown.push(sender);
+        url
+    }
+
     /// Another inventory service, on a database of its own, checking callers with the auth
     /// service at `auth_url`; its URL. It stops with the stack.
     pub async fn extra_inventory(&mut self, auth_url: &str) -> String {

@@ -1,7 +1,8 @@
 //! Verdict caches with exact revocation: for each withdrawing write, 100 rounds of warming every
 //! cache on the path with a credential (inventory over gRPC, and the gateway), the write, and at
 //! once the credential again on both paths: refused every time (for a demotion: the next write
-//! is PERMISSION_DENIED / 403).
+//! is PERMISSION_DENIED / 403). On PostgreSQL the writes go to a second auth replica, while
+//! both caches watch the first: every revocation crosses replicas.
 
 use std::time::Duration;
 
@@ -51,10 +52,15 @@ fn with_token<T>(message: T, token: &str) -> Request<T> {
 
 impl Paths {
     async fn new() -> Self {
-        let stack = spawn_stack().await;
+        let mut stack = spawn_stack().await;
+        let writes_to = if stack.database_urls()[0].starts_with("postgres") {
+            stack.extra_auth().await
+        } else {
+            stack.auth_url.clone()
+        };
         let channel =
             |url: &http::Uri| tonic::transport::Endpoint::from(url.clone()).connect_lazy();
-        let auth = AuthServiceClient::new(channel(&stack.auth_url));
+        let auth = AuthServiceClient::new(channel(&writes_to));
         let inventory = InventoryServiceClient::new(channel(&stack.inventory_url));
         let admin = stack.admin().await;
         let product = stack.product(&admin, "Widget", 1_000_000).await;

@@ -1,13 +1,12 @@
-//! The hub of verdict-cache holders (DESIGN.md, "Design: verdict caches"): who is watching
-//! `WatchRevocations`, the lease each one holds, and how far each has acknowledged. Every
-//! withdrawing write publishes its event here after its commit and waits, before its RPC
-//! returns, until every holder with a live lease has acknowledged it, or that lease ran out.
+//! The hub of verdict-cache holders on one replica (DESIGN.md, "Design: verdict caches"): who
+//! is watching `WatchRevocations` here, the lease each one holds, and how far each has
+//! acknowledged. Revocations are announced to every holder, and a write waits until each
+//! holder with a live lease has acknowledged, or that lease ran out.
 //!
 //! Leases are measured on this side with the monotonic clock: an acknowledgement received at
 //! `t` renews the holder's lease to `t + lease`. The holder measures its own from when it
 //! *sent* that acknowledgement, less a margin, so it always stops trusting its cache first.
-//!
-//! One replica: the hub is this process's memory, and the seq of events is a counter here.
+//! The seq of events is this hub's own counter.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -22,31 +21,11 @@ use tokio::{
 };
 use tonic::{Status, Streaming};
 
-use crate::domain::TokenDigest;
-
-/// What a holder must forget.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Revocation {
-    /// These credentials (by digest) are revoked.
-    Credentials(Vec<TokenDigest>),
-    /// Every verdict of this user is withdrawn: its credentials, role or flags changed.
-    User(i64),
-}
-
-impl Revocation {
-    fn to_proto(&self) -> Event {
-        match self {
-            Self::Credentials(digests) => Event::Credentials(pb::RevokedCredentials {
-                digests: digests.iter().map(|digest| digest.0.clone()).collect(),
-            }),
-            Self::User(id) => Event::UserId(*id),
-        }
-    }
-}
+use super::Revocation;
 
 /// The hub; cheap to clone. With a zero lease it grants nothing and publishing is free.
 #[derive(Clone)]
-pub struct Revocations {
+pub struct Hub {
     inner: Arc<Inner>,
 }
 
@@ -68,6 +47,9 @@ struct State {
     holders: HashMap<String, Holder>,
     /// Tells registrations apart when a holder says hello again under the same name.
     next_registration: u64,
+    /// Until when acknowledgements may renew holders' leases; `None`: always (one replica,
+    /// nothing else to stay within). The revocation feed bounds it by its own lease.
+    grants_until: Option<Instant>,
 }
 
 struct Holder {
@@ -80,7 +62,7 @@ struct Holder {
     lease_until: Instant,
 }
 
-impl Revocations {
+impl Hub {
     pub fn new(lease: Duration) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -110,24 +92,38 @@ impl Revocations {
     /// Sends `revocation` to every holder and returns once each holder with a live lease has
     /// acknowledged it, or that lease ran out: at most one lease later. Call it after the
     /// write's commit, so that a verdict fetched after the event was received is fresh.
-    pub async fn publish(&self, revocation: Revocation) {
+    pub async fn publish(&self, revocation: &Revocation) {
+        let seq = self.announce(revocation);
+        self.settled(seq).await;
+    }
+
+    /// Sends `revocation` to every holder, at once; returns its seq for [`Hub::settled`].
+    pub fn announce(&self, revocation: &Revocation) -> u64 {
         if self.inner.lease.is_zero() {
-            return;
+            return 0;
         }
-        let mut changes = self.inner.changed.subscribe();
-        let seq = {
-            let mut state = self.state();
-            state.last_seq += 1;
-            let seq = state.last_seq;
-            let event = revocation.to_proto();
-            for holder in state.holders.values() {
-                if let Some(events) = &holder.events {
-                    // A stream that ended meanwhile is waited for until its lease runs out.
-                    let _ = events.send((seq, event.clone()));
-                }
+        let mut state = self.state();
+        state.last_seq += 1;
+        let seq = state.last_seq;
+        let event = revocation.to_proto();
+        for holder in state.holders.values() {
+            if let Some(events) = &holder.events {
+                // A stream that ended meanwhile is waited for until its lease runs out.
+                let _ = events.send((seq, event.clone()));
             }
-            seq
-        };
+        }
+        seq
+    }
+
+    /// The seq of the last event announced.
+    pub fn last_seq(&self) -> u64 {
+        self.state().last_seq
+    }
+
+    /// Returns once every holder with a live lease has acknowledged `seq`, or that lease ran
+    /// out.
+    pub async fn settled(&self, seq: u64) {
+        let mut changes = self.inner.changed.subscribe();
         loop {
             changes.borrow_and_update();
             let Some(deadline) = self.blocking_until(seq) else {
@@ -138,6 +134,36 @@ impl Revocations {
                 () = tokio::time::sleep_until(deadline) => {}
             }
         }
+    }
+
+    /// Ends every holder's stream as if it had missed an event that may revoke anything: the
+    /// feed lost notifications. Each reconnects with an empty cache; a wait for any later seq
+    /// waits for the old registrations until their leases run out.
+    pub fn reset(&self) {
+        let mut state = self.state();
+        state.last_seq += 1;
+        for holder in state.holders.values_mut() {
+            holder.events = None;
+        }
+        drop(state);
+        self.inner.changed.send_modify(|version| *version += 1);
+    }
+
+    /// Acknowledgements renew leases until `until` (or later, if allowed already).
+    pub fn grant_until(&self, until: Instant) {
+        let mut state = self.state();
+        state.grants_until = Some(state.grants_until.map_or(until, |old| old.max(until)));
+    }
+
+    /// From now on acknowledgements renew nothing, until [`Hub::grant_until`] allows again.
+    pub fn stop_granting(&self) {
+        self.state().grants_until = Some(Instant::now());
+    }
+
+    fn may_grant(&self) -> bool {
+        self.state()
+            .grants_until
+            .is_none_or(|until| Instant::now() < until)
     }
 
     /// The latest lease end among holders that have not acknowledged `seq` yet, if any; holders
@@ -159,10 +185,15 @@ impl Revocations {
     /// Registers `name` with a first lease, replacing an older registration of the same name
     /// (that holder emptied its cache before saying hello again). It need not acknowledge
     /// anything published before: it has nothing cached from then.
-    /// Returns the registration, the global seq it starts after, and its events.
-    fn register(&self, name: &str) -> (u64, u64, mpsc::UnboundedReceiver<(u64, Event)>) {
+    /// Returns the registration, the global seq it starts after, and its events; `None` while
+    /// this hub may not grant leases.
+    fn register(&self, name: &str) -> Option<(u64, u64, mpsc::UnboundedReceiver<(u64, Event)>)> {
         let (sender, receiver) = mpsc::unbounded_channel();
+        let now = Instant::now();
         let mut state = self.state();
+        if state.grants_until.is_some_and(|until| now >= until) {
+            return None;
+        }
         state.next_registration += 1;
         let registration = state.next_registration;
         let start = state.last_seq;
@@ -170,12 +201,12 @@ impl Revocations {
             registration,
             events: Some(sender),
             acked: state.last_seq,
-            lease_until: Instant::now() + self.inner.lease,
+            lease_until: now + self.inner.lease,
         };
         state.holders.insert(name.to_owned(), holder);
         drop(state);
         self.inner.changed.send_modify(|version| *version += 1);
-        (registration, start, receiver)
+        Some((registration, start, receiver))
     }
 
     /// The holder has applied every event up to `acked` (global seq), received now.
@@ -260,7 +291,15 @@ impl Revocations {
             }
             return;
         }
-        let (registration, start, mut events) = self.register(&name);
+        let Some((registration, start, mut events)) = self.register(&name) else {
+            // Cut off from the feed, this replica could not keep a new holder exact.
+            let _ = out
+                .send(Err(Status::unavailable(
+                    "this replica is not on the revocation feed at the moment",
+                )))
+                .await;
+            return;
+        };
         // However the stream ends (even cancelled at shutdown), the holder departs.
         let _departure = Departure {
             hub: &self,
@@ -272,6 +311,7 @@ impl Revocations {
             lease_ms,
             seq: 0,
             granted: 0,
+            acked: 0,
             forwarded: start,
             unacked: VecDeque::new(),
         };
@@ -298,7 +338,7 @@ impl Revocations {
                     Ok(Some(pb::WatchRequest {
                         message: Some(pb::watch_request::Message::Ack(ack)),
                     })) => {
-                        if let Some(acked) = stream.acknowledged(ack.seq) {
+                        if let Some(acked) = stream.acknowledged(ack.seq, self.may_grant()) {
                             self.acknowledge(&name, registration, acked);
                         }
                         continue;
@@ -317,7 +357,7 @@ impl Revocations {
 }
 
 struct Departure<'a> {
-    hub: &'a Revocations,
+    hub: &'a Hub,
     name: &'a str,
     registration: u64,
 }
@@ -337,6 +377,8 @@ struct HolderStream {
     granted: u64,
     /// The global seq of the last event sent on this stream.
     forwarded: u64,
+    /// The holder's last acknowledgement received, granted or not.
+    acked: u64,
     /// Sent, not yet acknowledged: (stream seq, global seq covered).
     unacked: VecDeque<(u64, u64)>,
 }
@@ -355,12 +397,16 @@ impl HolderStream {
     }
 
     /// The global seq an acknowledgement of stream seq `seq` covers; `None` for a seq never
-    /// sent (or already acknowledged).
-    fn acknowledged(&mut self, seq: u64) -> Option<u64> {
-        if seq > self.seq || seq <= self.granted {
+    /// sent (or already acknowledged). With `grant`, the next messages renew the holder's
+    /// lease from this acknowledgement; without, they repeat the last grant, renewing nothing.
+    fn acknowledged(&mut self, seq: u64, grant: bool) -> Option<u64> {
+        if seq > self.seq || seq <= self.acked {
             return None;
         }
-        self.granted = seq;
+        self.acked = seq;
+        if grant {
+            self.granted = seq;
+        }
         let mut covered = None;
         while let Some(&(sent, global)) = self.unacked.front() {
             if sent > seq {
@@ -383,38 +429,45 @@ mod tests {
             lease_ms: 3000,
             seq: 0,
             granted: 0,
+            acked: 0,
             forwarded: 4,
             unacked: VecDeque::new(),
         };
         stream.next(4, Event::Heartbeat(pb::Heartbeat {}));
         stream.next(5, Event::UserId(1));
         stream.next(5, Event::Heartbeat(pb::Heartbeat {}));
-        assert_eq!(stream.acknowledged(9), None, "never sent");
-        assert_eq!(stream.acknowledged(2), Some(5));
-        assert_eq!(stream.acknowledged(2), None, "already acknowledged");
-        assert_eq!(stream.acknowledged(3), Some(5));
+        assert_eq!(stream.acknowledged(9, true), None, "never sent");
+        assert_eq!(stream.acknowledged(2, true), Some(5));
+        assert_eq!(stream.acknowledged(2, true), None, "already acknowledged");
+        assert_eq!(stream.acknowledged(3, true), Some(5));
         assert_eq!(stream.granted, 3);
+        stream.next(5, Event::Heartbeat(pb::Heartbeat {}));
+        assert_eq!(stream.acknowledged(4, false), Some(5));
+        assert_eq!(
+            stream.granted, 3,
+            "an acknowledgement not granted renews nothing"
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_silent_holder_delays_a_write_by_one_lease_at_most() {
-        let hub = Revocations::new(Duration::from_secs(3));
-        let (_registration, _start, _events) = hub.register("silent");
+        let hub = Hub::new(Duration::from_secs(3));
+        let (_registration, _start, _events) = hub.register("silent").unwrap();
         let started = Instant::now();
-        hub.publish(Revocation::User(1)).await;
+        hub.publish(&Revocation::User(1)).await;
         let waited = started.elapsed();
         assert!(waited <= Duration::from_secs(3), "{waited:?}");
         assert!(waited >= Duration::from_millis(2900), "{waited:?}");
         // Its lease is over and its stream still open: the next write does not wait.
         let started = Instant::now();
-        hub.publish(Revocation::User(1)).await;
+        hub.publish(&Revocation::User(1)).await;
         assert!(started.elapsed() < Duration::from_millis(1));
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_write_returns_once_every_holder_acknowledged() {
-        let hub = Revocations::new(Duration::from_secs(3));
-        let (registration, _start, mut events) = hub.register("prompt");
+        let hub = Hub::new(Duration::from_secs(3));
+        let (registration, _start, mut events) = hub.register("prompt").unwrap();
         let holder = hub.clone();
         tokio::spawn(async move {
             while let Some((seq, _event)) = events.recv().await {
@@ -422,7 +475,35 @@ mod tests {
             }
         });
         let started = Instant::now();
-        hub.publish(Revocation::User(1)).await;
+        hub.publish(&Revocation::User(1)).await;
         assert!(started.elapsed() < Duration::from_millis(10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn outside_its_grant_window_a_hub_takes_no_new_holder() {
+        let hub = Hub::new(Duration::from_secs(3));
+        hub.grant_until(Instant::now() + Duration::from_secs(1));
+        assert!(hub.register("early").is_some());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(!hub.may_grant());
+        assert!(hub.register("late").is_none());
+        hub.grant_until(Instant::now() + Duration::from_secs(1));
+        assert!(hub.register("late").is_some());
+        hub.stop_granting();
+        assert!(hub.register("later").is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_reset_writes_wait_out_the_old_leases_even_if_all_was_acknowledged() {
+        let hub = Hub::new(Duration::from_secs(3));
+        let (registration, _start, mut events) = hub.register("holder").unwrap();
+        let seq = hub.announce(&Revocation::User(1));
+        assert_eq!(events.recv().await.map(|(seq, _)| seq), Some(seq));
+        hub.acknowledge("holder", registration, seq);
+        hub.reset();
+        assert_eq!(events.recv().await, None, "its stream is ended");
+        let started = Instant::now();
+        hub.settled(hub.last_seq()).await;
+        assert!(started.elapsed() >= Duration::from_millis(2900));
     }
 }

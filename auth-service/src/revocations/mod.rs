@@ -1,0 +1,105 @@
+//! Keeping the verdict caches exact (DESIGN.md, "Design: verdict caches"). Every withdrawing
+//! write calls [`Revocations::publish`] after its commit, and returns only once every cache
+//! that might still serve the old verdict has dropped it, or has stopped trusting itself.
+//!
+//! - [`hub`]: the holders connected to this replica, their leases and acknowledgements.
+//! - [`feed`]: on PostgreSQL, the revocations of every replica's writes, announced by the
+//!   database with their commit and passed on by each replica to its own holders.
+
+mod feed;
+mod hub;
+
+use std::time::Duration;
+
+use proto::auth::v1::{self as pb, revocation_event::Event};
+use tokio::sync::mpsc;
+use tonic::{Status, Streaming};
+
+use crate::domain::TokenDigest;
+
+use feed::Feed;
+pub use feed::FeedError;
+use hub::Hub;
+
+/// What a holder must forget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revocation {
+    /// These credentials (by digest) are revoked.
+    Credentials(Vec<TokenDigest>),
+    /// Every verdict of this user is withdrawn: its credentials, role or flags changed.
+    User(i64),
+}
+
+impl Revocation {
+    fn to_proto(&self) -> Event {
+        match self {
+            Self::Credentials(digests) => Event::Credentials(pb::RevokedCredentials {
+                digests: digests.iter().map(|digest| digest.0.clone()).collect(),
+            }),
+            Self::User(id) => Event::UserId(*id),
+        }
+    }
+}
+
+/// This replica's holders and, on PostgreSQL, its place on the feed; cheap to clone.
+#[derive(Clone)]
+pub struct Revocations {
+    hub: Hub,
+    feed: Option<Feed>,
+}
+
+impl Revocations {
+    /// One replica, the only writer (SQLite), or a console command that serves no caches
+    /// (on PostgreSQL the database announces its writes all the same): the hub is the whole
+    /// story.
+    pub fn local(lease: Duration) -> Self {
+        Self {
+            hub: Hub::new(lease),
+            feed: None,
+        }
+    }
+
+    /// A replica among others on the PostgreSQL at `url`: it passes every replica's
+    /// revocations on to its holders, and its writes wait for every replica's holders.
+    pub async fn replica(lease: Duration, url: &str) -> Result<Self, FeedError> {
+        let hub = Hub::new(lease);
+        let feed = Feed::join(url, hub.clone(), lease).await?;
+        Ok(Self {
+            hub,
+            feed: Some(feed),
+        })
+    }
+
+    /// Returns once `revocation`, committed, is applied by every holder with a live lease, or
+    /// that lease ran out. On PostgreSQL the database has announced it with the commit; this
+    /// waits until every replica has passed it on.
+    pub async fn publish(&self, revocation: Revocation) {
+        match &self.feed {
+            Some(feed) => feed.settle().await,
+            None => self.hub.publish(&revocation).await,
+        }
+    }
+
+    /// Serves one `WatchRevocations` stream until either side goes away.
+    pub async fn serve_holder(
+        self,
+        inbound: Streaming<pb::WatchRequest>,
+        out: mpsc::Sender<Result<pb::RevocationEvent, Status>>,
+    ) {
+        self.hub.serve_holder(inbound, out).await;
+    }
+
+    /// Ends every holder's stream, now and as they come: the server is shutting down. Holders
+    /// keep their leases until they run out, and reconnect to whichever replica answers.
+    pub fn close(&self) {
+        self.hub.close();
+    }
+
+    /// Leaves the feed once this replica's holders can no longer trust their caches, so that
+    /// other replicas' writes stop waiting for it at once rather than when its lease lapses.
+    pub async fn leave(&self) {
+        if let Some(feed) = &self.feed {
+            feed.leave().await;
+        }
+    }
+}
