@@ -44,6 +44,16 @@ pub enum StartupError {
     Config(#[from] service_kit::env::ConfigError),
     #[error(transparent)]
     Feed(#[from] FeedError),
+    #[error(
+        "another auth-service serves the SQLite database {path}: one process per SQLite file \
+         (it cannot tell another of a revocation); run replicas on PostgreSQL"
+    )]
+    SqliteInUse { path: String },
+    #[error("cannot lock {path}: {source}")]
+    SqliteLock {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// A bound, ready server.
@@ -54,6 +64,8 @@ pub struct Application {
     limits: grpc::Limits,
     auth: Auth,
     purge_interval: Duration,
+    /// Held while serving, on SQLite with caches on.
+    _sqlite_claim: Option<std::fs::File>,
 }
 
 impl Application {
@@ -68,6 +80,11 @@ impl Application {
     ) -> Result<Self, StartupError> {
         // The `GRPC_*` limits every server shares, read (and checked) before anything starts.
         let limits = grpc::Limits::from_env()?;
+        let sqlite_claim = if config.verdict_cache_lease.is_zero() {
+            None
+        } else {
+            claim_sqlite_file(config.database_url.as_str())?
+        };
         let auth = build_auth(&config, clock, Caches::Served).await?;
         let listener =
             TcpListener::bind(config.listen)
@@ -101,6 +118,7 @@ impl Application {
             limits,
             auth,
             purge_interval: config.purge_interval,
+            _sqlite_claim: sqlite_claim,
         })
     }
 
@@ -127,6 +145,44 @@ impl Application {
         served?;
         Ok(())
     }
+}
+
+/// Claims the SQLite file behind `url` for this process (a lock on `<file>.lock`, released
+/// when the process ends, however it ends). Every cache is kept exact by its server hearing
+/// each revocation, and SQLite cannot tell one process of another's writes: a second server on
+/// the same file would serve what the first revoked. Console commands serve no caches and take
+/// no claim. `None` for PostgreSQL and in-memory SQLite.
+fn claim_sqlite_file(url: &str) -> Result<Option<std::fs::File>, StartupError> {
+    let Some(path) = sqlite_file(url) else {
+        return Ok(None);
+    };
+    let path = format!("{path}.lock");
+    let failed = |source| StartupError::SqliteLock {
+        path: path.clone(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(failed)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StartupError::SqliteInUse {
+            path: path.trim_end_matches(".lock").to_owned(),
+        }),
+        Err(std::fs::TryLockError::Error(err)) => Err(failed(err)),
+    }
+}
+
+/// The file of a SQLite URL (`sqlite://auth.db`, `sqlite:///abs/auth.db?mode=rwc`); `None`
+/// for other URLs and in-memory databases.
+fn sqlite_file(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.contains(":memory:")).then_some(path)
 }
 
 /// Credentials and failure counts would otherwise pile up until their user logs in again.
@@ -188,4 +244,21 @@ async fn build_auth(
         account_threshold: config.lockout_account_threshold,
     };
     Ok(Auth::new(store, hasher, clock, issue, lockout, revocations))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_file_of_a_sqlite_url() {
+        assert_eq!(sqlite_file("sqlite://auth.db"), Some("auth.db"));
+        assert_eq!(sqlite_file("sqlite:data/auth.db"), Some("data/auth.db"));
+        assert_eq!(
+            sqlite_file("sqlite:///tmp/a.db?mode=rwc"),
+            Some("/tmp/a.db")
+        );
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("postgres://localhost/auth"), None);
+    }
 }

@@ -1,4 +1,5 @@
-//! Statelessness: replicas sharing one database agree at once.
+//! Statelessness: replicas sharing one PostgreSQL agree at once. A SQLite file serves one
+//! auth process: it cannot tell another of a revocation, so a second one refuses to start.
 
 use proto::{auth::v1 as pb, reasons};
 use service_kit::testing::TestDatabase;
@@ -39,4 +40,30 @@ async fn two_replicas_on_one_database_agree_at_once(db: TestDatabase) {
     );
 }
 
-service_kit::on_both_backends!(two_replicas_on_one_database_agree_at_once);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_one_postgresql_agree_at_once() {
+    if let Some(db) = TestDatabase::postgres().await {
+        two_replicas_on_one_database_agree_at_once(db).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_one_sqlite_file_refuses_to_start_until_the_first_stops() {
+    let db = TestDatabase::sqlite();
+    let first = spawn_app(&db).await;
+    let refused = auth_service::Application::build(auth_service::Config::for_tests(db.url()))
+        .await
+        .err()
+        .expect("a second server on the file is refused");
+    let message = refused.to_string();
+    assert!(
+        message.contains("another auth-service serves the SQLite database")
+            && message.contains("run replicas on PostgreSQL"),
+        "{message}"
+    );
+    // A console command (createsuperuser) serves no caches: it runs beside the server.
+    let key = first.admin_token().await;
+    first.stop().await;
+    let second = spawn_app(&db).await;
+    second.validate(&key).await.expect("the file is free again");
+}
