@@ -70,7 +70,7 @@ impl fmt::Debug for TokenKey {
 }
 
 /// What the database stores and indexes in place of a key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TokenDigest(pub String);
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use tokio::{
 };
 use tonic::{Status, Streaming};
 
-use super::Revocation;
+use super::{Revocation, validations::Validations};
 
 /// The hub; cheap to clone. With a zero lease it grants nothing and publishing is free.
 #[derive(Clone)]
@@ -31,6 +31,8 @@ pub struct Hub {
 
 struct Inner {
     lease: Duration,
+    /// This replica's own validations, evicted before any holder hears of a revocation.
+    validations: Validations,
     state: Mutex<State>,
     /// Bumped on every acknowledgement and departure, so waiting writers look again.
     changed: watch::Sender<u64>,
@@ -67,6 +69,7 @@ impl Hub {
         Self {
             inner: Arc::new(Inner {
                 lease,
+                validations: Validations::new(!lease.is_zero()),
                 state: Mutex::new(State::default()),
                 changed: watch::Sender::new(0),
                 closing: watch::Sender::new(false),
@@ -102,6 +105,7 @@ impl Hub {
         if self.inner.lease.is_zero() {
             return 0;
         }
+        self.inner.validations.forget(revocation);
         let mut state = self.state();
         state.last_seq += 1;
         let seq = state.last_seq;
@@ -140,6 +144,7 @@ impl Hub {
     /// feed lost notifications. Each reconnects with an empty cache; a wait for any later seq
     /// waits for the old registrations until their leases run out.
     pub fn reset(&self) {
+        self.inner.validations.forget_all();
         let mut state = self.state();
         state.last_seq += 1;
         for holder in state.holders.values_mut() {
@@ -160,7 +165,12 @@ impl Hub {
         self.state().grants_until = Some(Instant::now());
     }
 
-    fn may_grant(&self) -> bool {
+    /// This replica's own validations, to be served only while [`Hub::may_grant`].
+    pub fn validations(&self) -> &Validations {
+        &self.inner.validations
+    }
+
+    pub fn may_grant(&self) -> bool {
         self.state()
             .grants_until
             .is_none_or(|until| Instant::now() < until)

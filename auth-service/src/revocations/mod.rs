@@ -5,9 +5,12 @@
 //! - [`hub`]: the holders connected to this replica, their leases and acknowledgements.
 //! - [`feed`]: on PostgreSQL, the revocations of every replica's writes, announced by the
 //!   database with their commit and passed on by each replica to its own holders.
+//! - [`validations`]: this replica's own cache of the credentials it validated, a holder like
+//!   the others.
 
 mod feed;
 mod hub;
+mod validations;
 
 use std::time::Duration;
 
@@ -15,11 +18,16 @@ use proto::auth::v1::{self as pb, revocation_event::Event};
 use tokio::sync::mpsc;
 use tonic::{Status, Streaming};
 
-use crate::domain::TokenDigest;
+use crate::{
+    clock::UnixMicros,
+    domain::{CredentialKind, TokenDigest},
+    service::Principal,
+};
 
 use feed::Feed;
 pub use feed::FeedError;
 use hub::Hub;
+pub use validations::Ticket;
 
 /// What a holder must forget.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +86,30 @@ impl Revocations {
             Some(feed) => feed.settle().await,
             None => self.hub.publish(&revocation).await,
         }
+    }
+
+    /// The principal this replica validated for `digest` as `kind`, unexpired at `now`, if it
+    /// may be served: no revocation of it was heard since, and none can have been missed.
+    pub fn cached(
+        &self,
+        digest: &TokenDigest,
+        kind: CredentialKind,
+        now: UnixMicros,
+    ) -> Option<Principal> {
+        if !self.hub.may_grant() {
+            return None;
+        }
+        self.hub.validations().get(digest, kind, now)
+    }
+
+    /// Take before reading a verdict from the database, for [`Revocations::remember`].
+    pub fn ticket(&self) -> Ticket {
+        self.hub.validations().ticket()
+    }
+
+    /// Caches `principal`, read after `ticket` was taken, unless a revocation came between.
+    pub fn remember(&self, ticket: Ticket, principal: &Principal) {
+        self.hub.validations().remember(ticket, principal);
     }
 
     /// Serves one `WatchRevocations` stream until either side goes away.

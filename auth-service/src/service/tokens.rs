@@ -87,7 +87,7 @@ impl Auth {
     /// Checks a presented key of the given kind. An expired key is deleted on this use; a
     /// refreshed-away key, once past the grace period, revokes its whole chain, since only a
     /// stolen copy would come back.
-    #[tracing::instrument(skip(self, raw_key))]
+    #[tracing::instrument(level = "debug", skip(self, raw_key))]
     pub async fn validate(
         &self,
         raw_key: &str,
@@ -95,6 +95,10 @@ impl Auth {
     ) -> Result<Principal, AuthError> {
         let key = TokenKey::parse(raw_key).ok_or(AuthError::TokenInvalid)?;
         let digest = key.digest();
+        if let Some(principal) = self.revocations.cached(&digest, kind, self.clock.now()) {
+            return Ok(principal);
+        }
+        let ticket = self.revocations.ticket();
         let record = self
             .store
             .credential(&digest)
@@ -125,14 +129,16 @@ impl Auth {
         if !record.user.is_active {
             return Err(AuthError::UserInactive);
         }
-        Ok(Principal {
+        let principal = Principal {
             user: record.user,
             kind,
             digest,
             family: record.family,
             expires_at: record.expires_at,
             credentials_version: record.credentials_version,
-        })
+        };
+        self.revocations.remember(ticket, &principal);
+        Ok(principal)
     }
 
     /// Exchanges the caller's token for a new one of the same chain; the old one is invalid

@@ -1,5 +1,6 @@
 //! The revocation feed across replicas on PostgreSQL: a write served by one replica waits for
-//! the verdict caches watching another, and the feed's failure cases: a replica that died without leaving, one whose
+//! the verdict caches watching another (the replicas' own caches of what they validated
+//! included), and the feed's failure cases: a replica that died without leaving, one whose
 //! listener lost its connection, and one that leaves. The database announces withdrawals
 //! itself, so an operator's own SQL reaches every cache too.
 
@@ -189,4 +190,29 @@ async fn a_replica_that_leaves_is_not_waited_for() {
         .await
         .expect("logout");
     assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operators_own_delete_reaches_every_cache() {
+    let Some(db) = postgres().await else { return };
+    let app = spawn_app(&db).await;
+    let cache = holder_of(&app).await;
+    let (_, key) = app.user_with_token("pat").await;
+    warm(&cache, &app, &key).await;
+    sqlx::query("DELETE FROM credentials")
+        .execute(&mut database(&db).await)
+        .await
+        .unwrap();
+    // No RPC waited for this one: it arrives when it arrives, but it does arrive, at the
+    // holder and at the replica's own cache of what it validated.
+    until(
+        || cache.lookup(CredentialKind::Token, &key).is_none(),
+        "the holder forgets the deleted key",
+    )
+    .await;
+    assert_rejected(
+        app.validate(&key).await,
+        tonic::Code::Unauthenticated,
+        proto::reasons::TOKEN_INVALID,
+    );
 }
