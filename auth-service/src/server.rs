@@ -1,5 +1,6 @@
-//! Building and running the server: the listener is bound first (so tests can use port 0 and
-//! read the real address), then the service, health and reflection are mounted on it.
+//! Building and running the server: settings are checked and the database is connected (and
+//! migrated) first, so a bad configuration opens no socket; then the listener is bound (tests
+//! use port 0 and read the real address) and the service, health and reflection mounted on it.
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 

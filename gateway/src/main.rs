@@ -3,10 +3,27 @@
 
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
 use gateway::{Application, Config, server::probe_health};
+
+/// The REST gateway in front of the auth and inventory services. Every setting comes from the
+/// environment (see README.md).
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Exit 0 if the gateway at GATEWAY_LISTEN answers /healthz (for container health checks).
+    Healthcheck,
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let cli = Cli::parse();
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(err) => {
@@ -14,7 +31,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
+    if let Some(Command::Healthcheck) = cli.command {
         return match probe_health(config.listen, config.allowed_hosts.an_allowed_host()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {

@@ -1,5 +1,5 @@
 //! The service's settings, read from the environment (names as in `API.md`) and checked before
-//! any socket opens.
+//! any socket opens; the database URL is checked by connecting to it.
 
 use std::{net::SocketAddr, time::Duration};
 

@@ -321,3 +321,25 @@ async fn docs_api_md_describes_every_operation_of_the_schema() {
     }
     assert!(missing.is_empty(), "not in docs/API.md: {missing:?}");
 }
+
+#[test]
+fn the_binary_answers_help_and_unknown_arguments_without_serving() {
+    let run = |argument: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
+            .arg(argument)
+            // A port in use would not matter: nothing may be bound.
+            .env("GATEWAY_LISTEN", "127.0.0.1:0")
+            .output()
+            .expect("the binary runs")
+    };
+    let help = run("--help");
+    assert!(help.status.success());
+    let usage = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        usage.contains("Usage: gateway") && usage.contains("healthcheck"),
+        "{usage}"
+    );
+    let unknown = run("serve-please");
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unrecognized subcommand"));
+}
