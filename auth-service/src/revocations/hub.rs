@@ -23,6 +23,9 @@ use tonic::{Status, Streaming};
 
 use super::{Revocation, validations::Validations};
 
+/// A registration's events: (global seq, event).
+type Events = mpsc::UnboundedReceiver<(u64, Event)>;
+
 /// The hub; cheap to clone. With a zero lease it grants nothing and publishing is free.
 #[derive(Clone)]
 pub struct Hub {
@@ -197,7 +200,7 @@ impl Hub {
     /// anything published before: it has nothing cached from then.
     /// Returns the registration, the global seq it starts after, and its events; `None` while
     /// this hub may not grant leases.
-    fn register(&self, name: &str) -> Option<(u64, u64, mpsc::UnboundedReceiver<(u64, Event)>)> {
+    fn register(&self, name: &str) -> Option<(u64, u64, Events)> {
         let (sender, receiver) = mpsc::unbounded_channel();
         let now = Instant::now();
         let mut state = self.state();
