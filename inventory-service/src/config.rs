@@ -32,6 +32,10 @@ pub struct Config {
     /// The `GRPC_*` limits on every caller: deadline, concurrency, streams, keepalive and
     /// message sizes.
     pub grpc: grpc::Limits,
+    /// `IDEMPOTENCY_KEY_TTL_SECONDS`: how long a write's idempotency key and its answer are
+    /// kept; a repeat within it gets the first answer. Long enough for any client's retries
+    /// (Stripe keeps 24 h); `0` forgets each key at once.
+    pub idempotency_key_ttl: Duration,
 }
 
 impl Config {
@@ -45,6 +49,10 @@ impl Config {
             reflection: env::switch_or("GRPC_REFLECTION", true)?,
             log_format: env::parse_or("LOG_FORMAT", "plain")?,
             grpc: grpc::Limits::from_env()?,
+            idempotency_key_ttl: Duration::from_secs(env::parse_or(
+                "IDEMPOTENCY_KEY_TTL_SECONDS",
+                "86400",
+            )?),
         })
     }
 
@@ -59,6 +67,7 @@ impl Config {
             reflection: true,
             log_format: LogFormat::Plain,
             grpc: grpc::Limits::default(),
+            idempotency_key_ttl: Duration::from_secs(86400),
         }
     }
 }

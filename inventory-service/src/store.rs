@@ -1,5 +1,7 @@
 //! All SQL of the service: the `products` table, on SQLite or PostgreSQL through one `AnyPool`.
 //! Prices are integer cents and timestamps unix microseconds, the types both backends share.
+//! Reads use the pool; writes run on the connection [`service_kit::idempotency::Writes`] gives
+//! them, which for a keyed write is the transaction that also records its key and answer.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -8,8 +10,9 @@ use std::collections::HashMap;
 use service_kit::{
     database::{self, Backend, DatabaseError, Migrations},
     django::RecordError,
+    idempotency::Writes,
 };
-use sqlx::{AnyPool, Row, any::AnyRow};
+use sqlx::{AnyConnection, AnyPool, Row, any::AnyRow};
 
 use crate::{
     domain::{NewProduct, Price, ProductChanges, Quantity, StockDelta},
@@ -146,21 +149,9 @@ impl ProductStore {
         Ok(Self { pool, backend })
     }
 
-    #[tracing::instrument(skip_all)]
-    pub async fn create(
-        &self,
-        product: &NewProduct,
-        now: SystemTime,
-    ) -> Result<Product, sqlx::Error> {
-        let row = sqlx::query(INSERT)
-            .bind(product.name.as_str())
-            .bind(product.description.as_str())
-            .bind(product.price.cents())
-            .bind(product.quantity.value())
-            .bind(micros(now))
-            .fetch_one(&self.pool)
-            .await?;
-        product_from_row(&row)
+    /// The writer of this database's writes, which keeps idempotency keys for `key_ttl`.
+    pub fn writes(&self, key_ttl: Duration) -> Writes {
+        Writes::new(self.pool.clone(), key_ttl)
     }
 
     #[tracing::instrument(skip_all)]
@@ -200,11 +191,31 @@ impl ProductStore {
             more,
         })
     }
+}
+
+/// The writes, on the connection (or transaction) the caller runs them on.
+impl ProductStore {
+    #[tracing::instrument(skip_all)]
+    pub async fn create(
+        connection: &mut AnyConnection,
+        product: &NewProduct,
+        now: SystemTime,
+    ) -> Result<Product, sqlx::Error> {
+        let row = sqlx::query(INSERT)
+            .bind(product.name.as_str())
+            .bind(product.description.as_str())
+            .bind(product.price.cents())
+            .bind(product.quantity.value())
+            .bind(micros(now))
+            .fetch_one(connection)
+            .await?;
+        product_from_row(&row)
+    }
 
     /// Applies the changes that are set; `None` when there is no such product.
     #[tracing::instrument(skip_all)]
     pub async fn update(
-        &self,
+        connection: &mut AnyConnection,
         id: i64,
         changes: &ProductChanges,
         now: SystemTime,
@@ -216,22 +227,22 @@ impl ProductStore {
             .bind(changes.quantity.map(Quantity::value))
             .bind(micros(now))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(connection)
             .await?;
         row.as_ref().map(product_from_row).transpose()
     }
 
     /// Whether there was such a product.
     #[tracing::instrument(skip_all)]
-    pub async fn delete(&self, id: i64) -> Result<bool, sqlx::Error> {
-        let result = sqlx::query(DELETE).bind(id).execute(&self.pool).await?;
+    pub async fn delete(connection: &mut AnyConnection, id: i64) -> Result<bool, sqlx::Error> {
+        let result = sqlx::query(DELETE).bind(id).execute(connection).await?;
         Ok(result.rows_affected() > 0)
     }
 
     /// Adds `delta` to the stock in one atomic statement, or changes nothing.
     #[tracing::instrument(skip_all)]
     pub async fn adjust_stock(
-        &self,
+        connection: &mut AnyConnection,
         id: i64,
         delta: StockDelta,
         now: SystemTime,
@@ -241,7 +252,7 @@ impl ProductStore {
             .bind(micros(now))
             .bind(id)
             .bind(Quantity::MAX)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *connection)
             .await?;
         if let Some(row) = row {
             return Ok(product_from_row(&row)?);
@@ -249,7 +260,7 @@ impl ProductStore {
         // Only to explain the refusal: the decision was the guarded UPDATE's.
         let current: Option<i64> = sqlx::query(SELECT_QUANTITY)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(connection)
             .await?
             .map(|row| row.try_get(0))
             .transpose()?;
@@ -364,7 +375,11 @@ mod tests {
             price: Price::parse("1.00").unwrap(),
             quantity: Quantity::parse(quantity).unwrap(),
         };
-        store.create(&product, SystemTime::now()).await.unwrap().id
+        let mut connection = store.pool.acquire().await.unwrap();
+        ProductStore::create(&mut connection, &product, SystemTime::now())
+            .await
+            .unwrap()
+            .id
     }
 
     /// The guarded UPDATE on `connection`: the new quantity, or `None` when the guard refused.

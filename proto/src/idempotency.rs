@@ -111,7 +111,10 @@ mod tests {
     fn refuses_what_is_no_key() {
         assert_eq!(from_header(b""), Err(MalformedKey::Empty));
         assert_eq!(from_header(b"\"\""), Err(MalformedKey::Empty));
-        assert_eq!(from_header(&[b'k'; MAX_LEN + 1]), Err(MalformedKey::TooLong));
+        assert_eq!(
+            from_header(&[b'k'; MAX_LEN + 1]),
+            Err(MalformedKey::TooLong)
+        );
         for bad in [
             &b"caf\xc3\xa9"[..],
             b"tab\there",
