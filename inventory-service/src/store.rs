@@ -355,17 +355,29 @@ fn from_micros(micros: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_micros(u64::try_from(micros).unwrap_or_default())
 }
 
-/// [`ADJUST_STOCK`] in two transactions interleaved by hand, on PostgreSQL. (SQLite lets one
-/// writer at a time hold the whole database, so two of its UPDATEs never interleave.)
+/// [`ADJUST_STOCK`], and a keyed AdjustStock, in two transactions interleaved by hand, on
+/// PostgreSQL. (SQLite lets one writer at a time hold the whole database, so two of its writes
+/// never interleave.)
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, SystemTime};
+    use std::{
+        sync::{
+            Arc,
+            atomic::{AtomicBool, Ordering},
+        },
+        time::{Duration, SystemTime},
+    };
 
-    use service_kit::testing::TestDatabase;
+    use service_kit::{idempotency::Keyed, testing::TestDatabase};
     use sqlx::{AnyConnection, Connection, Row};
+    use tokio::sync::oneshot;
+    use tonic::{Code, Request, Status};
 
     use super::{ADJUST_STOCK, ProductStore};
-    use crate::domain::{NewProduct, Price, ProductName, Quantity};
+    use crate::{
+        domain::{NewProduct, Price, ProductName, Quantity, StockDelta},
+        error::InventoryError,
+    };
 
     /// A product with `quantity` in stock; its id.
     async fn product(store: &ProductStore, quantity: i64) -> i64 {
@@ -425,7 +437,7 @@ mod tests {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        panic!("the second UPDATE never waited for the first");
+        panic!("the second transaction never waited for the first");
     }
 
     /// One in stock, two transactions take one each: the second UPDATE waits for the first's
@@ -458,6 +470,94 @@ mod tests {
             );
             let stored = store.get(id).await.unwrap().expect("the product");
             assert_eq!(stored.quantity.value(), left, "after {first_ends_with}");
+        }
+    }
+
+    /// AdjustStock +5 on `connection`: the new quantity (an `i64` is a message, Int64Value,
+    /// which the idempotency store can keep).
+    async fn add_five(connection: &mut AnyConnection, id: i64) -> Result<i64, InventoryError> {
+        let delta = StockDelta::parse(5).unwrap();
+        let product = ProductStore::adjust_stock(connection, id, delta, SystemTime::now())
+            .await
+            .map_err(|_| InventoryError::ProductNotFound)?;
+        Ok(product.quantity.value())
+    }
+
+    fn keyed(key: &str, id: i64) -> Option<Keyed> {
+        let mut request = Request::new(proto::inventory::v1::AdjustStockRequest { id, delta: 5 });
+        request
+            .metadata_mut()
+            .insert(proto::idempotency::METADATA_KEY, key.parse().unwrap());
+        Keyed::of(&request, 1, "AdjustStock").unwrap()
+    }
+
+    /// A duplicate that arrives while the first keyed write is in its transaction waits for
+    /// it on the key (no polling): when the first commits, the duplicate gets its answer and
+    /// never runs; when the first fails (the service's fault, so nothing is kept), the
+    /// duplicate applies instead. Either way the stock moves once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_duplicate_waits_for_the_first_then_gets_its_answer_or_applies() {
+        let Some(db) = TestDatabase::postgres().await else {
+            return;
+        };
+        let store = ProductStore::connect(db.url()).await.unwrap();
+        let writes = store.writes(Duration::from_secs(60));
+        for (key, first_fails) in [("commits", false), ("fails", true)] {
+            let id = product(&store, 0).await;
+            let (applied, first_applied) = oneshot::channel::<()>();
+            let (release, released) = oneshot::channel::<()>();
+            let first = tokio::spawn({
+                let (writes, keyed) = (writes.clone(), keyed(key, id));
+                async move {
+                    writes
+                        .run(keyed, move |connection| {
+                            Box::pin(async move {
+                                let added = add_five(connection, id).await?;
+                                applied.send(()).unwrap();
+                                released.await.unwrap();
+                                if first_fails {
+                                    return Err(InventoryError::AuthUnavailable(
+                                        Status::unavailable("gone"),
+                                    ));
+                                }
+                                Ok(added)
+                            })
+                        })
+                        .await
+                }
+            });
+            first_applied.await.unwrap();
+            let second_ran = Arc::new(AtomicBool::new(false));
+            let second = tokio::spawn({
+                let (writes, keyed, ran) = (writes.clone(), keyed(key, id), second_ran.clone());
+                async move {
+                    writes
+                        .run(keyed, move |connection| {
+                            Box::pin(async move {
+                                ran.store(true, Ordering::SeqCst);
+                                add_five(connection, id).await
+                            })
+                        })
+                        .await
+                }
+            });
+            until_one_waits_for_a_lock(db.url()).await;
+            release.send(()).unwrap();
+            let first = first.await.unwrap();
+            let second = second.await.unwrap().expect("the duplicate is answered");
+            assert_eq!(second, 5, "{key}");
+            if first_fails {
+                assert_eq!(first.unwrap_err().code(), Code::Unavailable);
+                assert!(second_ran.load(Ordering::SeqCst), "the duplicate applied");
+            } else {
+                assert_eq!(first.unwrap(), second, "the first's answer");
+                assert!(
+                    !second_ran.load(Ordering::SeqCst),
+                    "the duplicate never ran"
+                );
+            }
+            let stored = store.get(id).await.unwrap().expect("the product");
+            assert_eq!(stored.quantity.value(), 5, "moved once ({key})");
         }
     }
 }
