@@ -46,7 +46,8 @@ pub fn endpoints() -> Vec<Endpoint> {
                 "Create a product (writers)",
                 PRODUCT_FIELDS,
                 201,
-            ),
+            )
+            .idempotent(),
             create,
         ),
         Endpoint::new(
@@ -70,7 +71,8 @@ pub fn endpoints() -> Vec<Endpoint> {
                 "Replace a product (writers; name and price required)",
                 PRODUCT_FIELDS,
                 200,
-            ),
+            )
+            .idempotent(),
             update,
         ),
         Endpoint::new(
@@ -80,7 +82,8 @@ pub fn endpoints() -> Vec<Endpoint> {
                 "Update some fields of a product (writers)",
                 PRODUCT_FIELDS,
                 200,
-            ),
+            )
+            .idempotent(),
             update,
         ),
         Endpoint::new(
@@ -90,7 +93,8 @@ pub fn endpoints() -> Vec<Endpoint> {
                 "Delete a product (writers)",
                 &[],
                 204,
-            ),
+            )
+            .idempotent(),
             destroy,
         ),
         Endpoint::new(
@@ -100,7 +104,8 @@ pub fn endpoints() -> Vec<Endpoint> {
                 "Add delta to the quantity; never below 0 (writers)",
                 &["delta"],
                 200,
-            ),
+            )
+            .idempotent(),
             adjust_stock,
         ),
     ]
@@ -184,7 +189,7 @@ async fn create(
     };
     let product = upstreams
         .inventory()
-        .create_product(caller.request(request))
+        .create_product(caller.write_request(request))
         .await
         .map_err(ApiError::inventory)?
         .into_inner();
@@ -228,7 +233,7 @@ async fn update(
     };
     let product = upstreams
         .inventory()
-        .update_product(caller.request(request))
+        .update_product(caller.write_request(request))
         .await
         .map_err(ApiError::inventory)?
         .into_inner();
@@ -242,7 +247,7 @@ async fn destroy(
 ) -> Result<StatusCode, ApiError> {
     upstreams
         .inventory()
-        .delete_product(caller.request(DeleteProductRequest { id }))
+        .delete_product(caller.write_request(DeleteProductRequest { id }))
         .await
         .map_err(ApiError::inventory)?;
     Ok(StatusCode::NO_CONTENT)
@@ -266,7 +271,7 @@ async fn adjust_stock(
     };
     let product = upstreams
         .inventory()
-        .adjust_stock(caller.request(request))
+        .adjust_stock(caller.write_request(request))
         .await
         .map_err(ApiError::inventory)?
         .into_inner();
