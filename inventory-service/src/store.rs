@@ -560,4 +560,29 @@ mod tests {
             assert_eq!(stored.quantity.value(), 5, "moved once ({key})");
         }
     }
+
+    /// A key is purged once expired, and not before; on both backends.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn expired_keys_are_purged() {
+        let databases = [Some(TestDatabase::sqlite()), TestDatabase::postgres().await];
+        for db in databases.into_iter().flatten() {
+            let store = ProductStore::connect(db.url()).await.unwrap();
+            let id = product(&store, 0).await;
+            for (key, ttl) in [
+                ("forgotten", Duration::ZERO),
+                ("kept", Duration::from_secs(60)),
+            ] {
+                store
+                    .writes(ttl)
+                    .run(keyed(key, id), move |connection| {
+                        Box::pin(add_five(connection, id))
+                    })
+                    .await
+                    .unwrap();
+            }
+            let writes = store.writes(Duration::ZERO);
+            assert_eq!(writes.purge_expired(SystemTime::now()).await.unwrap(), 1);
+            assert_eq!(writes.purge_expired(SystemTime::now()).await.unwrap(), 0);
+        }
+    }
 }
