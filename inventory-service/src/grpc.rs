@@ -100,7 +100,7 @@ impl InventoryService for InventoryApi {
                 Ok::<_, InventoryError>(to_proto(created))
             })
         });
-        Ok(Response::new(created.await?))
+        created.await
     }
 
     #[tracing::instrument(skip_all, fields(product_id = request.get_ref().id))]
@@ -169,7 +169,7 @@ impl InventoryService for InventoryApi {
                     .ok_or(InventoryError::ProductNotFound)
             })
         });
-        Ok(Response::new(updated.await?))
+        updated.await
     }
 
     #[tracing::instrument(skip_all, fields(product_id = request.get_ref().id))]
@@ -188,7 +188,7 @@ impl InventoryService for InventoryApi {
                 Ok(pb::DeleteProductResponse {})
             })
         });
-        Ok(Response::new(deleted.await?))
+        deleted.await
     }
 
     #[tracing::instrument(skip_all, fields(product_id = request.get_ref().id, delta = request.get_ref().delta))]
@@ -214,7 +214,7 @@ impl InventoryService for InventoryApi {
                     })
             })
         });
-        Ok(Response::new(adjusted.await?))
+        adjusted.await
     }
 }
 

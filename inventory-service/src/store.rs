@@ -371,7 +371,7 @@ mod tests {
     use service_kit::{idempotency::Keyed, testing::TestDatabase};
     use sqlx::{AnyConnection, Connection, Row};
     use tokio::sync::oneshot;
-    use tonic::{Code, Request, Status};
+    use tonic::{Code, Request, Response, Status};
 
     use super::{ADJUST_STOCK, ProductStore};
     use crate::{
@@ -543,8 +543,12 @@ mod tests {
             });
             until_one_waits_for_a_lock(db.url()).await;
             release.send(()).unwrap();
-            let first = first.await.unwrap();
-            let second = second.await.unwrap().expect("the duplicate is answered");
+            let first = first.await.unwrap().map(Response::into_inner);
+            let second = second
+                .await
+                .unwrap()
+                .expect("the duplicate is answered")
+                .into_inner();
             assert_eq!(second, 5, "{key}");
             if first_fails {
                 assert_eq!(first.unwrap_err().code(), Code::Unavailable);

@@ -13,6 +13,10 @@
 /// The metadata key.
 pub const METADATA_KEY: &str = "idempotency-key";
 
+/// The response metadata (and the gateway's HTTP header, as Stripe names it) that marks an
+/// answer as a repeat of the one stored with the key: `idempotent-replayed: true`.
+pub const REPLAYED_KEY: &str = "idempotent-replayed";
+
 /// The longest key accepted, in characters (ASCII, so also bytes).
 pub const MAX_LEN: usize = 255;
 

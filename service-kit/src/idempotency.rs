@@ -31,10 +31,10 @@ use std::{
 };
 
 use prost::Message;
-use proto::idempotency::{self, DOMAIN, METADATA_KEY, REUSED};
+use proto::idempotency::{self, DOMAIN, METADATA_KEY, REPLAYED_KEY, REUSED};
 use sha2::{Digest, Sha256};
 use sqlx::{Acquire, AnyConnection, AnyPool, Row};
-use tonic::{Code, Request, Status};
+use tonic::{Code, Request, Response, Status, metadata::MetadataValue};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::validation::FieldErrors;
@@ -117,10 +117,11 @@ impl Writes {
         Self { pool, ttl }
     }
 
-    /// Runs `write`, at most once for `keyed`'s key: the first answer again for a repeat, and
-    /// FAILED_PRECONDITION ([`REUSED`]) for the key with another request. `E` is the service's
-    /// error, which maps its database errors and its refusals to statuses.
-    pub async fn run<R, E, F>(&self, keyed: Option<Keyed>, write: F) -> Result<R, Status>
+    /// Runs `write`, at most once for `keyed`'s key: the first answer again for a repeat (a
+    /// response marked `idempotent-replayed: true`), and FAILED_PRECONDITION ([`REUSED`]) for
+    /// the key with another request. `E` is the service's error, which maps its database
+    /// errors and its refusals to statuses.
+    pub async fn run<R, E, F>(&self, keyed: Option<Keyed>, write: F) -> Result<Response<R>, Status>
     where
         R: Message + Default,
         E: From<sqlx::Error> + Into<Status>,
@@ -129,7 +130,10 @@ impl Writes {
         let database = |err: sqlx::Error| -> Status { E::from(err).into() };
         let Some(keyed) = keyed else {
             let mut connection = self.pool.acquire().await.map_err(database)?;
-            return write(&mut connection).await.map_err(Into::into);
+            return write(&mut connection)
+                .await
+                .map(Response::new)
+                .map_err(Into::into);
         };
         let now = micros(SystemTime::now());
         let mut transaction = self.pool.begin().await.map_err(database)?;
@@ -160,10 +164,12 @@ impl Writes {
                 .fetch_one(&mut *transaction)
                 .await
                 .map_err(database)?;
-            return replay(
-                Answer::from_row(&row).map_err(database)?,
-                &keyed.fingerprint,
-            );
+            let answer = Answer::from_row(&row).map_err(database)?;
+            let mut replayed = Response::new(replay(answer, &keyed.fingerprint)?);
+            replayed
+                .metadata_mut()
+                .insert(REPLAYED_KEY, MetadataValue::from_static("true"));
+            return Ok(replayed);
         }
 
         let mut savepoint = transaction.begin().await.map_err(database)?;
@@ -179,7 +185,7 @@ impl Writes {
             }
             // The service failed, not the request: nothing is kept (the transaction rolls back
             // when dropped), so a retry runs the write afresh.
-            Err(_) => return outcome,
+            Err(_) => return outcome.map(Response::new),
         };
         let (response, code, message, details) = answer.into_columns();
         sqlx::query(RECORD_ANSWER)
@@ -194,7 +200,7 @@ impl Writes {
             .await
             .map_err(database)?;
         transaction.commit().await.map_err(database)?;
-        outcome
+        outcome.map(Response::new)
     }
 
     /// Deletes every key expired at `now`; how many.

@@ -4,7 +4,8 @@
 use axum::{
     Json,
     extract::State,
-    http::{Method, StatusCode},
+    http::{HeaderValue, Method, StatusCode},
+    response::{IntoResponseParts, ResponseParts},
 };
 use proto::inventory::v1::{
     AdjustStockRequest, CreateProductRequest, DeleteProductRequest, GetProductRequest,
@@ -139,6 +140,35 @@ impl ProductInput {
     }
 }
 
+/// `Idempotent-Replayed: true` when the service answered a write with the answer stored under
+/// its `Idempotency-Key` (a repeat), as Stripe marks one; nothing otherwise.
+struct Replayed(bool);
+
+impl Replayed {
+    fn of<T>(response: &tonic::Response<T>) -> Self {
+        Self(
+            response
+                .metadata()
+                .get(proto::idempotency::REPLAYED_KEY)
+                .is_some_and(|value| value == "true"),
+        )
+    }
+}
+
+impl IntoResponseParts for Replayed {
+    type Error = std::convert::Infallible;
+
+    fn into_response_parts(self, mut parts: ResponseParts) -> Result<ResponseParts, Self::Error> {
+        if self.0 {
+            parts.headers_mut().insert(
+                proto::idempotency::REPLAYED_KEY,
+                HeaderValue::from_static("true"),
+            );
+        }
+        Ok(parts)
+    }
+}
+
 fn one(product: &Product) -> Json<Value> {
     Json(shapes::product(product))
 }
@@ -179,7 +209,7 @@ async fn create(
     State(upstreams): State<Upstreams>,
     Authenticated(caller): Authenticated,
     fields: Fields,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Replayed, Json<Value>), ApiError> {
     let input = ProductInput::read(&fields, &[])?;
     let request = CreateProductRequest {
         name: input.name,
@@ -187,13 +217,16 @@ async fn create(
         price: input.price,
         quantity: input.quantity,
     };
-    let product = upstreams
+    let created = upstreams
         .inventory()
         .create_product(caller.write_request(request))
         .await
-        .map_err(ApiError::inventory)?
-        .into_inner();
-    Ok((StatusCode::CREATED, one(&product)))
+        .map_err(ApiError::inventory)?;
+    Ok((
+        StatusCode::CREATED,
+        Replayed::of(&created),
+        one(created.get_ref()),
+    ))
 }
 
 async fn retrieve(
@@ -217,7 +250,7 @@ async fn update(
     method: Method,
     ObjectId(id): ObjectId,
     fields: Fields,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<(Replayed, Json<Value>), ApiError> {
     let required = if method == Method::PUT {
         REQUIRED_ON_PUT
     } else {
@@ -231,26 +264,25 @@ async fn update(
         price: input.price,
         quantity: input.quantity,
     };
-    let product = upstreams
+    let updated = upstreams
         .inventory()
         .update_product(caller.write_request(request))
         .await
-        .map_err(ApiError::inventory)?
-        .into_inner();
-    Ok(one(&product))
+        .map_err(ApiError::inventory)?;
+    Ok((Replayed::of(&updated), one(updated.get_ref())))
 }
 
 async fn destroy(
     State(upstreams): State<Upstreams>,
     Authenticated(caller): Authenticated,
     ObjectId(id): ObjectId,
-) -> Result<StatusCode, ApiError> {
-    upstreams
+) -> Result<(Replayed, StatusCode), ApiError> {
+    let deleted = upstreams
         .inventory()
         .delete_product(caller.write_request(DeleteProductRequest { id }))
         .await
         .map_err(ApiError::inventory)?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok((Replayed::of(&deleted), StatusCode::NO_CONTENT))
 }
 
 async fn adjust_stock(
@@ -258,7 +290,7 @@ async fn adjust_stock(
     Authenticated(caller): Authenticated,
     ObjectId(id): ObjectId,
     fields: Fields,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<(Replayed, Json<Value>), ApiError> {
     let mut errors = FieldErrors::new();
     if !fields.contains("delta") {
         errors.add("delta", REQUIRED);
@@ -269,11 +301,10 @@ async fn adjust_stock(
         id,
         delta: delta.unwrap_or_default(),
     };
-    let product = upstreams
+    let adjusted = upstreams
         .inventory()
         .adjust_stock(caller.write_request(request))
         .await
-        .map_err(ApiError::inventory)?
-        .into_inner();
-    Ok(one(&product))
+        .map_err(ApiError::inventory)?;
+    Ok((Replayed::of(&adjusted), one(adjusted.get_ref())))
 }

@@ -44,10 +44,12 @@ async fn a_repeated_write_with_a_key_applies_once() {
     let path = format!("/api/products/{id}/adjust-stock/");
 
     let mut answers = Vec::new();
-    for key in ["add-5", "\"add-5\""] {
+    for (key, replayed) in [("add-5", None), ("\"add-5\"", Some("true"))] {
         let response = stack
             .send_keyed(Method::POST, &path, &admin, key, json!({ "delta": 5 }))
             .await;
+        let marked = response.headers().get("Idempotent-Replayed");
+        assert_eq!(marked.map(|value| value.to_str().unwrap()), replayed);
         answers.push(expect_status(response, StatusCode::OK).await);
     }
     assert_eq!(answers[0]["quantity"], 15);

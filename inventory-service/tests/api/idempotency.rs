@@ -13,7 +13,7 @@ use std::{
 
 use proto::{
     auth::v1::Role,
-    idempotency::{METADATA_KEY, REUSED},
+    idempotency::{METADATA_KEY, REPLAYED_KEY, REUSED},
     inventory::v1::{
         AdjustStockRequest, DeleteProductRequest, GetProductRequest, ListProductsRequest,
         UpdateProductRequest, inventory_service_client::InventoryServiceClient,
@@ -77,13 +77,15 @@ async fn a_repeated_adjustment_applies_once(db: TestDatabase) {
     let first = inventory
         .adjust_stock(keyed(adjust(product.id, 5), token, "add-5"))
         .await
-        .expect("the first applies")
-        .into_inner();
+        .expect("the first applies");
+    assert!(first.metadata().get(REPLAYED_KEY).is_none());
+    let first = first.into_inner();
     let again = inventory
         .adjust_stock(keyed(adjust(product.id, 5), token, "add-5"))
         .await
-        .expect("the repeat is answered")
-        .into_inner();
+        .expect("the repeat is answered");
+    assert_eq!(again.metadata().get(REPLAYED_KEY).unwrap(), "true");
+    let again = again.into_inner();
     assert_eq!(first.quantity, 15);
     assert_eq!(
         again, first,
