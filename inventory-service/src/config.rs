@@ -33,8 +33,7 @@ pub struct Config {
     /// message sizes.
     pub grpc: grpc::Limits,
     /// `IDEMPOTENCY_KEY_TTL_SECONDS`: how long a write's idempotency key and its answer are
-    /// kept; a repeat within it gets the first answer. Long enough for any client's retries
-    /// (Stripe keeps 24 h); `0` forgets each key at once.
+    /// kept ([`service_kit::idempotency::key_ttl_from_env`]).
     pub idempotency_key_ttl: Duration,
 }
 
@@ -49,10 +48,7 @@ impl Config {
             reflection: env::switch_or("GRPC_REFLECTION", true)?,
             log_format: env::parse_or("LOG_FORMAT", "plain")?,
             grpc: grpc::Limits::from_env()?,
-            idempotency_key_ttl: Duration::from_secs(env::parse_or(
-                "IDEMPOTENCY_KEY_TTL_SECONDS",
-                "86400",
-            )?),
+            idempotency_key_ttl: service_kit::idempotency::key_ttl_from_env()?,
         })
     }
 

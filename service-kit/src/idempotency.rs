@@ -56,6 +56,16 @@ const SELECT_ANSWER: &str = "SELECT fingerprint, response, status_code, status_m
 
 const PURGE_EXPIRED: &str = "DELETE FROM idempotency_keys WHERE expires_at <= $1";
 
+/// `IDEMPOTENCY_KEY_TTL_SECONDS`, the services' one setting of this module: how long a key and
+/// its answer are kept, a day by default (long enough for any client's retries; Stripe keeps
+/// 24 h); `0` forgets each key at once.
+pub fn key_ttl_from_env() -> Result<Duration, crate::env::ConfigError> {
+    Ok(Duration::from_secs(crate::env::parse_or(
+        "IDEMPOTENCY_KEY_TTL_SECONDS",
+        "86400",
+    )?))
+}
+
 /// How often expired keys are deleted (a forgotten key is already ignored when it is seen).
 const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 
