@@ -4,8 +4,7 @@
 use axum::{
     Json,
     extract::State,
-    http::{HeaderValue, Method, StatusCode},
-    response::{IntoResponseParts, ResponseParts},
+    http::{Method, StatusCode},
 };
 use proto::inventory::v1::{
     AdjustStockRequest, CreateProductRequest, DeleteProductRequest, GetProductRequest,
@@ -14,7 +13,7 @@ use proto::inventory::v1::{
 use serde_json::Value;
 use service_kit::validation::{FieldErrors, REQUIRED};
 
-use super::{Endpoint, pages, shapes};
+use super::{Endpoint, Replayed, pages, shapes};
 use crate::{
     clients::Upstreams,
     error::ApiError,
@@ -137,35 +136,6 @@ impl ProductInput {
         };
         errors.into_result()?;
         Ok(input)
-    }
-}
-
-/// `Idempotent-Replayed: true` when the service answered a write with the answer stored under
-/// its `Idempotency-Key` (a repeat), as Stripe marks one; nothing otherwise.
-struct Replayed(bool);
-
-impl Replayed {
-    fn of<T>(response: &tonic::Response<T>) -> Self {
-        Self(
-            response
-                .metadata()
-                .get(proto::idempotency::REPLAYED_KEY)
-                .is_some_and(|value| value == "true"),
-        )
-    }
-}
-
-impl IntoResponseParts for Replayed {
-    type Error = std::convert::Infallible;
-
-    fn into_response_parts(self, mut parts: ResponseParts) -> Result<ResponseParts, Self::Error> {
-        if self.0 {
-            parts.headers_mut().insert(
-                proto::idempotency::REPLAYED_KEY,
-                HeaderValue::from_static("true"),
-            );
-        }
-        Ok(parts)
     }
 }
 

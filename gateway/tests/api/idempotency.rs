@@ -1,4 +1,4 @@
-//! `Idempotency-Key` on the product writes: a repeat with the same key and body gets the first
+//! `Idempotency-Key` on the product and user writes: a repeat with the same key and body gets the first
 //! answer and applies nothing; another body is a 422; a malformed key is a 400; keys are per
 //! user; a write without a key applies each time.
 
@@ -190,9 +190,34 @@ async fn keys_are_per_user_and_keyless_writes_apply_each_time() {
     assert_eq!(stack.quantity(&admin, id).await, 5);
 }
 
+/// The admin's user writes take keys too (auth stores them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_user_creation_makes_one_user() {
+    let stack = spawn_stack().await;
+    let admin = stack.admin().await;
+    let body = || json!({ "username": "clara", "password": crate::helpers::PASSWORD });
+    let create = || stack.send_keyed(Method::POST, "/users/", &admin, "new-clara", body());
+    let first = create().await;
+    assert!(first.headers().get("Idempotent-Replayed").is_none());
+    let first = expect_status(first, StatusCode::CREATED).await;
+    let again = create().await;
+    assert_eq!(again.headers()["Idempotent-Replayed"], "true");
+    assert_eq!(expect_status(again, StatusCode::CREATED).await, first);
+    let other = stack
+        .send_keyed(
+            Method::POST,
+            "/users/",
+            &admin,
+            "new-clara",
+            json!({ "username": "carl", "password": crate::helpers::PASSWORD }),
+        )
+        .await;
+    expect_detail(other, StatusCode::UNPROCESSABLE_ENTITY, REUSED).await;
+}
+
 /// `/api/schema/` documents the header, and the 422, on exactly the writes that take it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_schema_documents_the_header_on_the_product_writes() {
+async fn the_schema_documents_the_header_on_the_keyed_writes() {
     let stack = spawn_stack().await;
     let schema = expect_status(stack.get("/api/schema/", None).await, StatusCode::OK).await;
     let mut keyed = Vec::new();
@@ -216,10 +241,14 @@ async fn the_schema_documents_the_header_on_the_product_writes() {
         keyed,
         [
             "DELETE /api/products/{id}/",
+            "DELETE /users/{id}/",
             "PATCH /api/products/{id}/",
+            "PATCH /users/{id}/",
             "POST /api/products/",
             "POST /api/products/{id}/adjust-stock/",
+            "POST /users/",
             "PUT /api/products/{id}/",
+            "PUT /users/{id}/",
         ]
     );
 }
