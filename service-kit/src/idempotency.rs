@@ -33,7 +33,7 @@ use std::{
 use prost::Message;
 use proto::idempotency::{self, DOMAIN, METADATA_KEY, REPLAYED_KEY, REUSED};
 use sha2::{Digest, Sha256};
-use sqlx::{Acquire, AnyConnection, AnyPool, Row};
+use sqlx::{Acquire, Any, AnyConnection, AnyPool, Row, any::AnyArguments, query::Query};
 use tonic::{Code, Request, Response, Status, metadata::MetadataValue};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -47,8 +47,8 @@ const RESERVE: &str = "INSERT INTO idempotency_keys \
      ON CONFLICT DO NOTHING";
 
 const RECORD_ANSWER: &str = "UPDATE idempotency_keys \
-     SET response = $1, status_code = $2, status_message = $3, status_details = $4 \
-     WHERE user_id = $5 AND method = $6 AND idempotency_key = $7";
+     SET response = $4, status_code = $5, status_message = $6, status_details = $7 \
+     WHERE user_id = $1 AND method = $2 AND idempotency_key = $3";
 
 const SELECT_ANSWER: &str = "SELECT fingerprint, response, status_code, status_message, \
      status_details FROM idempotency_keys \
@@ -106,6 +106,15 @@ impl Keyed {
             fingerprint: Sha256::digest(request.get_ref().encode_to_vec()).to_vec(),
         }))
     }
+
+    /// `sql` with this key bound as every statement here names it: `$1` the user, `$2` the
+    /// method, `$3` the key.
+    fn query(&self, sql: &'static str) -> Query<'_, Any, AnyArguments> {
+        sqlx::query(sql)
+            .bind(self.user_id)
+            .bind(self.method)
+            .bind(self.key.as_str())
+    }
 }
 
 /// A write to run on a connection of the service's database: on the keyed transaction, or on a
@@ -147,18 +156,14 @@ impl Writes {
         };
         let now = micros(SystemTime::now());
         let mut transaction = self.pool.begin().await.map_err(database)?;
-        sqlx::query(FORGET_EXPIRED_KEY)
-            .bind(keyed.user_id)
-            .bind(keyed.method)
-            .bind(keyed.key.as_str())
+        keyed
+            .query(FORGET_EXPIRED_KEY)
             .bind(now)
             .execute(&mut *transaction)
             .await
             .map_err(database)?;
-        let reserved = sqlx::query(RESERVE)
-            .bind(keyed.user_id)
-            .bind(keyed.method)
-            .bind(keyed.key.as_str())
+        let reserved = keyed
+            .query(RESERVE)
             .bind(keyed.fingerprint.clone())
             .bind(now.saturating_add(micros_of(self.ttl)))
             .execute(&mut *transaction)
@@ -167,10 +172,8 @@ impl Writes {
             .rows_affected()
             == 1;
         if !reserved {
-            let row = sqlx::query(SELECT_ANSWER)
-                .bind(keyed.user_id)
-                .bind(keyed.method)
-                .bind(keyed.key.as_str())
+            let row = keyed
+                .query(SELECT_ANSWER)
                 .fetch_one(&mut *transaction)
                 .await
                 .map_err(database)?;
@@ -198,14 +201,12 @@ impl Writes {
             Err(_) => return outcome.map(Response::new),
         };
         let (response, code, message, details) = answer.into_columns();
-        sqlx::query(RECORD_ANSWER)
+        keyed
+            .query(RECORD_ANSWER)
             .bind(response)
             .bind(code)
             .bind(message)
             .bind(details)
-            .bind(keyed.user_id)
-            .bind(keyed.method)
-            .bind(keyed.key.as_str())
             .execute(&mut *transaction)
             .await
             .map_err(database)?;
