@@ -42,6 +42,9 @@ pub struct Config {
     /// `CREDENTIAL_PURGE_INTERVAL_SECONDS`, default 3600: how often expired credentials,
     /// refresh tombstones and stale failure counts are deleted in the background.
     pub purge_interval: Duration,
+    /// `IDEMPOTENCY_KEY_TTL_SECONDS`: how long an admin write's idempotency key and its answer
+    /// are kept ([`service_kit::idempotency::key_ttl_from_env`]); purged with the credentials.
+    pub idempotency_key_ttl: Duration,
     /// `VERDICT_CACHE_LEASE_MS`, default 3000: the lease a verdict cache (inventory's, the
     /// gateway's) holds on `WatchRevocations`. A withdrawing write waits for every holder's
     /// acknowledgement, or at most this long for a silent one (on PostgreSQL, a third longer
@@ -108,6 +111,7 @@ impl Config {
                 "CREDENTIAL_PURGE_INTERVAL_SECONDS",
                 "3600",
             )?),
+            idempotency_key_ttl: service_kit::idempotency::key_ttl_from_env()?,
             reflection: env::switch_or("GRPC_REFLECTION", true)?,
             log_format: env::parse_or("LOG_FORMAT", "plain")?,
         })
@@ -132,6 +136,7 @@ impl Config {
             lockout_account_threshold: 20,
             token_limit_per_user: 100,
             purge_interval: Duration::from_secs(3600),
+            idempotency_key_ttl: Duration::from_secs(86400),
             verdict_cache_lease: Duration::from_secs(3),
             reflection: true,
             log_format: LogFormat::Plain,

@@ -1,6 +1,8 @@
 //! The `auth.v1.AuthService` handlers: each parses its request into domain types (collecting
 //! every field error at once), authenticates the caller from the `authorization` metadata where
-//! the RPC needs one, calls [`Auth`], and translates the answer back.
+//! the RPC needs one, calls [`Auth`], and translates the answer back. The admin writes
+//! (CreateUser, UpdateUser, DeleteUser) run through [`Auth::writes`], which applies one carrying
+//! an `idempotency-key` once.
 
 use std::net::IpAddr;
 
@@ -8,7 +10,10 @@ use proto::{
     auth::v1::{self as pb, auth_service_server},
     credentials::{self, MalformedAuthorization},
 };
-use service_kit::validation::{FieldErrors, Messages, REQUIRED};
+use service_kit::{
+    idempotency::Keyed,
+    validation::{FieldErrors, Messages, REQUIRED},
+};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -247,6 +252,7 @@ impl auth_service_server::AuthService for AuthGrpc {
     #[tracing::instrument(skip_all)]
     async fn create_user(&self, request: Request<pb::CreateUserRequest>) -> Reply<pb::User> {
         let principal = self.principal(&request).await?;
+        let keyed = Keyed::of(&request, principal.user.id, "CreateUser")?;
         let request = request.into_inner();
         let mut errors = FieldErrors::new();
         let role = errors.check("role", role_of(request.role));
@@ -268,8 +274,15 @@ impl auth_service_server::AuthService for AuthGrpc {
             is_active: request.is_active.unwrap_or(true),
             ..account
         };
-        let user = self.auth.create_user(&principal, account).await?;
-        Ok(Response::new(user_to_proto(user)))
+        let (user, now) = self.auth.prepare_user_creation(&principal, account).await?;
+        let created = self.auth.writes().run(keyed, move |connection| {
+            Box::pin(async move {
+                Auth::create_user_on(connection, user, now)
+                    .await
+                    .map(user_to_proto)
+            })
+        });
+        created.await
     }
 
     #[tracing::instrument(skip_all, fields(user_id = request.get_ref().id))]
@@ -305,6 +318,7 @@ impl auth_service_server::AuthService for AuthGrpc {
     #[tracing::instrument(skip_all, fields(user_id = request.get_ref().id))]
     async fn update_user(&self, request: Request<pb::UpdateUserRequest>) -> Reply<pb::User> {
         let principal = self.principal(&request).await?;
+        let keyed = Keyed::of(&request, principal.user.id, "UpdateUser")?;
         let request = request.into_inner();
         let mut errors = FieldErrors::new();
         let patch = ProfilePatch {
@@ -340,8 +354,20 @@ impl auth_service_server::AuthService for AuthGrpc {
             is_active: request.is_active,
         };
         let patch = parsed(errors, Some(patch))?;
-        let user = self.auth.update_user(&principal, request.id, patch).await?;
-        Ok(Response::new(user_to_proto(user)))
+        let update = self
+            .auth
+            .prepare_user_update(&principal, request.id, patch)
+            .await?;
+        let updated = self.auth.writes().run(keyed, move |connection| {
+            Box::pin(async move {
+                Auth::update_user_on(connection, update)
+                    .await
+                    .map(user_to_proto)
+            })
+        });
+        let updated = updated.await?;
+        self.auth.user_changed(request.id).await;
+        Ok(updated)
     }
 
     #[tracing::instrument(skip_all, fields(user_id = request.get_ref().id))]
@@ -350,10 +376,18 @@ impl auth_service_server::AuthService for AuthGrpc {
         request: Request<pb::DeleteUserRequest>,
     ) -> Reply<pb::DeleteUserResponse> {
         let principal = self.principal(&request).await?;
-        self.auth
-            .delete_user(&principal, request.get_ref().id)
-            .await?;
-        Ok(Response::new(pb::DeleteUserResponse {}))
+        let keyed = Keyed::of(&request, principal.user.id, "DeleteUser")?;
+        let id = request.get_ref().id;
+        let may_delete_superuser = Auth::may_delete_users(&principal)?;
+        let deleted = self.auth.writes().run(keyed, move |connection| {
+            Box::pin(async move {
+                Auth::delete_user_on(connection, id, may_delete_superuser).await?;
+                Ok::<_, AuthError>(pb::DeleteUserResponse {})
+            })
+        });
+        let deleted = deleted.await?;
+        self.auth.user_changed(id).await;
+        Ok(deleted)
     }
 }
 

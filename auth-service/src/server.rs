@@ -192,8 +192,13 @@ async fn purge_every(auth: Auth, interval: Duration) {
     loop {
         ticks.tick().await;
         match auth.purge().await {
-            Ok((credentials, failures)) => {
-                tracing::debug!(credentials, failures, "expired credentials purged");
+            Ok((credentials, failures, idempotency_keys)) => {
+                tracing::debug!(
+                    credentials,
+                    failures,
+                    idempotency_keys,
+                    "expired credentials purged"
+                );
             }
             Err(err) => tracing::warn!(error = %err, "purge failed; retried next time"),
         }
@@ -244,7 +249,16 @@ async fn build_auth(
         threshold: config.lockout_threshold,
         account_threshold: config.lockout_account_threshold,
     };
-    Ok(Auth::new(store, hasher, clock, issue, lockout, revocations))
+    let writes = store.writes(config.idempotency_key_ttl);
+    Ok(Auth::new(
+        store,
+        hasher,
+        clock,
+        issue,
+        lockout,
+        revocations,
+        writes,
+    ))
 }
 
 #[cfg(test)]

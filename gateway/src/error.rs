@@ -51,6 +51,11 @@ pub enum ApiError {
     NotLoggedIn,
     /// 409: stock would go below zero.
     InsufficientStock,
+    /// 400: the `Idempotency-Key` header is no key; what is wrong with it.
+    MalformedIdempotencyKey(&'static str),
+    /// 422: the `Idempotency-Key` was used before with another request (the IETF draft's
+    /// status for it).
+    IdempotencyKeyReused,
     /// 503: a service cannot be reached, or is too busy (then with how long to wait).
     Unavailable {
         cause: String,
@@ -169,6 +174,9 @@ impl ApiError {
                 if reason == Some(proto::reasons::inventory::INSUFFICIENT_STOCK) =>
             {
                 Self::InsufficientStock
+            }
+            Code::FailedPrecondition if reason == Some(proto::idempotency::REUSED) => {
+                Self::IdempotencyKeyReused
             }
             Code::ResourceExhausted => Self::Throttled(
                 details
@@ -317,6 +325,11 @@ impl IntoResponse for ApiError {
                 "You should be logged in to logout. Check whether the token is passed.",
             ),
             Self::InsufficientStock => detail(StatusCode::CONFLICT, "Insufficient stock."),
+            Self::MalformedIdempotencyKey(message) => detail(StatusCode::BAD_REQUEST, message),
+            Self::IdempotencyKeyReused => detail(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                service_kit::idempotency::REUSED_MESSAGE,
+            ),
             Self::Unavailable { cause, retry_after } => {
                 tracing::warn!(%cause, "service unavailable");
                 let mut response = detail(
@@ -413,6 +426,21 @@ mod tests {
         let down = ApiError::auth(Status::unavailable("tcp connect error")).into_response();
         assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(!down.headers().contains_key(header::RETRY_AFTER));
+    }
+
+    #[test]
+    fn a_reused_idempotency_key_is_a_422() {
+        let status = Status::with_error_details(
+            Code::FailedPrecondition,
+            "reused",
+            ErrorDetails::with_error_info(
+                proto::idempotency::REUSED,
+                proto::idempotency::DOMAIN,
+                [],
+            ),
+        );
+        let response = ApiError::inventory(status).into_response();
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     }
 
     #[test]

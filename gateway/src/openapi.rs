@@ -18,6 +18,8 @@ pub struct Operation {
     pub body: &'static [&'static str],
     /// The status of success.
     pub success: u16,
+    /// Whether it takes an `Idempotency-Key` (a write its service applies once per key).
+    pub idempotent: bool,
 }
 
 impl Operation {
@@ -35,6 +37,7 @@ impl Operation {
             authenticated: false,
             body,
             success,
+            idempotent: false,
         }
     }
 
@@ -52,6 +55,15 @@ impl Operation {
             authenticated: true,
             body,
             success,
+            idempotent: false,
+        }
+    }
+
+    /// The same operation, taking an `Idempotency-Key`.
+    pub fn idempotent(self) -> Self {
+        Self {
+            idempotent: true,
+            ..self
         }
     }
 
@@ -75,11 +87,27 @@ impl Operation {
         let object = operation
             .as_object_mut()
             .expect("the literal above is an object");
+        let mut parameters = Vec::new();
         if self.path.contains("{id}") {
-            object.insert(
-                "parameters".to_owned(),
-                json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "integer" } }]),
+            parameters.push(
+                json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "integer" } }),
             );
+        }
+        if self.idempotent {
+            parameters.push(json!({
+                "name": "Idempotency-Key", "in": "header", "required": false,
+                "description": "Applies the write once: a repeat with the same key and body gets \
+                    the first answer, another body is a 422. 1 to 255 printable ASCII \
+                    characters, bare or as a quoted string.",
+                "schema": { "type": "string", "minLength": 1, "maxLength": proto::idempotency::MAX_LEN }
+            }));
+            object["responses"]["422"] = json!({
+                "description": "The Idempotency-Key was used with another request",
+                "content": { "application/json": { "schema": { "type": "object" } } }
+            });
+        }
+        if !parameters.is_empty() {
+            object.insert("parameters".to_owned(), Value::Array(parameters));
         }
         if !self.body.is_empty() {
             let properties: Map<String, Value> = self

@@ -32,6 +32,9 @@ pub struct Config {
     /// The `GRPC_*` limits on every caller: deadline, concurrency, streams, keepalive and
     /// message sizes.
     pub grpc: grpc::Limits,
+    /// `IDEMPOTENCY_KEY_TTL_SECONDS`: how long a write's idempotency key and its answer are
+    /// kept ([`service_kit::idempotency::key_ttl_from_env`]).
+    pub idempotency_key_ttl: Duration,
 }
 
 impl Config {
@@ -45,6 +48,7 @@ impl Config {
             reflection: env::switch_or("GRPC_REFLECTION", true)?,
             log_format: env::parse_or("LOG_FORMAT", "plain")?,
             grpc: grpc::Limits::from_env()?,
+            idempotency_key_ttl: service_kit::idempotency::key_ttl_from_env()?,
         })
     }
 
@@ -59,6 +63,7 @@ impl Config {
             reflection: true,
             log_format: LogFormat::Plain,
             grpc: grpc::Limits::default(),
+            idempotency_key_ttl: Duration::from_secs(86400),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! `inventory.v1.InventoryService`: each RPC authorizes the caller the auth layer put in the
-//! request, parses the message into domain types, calls the store and translates back. No SQL
+//! request, parses the message into domain types, calls the store and translates back; the
+//! writes go through [`Writes`], which applies a write with an `idempotency-key` once. No SQL
 //! and no validation rules live here.
 
 use std::time::SystemTime;
@@ -13,6 +14,7 @@ use proto::{
         inventory_service_server::InventoryServiceServer,
     },
 };
+use service_kit::idempotency::{Keyed, Writes};
 use tonic::{Request, Response, Status};
 
 use crate::{
@@ -29,8 +31,8 @@ enum Access {
 }
 
 /// The permission rules of `API.md`: reading needs an active user; writing needs is_staff or
-/// role MANAGER or ADMIN.
-fn authorize<T>(request: &Request<T>, access: Access) -> Result<(), InventoryError> {
+/// role MANAGER or ADMIN. The caller's user id, which scopes its idempotency keys.
+fn authorize<T>(request: &Request<T>, access: Access) -> Result<i64, InventoryError> {
     // Absent only if the service was mounted without the auth layer: refuse rather than serve.
     let user = request
         .extensions()
@@ -42,21 +44,31 @@ fn authorize<T>(request: &Request<T>, access: Access) -> Result<(), InventoryErr
             Access::Write => user.is_staff || matches!(user.role(), Role::Manager | Role::Admin),
         };
     if allowed {
-        Ok(())
+        Ok(user.id)
     } else {
         Err(InventoryError::PermissionDenied)
     }
 }
 
-/// The handlers, over one store.
+/// The key a write carries, checked, for the caller `authorize` let in.
+fn keyed<T: prost::Message>(
+    request: &Request<T>,
+    method: &'static str,
+) -> Result<Option<Keyed>, Status> {
+    let user_id = authorize(request, Access::Write)?;
+    Keyed::of(request, user_id, method)
+}
+
+/// The handlers, over one store and its writer.
 #[derive(Debug, Clone)]
 pub struct InventoryApi {
     store: ProductStore,
+    writes: Writes,
 }
 
 impl InventoryApi {
-    pub fn new(store: ProductStore) -> Self {
-        Self { store }
+    pub fn new(store: ProductStore, writes: Writes) -> Self {
+        Self { store, writes }
     }
 
     /// The tonic service for these handlers; mount it behind [`crate::auth::AuthLayer`].
@@ -72,7 +84,7 @@ impl InventoryService for InventoryApi {
         &self,
         request: Request<pb::CreateProductRequest>,
     ) -> Result<Response<pb::Product>, Status> {
-        authorize(&request, Access::Write)?;
+        let keyed = keyed(&request, "CreateProduct")?;
         let pb::CreateProductRequest {
             name,
             description,
@@ -81,13 +93,14 @@ impl InventoryService for InventoryApi {
         } = request.into_inner();
         let product = NewProduct::parse(name, description, price, quantity)
             .map_err(InventoryError::Invalid)?;
-        let created = self
-            .store
-            .create(&product, SystemTime::now())
-            .await
-            .map_err(InventoryError::from)?;
-        tracing::info!(product_id = created.id, "product created");
-        Ok(Response::new(to_proto(created)))
+        let created = self.writes.run(keyed, move |connection| {
+            Box::pin(async move {
+                let created = ProductStore::create(connection, &product, SystemTime::now()).await?;
+                tracing::info!(product_id = created.id, "product created");
+                Ok::<_, InventoryError>(to_proto(created))
+            })
+        });
+        created.await
     }
 
     #[tracing::instrument(skip_all, fields(product_id = request.get_ref().id))]
@@ -138,7 +151,7 @@ impl InventoryService for InventoryApi {
         &self,
         request: Request<pb::UpdateProductRequest>,
     ) -> Result<Response<pb::Product>, Status> {
-        authorize(&request, Access::Write)?;
+        let keyed = keyed(&request, "UpdateProduct")?;
         let pb::UpdateProductRequest {
             id,
             name,
@@ -148,13 +161,15 @@ impl InventoryService for InventoryApi {
         } = request.into_inner();
         let changes = ProductChanges::parse(name, description, price, quantity)
             .map_err(InventoryError::Invalid)?;
-        let product = self
-            .store
-            .update(id, &changes, SystemTime::now())
-            .await
-            .map_err(InventoryError::from)?
-            .ok_or(InventoryError::ProductNotFound)?;
-        Ok(Response::new(to_proto(product)))
+        let updated = self.writes.run(keyed, move |connection| {
+            Box::pin(async move {
+                ProductStore::update(connection, id, &changes, SystemTime::now())
+                    .await?
+                    .map(to_proto)
+                    .ok_or(InventoryError::ProductNotFound)
+            })
+        });
+        updated.await
     }
 
     #[tracing::instrument(skip_all, fields(product_id = request.get_ref().id))]
@@ -162,17 +177,18 @@ impl InventoryService for InventoryApi {
         &self,
         request: Request<pb::DeleteProductRequest>,
     ) -> Result<Response<pb::DeleteProductResponse>, Status> {
-        authorize(&request, Access::Write)?;
-        let deleted = self
-            .store
-            .delete(request.get_ref().id)
-            .await
-            .map_err(InventoryError::from)?;
-        if !deleted {
-            return Err(InventoryError::ProductNotFound.into());
-        }
-        tracing::info!("product deleted");
-        Ok(Response::new(pb::DeleteProductResponse {}))
+        let keyed = keyed(&request, "DeleteProduct")?;
+        let id = request.get_ref().id;
+        let deleted = self.writes.run(keyed, move |connection| {
+            Box::pin(async move {
+                if !ProductStore::delete(connection, id).await? {
+                    return Err(InventoryError::ProductNotFound);
+                }
+                tracing::info!("product deleted");
+                Ok(pb::DeleteProductResponse {})
+            })
+        });
+        deleted.await
     }
 
     #[tracing::instrument(skip_all, fields(product_id = request.get_ref().id, delta = request.get_ref().delta))]
@@ -180,22 +196,25 @@ impl InventoryService for InventoryApi {
         &self,
         request: Request<pb::AdjustStockRequest>,
     ) -> Result<Response<pb::Product>, Status> {
-        authorize(&request, Access::Write)?;
+        let keyed = keyed(&request, "AdjustStock")?;
         let pb::AdjustStockRequest { id, delta } = request.into_inner();
         let delta = StockDelta::parse(delta).map_err(InventoryError::Invalid)?;
-        let product = self
-            .store
-            .adjust_stock(id, delta, SystemTime::now())
-            .await
-            .map_err(|error| match error {
-                AdjustStockError::NotFound => InventoryError::ProductNotFound,
-                AdjustStockError::BelowZero => InventoryError::InsufficientStock,
-                AdjustStockError::AboveMaximum(current) => {
-                    InventoryError::Invalid(StockDelta::exceeds_capacity(current))
-                }
-                AdjustStockError::Database(err) => InventoryError::Database(err),
-            })?;
-        Ok(Response::new(to_proto(product)))
+        let adjusted = self.writes.run(keyed, move |connection| {
+            Box::pin(async move {
+                ProductStore::adjust_stock(connection, id, delta, SystemTime::now())
+                    .await
+                    .map(to_proto)
+                    .map_err(|error| match error {
+                        AdjustStockError::NotFound => InventoryError::ProductNotFound,
+                        AdjustStockError::BelowZero => InventoryError::InsufficientStock,
+                        AdjustStockError::AboveMaximum(current) => {
+                            InventoryError::Invalid(StockDelta::exceeds_capacity(current))
+                        }
+                        AdjustStockError::Database(err) => InventoryError::Database(err),
+                    })
+            })
+        });
+        adjusted.await
     }
 }
 

@@ -43,6 +43,8 @@ pub struct Application {
     routes: Routes,
     /// Drives the health of [`SERVICE_NAME`] from auth's reachability, while running.
     auth_health: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+    /// Deletes expired idempotency keys, while running.
+    key_purge: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
     limits: grpc::Limits,
     verdicts: VerdictCache,
 }
@@ -61,6 +63,8 @@ impl Application {
             source,
         })?;
         let store = ProductStore::connect(config.database_url.as_str()).await?;
+        let writes = store.writes(config.idempotency_key_ttl);
+        let key_purge = Box::pin(writes.clone().purge_periodically());
 
         // Lazy, so the service starts (NOT_SERVING) while auth is down, and one channel for the
         // whole process: it reconnects by itself when auth comes back.
@@ -84,7 +88,7 @@ impl Application {
         let validator = TokenValidator::new(auth_channel, config.auth_timeout);
         let verdicts = validator.verdicts().clone();
         let inventory = AuthLayer::new(validator).layer(service_kit::with_message_limits!(
-            InventoryApi::new(store).into_service(),
+            InventoryApi::new(store, writes).into_service(),
             config.grpc
         ));
         let mut routes = Routes::builder();
@@ -99,6 +103,7 @@ impl Application {
             local_addr,
             routes: routes.routes(),
             auth_health,
+            key_purge,
             limits: config.grpc,
             verdicts,
         })
@@ -120,10 +125,11 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
         let serving = grpc::serve(self.listener, self.routes, self.limits, shutdown);
-        // The health watch never ends by itself; it stops when the server does.
+        // The health watch and the purge never end by themselves; they stop with the server.
         tokio::select! {
             result = serving => result?,
             () = self.auth_health => {}
+            () = self.key_purge => {}
         }
         tracing::info!("inventory service stopped");
         Ok(())

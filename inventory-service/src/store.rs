@@ -1,5 +1,7 @@
 //! All SQL of the service: the `products` table, on SQLite or PostgreSQL through one `AnyPool`.
 //! Prices are integer cents and timestamps unix microseconds, the types both backends share.
+//! Reads use the pool; writes run on the connection [`service_kit::idempotency::Writes`] gives
+//! them, which for a keyed write is the transaction that also records its key and answer.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -8,8 +10,9 @@ use std::collections::HashMap;
 use service_kit::{
     database::{self, Backend, DatabaseError, Migrations},
     django::RecordError,
+    idempotency::Writes,
 };
-use sqlx::{AnyPool, Row, any::AnyRow};
+use sqlx::{AnyConnection, AnyPool, Row, any::AnyRow};
 
 use crate::{
     domain::{NewProduct, Price, ProductChanges, Quantity, StockDelta},
@@ -146,21 +149,9 @@ impl ProductStore {
         Ok(Self { pool, backend })
     }
 
-    #[tracing::instrument(skip_all)]
-    pub async fn create(
-        &self,
-        product: &NewProduct,
-        now: SystemTime,
-    ) -> Result<Product, sqlx::Error> {
-        let row = sqlx::query(INSERT)
-            .bind(product.name.as_str())
-            .bind(product.description.as_str())
-            .bind(product.price.cents())
-            .bind(product.quantity.value())
-            .bind(micros(now))
-            .fetch_one(&self.pool)
-            .await?;
-        product_from_row(&row)
+    /// The writer of this database's writes, which keeps idempotency keys for `key_ttl`.
+    pub fn writes(&self, key_ttl: Duration) -> Writes {
+        Writes::new(self.pool.clone(), key_ttl)
     }
 
     #[tracing::instrument(skip_all)]
@@ -200,11 +191,31 @@ impl ProductStore {
             more,
         })
     }
+}
+
+/// The writes, on the connection (or transaction) the caller runs them on.
+impl ProductStore {
+    #[tracing::instrument(skip_all)]
+    pub async fn create(
+        connection: &mut AnyConnection,
+        product: &NewProduct,
+        now: SystemTime,
+    ) -> Result<Product, sqlx::Error> {
+        let row = sqlx::query(INSERT)
+            .bind(product.name.as_str())
+            .bind(product.description.as_str())
+            .bind(product.price.cents())
+            .bind(product.quantity.value())
+            .bind(micros(now))
+            .fetch_one(connection)
+            .await?;
+        product_from_row(&row)
+    }
 
     /// Applies the changes that are set; `None` when there is no such product.
     #[tracing::instrument(skip_all)]
     pub async fn update(
-        &self,
+        connection: &mut AnyConnection,
         id: i64,
         changes: &ProductChanges,
         now: SystemTime,
@@ -216,22 +227,22 @@ impl ProductStore {
             .bind(changes.quantity.map(Quantity::value))
             .bind(micros(now))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(connection)
             .await?;
         row.as_ref().map(product_from_row).transpose()
     }
 
     /// Whether there was such a product.
     #[tracing::instrument(skip_all)]
-    pub async fn delete(&self, id: i64) -> Result<bool, sqlx::Error> {
-        let result = sqlx::query(DELETE).bind(id).execute(&self.pool).await?;
+    pub async fn delete(connection: &mut AnyConnection, id: i64) -> Result<bool, sqlx::Error> {
+        let result = sqlx::query(DELETE).bind(id).execute(connection).await?;
         Ok(result.rows_affected() > 0)
     }
 
     /// Adds `delta` to the stock in one atomic statement, or changes nothing.
     #[tracing::instrument(skip_all)]
     pub async fn adjust_stock(
-        &self,
+        connection: &mut AnyConnection,
         id: i64,
         delta: StockDelta,
         now: SystemTime,
@@ -241,7 +252,7 @@ impl ProductStore {
             .bind(micros(now))
             .bind(id)
             .bind(Quantity::MAX)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *connection)
             .await?;
         if let Some(row) = row {
             return Ok(product_from_row(&row)?);
@@ -249,7 +260,7 @@ impl ProductStore {
         // Only to explain the refusal: the decision was the guarded UPDATE's.
         let current: Option<i64> = sqlx::query(SELECT_QUANTITY)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(connection)
             .await?
             .map(|row| row.try_get(0))
             .transpose()?;
@@ -344,17 +355,29 @@ fn from_micros(micros: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_micros(u64::try_from(micros).unwrap_or_default())
 }
 
-/// [`ADJUST_STOCK`] in two transactions interleaved by hand, on PostgreSQL. (SQLite lets one
-/// writer at a time hold the whole database, so two of its UPDATEs never interleave.)
+/// [`ADJUST_STOCK`], and a keyed AdjustStock, in two transactions interleaved by hand, on
+/// PostgreSQL. (SQLite lets one writer at a time hold the whole database, so two of its writes
+/// never interleave.)
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, SystemTime};
+    use std::{
+        sync::{
+            Arc,
+            atomic::{AtomicBool, Ordering},
+        },
+        time::{Duration, SystemTime},
+    };
 
-    use service_kit::testing::TestDatabase;
+    use service_kit::{idempotency::Keyed, testing::TestDatabase};
     use sqlx::{AnyConnection, Connection, Row};
+    use tokio::sync::oneshot;
+    use tonic::{Code, Request, Response, Status};
 
     use super::{ADJUST_STOCK, ProductStore};
-    use crate::domain::{NewProduct, Price, ProductName, Quantity};
+    use crate::{
+        domain::{NewProduct, Price, ProductName, Quantity, StockDelta},
+        error::InventoryError,
+    };
 
     /// A product with `quantity` in stock; its id.
     async fn product(store: &ProductStore, quantity: i64) -> i64 {
@@ -364,7 +387,11 @@ mod tests {
             price: Price::parse("1.00").unwrap(),
             quantity: Quantity::parse(quantity).unwrap(),
         };
-        store.create(&product, SystemTime::now()).await.unwrap().id
+        let mut connection = store.pool.acquire().await.unwrap();
+        ProductStore::create(&mut connection, &product, SystemTime::now())
+            .await
+            .unwrap()
+            .id
     }
 
     /// The guarded UPDATE on `connection`: the new quantity, or `None` when the guard refused.
@@ -410,7 +437,7 @@ mod tests {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        panic!("the second UPDATE never waited for the first");
+        panic!("the second transaction never waited for the first");
     }
 
     /// One in stock, two transactions take one each: the second UPDATE waits for the first's
@@ -443,6 +470,123 @@ mod tests {
             );
             let stored = store.get(id).await.unwrap().expect("the product");
             assert_eq!(stored.quantity.value(), left, "after {first_ends_with}");
+        }
+    }
+
+    /// AdjustStock +5 on `connection`: the new quantity (an `i64` is a message, Int64Value,
+    /// which the idempotency store can keep).
+    async fn add_five(connection: &mut AnyConnection, id: i64) -> Result<i64, InventoryError> {
+        let delta = StockDelta::parse(5).unwrap();
+        let product = ProductStore::adjust_stock(connection, id, delta, SystemTime::now())
+            .await
+            .map_err(|_| InventoryError::ProductNotFound)?;
+        Ok(product.quantity.value())
+    }
+
+    fn keyed(key: &str, id: i64) -> Option<Keyed> {
+        let mut request = Request::new(proto::inventory::v1::AdjustStockRequest { id, delta: 5 });
+        request
+            .metadata_mut()
+            .insert(proto::idempotency::METADATA_KEY, key.parse().unwrap());
+        Keyed::of(&request, 1, "AdjustStock").unwrap()
+    }
+
+    /// A duplicate that arrives while the first keyed write is in its transaction waits for
+    /// it on the key (no polling): when the first commits, the duplicate gets its answer and
+    /// never runs; when the first fails (the service's fault, so nothing is kept), the
+    /// duplicate applies instead. Either way the stock moves once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_duplicate_waits_for_the_first_then_gets_its_answer_or_applies() {
+        let Some(db) = TestDatabase::postgres().await else {
+            return;
+        };
+        let store = ProductStore::connect(db.url()).await.unwrap();
+        let writes = store.writes(Duration::from_secs(60));
+        for (key, first_fails) in [("commits", false), ("fails", true)] {
+            let id = product(&store, 0).await;
+            let (applied, first_applied) = oneshot::channel::<()>();
+            let (release, released) = oneshot::channel::<()>();
+            let first = tokio::spawn({
+                let (writes, keyed) = (writes.clone(), keyed(key, id));
+                async move {
+                    writes
+                        .run(keyed, move |connection| {
+                            Box::pin(async move {
+                                let added = add_five(connection, id).await?;
+                                applied.send(()).unwrap();
+                                released.await.unwrap();
+                                if first_fails {
+                                    return Err(InventoryError::AuthUnavailable(
+                                        Status::unavailable("gone"),
+                                    ));
+                                }
+                                Ok(added)
+                            })
+                        })
+                        .await
+                }
+            });
+            first_applied.await.unwrap();
+            let second_ran = Arc::new(AtomicBool::new(false));
+            let second = tokio::spawn({
+                let (writes, keyed, ran) = (writes.clone(), keyed(key, id), second_ran.clone());
+                async move {
+                    writes
+                        .run(keyed, move |connection| {
+                            Box::pin(async move {
+                                ran.store(true, Ordering::SeqCst);
+                                add_five(connection, id).await
+                            })
+                        })
+                        .await
+                }
+            });
+            until_one_waits_for_a_lock(db.url()).await;
+            release.send(()).unwrap();
+            let first = first.await.unwrap().map(Response::into_inner);
+            let second = second
+                .await
+                .unwrap()
+                .expect("the duplicate is answered")
+                .into_inner();
+            assert_eq!(second, 5, "{key}");
+            if first_fails {
+                assert_eq!(first.unwrap_err().code(), Code::Unavailable);
+                assert!(second_ran.load(Ordering::SeqCst), "the duplicate applied");
+            } else {
+                assert_eq!(first.unwrap(), second, "the first's answer");
+                assert!(
+                    !second_ran.load(Ordering::SeqCst),
+                    "the duplicate never ran"
+                );
+            }
+            let stored = store.get(id).await.unwrap().expect("the product");
+            assert_eq!(stored.quantity.value(), 5, "moved once ({key})");
+        }
+    }
+
+    /// A key is purged once expired, and not before; on both backends.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn expired_keys_are_purged() {
+        let databases = [Some(TestDatabase::sqlite()), TestDatabase::postgres().await];
+        for db in databases.into_iter().flatten() {
+            let store = ProductStore::connect(db.url()).await.unwrap();
+            let id = product(&store, 0).await;
+            for (key, ttl) in [
+                ("forgotten", Duration::ZERO),
+                ("kept", Duration::from_secs(60)),
+            ] {
+                store
+                    .writes(ttl)
+                    .run(keyed(key, id), move |connection| {
+                        Box::pin(add_five(connection, id))
+                    })
+                    .await
+                    .unwrap();
+            }
+            let writes = store.writes(Duration::ZERO);
+            assert_eq!(writes.purge_expired(SystemTime::now()).await.unwrap(), 1);
+            assert_eq!(writes.purge_expired(SystemTime::now()).await.unwrap(), 0);
         }
     }
 }

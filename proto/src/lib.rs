@@ -1,10 +1,12 @@
 //! The gRPC contracts shared by every service: generated messages, clients and servers for
 //! `auth.v1` and `inventory.v1`, the encoded descriptor set that server reflection serves, and
-//! the two conventions the `.proto` comments describe in words: the `authorization` metadata
-//! ([`credentials`]) and the `google.rpc.ErrorInfo` reasons ([`reasons`]). Every client and
-//! server encodes with [`codec::ProtoCodec`].
+//! the conventions the `.proto` comments describe in words: the `authorization` metadata
+//! ([`credentials`]), the `idempotency-key` metadata of writes ([`idempotency`]) and the
+//! `google.rpc.ErrorInfo` reasons ([`reasons`]). Every client and server encodes with
+//! [`codec::ProtoCodec`].
 
 pub mod codec;
+pub mod idempotency;
 
 pub mod auth {
     pub mod v1 {

@@ -5,6 +5,7 @@
 //! - `telemetry`: the tracing subscriber (`LOG_FORMAT`, `RUST_LOG`).
 //! - `request_id`: the tower layer that puts `x-request-id` on every log line of a call.
 //! - `database`: one `sqlx::AnyPool` for SQLite or PostgreSQL, migrated at start.
+//! - `idempotency`: writes keyed by `idempotency-key` metadata, applied once, answered again.
 //! - `django`: reading Django's `dumpdata` JSON, for the `import-django` commands.
 //! - `grpc`: reflection (v1 and v1alpha) and health, the parts every server mounts, and the
 //!   serve loop with the `GRPC_*` limits on every caller.
@@ -17,6 +18,7 @@ pub mod database;
 pub mod django;
 pub mod env;
 pub mod grpc;
+pub mod idempotency;
 pub mod request_id;
 pub mod shutdown;
 pub mod telemetry;

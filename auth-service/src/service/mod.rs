@@ -8,6 +8,8 @@ mod users;
 
 use std::{sync::Arc, time::Duration};
 
+use service_kit::idempotency::Writes;
+
 pub use login::{LockoutPolicy, LoginRequest};
 pub use tokens::{Issued, Principal};
 pub use users::{NewAccount, ProfilePatch};
@@ -31,6 +33,8 @@ pub struct Auth {
     /// Every withdrawing write tells the verdict caches here, after its commit, and returns
     /// once they have acknowledged.
     revocations: Revocations,
+    /// Runs the admin writes that may carry an idempotency key.
+    writes: Writes,
 }
 
 /// How credentials are issued: their lifetime and how many of a kind one user may hold.
@@ -48,6 +52,7 @@ impl Auth {
         issue: IssuePolicy,
         lockout: LockoutPolicy,
         revocations: Revocations,
+        writes: Writes,
     ) -> Self {
         Self {
             store,
@@ -57,11 +62,17 @@ impl Auth {
             lockout,
             credential_limit: issue.limit_per_user,
             revocations,
+            writes,
         }
     }
 
     /// The hub `WatchRevocations` streams are served from.
     pub fn revocations(&self) -> &Revocations {
         &self.revocations
+    }
+
+    /// The writer of the keyed writes.
+    pub fn writes(&self) -> &Writes {
+        &self.writes
     }
 }

@@ -177,15 +177,20 @@ impl Auth {
     }
 
     /// Deletes what no request needs any more: credentials expired for a while (keys never
-    /// presented again, refresh tombstones) and stale failure counts.
-    pub async fn purge(&self) -> Result<(u64, u64), AuthError> {
+    /// presented again, refresh tombstones), stale failure counts and expired idempotency keys
+    /// (whose expiry is wall-clock time, as the keys' are stamped).
+    pub async fn purge(&self) -> Result<(u64, u64, u64), AuthError> {
         let now = self.clock.now();
         let credentials = self
             .store
             .purge_expired(now.minus(EXPIRED_KEYS_KEPT))
             .await?;
         let failures = self.store.purge_failures(now.minus(FAILURES_KEPT)).await?;
-        Ok((credentials, failures))
+        let keys = self
+            .writes
+            .purge_expired(std::time::SystemTime::now())
+            .await?;
+        Ok((credentials, failures, keys))
     }
 
     /// Logout: revokes the presented credential only.

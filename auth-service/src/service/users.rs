@@ -1,17 +1,22 @@
 //! Accounts: public sign-up, the first superuser, self-service password change, and user
-//! management for admins.
+//! management for admins. An admin's write comes in two halves: the checks and the password
+//! hashing (`prepare_*`, never inside a database write lock), then the write itself on the
+//! connection [`service_kit::idempotency::Writes`] gives it (`Auth::*_on`), after which the
+//! handler publishes the change to the verdict caches.
 
 use std::net::IpAddr;
 
 use service_kit::validation::FieldErrors;
+use sqlx::AnyConnection;
 
 use super::{Auth, Issued, Principal, login::AttemptScopes};
 use crate::{
-    domain::{CredentialKind, Email, Password, PersonName, Role, User, Username},
+    clock::UnixMicros,
+    domain::{CredentialKind, Email, Password, PersonName, Role, TokenDigest, User, Username},
     error::AuthError,
     import::{DjangoDump, ImportError, ImportReport},
     revocations::Revocation,
-    store::{NEEDS_AN_IDENTITY, NewUser, UserChanges, UserLookup},
+    store::{NEEDS_AN_IDENTITY, NewUser, Store, UserChanges, UserLookup},
 };
 
 /// A validated account to create.
@@ -41,6 +46,16 @@ pub struct ProfilePatch {
     pub is_staff: Option<bool>,
     pub is_superuser: Option<bool>,
     pub is_active: Option<bool>,
+}
+
+/// An admin's update of a user, checked and hashed: [`Auth::update_user_on`] applies it.
+#[derive(Debug)]
+pub struct UserUpdate {
+    id: i64,
+    changes: UserChanges,
+    may_change_superuser: bool,
+    /// The caller's own credential, kept when admins change their own password.
+    keep: Option<TokenDigest>,
 }
 
 #[derive(Debug)]
@@ -87,11 +102,17 @@ impl Auth {
         self.store.taken(username, email).await
     }
 
-    /// Inserts an account as given, with no permission check: for sign-up, for admins after
-    /// their check, and for `createsuperuser` at the console.
+    /// Inserts an account as given, with no permission check: for sign-up and for
+    /// `createsuperuser` at the console.
     pub async fn insert_account(&self, account: NewAccount) -> Result<User, AuthError> {
+        let user = self.hash_account(account).await?;
+        Self::create_user_on(self.store.pool(), user, self.clock.now()).await
+    }
+
+    /// The row of `account`, its password hashed.
+    async fn hash_account(&self, account: NewAccount) -> Result<NewUser, AuthError> {
         let password_hash = self.hasher.hash(&account.password).await?;
-        let user = NewUser {
+        Ok(NewUser {
             username: account.username,
             email: account.email,
             password_hash,
@@ -101,8 +122,16 @@ impl Auth {
             is_staff: account.is_staff,
             is_superuser: account.is_superuser,
             is_active: account.is_active,
-        };
-        let user = self.store.insert_user(user, self.clock.now()).await?;
+        })
+    }
+
+    /// Writes a prepared account on `executor` (the pool, or a keyed write's transaction).
+    pub async fn create_user_on<'e>(
+        executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+        user: NewUser,
+        now: UnixMicros,
+    ) -> Result<User, AuthError> {
+        let user = Store::insert_user(executor, user, now).await?;
         tracing::info!(user_id = user.id, role = user.role.as_db(), "user created");
         Ok(user)
     }
@@ -146,16 +175,18 @@ impl Auth {
         Ok(())
     }
 
-    pub async fn create_user(
+    /// An admin's new account, checked and hashed, and the time it is created at: for
+    /// [`Auth::create_user_on`].
+    pub async fn prepare_user_creation(
         &self,
         principal: &Principal,
         account: NewAccount,
-    ) -> Result<User, AuthError> {
+    ) -> Result<(NewUser, UnixMicros), AuthError> {
         require_user_admin(principal)?;
         if account.is_superuser && !principal.user.is_superuser {
             return Err(AuthError::PermissionDenied);
         }
-        self.insert_account(account).await
+        Ok((self.hash_account(account).await?, self.clock.now()))
     }
 
     pub async fn user(&self, principal: &Principal, id: i64) -> Result<User, AuthError> {
@@ -173,16 +204,15 @@ impl Auth {
         self.store.list_users(limit, offset).await
     }
 
-    /// Applies a partial update in one statement. A new password or a deactivation revokes the
-    /// user's credentials (but the one the caller is using, when admins change their own). Only
-    /// a superuser may change a superuser's password, activity, staff flag or role, or delete it.
+    /// A partial update, checked and hashed, for [`Auth::update_user_on`]. Only a superuser may
+    /// change a superuser's password, activity, staff flag or role, or delete it.
     #[tracing::instrument(skip_all, fields(user_id = id))]
-    pub async fn update_user(
+    pub async fn prepare_user_update(
         &self,
         principal: &Principal,
         id: i64,
         patch: ProfilePatch,
-    ) -> Result<User, AuthError> {
+    ) -> Result<UserUpdate, AuthError> {
         require_user_admin(principal)?;
         if patch.is_superuser.is_some() && !principal.user.is_superuser {
             return Err(AuthError::PermissionDenied);
@@ -205,26 +235,53 @@ impl Auth {
             is_active: patch.is_active,
             password_hash,
         };
-        let keep = (id == principal.user.id).then_some(&principal.digest);
-        let user = self
-            .store
-            .update_user(id, changes, principal.user.is_superuser, keep)
-            .await?;
-        // Any change, not only the withdrawing ones: a cached verdict carries the whole user,
-        // and evicting costs one ValidateToken.
-        self.revocations.publish(Revocation::User(id)).await;
-        Ok(user)
+        Ok(UserUpdate {
+            id,
+            changes,
+            may_change_superuser: principal.user.is_superuser,
+            keep: (id == principal.user.id).then(|| principal.digest.clone()),
+        })
     }
 
-    /// Deletes the user and, with it, every credential it holds.
-    pub async fn delete_user(&self, principal: &Principal, id: i64) -> Result<(), AuthError> {
+    /// Applies a prepared update in one statement on `connection`. A new password or a
+    /// deactivation revokes the user's credentials (but the one the caller is using, when
+    /// admins change their own).
+    pub async fn update_user_on(
+        connection: &mut AnyConnection,
+        update: UserUpdate,
+    ) -> Result<User, AuthError> {
+        let UserUpdate {
+            id,
+            changes,
+            may_change_superuser,
+            keep,
+        } = update;
+        Store::update_user(connection, id, changes, may_change_superuser, keep.as_ref()).await
+    }
+
+    /// Whether `principal` may delete users, and superusers among them.
+    pub fn may_delete_users(principal: &Principal) -> Result<bool, AuthError> {
         require_user_admin(principal)?;
-        self.store
-            .delete_user(id, principal.user.is_superuser)
-            .await?;
-        self.revocations.publish(Revocation::User(id)).await;
+        Ok(principal.user.is_superuser)
+    }
+
+    /// Deletes the user on `connection` and, with it, every credential it holds.
+    pub async fn delete_user_on(
+        connection: &mut AnyConnection,
+        id: i64,
+        may_delete_superuser: bool,
+    ) -> Result<(), AuthError> {
+        Store::delete_user(connection, id, may_delete_superuser).await?;
         tracing::info!(user_id = id, "user deleted");
         Ok(())
+    }
+
+    /// Tells the verdict caches that user `id` changed, once its write has committed. Any
+    /// change, not only the withdrawing ones: a cached verdict carries the whole user, and
+    /// evicting costs one ValidateToken. A repeat of a keyed write publishes again, which
+    /// costs as little.
+    pub async fn user_changed(&self, id: i64) {
+        self.revocations.publish(Revocation::User(id)).await;
     }
 }
 

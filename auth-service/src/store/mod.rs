@@ -17,6 +17,7 @@ mod users;
 
 use service_kit::{
     database::{self, Backend, DatabaseError, Migrations},
+    idempotency::Writes,
     validation::FieldErrors,
 };
 use sqlx::{AnyPool, migrate::Migrator};
@@ -48,6 +49,16 @@ impl Store {
         .await?;
         let backend = Backend::of_url(url).ok_or(DatabaseError::UnsupportedUrl)?;
         Ok(Self { pool, backend })
+    }
+
+    /// The pool, for a write outside any keyed transaction.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The writer of the keyed writes, which keeps idempotency keys for `key_ttl`.
+    pub fn writes(&self, key_ttl: std::time::Duration) -> Writes {
+        Writes::new(self.pool.clone(), key_ttl)
     }
 }
 

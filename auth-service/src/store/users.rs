@@ -1,7 +1,7 @@
 //! The `users` table.
 
 use service_kit::database::flag;
-use sqlx::{Row, any::AnyRow};
+use sqlx::{Any, AnyConnection, Connection, Executor, Row, any::AnyRow};
 
 use service_kit::validation::FieldErrors;
 
@@ -201,8 +201,13 @@ impl std::fmt::Debug for LoginRecord {
 }
 
 impl Store {
+    /// Inserts `user` on `executor`: the pool, or a keyed write's transaction.
     #[tracing::instrument(skip_all)]
-    pub async fn insert_user(&self, user: NewUser, now: UnixMicros) -> Result<User, AuthError> {
+    pub async fn insert_user<'e>(
+        executor: impl Executor<'e, Database = Any>,
+        user: NewUser,
+        now: UnixMicros,
+    ) -> Result<User, AuthError> {
         let row = sqlx::query(INSERT)
             .bind(user.username.as_ref().map(|u| u.as_str().to_owned()))
             .bind(user.username.as_ref().map(Username::key))
@@ -216,7 +221,7 @@ impl Store {
             .bind(user.is_superuser)
             .bind(user.is_active)
             .bind(now.0)
-            .fetch_one(&self.pool)
+            .fetch_one(executor)
             .await
             .map_err(duplicate_or)?;
         Ok(user_from_row(&row)?)
@@ -321,9 +326,9 @@ impl Store {
     /// Applies `changes` in one statement. In the same transaction, a new password revokes the
     /// user's credentials (but `keep`), and a reactivation revokes all of them. A superuser is
     /// changed only when `may_change_superuser` or the changes leave its powers alone.
-    #[tracing::instrument(skip(self, changes, keep))]
+    #[tracing::instrument(skip(connection, changes, keep))]
     pub async fn update_user(
-        &self,
+        connection: &mut AnyConnection,
         id: i64,
         changes: UserChanges,
         may_change_superuser: bool,
@@ -335,7 +340,8 @@ impl Store {
         let reactivates = changes.is_active == Some(true);
         let username = changes.username.as_ref();
         let email = changes.email.as_ref();
-        let mut tx = self.pool.begin().await?;
+        // A transaction of its own, or a savepoint within a keyed write's.
+        let mut tx = connection.begin().await?;
         let Some(was_active) = sqlx::query(LOCK_AND_READ_ACTIVE)
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -387,10 +393,10 @@ impl Store {
 
     /// Why a guarded delete of user `id` changed nothing: no such user, or a superuser the
     /// caller may not delete.
-    async fn refusal_for(&self, id: i64) -> Result<AuthError, AuthError> {
+    async fn refusal_for(connection: &mut AnyConnection, id: i64) -> Result<AuthError, AuthError> {
         let row = sqlx::query(USER_EXISTS)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(connection)
             .await?;
         Ok(match row {
             None => AuthError::UserNotFound,
@@ -441,15 +447,19 @@ impl Store {
 
     /// Deletes the user; its credentials go with it (ON DELETE CASCADE). A superuser only
     /// when `may_delete_superuser`.
-    #[tracing::instrument(skip(self))]
-    pub async fn delete_user(&self, id: i64, may_delete_superuser: bool) -> Result<(), AuthError> {
+    #[tracing::instrument(skip(connection))]
+    pub async fn delete_user(
+        connection: &mut AnyConnection,
+        id: i64,
+        may_delete_superuser: bool,
+    ) -> Result<(), AuthError> {
         let result = sqlx::query(DELETE)
             .bind(id)
             .bind(may_delete_superuser)
-            .execute(&self.pool)
+            .execute(&mut *connection)
             .await?;
         if result.rows_affected() == 0 {
-            return Err(self.refusal_for(id).await?);
+            return Err(Self::refusal_for(connection, id).await?);
         }
         Ok(())
     }

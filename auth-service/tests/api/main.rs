@@ -6,6 +6,7 @@ mod helpers;
 mod accounts;
 mod feed;
 mod hardening;
+mod idempotency;
 mod import;
 mod lockout;
 mod login;

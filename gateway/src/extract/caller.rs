@@ -2,6 +2,7 @@
 //! (with its exact 401 messages); without one, the `sessionid` cookie is checked with the auth
 //! service and, for unsafe methods, the CSRF double-submit token. A header token is not checked
 //! here on protected routes: the service called next checks it anyway, which saves a round trip.
+//! An unsafe request's `Idempotency-Key` is read here too, and travels with the writes it makes.
 
 use std::{
     borrow::Cow,
@@ -13,6 +14,7 @@ use http::{header, request::Parts};
 use proto::{
     auth::v1::{CredentialKind, ValidateTokenRequest},
     credentials::{self, MalformedAuthorization},
+    idempotency,
 };
 use tonic::{Code, metadata::MetadataValue};
 
@@ -34,6 +36,8 @@ pub struct Caller {
     /// The peer of the HTTP connection, passed on so the auth service counts failed logins by
     /// the real client rather than by the gateway.
     pub client: Option<IpAddr>,
+    /// The client's `Idempotency-Key` (POST, PUT, PATCH and DELETE only), checked.
+    pub idempotency_key: Option<String>,
 }
 
 impl Caller {
@@ -45,6 +49,23 @@ impl Caller {
     /// `message` as a gRPC request that presents `credential` instead of the caller's.
     pub fn request_as<T>(&self, message: T, credential: &Credential) -> tonic::Request<T> {
         clients::request(message, &self.request_id, Some(credential))
+    }
+
+    /// [`Caller::request`] for a write that applies at most once per key: with the client's
+    /// `Idempotency-Key`, or else one made for this request alone. Made here for every keyless
+    /// write, not only when one is retried: a retry is safe only if the first attempt carried
+    /// the key too, and whether the first attempt applied is just what a retry cannot know.
+    pub fn write_request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = self.request(message);
+        let key = self
+            .idempotency_key
+            .clone()
+            .unwrap_or_else(service_kit::request_id::generate);
+        let value = MetadataValue::try_from(key).expect("a checked key is valid metadata");
+        request
+            .metadata_mut()
+            .insert(idempotency::METADATA_KEY, value);
+        request
     }
 
     /// [`Caller::request`], naming the client's address too: only for the calls that check a
@@ -108,6 +129,7 @@ where
             request_id,
             credential: header_token(parts)?,
             client,
+            idempotency_key: idempotency_key(parts)?,
         };
         if caller.credential.is_none() {
             caller.credential =
@@ -148,6 +170,26 @@ fn header_token(parts: &Parts) -> Result<Option<Credential>, ApiError> {
             Err(ApiError::NotAuthenticated(AuthFailure::SpacesInKey))
         }
     }
+}
+
+/// The `Idempotency-Key` of an unsafe request (the HTTP field has the metadata's name); a safe
+/// one changes nothing, so its key means nothing and is not read.
+fn idempotency_key(parts: &Parts) -> Result<Option<String>, ApiError> {
+    if session::is_safe(&parts.method) {
+        return Ok(None);
+    }
+    let mut values = parts.headers.get_all(idempotency::METADATA_KEY).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::MalformedIdempotencyKey(
+            "Idempotency-Key must be sent once.",
+        ));
+    }
+    idempotency::from_header(value.as_bytes())
+        .map(Some)
+        .map_err(|malformed| ApiError::MalformedIdempotencyKey(malformed.message()))
 }
 
 /// The session of the `sessionid` cookie, if it still authenticates. One that does not is

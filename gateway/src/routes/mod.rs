@@ -22,9 +22,10 @@ use axum::{
     extract::FromRef,
     handler::Handler,
     middleware,
+    response::{IntoResponseParts, ResponseParts},
     routing::{MethodFilter, MethodRouter, on},
 };
-use http::Method;
+use http::{HeaderValue, Method};
 use serde_json::Value;
 
 use crate::{
@@ -140,6 +141,35 @@ fn mount<const N: usize>(
             operations.push(endpoint.operation);
             router
         })
+}
+
+/// `Idempotent-Replayed: true` when the service answered a write with the answer stored under
+/// its `Idempotency-Key` (a repeat), as Stripe marks one; nothing otherwise.
+struct Replayed(bool);
+
+impl Replayed {
+    fn of<T>(response: &tonic::Response<T>) -> Self {
+        Self(
+            response
+                .metadata()
+                .get(proto::idempotency::REPLAYED_KEY)
+                .is_some_and(|value| value == "true"),
+        )
+    }
+}
+
+impl IntoResponseParts for Replayed {
+    type Error = std::convert::Infallible;
+
+    fn into_response_parts(self, mut parts: ResponseParts) -> Result<ResponseParts, Self::Error> {
+        if self.0 {
+            parts.headers_mut().insert(
+                proto::idempotency::REPLAYED_KEY,
+                HeaderValue::from_static("true"),
+            );
+        }
+        Ok(parts)
+    }
 }
 
 async fn not_found() -> ApiError {

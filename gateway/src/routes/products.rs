@@ -13,7 +13,7 @@ use proto::inventory::v1::{
 use serde_json::Value;
 use service_kit::validation::{FieldErrors, REQUIRED};
 
-use super::{Endpoint, pages, shapes};
+use super::{Endpoint, Replayed, pages, shapes};
 use crate::{
     clients::Upstreams,
     error::ApiError,
@@ -46,7 +46,8 @@ pub fn endpoints() -> Vec<Endpoint> {
                 "Create a product (writers)",
                 PRODUCT_FIELDS,
                 201,
-            ),
+            )
+            .idempotent(),
             create,
         ),
         Endpoint::new(
@@ -70,7 +71,8 @@ pub fn endpoints() -> Vec<Endpoint> {
                 "Replace a product (writers; name and price required)",
                 PRODUCT_FIELDS,
                 200,
-            ),
+            )
+            .idempotent(),
             update,
         ),
         Endpoint::new(
@@ -80,7 +82,8 @@ pub fn endpoints() -> Vec<Endpoint> {
                 "Update some fields of a product (writers)",
                 PRODUCT_FIELDS,
                 200,
-            ),
+            )
+            .idempotent(),
             update,
         ),
         Endpoint::new(
@@ -90,7 +93,8 @@ pub fn endpoints() -> Vec<Endpoint> {
                 "Delete a product (writers)",
                 &[],
                 204,
-            ),
+            )
+            .idempotent(),
             destroy,
         ),
         Endpoint::new(
@@ -100,7 +104,8 @@ pub fn endpoints() -> Vec<Endpoint> {
                 "Add delta to the quantity; never below 0 (writers)",
                 &["delta"],
                 200,
-            ),
+            )
+            .idempotent(),
             adjust_stock,
         ),
     ]
@@ -174,7 +179,7 @@ async fn create(
     State(upstreams): State<Upstreams>,
     Authenticated(caller): Authenticated,
     fields: Fields,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Replayed, Json<Value>), ApiError> {
     let input = ProductInput::read(&fields, &[])?;
     let request = CreateProductRequest {
         name: input.name,
@@ -182,13 +187,16 @@ async fn create(
         price: input.price,
         quantity: input.quantity,
     };
-    let product = upstreams
+    let created = upstreams
         .inventory()
-        .create_product(caller.request(request))
+        .create_product(caller.write_request(request))
         .await
-        .map_err(ApiError::inventory)?
-        .into_inner();
-    Ok((StatusCode::CREATED, one(&product)))
+        .map_err(ApiError::inventory)?;
+    Ok((
+        StatusCode::CREATED,
+        Replayed::of(&created),
+        one(created.get_ref()),
+    ))
 }
 
 async fn retrieve(
@@ -212,7 +220,7 @@ async fn update(
     method: Method,
     ObjectId(id): ObjectId,
     fields: Fields,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<(Replayed, Json<Value>), ApiError> {
     let required = if method == Method::PUT {
         REQUIRED_ON_PUT
     } else {
@@ -226,26 +234,25 @@ async fn update(
         price: input.price,
         quantity: input.quantity,
     };
-    let product = upstreams
+    let updated = upstreams
         .inventory()
-        .update_product(caller.request(request))
+        .update_product(caller.write_request(request))
         .await
-        .map_err(ApiError::inventory)?
-        .into_inner();
-    Ok(one(&product))
+        .map_err(ApiError::inventory)?;
+    Ok((Replayed::of(&updated), one(updated.get_ref())))
 }
 
 async fn destroy(
     State(upstreams): State<Upstreams>,
     Authenticated(caller): Authenticated,
     ObjectId(id): ObjectId,
-) -> Result<StatusCode, ApiError> {
-    upstreams
+) -> Result<(Replayed, StatusCode), ApiError> {
+    let deleted = upstreams
         .inventory()
-        .delete_product(caller.request(DeleteProductRequest { id }))
+        .delete_product(caller.write_request(DeleteProductRequest { id }))
         .await
         .map_err(ApiError::inventory)?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok((Replayed::of(&deleted), StatusCode::NO_CONTENT))
 }
 
 async fn adjust_stock(
@@ -253,7 +260,7 @@ async fn adjust_stock(
     Authenticated(caller): Authenticated,
     ObjectId(id): ObjectId,
     fields: Fields,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<(Replayed, Json<Value>), ApiError> {
     let mut errors = FieldErrors::new();
     if !fields.contains("delta") {
         errors.add("delta", REQUIRED);
@@ -264,11 +271,10 @@ async fn adjust_stock(
         id,
         delta: delta.unwrap_or_default(),
     };
-    let product = upstreams
+    let adjusted = upstreams
         .inventory()
-        .adjust_stock(caller.request(request))
+        .adjust_stock(caller.write_request(request))
         .await
-        .map_err(ApiError::inventory)?
-        .into_inner();
-    Ok(one(&product))
+        .map_err(ApiError::inventory)?;
+    Ok((Replayed::of(&adjusted), one(adjusted.get_ref())))
 }

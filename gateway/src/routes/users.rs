@@ -14,7 +14,7 @@ use serde_json::Value;
 use service_kit::validation::FieldErrors;
 
 use super::{
-    Endpoint, pages,
+    Endpoint, Replayed, pages,
     shapes::{self, SEED_001_USER},
 };
 use crate::{
@@ -54,7 +54,8 @@ pub fn endpoints() -> Vec<Endpoint> {
                 "Create a user (admins)",
                 USER_FIELDS,
                 201,
-            ),
+            )
+            .idempotent(),
             create,
         ),
         Endpoint::new(
@@ -68,7 +69,8 @@ pub fn endpoints() -> Vec<Endpoint> {
                 "Update a user (admins; only the fields sent change)",
                 USER_FIELDS,
                 200,
-            ),
+            )
+            .idempotent(),
             update,
         ),
         Endpoint::new(
@@ -78,7 +80,8 @@ pub fn endpoints() -> Vec<Endpoint> {
                 "Update some fields of a user (admins)",
                 USER_FIELDS,
                 200,
-            ),
+            )
+            .idempotent(),
             update,
         ),
         Endpoint::new(
@@ -88,7 +91,8 @@ pub fn endpoints() -> Vec<Endpoint> {
                 "Delete a user and its tokens (admins)",
                 &[],
                 204,
-            ),
+            )
+            .idempotent(),
             destroy,
         ),
     ]
@@ -172,7 +176,7 @@ async fn create(
     State(upstreams): State<Upstreams>,
     Authenticated(caller): Authenticated,
     fields: Fields,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Replayed, Json<Value>), ApiError> {
     let input = UserInput::read(&fields)?;
     let request = CreateUserRequest {
         username: input.username,
@@ -186,13 +190,16 @@ async fn create(
         is_superuser: None,
         is_active: input.is_active,
     };
-    let user = upstreams
+    let created = upstreams
         .auth()
-        .create_user(caller.request(request))
+        .create_user(caller.write_request(request))
         .await
-        .map_err(ApiError::auth)?
-        .into_inner();
-    Ok((StatusCode::CREATED, one(&user)))
+        .map_err(ApiError::auth)?;
+    Ok((
+        StatusCode::CREATED,
+        Replayed::of(&created),
+        one(created.get_ref()),
+    ))
 }
 
 async fn retrieve(
@@ -215,7 +222,7 @@ async fn update(
     Authenticated(caller): Authenticated,
     ObjectId(id): ObjectId,
     fields: Fields,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<(Replayed, Json<Value>), ApiError> {
     let input = UserInput::read(&fields)?;
     let request = UpdateUserRequest {
         id,
@@ -231,24 +238,23 @@ async fn update(
         clear_username: false,
         clear_email: false,
     };
-    let user = upstreams
+    let updated = upstreams
         .auth()
-        .update_user(caller.request(request))
+        .update_user(caller.write_request(request))
         .await
-        .map_err(ApiError::auth)?
-        .into_inner();
-    Ok(one(&user))
+        .map_err(ApiError::auth)?;
+    Ok((Replayed::of(&updated), one(updated.get_ref())))
 }
 
 async fn destroy(
     State(upstreams): State<Upstreams>,
     Authenticated(caller): Authenticated,
     ObjectId(id): ObjectId,
-) -> Result<StatusCode, ApiError> {
-    upstreams
+) -> Result<(Replayed, StatusCode), ApiError> {
+    let deleted = upstreams
         .auth()
-        .delete_user(caller.request(DeleteUserRequest { id }))
+        .delete_user(caller.write_request(DeleteUserRequest { id }))
         .await
         .map_err(ApiError::auth)?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok((Replayed::of(&deleted), StatusCode::NO_CONTENT))
 }

@@ -15,6 +15,7 @@
 //! - `lists`: lists larger than one gRPC reply, read page by page.
 //! - `logs`: no password or key in any service's log, even at TRACE.
 //! - `django`: users and DRF tokens imported from a Django `dumpdata` work unchanged.
+//! - `idempotency`: `Idempotency-Key` on the product writes: repeats answered, reuse a 422.
 //! - `verdict_cache`: every withdrawing write is refused at once by the warmed caches of
 //!   inventory and the gateway, 100 rounds each.
 
@@ -24,6 +25,7 @@ mod errors;
 mod faults;
 mod fuzz;
 mod helpers;
+mod idempotency;
 mod lists;
 mod logs;
 mod operations;

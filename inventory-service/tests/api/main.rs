@@ -7,6 +7,7 @@ mod authentication;
 mod cache;
 mod fuzz;
 mod helpers;
+mod idempotency;
 mod import;
 mod limits;
 mod permissions;
