@@ -1,8 +1,8 @@
 //! The gRPC contracts shared by every service: generated messages, clients and servers for
 //! `auth.v1` and `inventory.v1`, the encoded descriptor set that server reflection serves, and
 //! the two conventions the `.proto` comments describe in words: the `authorization` metadata
-//! ([`credentials`]) and the `google.rpc.ErrorInfo` reasons ([`reasons`]). Every client and
-//! server encodes with [`codec::ProtoCodec`].
+//! ([`credentials`]), the `google.rpc.ErrorInfo` reasons ([`reasons`]), and which calls may be
+//! sent twice ([`idempotency`]). Every client and server encodes with [`codec::ProtoCodec`].
 
 pub mod codec;
 
@@ -54,6 +54,49 @@ pub mod reasons {
         pub const DOMAIN: &str = "inventory.v1";
         /// AdjustStock would take the quantity below zero (FAILED_PRECONDITION).
         pub const INSUFFICIENT_STOCK: &str = "INSUFFICIENT_STOCK";
+    }
+}
+
+/// Which calls a client may send a second time (to another replica, after the first failed):
+/// the reads, always; a write only when it carries an idempotency key, which the owning service
+/// answers a second time with its first answer.
+pub mod idempotency {
+    /// The metadata key of a write's idempotency key.
+    pub const METADATA_KEY: &str = "idempotency-key";
+
+    /// The methods that change nothing, by gRPC path: sending one twice is always safe.
+    pub const READS: &[&str] = &[
+        "/auth.v1.AuthService/ValidateToken",
+        "/auth.v1.AuthService/GetCurrentUser",
+        "/auth.v1.AuthService/GetUser",
+        "/auth.v1.AuthService/ListUsers",
+        "/inventory.v1.InventoryService/GetProduct",
+        "/inventory.v1.InventoryService/ListProducts",
+    ];
+
+    #[cfg(test)]
+    mod tests {
+        use prost::Message;
+
+        /// A renamed method would otherwise silently lose its retries.
+        #[test]
+        fn every_read_is_a_method_of_the_contracts() {
+            let set = prost_types::FileDescriptorSet::decode(crate::FILE_DESCRIPTOR_SET).unwrap();
+            let methods: Vec<String> = set
+                .file
+                .iter()
+                .flat_map(|file| {
+                    file.service.iter().flat_map(move |service| {
+                        service.method.iter().map(move |method| {
+                            format!("/{}.{}/{}", file.package(), service.name(), method.name())
+                        })
+                    })
+                })
+                .collect();
+            for read in super::READS {
+                assert!(methods.iter().any(|method| method == read), "{read}");
+            }
+        }
     }
 }
 
