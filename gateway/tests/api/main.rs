@@ -17,6 +17,9 @@
 //! - `django`: users and DRF tokens imported from a Django `dumpdata` work unchanged.
 //! - `verdict_cache`: every withdrawing write is refused at once by the warmed caches of
 //!   inventory and the gateway, 100 rounds each.
+//! - `processes`: replicas as processes of their own (this binary started again), to be killed.
+//! - `replicas`: two replicas of each service behind one gateway: reads spread, and none fails
+//!   when a replica is killed or leaves on SIGTERM (PostgreSQL only).
 
 mod connections;
 mod django;
@@ -27,6 +30,8 @@ mod helpers;
 mod lists;
 mod logs;
 mod operations;
+mod processes;
+mod replicas;
 mod seeds;
 mod sessions;
 mod throttling;
