@@ -24,7 +24,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use service_kit::testing::TestDatabase;
 
-use crate::helpers::PASSWORD;
+use crate::helpers::{PASSWORD, wait_until_ready};
 
 /// The variable that makes this binary a replica: `auth`, `inventory` or `gateway`.
 const ROLE: &str = "REPLICA_ROLE";
@@ -163,7 +163,7 @@ impl Replica {
         self.log.lock().unwrap().resent
     }
 
-    /// When this replica's balancer for `service` last took `address` out, if it did.
+    /// When this replica's balancer last took `address` out, if it did.
     pub fn took_out(&self, address: SocketAddr) -> Option<Instant> {
         self.change(address, "replica out")
     }
@@ -273,39 +273,36 @@ impl Replicas {
     pub async fn start(count: usize, env: &[(&'static str, &str)]) -> Option<Self> {
         let auth_db = TestDatabase::postgres().await?;
         let inventory_db = TestDatabase::postgres().await?;
-        let with = |mut own: Vec<(&'static str, String)>| {
-            own.extend(env.iter().map(|(name, value)| (*name, (*value).to_owned())));
-            own
+        // `count` replicas of `role`, with `own` settings besides the shared ones, one by one:
+        // the first applies the migrations.
+        let replicas = |role, own: &[(&'static str, String)]| -> Vec<Replica> {
+            let mut settings = own.to_vec();
+            settings.extend(env.iter().map(|(name, value)| (*name, (*value).to_owned())));
+            (0..count)
+                .map(|_| Replica::start(role, &settings))
+                .collect()
         };
-        // One by one: the first applies the migrations.
-        let auth: Vec<Replica> = (0..count)
-            .map(|_| {
-                Replica::start(
-                    "auth",
-                    &with(vec![
-                        ("AUTH_LISTEN", "127.0.0.1:0".to_owned()),
-                        ("AUTH_DATABASE_URL", auth_db.url().to_owned()),
-                    ]),
-                )
-            })
-            .collect();
-        let inventory: Vec<Replica> = (0..count)
-            .map(|_| {
-                Replica::start(
-                    "inventory",
-                    &with(vec![
-                        ("INVENTORY_LISTEN", "127.0.0.1:0".to_owned()),
-                        ("INVENTORY_DATABASE_URL", inventory_db.url().to_owned()),
-                        ("AUTH_URL", list(&auth)),
-                        ("AUTH_HEALTH_INTERVAL_MS", "200".to_owned()),
-                    ]),
-                )
-            })
-            .collect();
+        let any_port = || "127.0.0.1:0".to_owned();
+        let auth = replicas(
+            "auth",
+            &[
+                ("AUTH_LISTEN", any_port()),
+                ("AUTH_DATABASE_URL", auth_db.url().to_owned()),
+            ],
+        );
+        let inventory = replicas(
+            "inventory",
+            &[
+                ("INVENTORY_LISTEN", any_port()),
+                ("INVENTORY_DATABASE_URL", inventory_db.url().to_owned()),
+                ("AUTH_URL", list(&auth)),
+                ("AUTH_HEALTH_INTERVAL_MS", "200".to_owned()),
+            ],
+        );
         let gateway = Replica::start(
             "gateway",
             &[
-                ("GATEWAY_LISTEN", "127.0.0.1:0".to_owned()),
+                ("GATEWAY_LISTEN", any_port()),
                 ("AUTH_URL", list(&auth)),
                 ("INVENTORY_URL", list(&inventory)),
                 ("THROTTLE_AUTH_RATE", "off".to_owned()),
@@ -328,7 +325,7 @@ impl Replicas {
             product: 0,
             _databases: [auth_db, inventory_db],
         };
-        replicas.wait_until_ready().await;
+        wait_until_ready(&replicas.client, &replicas.gateway.url()).await;
         let login = replicas
             .post(
                 "/api/login/",
@@ -349,7 +346,8 @@ impl Replicas {
         format!("{}{path}", self.gateway.url())
     }
 
-    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Value {
+    /// `POST path` with a JSON body (and a token), expecting a 2xx; the answer's body.
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Value {
         let mut request = self.client.post(self.url(path)).json(&body);
         if let Some(token) = token {
             request = request.header("Authorization", format!("Token {token}"));
@@ -361,18 +359,6 @@ impl Replicas {
             response.status()
         );
         response.json().await.expect("a JSON body")
-    }
-
-    /// Until `/readyz` says both services answer (a short wait, polled).
-    async fn wait_until_ready(&self) {
-        for _ in 0..600 {
-            let response = self.client.get(self.url("/readyz")).send().await;
-            if response.is_ok_and(|response| response.status() == StatusCode::OK) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the replicas did not become ready");
     }
 
     /// Steady reads through the gateway by `workers` callers: a product (inventory, which asks

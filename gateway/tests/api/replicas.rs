@@ -8,10 +8,74 @@
 
 use std::time::Instant;
 
-use crate::processes::{Replica, Replicas};
+use crate::processes::{Load, Replica, Replicas};
 
 /// Callers reading at once.
 const WORKERS: usize = 8;
+
+/// Two replicas of each service (their settings from `env`) under a steady read load, once each
+/// replica has served calls; `None` without PostgreSQL.
+async fn under_load(env: &[(&'static str, &str)]) -> Option<(Replicas, Load)> {
+    let replicas = Replicas::start(2, env).await?;
+    let load = replicas.load(WORKERS);
+    load.until("every replica serves calls", || {
+        replicas
+            .auth
+            .iter()
+            .chain(&replicas.inventory)
+            .all(|replica| replica.served() >= 50)
+    })
+    .await;
+    Some((replicas, load))
+}
+
+/// The first replica of `service` (`auth` or `inventory`).
+fn first<'a>(replicas: &'a mut Replicas, service: &str) -> &'a mut Replica {
+    match service {
+        "auth" => &mut replicas.auth[0],
+        _ => &mut replicas.inventory[0],
+    }
+}
+
+fn first_of<'a>(replicas: &'a Replicas, service: &str) -> &'a Replica {
+    match service {
+        "auth" => &replicas.auth[0],
+        _ => &replicas.inventory[0],
+    }
+}
+
+/// Who calls `service`: the gateway, and for auth the inventories too.
+fn clients<'a>(replicas: &'a Replicas, service: &str) -> Vec<&'a Replica> {
+    let mut clients = vec![&replicas.gateway];
+    if service == "auth" {
+        clients.extend(&replicas.inventory);
+    }
+    clients
+}
+
+/// SIGKILLs the first replica of `service` under `load`, then waits until every client has
+/// taken it out and 500 more reads have been answered; none may have failed.
+async fn kill_first(replicas: &mut Replicas, load: &Load, service: &str) {
+    let killed = first(replicas, service).kill();
+    let dead = first_of(replicas, service);
+    let clients = clients(replicas, service);
+    load.until("every client takes the dead replica out", || {
+        clients.iter().all(|client| {
+            client
+                .took_out(dead.address)
+                .is_some_and(|out| out >= killed)
+        })
+    })
+    .await;
+    load.more(500).await;
+    eprintln!(
+        "{service} {} killed; failed reads so far: {}",
+        dead.address,
+        load.failures().len()
+    );
+    print_taken_out(dead, &clients, killed);
+    assert_eq!(load.failures(), Vec::<String>::new());
+}
 
 fn print_served(replicas: &Replicas) {
     for replica in replicas.auth.iter().chain(&replicas.inventory) {
@@ -43,56 +107,16 @@ fn print_taken_out(dead: &Replica, clients: &[&Replica], since: Instant) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_spread_over_every_replica_and_none_fails_when_one_is_killed() {
-    let Some(mut replicas) = Replicas::start(2, &[]).await else {
+    let Some((mut replicas, load)) = under_load(&[]).await else {
         return;
     };
-    let load = replicas.load(WORKERS);
-
-    load.until("every replica serves calls", || {
-        replicas
-            .auth
-            .iter()
-            .chain(&replicas.inventory)
-            .all(|replica| replica.served() >= 50)
-    })
-    .await;
     eprintln!("steady load, {} reads answered:", load.answered());
     print_served(&replicas);
     assert_eq!(load.failures(), Vec::<String>::new());
 
     // Auth first: the gateway and both inventories call it.
-    let killed = replicas.auth[0].kill();
-    let dead = &replicas.auth[0];
-    load.until("every client takes the dead auth replica out", || {
-        std::iter::once(&replicas.gateway)
-            .chain(&replicas.inventory)
-            .all(|client| {
-                client
-                    .took_out(dead.address)
-                    .is_some_and(|out| out >= killed)
-            })
-    })
-    .await;
-    load.more(500).await;
-    eprintln!("auth {} killed:", dead.address);
-    let clients: Vec<&Replica> = std::iter::once(&replicas.gateway)
-        .chain(&replicas.inventory)
-        .collect();
-    print_taken_out(dead, &clients, killed);
-    assert_eq!(load.failures(), Vec::<String>::new());
-
-    let killed = replicas.inventory[0].kill();
-    let dead = &replicas.inventory[0];
-    load.until("the gateway takes the dead inventory replica out", || {
-        replicas
-            .gateway
-            .took_out(dead.address)
-            .is_some_and(|out| out >= killed)
-    })
-    .await;
-    load.more(500).await;
-    eprintln!("inventory {} killed:", dead.address);
-    print_taken_out(dead, &[&replicas.gateway], killed);
+    kill_first(&mut replicas, &load, "auth").await;
+    kill_first(&mut replicas, &load, "inventory").await;
 
     let answered = load.answered();
     let failures = load.failures();
@@ -107,35 +131,17 @@ async fn reads_spread_over_every_replica_and_none_fails_when_one_is_killed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_leaving_on_sigterm_fails_no_call_and_is_left_before_it_goes() {
-    let Some(mut replicas) = Replicas::start(2, &[("SHUTDOWN_GRACE_MS", "500")]).await else {
+    let Some((mut replicas, load)) = under_load(&[("SHUTDOWN_GRACE_MS", "500")]).await else {
         return;
     };
-    let load = replicas.load(WORKERS);
-    load.until("every replica serves calls", || {
-        replicas
-            .auth
-            .iter()
-            .chain(&replicas.inventory)
-            .all(|replica| replica.served() >= 50)
-    })
-    .await;
 
     for service in ["auth", "inventory"] {
-        let leaving = match service {
-            "auth" => &mut replicas.auth[0],
-            _ => &mut replicas.inventory[0],
-        };
+        let leaving = first(&mut replicas, service);
         let asked = leaving.terminate();
         let (exited, clean) = leaving.wait();
         assert!(clean, "the {service} replica exits cleanly after its drain");
-        let leaving = match service {
-            "auth" => &replicas.auth[0],
-            _ => &replicas.inventory[0],
-        };
-        let mut clients = vec![&replicas.gateway];
-        if service == "auth" {
-            clients.extend(&replicas.inventory);
-        }
+        let leaving = first_of(&replicas, service);
+        let clients = clients(&replicas, service);
         for client in &clients {
             let out = client.took_out(leaving.address);
             assert!(
