@@ -444,9 +444,10 @@ impl Discovery {
             .keep_alive_while_idle(true)
     }
 
-    /// Asks every replica in the balancer for its health at once; one that does not answer
-    /// SERVING is out until its watcher hears it is back (the watcher starts again, so it does
-    /// not keep trusting a stream that outlived its replica).
+    /// Asks every replica in the balancer for its health at once. One that answers SERVING
+    /// counts as such (its watcher may not have said so yet); one that does not is out until its
+    /// watcher hears it is back (the watcher starts again, so it does not keep trusting a stream
+    /// that outlived its replica).
     async fn recheck(&mut self) {
         let mut checks = tokio::task::JoinSet::new();
         for &address in &self.inserted {
@@ -456,10 +457,14 @@ impl Discovery {
         }
         let results = checks.join_all().await;
         for (address, serving) in results {
-            if !serving && self.watchers.contains_key(&address) {
-                let mut watcher = self.watcher(address);
-                watcher.serving = Some(false);
-                self.watchers.insert(address, watcher);
+            match self.watchers.get_mut(&address) {
+                Some(watcher) if serving => watcher.serving = Some(true),
+                Some(_) => {
+                    let mut watcher = self.watcher(address);
+                    watcher.serving = Some(false);
+                    self.watchers.insert(address, watcher);
+                }
+                None => {}
             }
         }
     }
@@ -556,6 +561,100 @@ async fn watch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const SERVICE: &str = "test.v1.Service";
+
+    fn settings() -> Settings {
+        Settings {
+            resolve_interval: Duration::from_secs(5),
+            // Long: a call that waited for a replica instead of failing would hang the test.
+            timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(1),
+        }
+    }
+
+    /// A replica that serves health alone, SERVING for [`SERVICE`], on a runtime of its own.
+    struct Replica {
+        url: String,
+        kill: oneshot::Sender<()>,
+        thread: std::thread::JoinHandle<()>,
+    }
+
+    impl Replica {
+        fn start() -> Self {
+            let (kill, killed) = oneshot::channel::<()>();
+            let (bound, url) = std::sync::mpsc::channel();
+            let thread = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.spawn(async move {
+                    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                    let url = format!("http://{}", listener.local_addr().unwrap());
+                    let (reporter, health) = tonic_health::server::health_reporter();
+                    reporter
+                        .set_service_status(SERVICE, tonic_health::ServingStatus::Serving)
+                        .await;
+                    bound.send(url).unwrap();
+                    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+                    let served = tonic::transport::Server::builder()
+                        .add_service(health)
+                        .serve_with_incoming(incoming)
+                        .await;
+                    drop((served, reporter));
+                });
+                runtime.block_on(async {
+                    let _ = killed.await;
+                });
+                // Dropping the runtime drops every task: the listener and each connection.
+            });
+            Self {
+                url: url.recv().unwrap(),
+                kill,
+                thread,
+            }
+        }
+
+        /// Gone with no goodbye: its sockets closed, as the kernel closes a killed process's.
+        fn kill(self) {
+            let _ = self.kill.send(());
+            self.thread.join().unwrap();
+        }
+    }
+
+    async fn check(upstream: &Upstream) -> Result<ServingStatus, tonic::Code> {
+        let request = HealthCheckRequest {
+            service: SERVICE.to_owned(),
+        };
+        match HealthClient::new(upstream.clone()).check(request).await {
+            Ok(response) => Ok(response.into_inner().status()),
+            Err(status) => Err(status.code()),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_call_fails_at_once_when_no_replica_answers() {
+        let replica = Replica::start();
+        let targets = replica.url.parse().unwrap();
+        replica.kill();
+        let upstream = Upstream::spawn(SERVICE, &targets, settings());
+        assert_eq!(check(&upstream).await, Err(tonic::Code::Unavailable));
+    }
+
+    #[tokio::test]
+    async fn reads_spread_over_the_replicas_and_outlive_a_killed_one() {
+        let (first, second) = (Replica::start(), Replica::start());
+        let targets: Targets = format!("{},{}", first.url, second.url).parse().unwrap();
+        let upstream = Upstream::spawn(SERVICE, &targets, settings());
+        for _ in 0..20 {
+            assert_eq!(check(&upstream).await, Ok(ServingStatus::Serving));
+        }
+        first.kill();
+        for _ in 0..50 {
+            assert_eq!(check(&upstream).await, Ok(ServingStatus::Serving));
+        }
+    }
 
     #[test]
     fn targets_are_http_endpoints_separated_by_commas() {
