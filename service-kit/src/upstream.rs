@@ -135,13 +135,13 @@ pub struct Settings {
 /// another write, which is sent again only when it never left (its connection could not be
 /// made).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resend {
+enum Resend {
     Always,
     OnlyUnsent,
 }
 
 impl Resend {
-    pub fn of<B>(request: &http::Request<B>) -> Self {
+    fn of<B>(request: &http::Request<B>) -> Self {
         let path = request.uri().path();
         let read = idempotency::READS.contains(&path) || path == HEALTH_CHECK;
         if read || request.headers().contains_key(idempotency::METADATA_KEY) {

@@ -5,8 +5,10 @@
 //! address, the calls it served (the access line of every gRPC call), and its balancers' news
 //! (`replica in`, `replica out`).
 //!
-//! [`Replicas`] starts auth and inventory replicas on one database each and gateways in front
-//! of them; [`Load`] keeps reads going through a gateway and counts what fails.
+//! [`Replicas`] starts auth and inventory replicas on one database each and a gateway in front
+//! of them; [`Load`] keeps reads going through the gateway and counts what fails. A test of
+//! writes sent into a kill takes the same pieces: [`Replicas::post`] (or `client` and `url`)
+//! with an `Idempotency-Key`, then [`Replica::kill`].
 
 use std::{
     collections::BTreeMap,
