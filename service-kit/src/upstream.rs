@@ -444,13 +444,13 @@ impl Discovery {
             .keep_alive_while_idle(true)
     }
 
-    /// Asks every replica in the balancer for its health at once. One that answers SERVING
-    /// counts as such (its watcher may not have said so yet); one that does not is out until its
-    /// watcher hears it is back (the watcher starts again, so it does not keep trusting a stream
-    /// that outlived its replica).
+    /// Asks every known replica for its health at once, those outside the balancer too (one
+    /// whose watcher has not reported yet may be the only one left). One that answers SERVING
+    /// counts as such; one that does not is out until its watcher hears it is back (the watcher
+    /// starts again, so it does not keep trusting a stream that outlived its replica).
     async fn recheck(&mut self) {
         let mut checks = tokio::task::JoinSet::new();
-        for &address in &self.inserted {
+        for &address in self.watchers.keys() {
             let endpoint = endpoint(address).connect_timeout(CHECK_TIMEOUT);
             let service = self.service;
             checks.spawn(async move { (address, check(endpoint, service).await) });
@@ -470,18 +470,22 @@ impl Discovery {
     }
 
     /// Brings the balancer to the replicas answering SERVING, or to every known one when none
-    /// does. Errs when the balancer is gone (the channel was dropped).
+    /// does. One already in that has not been heard of yet stays in (taking it out at start-up,
+    /// when all are in and the first watcher reports, would only drop its connection); one newly
+    /// found joins once it answers. Errs when the balancer is gone (the channel was dropped).
     async fn apply(&mut self) -> Result<(), ()> {
-        let serving: BTreeSet<SocketAddr> = self
-            .watchers
-            .iter()
-            .filter(|(_, watcher)| watcher.serving == Some(true))
-            .map(|(address, _)| *address)
-            .collect();
-        let wanted = if serving.is_empty() {
+        let heard = |serving| {
+            self.watchers
+                .iter()
+                .filter(move |(_, watcher)| watcher.serving == serving)
+                .map(|(address, _)| *address)
+        };
+        let serving: BTreeSet<SocketAddr> = heard(Some(true)).collect();
+        let wanted: BTreeSet<SocketAddr> = if serving.is_empty() {
             self.watchers.keys().copied().collect()
         } else {
-            serving
+            let unheard = heard(None).filter(|address| self.inserted.contains(address));
+            serving.iter().copied().chain(unheard).collect()
         };
         for &address in self.inserted.difference(&wanted) {
             tracing::info!(service = self.service, %address, "replica out");
@@ -640,6 +644,19 @@ mod tests {
         replica.kill();
         let upstream = Upstream::spawn(SERVICE, &targets, settings());
         assert_eq!(check(&upstream).await, Err(tonic::Code::Unavailable));
+    }
+
+    #[tokio::test]
+    async fn a_name_stands_for_the_addresses_it_resolves_to() {
+        let replica = Replica::start();
+        let port = replica.url.rsplit(':').next().unwrap();
+        // `localhost` may resolve to ::1 too, where nothing listens: that address stays out.
+        let targets = format!("http://localhost:{port}").parse().unwrap();
+        let upstream = Upstream::spawn(SERVICE, &targets, settings());
+        for _ in 0..10 {
+            assert_eq!(check(&upstream).await, Ok(ServingStatus::Serving));
+        }
+        replica.kill();
     }
 
     #[tokio::test]
