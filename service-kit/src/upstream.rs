@@ -20,7 +20,8 @@ use std::{
     time::Duration,
 };
 
-use http_body_util::{BodyExt, Full};
+use http_body::Frame;
+use http_body_util::{BodyExt, Full, StreamBody};
 use proto::idempotency;
 use tokio::{
     sync::{mpsc, oneshot},
@@ -154,21 +155,28 @@ impl Resend {
     /// Whether the first try's outcome calls for a second: UNAVAILABLE from a replica, or a
     /// transport failure (the replica died, or was never reached). Never after a timeout, which
     /// used up the caller's deadline.
-    fn after(self, outcome: &Result<http::Response<Body>, BoxError>) -> bool {
+    fn after(self, outcome: &Result<Answer, BoxError>) -> bool {
         match outcome {
-            Ok(response) => {
-                self == Self::Always
-                    && response
-                        .headers()
-                        .get("grpc-status")
-                        .is_some_and(|status| status == "14")
-            }
+            Ok(answer) => self == Self::Always && answer.unavailable,
             Err(error) if caused_by::<tonic::TimeoutExpired>(error.as_ref()) => false,
             // Nothing reached a replica that could not be connected to.
             Err(error) if caused_by::<tonic::ConnectError>(error.as_ref()) => true,
             Err(_) => self == Self::Always,
         }
     }
+}
+
+/// A replica's answer, and whether it says UNAVAILABLE (in its headers, or, for an answer read
+/// whole, in its trailers).
+struct Answer {
+    response: http::Response<Body>,
+    unavailable: bool,
+}
+
+fn says_unavailable(headers: &http::HeaderMap) -> bool {
+    headers
+        .get("grpc-status")
+        .is_some_and(|status| status == "14")
 }
 
 /// Whether `error` or one of its sources is an `E`.
@@ -252,24 +260,52 @@ impl Upstream {
                 set_grpc_timeout(request.headers_mut(), left);
             }
             async move {
-                match tokio::time::timeout_at(deadline, channel.oneshot(request)).await {
-                    Ok(answer) => answer.map_err(BoxError::from),
-                    Err(_elapsed) => Err(tonic::TimeoutExpired(()).into()),
+                let response =
+                    match tokio::time::timeout_at(deadline, channel.oneshot(request)).await {
+                        Ok(answer) => answer.map_err(BoxError::from)?,
+                        Err(_elapsed) => return Err(tonic::TimeoutExpired(()).into()),
+                    };
+                let unavailable = says_unavailable(response.headers());
+                if resend == Resend::OnlyUnsent {
+                    return Ok(Answer {
+                        response,
+                        unavailable,
+                    });
                 }
+                // Read whole, so that a replica dying between the answer's head and its end
+                // leaves a call that can be sent again, not a broken answer.
+                let (head, body) = response.into_parts();
+                let collected = match tokio::time::timeout_at(deadline, body.collect()).await {
+                    Ok(collected) => collected.map_err(BoxError::from)?,
+                    Err(_elapsed) => return Err(tonic::TimeoutExpired(()).into()),
+                };
+                let trailers = collected.trailers().cloned();
+                let unavailable = unavailable || trailers.as_ref().is_some_and(says_unavailable);
+                let mut frames = vec![Ok::<_, std::convert::Infallible>(Frame::data(
+                    collected.to_bytes(),
+                ))];
+                frames.extend(trailers.map(|trailers| Ok(Frame::trailers(trailers))));
+                let body = Body::new(StreamBody::new(tokio_stream::iter(frames)));
+                Ok(Answer {
+                    response: http::Response::from_parts(head, body),
+                    unavailable,
+                })
             }
         };
         let first = attempt(self.channel.clone()).await;
         if !resend.after(&first) {
-            return first;
+            return first.map(|answer| answer.response);
         }
         tracing::debug!(path = parts.uri.path(), "sending again, to another replica");
         if tokio::time::timeout_at(deadline, self.recheck())
             .await
             .is_err()
         {
-            return first;
+            return first.map(|answer| answer.response);
         }
-        attempt(self.channel.clone()).await
+        attempt(self.channel.clone())
+            .await
+            .map(|answer| answer.response)
     }
 }
 
@@ -715,13 +751,13 @@ mod tests {
             Resend::OnlyUnsent
         );
 
-        let unavailable = || {
-            let mut response = http::Response::new(Body::empty());
-            response
-                .headers_mut()
-                .insert("grpc-status", http::HeaderValue::from_static("14"));
-            Ok(response)
+        let answer = |unavailable| {
+            Ok(Answer {
+                response: http::Response::new(Body::empty()),
+                unavailable,
+            })
         };
+        let unavailable = || answer(true);
         let never_connected: BoxError = tonic::ConnectError("connection refused".into()).into();
         let lost: BoxError = "connection reset".into();
         let timed_out: BoxError = tonic::TimeoutExpired(()).into();
@@ -730,7 +766,7 @@ mod tests {
         assert!(Resend::OnlyUnsent.after(&Err(never_connected)));
         assert!(!Resend::OnlyUnsent.after(&Err(lost)));
         assert!(!Resend::Always.after(&Err(timed_out)));
-        assert!(!Resend::Always.after(&Ok(http::Response::new(Body::empty()))));
+        assert!(!Resend::Always.after(&answer(false)));
     }
 
     #[test]
