@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Checks docker-compose.yml without a Docker engine: it parses, and it names what the
 deployment needs (PostgreSQL and the three services, health checks, start order on healthy
-dependencies, settings from the environment, a scalable auth service), and the Dockerfile has
-a stage for each service."""
+dependencies, settings from the environment, auth and inventory scaled to two replicas that
+their clients find by the service's name and that leave without being killed mid-drain), and
+the Dockerfile has a stage for each service."""
 
 import re
 import sys
@@ -12,6 +13,25 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("auth-service", "inventory-service", "gateway")
+# The scaled services, their gRPC port, and who calls them through which variable.
+SCALED = {
+    "auth-service": ("50051", {"inventory-service": "AUTH_URL", "gateway": "AUTH_URL"}),
+    "inventory-service": ("50052", {"gateway": "INVENTORY_URL"}),
+}
+
+
+def default(value) -> str:
+    """A value as compose reads it when its variable is unset: `${NAME:-2}` is `2`."""
+    text = str(value)
+    match = re.fullmatch(r"\$\{\w+:-([^}]*)\}", text)
+    return match.group(1) if match else text
+
+
+def seconds(value) -> float:
+    """A compose duration (`15s`, `1m30s`, `500ms`) in seconds."""
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", str(value))
+    return sum(float(amount) * units[unit] for amount, unit in parts)
 
 
 def check() -> list[str]:
@@ -50,6 +70,24 @@ def check() -> list[str]:
          "auth does not use PostgreSQL")
     need("${POSTGRES_PASSWORD" in (ROOT / "docker-compose.yml").read_text(),
          "the database password is not taken from the environment")
+    for name, (port, callers) in SCALED.items():
+        service = services.get(name, {})
+        replicas = default(service.get("deploy", {}).get("replicas", 1))
+        need(replicas.isdigit() and int(replicas) >= 2, f"{name} does not run 2 replicas by default")
+        for published in service.get("ports", []):
+            need(":" not in str(published),
+                 f"{name} publishes the fixed host port {published}, so it cannot scale")
+        environment = service.get("environment", {})
+        grace = float(default(environment.get("SHUTDOWN_GRACE_MS", 1000))) / 1000
+        drain = float(default(environment.get("DRAIN_TIMEOUT_MS", 10000))) / 1000
+        need(seconds(service.get("stop_grace_period", "10s")) > grace + drain,
+             f"{name} is killed before its grace and drain are over (stop_grace_period)")
+        for caller, variable in callers.items():
+            url = str(services.get(caller, {}).get("environment", {}).get(variable, ""))
+            need(url == f"http://{name}:{port}",
+                 f"{caller}'s {variable} does not name {name} (so it misses replicas): {url!r}")
+            need("RESOLVE_INTERVAL_MS" in services.get(caller, {}).get("environment", {}),
+                 f"{caller} does not say how often it looks {name}'s replicas up")
     return problems
 
 

@@ -14,6 +14,7 @@ use tonic::{
     server::NamedService,
     service::{Routes, RoutesBuilder},
 };
+use tonic_health::server::HealthReporter;
 
 use crate::{
     clock::{Clock, SystemClock},
@@ -63,6 +64,9 @@ pub struct Application {
     local_addr: SocketAddr,
     routes: Routes,
     limits: grpc::Limits,
+    /// Told NOT_SERVING when the replica starts leaving.
+    health: HealthReporter,
+    hand_over: grpc::HandOver,
     auth: Auth,
     purge_interval: Duration,
     /// Held while serving, on SQLite with caches on.
@@ -81,6 +85,7 @@ impl Application {
     ) -> Result<Self, StartupError> {
         // The `GRPC_*` limits every server shares, read (and checked) before anything starts.
         let limits = grpc::Limits::from_env()?;
+        let hand_over = grpc::HandOver::from_env()?;
         let sqlite_claim = if config.verdict_cache_lease.is_zero() {
             None
         } else {
@@ -117,6 +122,8 @@ impl Application {
             local_addr,
             routes: routes.routes(),
             limits,
+            health,
+            hand_over,
             auth,
             purge_interval: config.purge_interval,
             _sqlite_claim: sqlite_claim,
@@ -127,20 +134,33 @@ impl Application {
         self.local_addr
     }
 
-    /// Serves until `shutdown` resolves; calls in flight then finish before this returns.
+    /// Serves until `shutdown` resolves, then hands over ([`grpc::HandOver`]): NOT_SERVING
+    /// through the grace, then calls in flight finish (within the drain deadline) before this
+    /// returns.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
         tracing::info!(addr = %self.local_addr, "auth service listening");
         let hub = self.auth.revocations().clone();
+        let (mut health, hand_over) = (self.health, self.hand_over);
         let shutdown = async move {
             shutdown.await;
+            hand_over
+                .leave(&mut health, &[AuthServiceServer::<AuthGrpc>::NAME])
+                .await;
             // Revocation streams never end by themselves; the drain would wait for them.
             hub.close();
         };
         let purge = tokio::spawn(purge_every(self.auth.clone(), self.purge_interval));
-        let served = grpc::serve(self.listener, self.routes, self.limits, shutdown).await;
+        let served = grpc::serve(
+            self.listener,
+            self.routes,
+            self.limits,
+            hand_over.drain_timeout,
+            shutdown,
+        )
+        .await;
         purge.abort();
         self.auth.revocations().leave().await;
         served?;

@@ -1,21 +1,23 @@
-//! The long-lived gRPC channels to the auth and inventory services, the metadata every call
-//! carries (the request id and the caller's credential), and the cache of auth's verdicts on
-//! the credentials the gateway checks itself (sessions). Channels connect lazily, so the gateway
-//! starts, and answers `/healthz`, while the services are still down; `/readyz` asks them.
+//! The long-lived gRPC channels to the replicas of the auth and inventory services
+//! ([`service_kit::upstream`]: balanced over the healthy ones, a failed read sent again to
+//! another), the metadata every call carries (the request id and the caller's credential), and
+//! the cache of auth's verdicts on the credentials the gateway checks itself (sessions). Channels
+//! connect lazily, so the gateway starts, and answers `/healthz`, while the services are still
+//! down; `/readyz` asks them.
 
 use std::time::Duration;
 
-use service_kit::verdicts::VerdictCache;
+use service_kit::{
+    upstream::{self, Targets, Upstream},
+    verdicts::VerdictCache,
+};
 
 use proto::{
     auth::v1::{CredentialKind, auth_service_client::AuthServiceClient, auth_service_server},
     credentials,
     inventory::v1::{inventory_service_client::InventoryServiceClient, inventory_service_server},
 };
-use tonic::{
-    metadata::MetadataValue,
-    transport::{Channel, Endpoint},
-};
+use tonic::metadata::MetadataValue;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
@@ -68,11 +70,11 @@ pub fn request<T>(
     request
 }
 
-/// Clients of both services, sharing one channel each (clones are cheap handles).
+/// Clients of both services, sharing one balanced channel each (clones are cheap handles).
 #[derive(Debug, Clone)]
 pub struct Upstreams {
-    auth: Channel,
-    inventory: Channel,
+    auth: Upstream,
+    inventory: Upstream,
     /// Auth's positive verdicts, kept exact by its revocation leases.
     verdicts: VerdictCache,
 }
@@ -81,18 +83,20 @@ impl Upstreams {
     /// Channels that connect on first use and reconnect by themselves; the verdict cache's
     /// revocation watch starts on the auth channel.
     pub fn connect_lazy(config: &Config) -> Self {
-        let channel = |url: &http::Uri| {
-            Endpoint::from(url.clone())
-                .timeout(config.upstream_timeout)
-                .connect_timeout(CONNECT_TIMEOUT)
-                .tcp_nodelay(true)
-                .connect_lazy()
+        let settings = upstream::Settings {
+            resolve_interval: config.resolve_interval,
+            timeout: config.upstream_timeout,
+            connect_timeout: CONNECT_TIMEOUT,
         };
-        let auth = channel(&config.auth_url);
+        let spawn = |service, targets: &Targets| Upstream::spawn(service, targets, settings);
+        let auth = spawn(auth_service_server::SERVICE_NAME, &config.auth_url);
         Self {
-            verdicts: VerdictCache::spawn(auth.clone(), "gateway"),
+            verdicts: VerdictCache::spawn(auth.channel(), "gateway"),
             auth,
-            inventory: channel(&config.inventory_url),
+            inventory: spawn(
+                inventory_service_server::SERVICE_NAME,
+                &config.inventory_url,
+            ),
         }
     }
 
@@ -100,11 +104,11 @@ impl Upstreams {
         &self.verdicts
     }
 
-    pub fn auth(&self) -> AuthServiceClient<Channel> {
+    pub fn auth(&self) -> AuthServiceClient<Upstream> {
         AuthServiceClient::new(self.auth.clone())
     }
 
-    pub fn inventory(&self) -> InventoryServiceClient<Channel> {
+    pub fn inventory(&self) -> InventoryServiceClient<Upstream> {
         InventoryServiceClient::new(self.inventory.clone())
     }
 
@@ -118,11 +122,11 @@ impl Upstreams {
     }
 }
 
-/// Whether the server behind `channel` reports `service` as SERVING. By name, not the whole
+/// Whether a replica behind `upstream` reports `service` as SERVING. By name, not the whole
 /// server (""): that is SERVING as long as the process runs, while inventory reports its own
 /// service NOT_SERVING when it cannot reach auth and so cannot check a single caller.
-async fn serving(channel: &Channel, service: &str) -> bool {
-    let mut client = HealthClient::new(channel.clone());
+async fn serving(upstream: &Upstream, service: &str) -> bool {
+    let mut client = HealthClient::new(upstream.clone());
     let mut request = tonic::Request::new(HealthCheckRequest {
         service: service.to_owned(),
     });

@@ -7,6 +7,7 @@ use crate::{connections::Limits, hosts::AllowedHosts};
 use service_kit::{
     env::{self, ConfigError},
     telemetry::LogFormat,
+    upstream::{self, Targets},
 };
 
 /// Everything the gateway needs to start.
@@ -14,10 +15,13 @@ use service_kit::{
 pub struct Config {
     /// Where the HTTP API listens (`GATEWAY_LISTEN`). Port 0 picks a free port (tests).
     pub listen: SocketAddr,
-    /// The auth service's gRPC address (`AUTH_URL`).
-    pub auth_url: http::Uri,
-    /// The inventory service's gRPC address (`INVENTORY_URL`).
-    pub inventory_url: http::Uri,
+    /// The auth service's replicas (`AUTH_URL`): one `http://host:port` or several,
+    /// comma-separated; a name stands for every address it resolves to.
+    pub auth_url: Targets,
+    /// The inventory service's replicas (`INVENTORY_URL`), as `auth_url`.
+    pub inventory_url: Targets,
+    /// How often the names in both are looked up again (`RESOLVE_INTERVAL_MS`).
+    pub resolve_interval: Duration,
     /// Per-client-IP limit on the login and registration routes (`THROTTLE_AUTH_RATE`);
     /// `None` when switched off.
     pub auth_rate: Option<Rate>,
@@ -50,8 +54,9 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             listen: env::parse_or("GATEWAY_LISTEN", "127.0.0.1:8000")?,
-            auth_url: grpc_url("AUTH_URL", "http://127.0.0.1:50051")?,
-            inventory_url: grpc_url("INVENTORY_URL", "http://127.0.0.1:50052")?,
+            auth_url: env::parse_or("AUTH_URL", "http://127.0.0.1:50051")?,
+            inventory_url: env::parse_or("INVENTORY_URL", "http://127.0.0.1:50052")?,
+            resolve_interval: upstream::resolve_interval_from_env()?,
             auth_rate: env::parse_or::<Throttling>("THROTTLE_AUTH_RATE", "20/minute")?.0,
             allowed_hosts: env::parse_or("ALLOWED_HOSTS", DEFAULT_ALLOWED_HOSTS)?,
             log_format: env::parse_or("LOG_FORMAT", "plain")?,
@@ -70,8 +75,9 @@ impl Config {
     pub fn for_tests(auth_url: http::Uri, inventory_url: http::Uri) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            auth_url,
-            inventory_url,
+            auth_url: auth_url.to_string().parse().expect("an http:// URL"),
+            inventory_url: inventory_url.to_string().parse().expect("an http:// URL"),
+            resolve_interval: Duration::from_secs(5),
             auth_rate: None,
             allowed_hosts: DEFAULT_ALLOWED_HOSTS
                 .parse()
@@ -99,25 +105,6 @@ fn max_connections() -> Result<u32, ConfigError> {
             n.to_string(),
             "expected 1 to 1000000",
         )),
-    }
-}
-
-/// An `http://` URL with a host, as tonic's endpoints need. `https://` is refused here: this
-/// build has no TLS, so every call would fail later, one by one, instead of at start-up.
-fn grpc_url(name: &'static str, default: &str) -> Result<http::Uri, ConfigError> {
-    let value = env::string_or(name, default);
-    let uri: http::Uri = value
-        .parse()
-        .map_err(|err| ConfigError::new(name, value.clone(), err))?;
-    match (uri.scheme_str(), uri.host()) {
-        (Some("http"), Some(_)) => Ok(uri),
-        (Some("https"), _) => Err(ConfigError::new(
-            name,
-            value,
-            "https is not supported (this build has no TLS): use http://host:port, with TLS \
-             terminated in front of the service if needed",
-        )),
-        _ => Err(ConfigError::new(name, value, "expected http://host:port")),
     }
 }
 
@@ -190,18 +177,5 @@ mod tests {
         assert!("ten/minute".parse::<Rate>().is_err());
         assert!("10/fortnight".parse::<Rate>().is_err());
         assert!("off".parse::<Throttling>().unwrap().0.is_none());
-    }
-
-    #[test]
-    fn accepts_only_http_urls() {
-        assert!(grpc_url("AUTH_URL_TEST_UNSET", "http://127.0.0.1:50051").is_ok());
-        assert!(grpc_url("AUTH_URL_TEST_UNSET", "127.0.0.1:50051").is_err());
-        assert!(grpc_url("AUTH_URL_TEST_UNSET", "ftp://host").is_err());
-        let https = grpc_url("INVENTORY_URL_TEST_UNSET", "https://inventory:50052").unwrap_err();
-        assert_eq!(https.name, "INVENTORY_URL_TEST_UNSET");
-        assert!(
-            https.to_string().contains("https is not supported"),
-            "{https}"
-        );
     }
 }

@@ -10,7 +10,8 @@
 //! - [`routes`]: the routes, one module per resource, and the response shapes each one declares.
 //! - [`extract`]: request bodies (JSON or form), the caller's credential, path ids.
 //! - [`session`]: the `sessionid` and `csrftoken` cookies and the CSRF double-submit check.
-//! - [`clients`]: the long-lived gRPC channels to both services and the metadata every call carries.
+//! - [`clients`]: the long-lived gRPC channels to every replica of both services and the metadata
+//!   every call carries.
 //! - [`error`]: the one error type, and the one table from gRPC status to HTTP status and DRF body.
 //! - [`hosts`]: `ALLOWED_HOSTS`, the `Host` names the gateway answers for.
 //! - [`throttle`]: per-client-IP rate limits on login and registration.

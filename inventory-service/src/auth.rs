@@ -19,8 +19,8 @@ use proto::{
     auth::v1::{User, ValidateTokenRequest, auth_service_client::AuthServiceClient},
     credentials::{self, MalformedAuthorization},
 };
-use service_kit::{request_id, verdicts::VerdictCache};
-use tonic::{Code, body::Body, metadata::MetadataMap, server::NamedService, transport::Channel};
+use service_kit::{request_id, upstream::Upstream, verdicts::VerdictCache};
+use tonic::{Code, body::Body, metadata::MetadataMap, server::NamedService};
 use tonic_health::{
     ServingStatus,
     pb::{
@@ -33,11 +33,12 @@ use tower::{Layer, Service};
 
 use crate::error::InventoryError;
 
-/// Checks credentials with auth over one long-lived channel (HTTP/2 multiplexes every check
-/// onto it). Cheap to clone.
+/// Checks credentials with auth's replicas over long-lived channels (HTTP/2 multiplexes every
+/// check onto them); a check a replica fails as UNAVAILABLE is asked again of another. Cheap to
+/// clone.
 #[derive(Debug, Clone)]
 pub struct TokenValidator {
-    client: AuthServiceClient<Channel>,
+    client: AuthServiceClient<Upstream>,
     /// Past this, a check counts as auth being unavailable.
     timeout: Duration,
     /// Auth's positive verdicts, served while auth's lease says they are still true.
@@ -45,11 +46,11 @@ pub struct TokenValidator {
 }
 
 impl TokenValidator {
-    /// Also opens the revocation watch on `channel` for the cache.
-    pub fn new(channel: Channel, timeout: Duration) -> Self {
+    /// Also opens the revocation watch on auth's balanced channel for the cache.
+    pub fn new(auth: Upstream, timeout: Duration) -> Self {
         Self {
-            verdicts: VerdictCache::spawn(channel.clone(), "inventory"),
-            client: AuthServiceClient::new(channel),
+            verdicts: VerdictCache::spawn(auth.channel(), "inventory"),
+            client: AuthServiceClient::new(auth),
             timeout,
         }
     }
@@ -191,17 +192,17 @@ where
     }
 }
 
-/// Keeps `service`'s health in step with auth's reachability: NOT_SERVING while auth does not
-/// answer its own health check as SERVING (every call would fail), SERVING when it does.
+/// Keeps `service`'s health in step with auth's reachability: NOT_SERVING while no auth replica
+/// answers its health check as SERVING (every call would fail), SERVING when one does.
 /// Runs until dropped.
 pub async fn watch_auth_health(
-    channel: Channel,
+    auth: Upstream,
     timeout: Duration,
     interval: Duration,
     reporter: HealthReporter,
     service: &'static str,
 ) {
-    let mut health = HealthClient::new(channel);
+    let mut health = HealthClient::new(auth);
     let mut ticks = tokio::time::interval(interval);
     // After a stall, one check is enough; a burst of catch-up checks would tell nothing new.
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -9,6 +9,7 @@ use service_kit::{
     env::{self, ConfigError},
     grpc,
     telemetry::LogFormat,
+    upstream::{self, Targets},
 };
 
 #[derive(Debug, Clone)]
@@ -17,8 +18,13 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `INVENTORY_DATABASE_URL`: `sqlite://…` (created if missing) or `postgres://…`.
     pub database_url: DatabaseUrl,
-    /// `AUTH_URL`: the auth service that validates every caller's credentials.
-    pub auth_url: Uri,
+    /// `AUTH_URL`: the auth service that validates every caller's credentials: one
+    /// `http://host:port` or several, comma-separated; a name stands for every address it
+    /// resolves to (each auth replica).
+    pub auth_url: Targets,
+    /// `RESOLVE_INTERVAL_MS`: how often the names in `AUTH_URL` are looked up again, so that
+    /// replicas added or removed are found.
+    pub resolve_interval: Duration,
     /// `AUTH_TIMEOUT_MS`: how long one credential check may take before the call is answered
     /// UNAVAILABLE; a slow auth must not hold callers indefinitely.
     pub auth_timeout: Duration,
@@ -35,6 +41,8 @@ pub struct Config {
     /// `IDEMPOTENCY_KEY_TTL_SECONDS`: how long a write's idempotency key and its answer are
     /// kept ([`service_kit::idempotency::key_ttl_from_env`]).
     pub idempotency_key_ttl: Duration,
+    /// `SHUTDOWN_GRACE_MS` and `DRAIN_TIMEOUT_MS`: how the replica leaves on SIGTERM.
+    pub hand_over: grpc::HandOver,
 }
 
 impl Config {
@@ -42,13 +50,15 @@ impl Config {
         Ok(Self {
             listen: env::parse_or("INVENTORY_LISTEN", "127.0.0.1:50052")?,
             database_url: env::string_or("INVENTORY_DATABASE_URL", "sqlite://inventory.db").into(),
-            auth_url: auth_url()?,
+            auth_url: env::parse_or("AUTH_URL", "http://127.0.0.1:50051")?,
+            resolve_interval: upstream::resolve_interval_from_env()?,
             auth_timeout: millis("AUTH_TIMEOUT_MS", "2000")?,
             auth_health_interval: millis("AUTH_HEALTH_INTERVAL_MS", "2000")?,
             reflection: env::switch_or("GRPC_REFLECTION", true)?,
             log_format: env::parse_or("LOG_FORMAT", "plain")?,
             grpc: grpc::Limits::from_env()?,
             idempotency_key_ttl: service_kit::idempotency::key_ttl_from_env()?,
+            hand_over: grpc::HandOver::from_env()?,
         })
     }
 
@@ -57,29 +67,16 @@ impl Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             database_url: database_url.into(),
-            auth_url,
+            auth_url: auth_url.to_string().parse().expect("an http:// URL"),
+            resolve_interval: Duration::from_secs(5),
             auth_timeout: Duration::from_secs(2),
             auth_health_interval: Duration::from_millis(100),
             reflection: true,
             log_format: LogFormat::Plain,
             grpc: grpc::Limits::default(),
             idempotency_key_ttl: Duration::from_secs(86400),
+            hand_over: grpc::HandOver::default(),
         }
-    }
-}
-
-/// `AUTH_URL`: `http://host:port`. A bare `localhost:50051` would parse, and then fail on every
-/// call instead of at start-up; `https` would need TLS, which this build does not include.
-fn auth_url() -> Result<Uri, ConfigError> {
-    const NAME: &str = "AUTH_URL";
-    let url: Uri = env::parse_or(NAME, "http://127.0.0.1:50051")?;
-    match (url.scheme_str(), url.host()) {
-        (Some("http"), Some(_)) => Ok(url),
-        _ => Err(ConfigError::new(
-            NAME,
-            url.to_string(),
-            "expected http://host:port",
-        )),
     }
 }
 

@@ -2,8 +2,9 @@
 //! every call checked with the auth service first.
 //!
 //! - [`config`]: settings from the environment.
-//! - [`server`]: [`Application`] binds, migrates, mounts and serves.
-//! - [`auth`]: the tower layer that validates each caller with auth, and auth's health watch.
+//! - [`server`]: [`Application`] binds, migrates, mounts, serves, and hands over on SIGTERM.
+//! - [`auth`]: the tower layer that validates each caller with auth (any of its replicas), and
+//!   auth's health watch.
 //! - [`grpc`]: the RPC handlers, thin proto ↔ domain translation plus authorization.
 //! - [`domain`]: validated product types (name, price in cents, quantity) with DRF's messages.
 //! - [`store`]: all SQL, for SQLite and PostgreSQL alike.

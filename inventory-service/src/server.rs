@@ -5,10 +5,15 @@
 use std::{future::Future, net::SocketAddr};
 
 use proto::inventory::v1::inventory_service_server::InventoryServiceServer;
-use service_kit::{database::DatabaseError, grpc, verdicts::VerdictCache};
+use service_kit::{
+    database::DatabaseError,
+    grpc,
+    upstream::{self, Upstream},
+    verdicts::VerdictCache,
+};
 use tokio::net::TcpListener;
-use tonic::{server::NamedService, service::Routes, transport::Endpoint};
-use tonic_health::ServingStatus;
+use tonic::{server::NamedService, service::Routes};
+use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::Layer;
 
 use crate::{
@@ -20,6 +25,9 @@ use crate::{
 
 /// The name health reports the inventory service under (NOT_SERVING while auth is unreachable).
 pub const SERVICE_NAME: &str = <InventoryServiceServer<InventoryApi> as NamedService>::NAME;
+
+/// The name auth's replicas report their health under.
+const AUTH_SERVICE_NAME: &str = proto::auth::v1::auth_service_server::SERVICE_NAME;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -46,6 +54,9 @@ pub struct Application {
     /// Deletes expired idempotency keys, while running.
     key_purge: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
     limits: grpc::Limits,
+    /// Told NOT_SERVING when the replica starts leaving.
+    health: HealthReporter,
+    hand_over: grpc::HandOver,
     verdicts: VerdictCache,
 }
 
@@ -66,11 +77,17 @@ impl Application {
         let writes = store.writes(config.idempotency_key_ttl);
         let key_purge = Box::pin(writes.clone().purge_periodically());
 
-        // Lazy, so the service starts (NOT_SERVING) while auth is down, and one channel for the
-        // whole process: it reconnects by itself when auth comes back.
-        let auth_channel = Endpoint::from(config.auth_url.clone())
-            .connect_timeout(config.auth_timeout)
-            .connect_lazy();
+        // Every auth replica, found and watched in the background, so the service starts
+        // (NOT_SERVING) while auth is down and serves again when any replica comes back.
+        let auth = Upstream::spawn(
+            AUTH_SERVICE_NAME,
+            &config.auth_url,
+            upstream::Settings {
+                resolve_interval: config.resolve_interval,
+                timeout: config.auth_timeout,
+                connect_timeout: config.auth_timeout,
+            },
+        );
 
         let (reporter, health_service) = tonic_health::server::health_reporter();
         // Unknown until auth has been seen: report the cautious answer.
@@ -78,14 +95,14 @@ impl Application {
             .set_service_status(SERVICE_NAME, ServingStatus::NotServing)
             .await;
         let auth_health = Box::pin(auth::watch_auth_health(
-            auth_channel.clone(),
+            auth.clone(),
             config.auth_timeout,
             config.auth_health_interval,
-            reporter,
+            reporter.clone(),
             SERVICE_NAME,
         ));
 
-        let validator = TokenValidator::new(auth_channel, config.auth_timeout);
+        let validator = TokenValidator::new(auth, config.auth_timeout);
         let verdicts = validator.verdicts().clone();
         let inventory = AuthLayer::new(validator).layer(service_kit::with_message_limits!(
             InventoryApi::new(store, writes).into_service(),
@@ -105,6 +122,8 @@ impl Application {
             auth_health,
             key_purge,
             limits: config.grpc,
+            health: reporter,
+            hand_over: config.hand_over,
             verdicts,
         })
     }
@@ -119,16 +138,37 @@ impl Application {
         self.local_addr
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight calls finish.
+    /// Serves until `shutdown` resolves, then hands over ([`grpc::HandOver`]): NOT_SERVING
+    /// through the grace, then calls in flight finish (within the drain deadline).
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
-        let serving = grpc::serve(self.listener, self.routes, self.limits, shutdown);
+        let (stop_watching, watch_stopped) = tokio::sync::oneshot::channel::<()>();
+        let (mut health, hand_over) = (self.health, self.hand_over);
+        let shutdown = async move {
+            shutdown.await;
+            // Auth's reachability must not report the service SERVING again while it leaves.
+            let _ = stop_watching.send(());
+            hand_over.leave(&mut health, &[SERVICE_NAME]).await;
+        };
+        let serving = grpc::serve(
+            self.listener,
+            self.routes,
+            self.limits,
+            hand_over.drain_timeout,
+            shutdown,
+        );
+        let auth_health = async move {
+            tokio::select! {
+                () = self.auth_health => {}
+                _ = watch_stopped => std::future::pending::<()>().await,
+            }
+        };
         // The health watch and the purge never end by themselves; they stop with the server.
         tokio::select! {
             result = serving => result?,
-            () = self.auth_health => {}
+            () = auth_health => {}
             () = self.key_purge => {}
         }
         tracing::info!("inventory service stopped");

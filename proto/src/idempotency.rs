@@ -13,6 +13,17 @@
 /// The metadata key.
 pub const METADATA_KEY: &str = "idempotency-key";
 
+/// The methods that change nothing, by gRPC path: a client may always send one a second time
+/// (to another replica, after the first failed); a write only when it carries a key.
+pub const READS: &[&str] = &[
+    "/auth.v1.AuthService/ValidateToken",
+    "/auth.v1.AuthService/GetCurrentUser",
+    "/auth.v1.AuthService/GetUser",
+    "/auth.v1.AuthService/ListUsers",
+    "/inventory.v1.InventoryService/GetProduct",
+    "/inventory.v1.InventoryService/ListProducts",
+];
+
 /// The response metadata (and the gateway's HTTP header, as Stripe names it) that marks an
 /// answer as a repeat of the one stored with the key: `idempotent-replayed: true`.
 pub const REPLAYED_KEY: &str = "idempotent-replayed";
@@ -95,6 +106,27 @@ fn unquote(quoted: &str) -> Result<String, MalformedKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A renamed method would otherwise silently lose its retries.
+    #[test]
+    fn every_read_is_a_method_of_the_contracts() {
+        use prost::Message;
+        let set = prost_types::FileDescriptorSet::decode(crate::FILE_DESCRIPTOR_SET).unwrap();
+        let methods: Vec<String> = set
+            .file
+            .iter()
+            .flat_map(|file| {
+                file.service.iter().flat_map(move |service| {
+                    service.method.iter().map(move |method| {
+                        format!("/{}.{}/{}", file.package(), service.name(), method.name())
+                    })
+                })
+            })
+            .collect();
+        for read in READS {
+            assert!(methods.iter().any(|method| method == read), "{read}");
+        }
+    }
 
     #[test]
     fn takes_bare_and_quoted_keys() {

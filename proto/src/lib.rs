@@ -1,9 +1,9 @@
 //! The gRPC contracts shared by every service: generated messages, clients and servers for
 //! `auth.v1` and `inventory.v1`, the encoded descriptor set that server reflection serves, and
 //! the conventions the `.proto` comments describe in words: the `authorization` metadata
-//! ([`credentials`]), the `idempotency-key` metadata of writes ([`idempotency`]) and the
-//! `google.rpc.ErrorInfo` reasons ([`reasons`]). Every client and server encodes with
-//! [`codec::ProtoCodec`].
+//! ([`credentials`]), the `idempotency-key` metadata of writes and which calls may be sent twice
+//! ([`idempotency`]), and the `google.rpc.ErrorInfo` reasons ([`reasons`]). Every client and
+//! server encodes with [`codec::ProtoCodec`].
 
 pub mod codec;
 pub mod idempotency;

@@ -1,6 +1,7 @@
 //! The services every server mounts beside its own: reflection (v1 and v1alpha, so every grpcurl
-//! can list and call) and `grpc.health.v1.Health`, plus the serve loop itself and the
-//! [`Limits`] it enforces on every caller.
+//! can list and call) and `grpc.health.v1.Health`, plus the serve loop itself, the [`Limits`] it
+//! enforces on every caller, and the [`HandOver`] by which a replica leaves without failing a
+//! call.
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
@@ -9,8 +10,9 @@ use tonic::{
     service::{Routes, RoutesBuilder},
     transport::{Endpoint, Server, server::TcpIncoming},
 };
-use tonic_health::pb::{
-    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+use tonic_health::{
+    pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient},
+    server::HealthReporter,
 };
 
 use crate::{
@@ -72,6 +74,57 @@ impl Limits {
             max_request_bytes: positive("GRPC_MAX_REQUEST_BYTES", "1048576")?,
             max_response_bytes: positive("GRPC_MAX_RESPONSE_BYTES", "4194304")?,
         })
+    }
+}
+
+/// How a replica leaves on SIGTERM without failing a call: it reports NOT_SERVING (the clients'
+/// balancers, watching its health, stop sending it calls), serves on for the grace so that every
+/// client has heard, then stops taking calls and gives those in flight until the drain deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HandOver {
+    /// `SHUTDOWN_GRACE_MS`: how long a leaving replica still serves while it reports
+    /// NOT_SERVING. Clients of this workspace hear at once; one that polls health needs a
+    /// grace longer than its polling interval.
+    pub grace: Duration,
+    /// `DRAIN_TIMEOUT_MS`: how long the calls in flight then have to finish; those still
+    /// running are cut.
+    pub drain_timeout: Duration,
+}
+
+impl Default for HandOver {
+    fn default() -> Self {
+        Self {
+            grace: Duration::from_millis(1000),
+            drain_timeout: Duration::from_millis(10_000),
+        }
+    }
+}
+
+impl HandOver {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            grace: Duration::from_millis(env::parse_or("SHUTDOWN_GRACE_MS", "1000")?),
+            drain_timeout: env::millis_or("DRAIN_TIMEOUT_MS", "10000")?,
+        })
+    }
+
+    /// Reports `services` NOT_SERVING, waits out the grace, then ends their health watches
+    /// (streams that never end by themselves would hold the drain). Afterwards the server
+    /// should stop taking calls: await this in the `shutdown` future given to [`serve`].
+    pub async fn leave(self, reporter: &mut HealthReporter, services: &[&str]) {
+        for service in services {
+            reporter
+                .set_service_status(*service, tonic_health::ServingStatus::NotServing)
+                .await;
+        }
+        tracing::info!(
+            grace_ms = self.grace.as_millis(),
+            "reported NOT_SERVING; serving out the grace"
+        );
+        tokio::time::sleep(self.grace).await;
+        for service in services {
+            reporter.clear_service_status(service).await;
+        }
     }
 }
 
@@ -168,16 +221,29 @@ pub fn add_reflection(
     Ok(())
 }
 
-/// Serves `routes` on `listener` within `limits` until `shutdown` resolves, then lets in-flight
-/// calls finish. (The message sizes are set on each generated server, with
-/// [`with_message_limits!`].)
+/// Serves `routes` on `listener` within `limits` until `shutdown` resolves, then takes no new
+/// calls and lets those in flight finish, for `drain_timeout` at most. (The message sizes are
+/// set on each generated server, with [`with_message_limits!`].)
 pub async fn serve(
     listener: TcpListener,
     routes: Routes,
     limits: Limits,
+    drain_timeout: Duration,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
-    Server::builder()
+    let (draining, drain_started) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        shutdown.await;
+        let _ = draining.send(());
+    };
+    let deadline = async move {
+        if drain_started.await.is_ok() {
+            tokio::time::sleep(drain_timeout).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    let server = Server::builder()
         .timeout(limits.request_timeout)
         .concurrency_limit_per_connection(limits.concurrency_per_connection)
         .max_concurrent_streams(limits.max_concurrent_streams)
@@ -188,8 +254,17 @@ pub async fn serve(
         .serve_with_incoming_shutdown(
             TcpIncoming::from(listener).with_nodelay(Some(true)),
             shutdown,
-        )
-        .await
+        );
+    tokio::select! {
+        served = server => served,
+        () = deadline => {
+            tracing::warn!(
+                drain_timeout_ms = drain_timeout.as_millis(),
+                "calls still in flight at the drain deadline are cut"
+            );
+            Ok(())
+        }
+    }
 }
 
 /// Asks the server listening on `listen` (this host) whether `service` is SERVING: what a
@@ -239,7 +314,14 @@ mod tests {
             let shutdown = async {
                 let _ = stopped.await;
             };
-            serve(listener, routes.routes(), limits, shutdown).await
+            serve(
+                listener,
+                routes.routes(),
+                limits,
+                Duration::from_secs(5),
+                shutdown,
+            )
+            .await
         });
 
         let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -264,6 +346,7 @@ mod tests {
     fn the_defaults_are_those_from_env_reads() {
         // No test sets these variables: reading them gives the documented defaults.
         assert_eq!(Limits::from_env().unwrap(), Limits::default());
+        assert_eq!(HandOver::from_env().unwrap(), HandOver::default());
     }
 
     #[tokio::test]

@@ -11,6 +11,8 @@
 //!   serve loop with the `GRPC_*` limits on every caller.
 //! - `validation`: field errors, carried as `google.rpc.BadRequest`.
 //! - `shutdown`: the SIGTERM / Ctrl-C future that drains a server.
+//! - `upstream`: the replicas of a service a client calls: found by name, watched over health,
+//!   balanced, and a failed call sent again to another when that is safe.
 //! - `verdicts`: the verdict cache that spares a `ValidateToken` round trip per call, kept
 //!   exact by auth's `WatchRevocations` leases.
 
@@ -24,5 +26,6 @@ pub mod shutdown;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod upstream;
 pub mod validation;
 pub mod verdicts;

@@ -110,7 +110,7 @@ pub async fn spawn_stack_on(
         _databases: [auth_db, inventory_db],
         extra_databases: Vec::new(),
     };
-    stack.wait_until_ready().await;
+    wait_until_ready(&stack.client, &stack.base).await;
     stack
 }
 
@@ -212,18 +212,6 @@ impl Stack {
             .expect("the gateway answers")
     }
 
-    /// Waits (briefly) until `/readyz` says both services answer.
-    async fn wait_until_ready(&self) {
-        for _ in 0..100 {
-            let response = self.client.get(self.url("/readyz")).send().await;
-            if response.is_ok_and(|response| response.status() == StatusCode::OK) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the stack did not become ready");
-    }
-
     /// The URLs of the auth and the inventory databases, for tests that reach behind the
     /// services.
     pub fn database_urls(&self) -> [&str; 2] {
@@ -278,6 +266,18 @@ impl Stack {
         let body = expect_status(response, StatusCode::CREATED).await;
         body["id"].as_i64().expect("an id")
     }
+}
+
+/// Waits (briefly, polling) until `/readyz` of the gateway at `base` says both services answer.
+pub async fn wait_until_ready(client: &reqwest::Client, base: &str) {
+    for _ in 0..600 {
+        let response = client.get(format!("{base}/readyz")).send().await;
+        if response.is_ok_and(|response| response.status() == StatusCode::OK) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the stack did not become ready");
 }
 
 fn with_token(builder: RequestBuilder, token: Option<&str>) -> RequestBuilder {

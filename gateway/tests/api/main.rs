@@ -18,6 +18,9 @@
 //! - `idempotency`: `Idempotency-Key` on the product writes: repeats answered, reuse a 422.
 //! - `verdict_cache`: every withdrawing write is refused at once by the warmed caches of
 //!   inventory and the gateway, 100 rounds each.
+//! - `processes`: replicas as processes of their own (this binary started again), to be killed.
+//! - `replicas`: two replicas of each service behind one gateway: reads spread, and none fails
+//!   when a replica is killed or leaves on SIGTERM (PostgreSQL only).
 
 mod connections;
 mod django;
@@ -29,6 +32,8 @@ mod idempotency;
 mod lists;
 mod logs;
 mod operations;
+mod processes;
+mod replicas;
 mod seeds;
 mod sessions;
 mod throttling;

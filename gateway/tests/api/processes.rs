@@ -1,0 +1,463 @@
+//! Replicas as processes of their own, so that a test can kill one with no warning (SIGKILL) or
+//! ask it to leave (SIGTERM): this test binary, started again with [`ROLE`] set, runs one
+//! service's library server as its `main` does (configuration from the environment, JSON logs
+//! on stderr, `service_kit::shutdown::signal`). The parent reads each child's log: its bound
+//! address, the calls it served (the access line of every gRPC call), and its balancers' news
+//! (`replica in`, `replica out`).
+//!
+//! [`Replicas`] starts auth and inventory replicas on one database each and a gateway in front
+//! of them; [`Load`] keeps reads going through the gateway and counts what fails. A test of
+//! writes sent into a kill takes the same pieces: [`Replicas::post`] (or `client` and `url`)
+//! with an `Idempotency-Key`, then [`Replica::kill`].
+
+use std::{
+    collections::BTreeMap,
+    io::{BufRead, BufReader},
+    net::SocketAddr,
+    process::{Child, Command, Stdio},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use service_kit::testing::TestDatabase;
+
+use crate::helpers::{PASSWORD, wait_until_ready};
+
+/// The variable that makes this binary a replica: `auth`, `inventory` or `gateway`.
+const ROLE: &str = "REPLICA_ROLE";
+
+/// How long a replica may take to start (migrations included) before the test gives up.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The child's side: when [`ROLE`] is set, serves as that service until a signal, then exits;
+/// in an ordinary test run it returns at once.
+#[test]
+fn replica_process() {
+    let Ok(role) = std::env::var(ROLE) else {
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async move {
+        service_kit::telemetry::init(service_kit::telemetry::LogFormat::Json);
+        let shutdown = service_kit::shutdown::signal();
+        match role.as_str() {
+            "auth" => {
+                let app =
+                    auth_service::Application::build(auth_service::Config::from_env().unwrap())
+                        .await
+                        .expect("auth starts");
+                tracing::info!(address = %app.local_addr(), "replica listening");
+                app.run_until_stopped(shutdown).await.expect("auth serves");
+            }
+            "inventory" => {
+                let config = inventory_service::Config::from_env().unwrap();
+                let app = inventory_service::Application::build(config)
+                    .await
+                    .expect("inventory starts");
+                tracing::info!(address = %app.local_addr(), "replica listening");
+                app.run_until_stopped(shutdown)
+                    .await
+                    .expect("inventory serves");
+            }
+            "gateway" => {
+                let app = gateway::Application::build(gateway::Config::from_env().unwrap())
+                    .await
+                    .expect("the gateway starts");
+                tracing::info!(address = %app.local_addr(), "replica listening");
+                app.run_until_stopped(shutdown)
+                    .await
+                    .expect("the gateway serves");
+            }
+            other => panic!("{ROLE}={other}"),
+        }
+    });
+    // Past the runtime, so nothing of the test harness runs after the server.
+    std::process::exit(0);
+}
+
+/// What one child's log said, as it said it.
+#[derive(Debug, Default)]
+struct Log {
+    /// Calls answered OK, by gRPC method.
+    served: BTreeMap<String, u64>,
+    /// `replica in` / `replica out`: when the parent read it, the message, the service, the
+    /// address.
+    changes: Vec<(Instant, String, String, SocketAddr)>,
+    /// How many failed calls this process's clients sent a second time.
+    resent: u64,
+    address: Option<SocketAddr>,
+}
+
+/// One running replica.
+pub struct Replica {
+    pub role: &'static str,
+    pub address: SocketAddr,
+    child: Child,
+    log: Arc<Mutex<Log>>,
+    /// When the process was seen to exit, once it has.
+    exited: Arc<Mutex<Option<Instant>>>,
+}
+
+impl Replica {
+    fn start(role: &'static str, env: &[(&str, String)]) -> Self {
+        let mut command = Command::new(std::env::current_exe().expect("this test binary"));
+        command
+            .args(["processes::replica_process", "--exact", "--nocapture"])
+            .env(ROLE, role)
+            .env("LOG_FORMAT", "json")
+            .env("RUST_LOG", "info,service_kit::upstream=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("the replica starts");
+        let log = Arc::new(Mutex::new(Log::default()));
+        let stderr = child.stderr.take().expect("a piped stderr");
+        let (ready, listening) = std::sync::mpsc::channel();
+        let reader_log = log.clone();
+        std::thread::spawn(move || {
+            let mut ready = Some(ready);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let Ok(entry) = serde_json::from_str::<Value>(&line) else {
+                    continue;
+                };
+                let mut log = reader_log.lock().unwrap();
+                read_entry(&mut log, &entry);
+                if let (Some(address), Some(_)) = (log.address, ready.as_ref()) {
+                    let _ = ready.take().unwrap().send(address);
+                }
+            }
+        });
+        let address = listening
+            .recv_timeout(START_TIMEOUT)
+            .unwrap_or_else(|_| panic!("the {role} replica did not start"));
+        Self {
+            role,
+            address,
+            child,
+            log,
+            exited: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Calls this replica answered OK, of every method.
+    pub fn served(&self) -> u64 {
+        self.log.lock().unwrap().served.values().sum()
+    }
+
+    /// How many failed calls this replica's own clients sent again.
+    pub fn resent(&self) -> u64 {
+        self.log.lock().unwrap().resent
+    }
+
+    /// When this replica's balancer last took `address` out, if it did.
+    pub fn took_out(&self, address: SocketAddr) -> Option<Instant> {
+        self.change(address, "replica out")
+    }
+
+    fn change(&self, address: SocketAddr, message: &str) -> Option<Instant> {
+        let log = self.log.lock().unwrap();
+        log.changes
+            .iter()
+            .rev()
+            .find(|(_, said, _, at)| said == message && *at == address)
+            .map(|(when, ..)| *when)
+    }
+
+    /// SIGKILL: gone at once, its sockets closed by the kernel.
+    pub fn kill(&mut self) -> Instant {
+        let killed = Instant::now();
+        self.child.kill().expect("the replica is killed");
+        self.child.wait().expect("the replica is reaped");
+        *self.exited.lock().unwrap() = Some(Instant::now());
+        killed
+    }
+
+    /// SIGTERM: the replica hands over and exits by itself; a thread notes when.
+    pub fn terminate(&mut self) -> Instant {
+        let asked = Instant::now();
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "SIGTERM was sent");
+        asked
+    }
+
+    /// Waits for the replica to exit (after [`Replica::terminate`]); when it did, and whether it
+    /// exited cleanly.
+    pub fn wait(&mut self) -> (Instant, bool) {
+        let status = self.child.wait().expect("the replica exits");
+        let when = Instant::now();
+        *self.exited.lock().unwrap() = Some(when);
+        (when, status.success())
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        if self.exited.lock().unwrap().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn read_entry(log: &mut Log, entry: &Value) {
+    let message = entry["message"].as_str().unwrap_or_default();
+    match message {
+        "replica listening" => {
+            log.address = entry["address"].as_str().and_then(|a| a.parse().ok());
+        }
+        "call" if entry["grpc_status"] == "0" => {
+            let method = entry["spans"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find_map(|span| span["method"].as_str())
+                .unwrap_or("?");
+            *log.served.entry(method.to_owned()).or_default() += 1;
+        }
+        "replica in" | "replica out" => {
+            let address = entry["address"].as_str().and_then(|a| a.parse().ok());
+            if let Some(address) = address {
+                let service = entry["service"].as_str().unwrap_or_default().to_owned();
+                log.changes
+                    .push((Instant::now(), message.to_owned(), service, address));
+            }
+        }
+        "sending again, to another replica" => log.resent += 1,
+        _ => {}
+    }
+}
+
+/// Two (or more) replicas of auth and of inventory on one PostgreSQL database each, and a
+/// gateway listing every replica of both. Dropping it kills what still runs.
+pub struct Replicas {
+    pub auth: Vec<Replica>,
+    pub inventory: Vec<Replica>,
+    pub gateway: Replica,
+    pub client: reqwest::Client,
+    /// An admin's token and a product it created.
+    pub token: String,
+    pub product: i64,
+    // Dropped after the replicas (declaration order): a database outlives its servers.
+    _databases: [TestDatabase; 2],
+}
+
+/// Every replica's `http://` URL, comma-separated: the form `AUTH_URL` and `INVENTORY_URL` take.
+fn list(replicas: &[Replica]) -> String {
+    replicas
+        .iter()
+        .map(Replica::url)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+impl Replicas {
+    /// `count` replicas of each service, or `None` without `TEST_POSTGRES_URL`. `env` is given to
+    /// every auth and inventory replica (e.g. `SHUTDOWN_GRACE_MS`).
+    pub async fn start(count: usize, env: &[(&'static str, &str)]) -> Option<Self> {
+        let auth_db = TestDatabase::postgres().await?;
+        let inventory_db = TestDatabase::postgres().await?;
+        // `count` replicas of `role`, with `own` settings besides the shared ones, one by one:
+        // the first applies the migrations.
+        let replicas = |role, own: &[(&'static str, String)]| -> Vec<Replica> {
+            let mut settings = own.to_vec();
+            settings.extend(env.iter().map(|(name, value)| (*name, (*value).to_owned())));
+            (0..count)
+                .map(|_| Replica::start(role, &settings))
+                .collect()
+        };
+        let any_port = || "127.0.0.1:0".to_owned();
+        let auth = replicas(
+            "auth",
+            &[
+                ("AUTH_LISTEN", any_port()),
+                ("AUTH_DATABASE_URL", auth_db.url().to_owned()),
+            ],
+        );
+        let inventory = replicas(
+            "inventory",
+            &[
+                ("INVENTORY_LISTEN", any_port()),
+                ("INVENTORY_DATABASE_URL", inventory_db.url().to_owned()),
+                ("AUTH_URL", list(&auth)),
+                ("AUTH_HEALTH_INTERVAL_MS", "200".to_owned()),
+            ],
+        );
+        let gateway = Replica::start(
+            "gateway",
+            &[
+                ("GATEWAY_LISTEN", any_port()),
+                ("AUTH_URL", list(&auth)),
+                ("INVENTORY_URL", list(&inventory)),
+                ("THROTTLE_AUTH_RATE", "off".to_owned()),
+            ],
+        );
+
+        let auth_config = auth_service::Config::for_tests(auth_db.url());
+        auth_service::create_superuser(&auth_config, "admin", None, PASSWORD)
+            .await
+            .expect("the superuser is created");
+        let mut replicas = Self {
+            auth,
+            inventory,
+            gateway,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            token: String::new(),
+            product: 0,
+            _databases: [auth_db, inventory_db],
+        };
+        wait_until_ready(&replicas.client, &replicas.gateway.url()).await;
+        let login = replicas
+            .post(
+                "/api/login/",
+                None,
+                json!({"username": "admin", "password": PASSWORD}),
+            )
+            .await;
+        replicas.token = login["token"].as_str().expect("a token").to_owned();
+        let product = json!({"name": "Widget", "price": "9.99", "quantity": 5});
+        let token = replicas.token.clone();
+        replicas.product = replicas.post("/api/products/", Some(&token), product).await["id"]
+            .as_i64()
+            .expect("an id");
+        Some(replicas)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.gateway.url())
+    }
+
+    /// `POST path` with a JSON body (and a token), expecting a 2xx; the answer's body.
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Value {
+        let mut request = self.client.post(self.url(path)).json(&body);
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Token {token}"));
+        }
+        let response = request.send().await.expect("the gateway answers");
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        response.json().await.expect("a JSON body")
+    }
+
+    /// Steady reads through the gateway by `workers` callers: a product (inventory, which asks
+    /// auth) and the caller's own user (auth), in turn.
+    pub fn load(&self, workers: usize) -> Load {
+        let load = Load {
+            stop: Arc::new(AtomicBool::new(false)),
+            answered: Arc::new(AtomicU64::new(0)),
+            failures: Arc::new(Mutex::new(Vec::new())),
+            tasks: Vec::new(),
+        };
+        let paths = [
+            format!("/api/products/{}/", self.product),
+            "/api/me/".to_owned(),
+        ];
+        let tasks = (0..workers)
+            .map(|worker| {
+                let (client, token) = (self.client.clone(), self.token.clone());
+                let urls = paths.clone().map(|path| self.url(&path));
+                let (stop, answered, failures) = (
+                    load.stop.clone(),
+                    load.answered.clone(),
+                    load.failures.clone(),
+                );
+                tokio::spawn(async move {
+                    let mut round = worker;
+                    while !stop.load(Ordering::Relaxed) {
+                        let url = &urls[round % urls.len()];
+                        round += 1;
+                        let sent = client
+                            .get(url)
+                            .header("Authorization", format!("Token {token}"))
+                            .send()
+                            .await;
+                        match sent {
+                            Ok(response) if response.status() == StatusCode::OK => {
+                                answered.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Ok(response) => {
+                                let status = response.status();
+                                let body = response.text().await.unwrap_or_default();
+                                failures
+                                    .lock()
+                                    .unwrap()
+                                    .push(format!("{url}: {status} {body}"));
+                            }
+                            Err(err) => failures.lock().unwrap().push(format!("{url}: {err}")),
+                        }
+                    }
+                })
+            })
+            .collect();
+        Load { tasks, ..load }
+    }
+}
+
+/// Reads kept going by [`Replicas::load`].
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    answered: Arc<AtomicU64>,
+    failures: Arc<Mutex<Vec<String>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    pub fn answered(&self) -> u64 {
+        self.answered.load(Ordering::Relaxed)
+    }
+
+    pub fn failures(&self) -> Vec<String> {
+        self.failures.lock().unwrap().clone()
+    }
+
+    /// Until `done` holds, checked every few milliseconds: the load runs meanwhile. Panics after
+    /// a minute, for a condition that never comes.
+    pub async fn until(&self, what: &str, mut done: impl FnMut() -> bool) {
+        let started = Instant::now();
+        while !done() {
+            assert!(started.elapsed() < Duration::from_secs(60), "never: {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Until `count` more reads have been answered.
+    pub async fn more(&self, count: u64) {
+        let target = self.answered() + count;
+        self.until(&format!("{count} more answers"), || {
+            self.answered() >= target
+        })
+        .await;
+    }
+
+    /// Stops the callers and waits for their last reads.
+    pub async fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in self.tasks {
+            task.await.expect("a caller ran to its end");
+        }
+    }
+}
