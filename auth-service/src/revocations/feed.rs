@@ -397,10 +397,11 @@ async fn listen(mut listener: PgListener, heard: mpsc::UnboundedSender<Heard>) {
 }
 
 async fn pool(url: &str) -> Result<PgPool, sqlx::Error> {
-    // The listener holds one connection; writers' marks and the acknowledgements share the
-    // rest.
+    // The listener holds one connection; writers' marks and looks at the replicas, the
+    // acknowledgements and the renewals share the rest. A writer that cannot get one waits out
+    // the whole replica lease, so a burst of logouts must not queue for a few.
     PgPoolOptions::new()
-        .max_connections(4)
+        .max_connections(10)
         .acquire_timeout(Duration::from_secs(2))
         .connect(url)
         .await
