@@ -128,7 +128,7 @@ impl Feed {
         let pool = pool(url).await?;
         let mut listener = PgListener::connect_with(&pool).await?;
         listener.listen(CHANNEL).await?;
-        let replica = format!("auth-{:016x}", random_u64());
+        let replica = format!("auth-{}", service_kit::request_id::generate());
         let leases = Leases::of(lease);
         sqlx::query(FORGET_LAPSED_REPLICAS).execute(&pool).await?;
         let sent = Instant::now();
@@ -409,12 +409,6 @@ async fn pool(url: &str) -> Result<PgPool, sqlx::Error> {
 
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
-}
-
-fn random_u64() -> u64 {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).expect("the OS random source is available");
-    u64::from_le_bytes(bytes)
 }
 
 #[cfg(test)]
