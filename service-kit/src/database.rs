@@ -113,6 +113,11 @@ pub async fn connect(url: &str, migrations: Migrations) -> Result<AnyPool, Datab
     let pool = AnyPoolOptions::new()
         // Fail fast when the database is gone: callers get UNAVAILABLE, not a hung request.
         .acquire_timeout(Duration::from_secs(5))
+        // sqlx pings every connection it hands out (a round trip to PostgreSQL, a hand-off to
+        // SQLite's worker thread): that doubled the cost of every read. A connection that broke
+        // while idle fails its next query instead (UNAVAILABLE, which fails closed), and sqlx's
+        // ping on release closes it, so the pool heals without the ping on acquire.
+        .test_before_acquire(false)
         .connect(&url)
         .await
         .map_err(DatabaseError::Connect)?;
