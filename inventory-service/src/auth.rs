@@ -61,7 +61,7 @@ impl TokenValidator {
     }
 
     /// The user behind the `authorization` metadata of an incoming call.
-    #[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty))]
+    #[tracing::instrument(level = "debug", skip_all, fields(user_id = tracing::field::Empty))]
     pub async fn authenticate(&self, incoming: &MetadataMap) -> Result<User, InventoryError> {
         let value = incoming
             .get(credentials::METADATA_KEY)

@@ -154,7 +154,7 @@ impl ProductStore {
         Writes::new(self.pool.clone(), key_ttl)
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn get(&self, id: i64) -> Result<Option<Product>, sqlx::Error> {
         let row = sqlx::query(SELECT_ONE)
             .bind(id)
@@ -165,7 +165,7 @@ impl ProductStore {
 
     /// One page in id order, and whether more follow; with `count`, also how many products
     /// there are in all (a second query, which unpaged readers do without).
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list(&self, page: Page, count: bool) -> Result<Listed, sqlx::Error> {
         // One row past the page tells whether more follow, without counting.
         let rows = sqlx::query(SELECT_PAGE)
@@ -195,7 +195,7 @@ impl ProductStore {
 
 /// The writes, on the connection (or transaction) the caller runs them on.
 impl ProductStore {
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create(
         connection: &mut AnyConnection,
         product: &NewProduct,
@@ -213,7 +213,7 @@ impl ProductStore {
     }
 
     /// Applies the changes that are set; `None` when there is no such product.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn update(
         connection: &mut AnyConnection,
         id: i64,
@@ -233,14 +233,14 @@ impl ProductStore {
     }
 
     /// Whether there was such a product.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn delete(connection: &mut AnyConnection, id: i64) -> Result<bool, sqlx::Error> {
         let result = sqlx::query(DELETE).bind(id).execute(connection).await?;
         Ok(result.rows_affected() > 0)
     }
 
     /// Adds `delta` to the stock in one atomic statement, or changes nothing.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn adjust_stock(
         connection: &mut AnyConnection,
         id: i64,
@@ -277,7 +277,7 @@ impl ProductStore {
 impl ProductStore {
     /// Writes imported products with their ids, in one transaction: a product already here
     /// (same id, same name) is skipped, an id held by another product refuses the import.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn import(
         &self,
         products: &[ImportedProduct],

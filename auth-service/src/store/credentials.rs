@@ -74,7 +74,7 @@ impl Store {
     /// Stores `credential` if the user's credentials version is still `version`, trimming the
     /// user's credentials of its kind to `limit`; how many were trimmed. `None`: a withdrawing
     /// write came first.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn insert_credential(
         &self,
         credential: &NewCredential,
@@ -91,7 +91,7 @@ impl Store {
         Ok(Some(trimmed))
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn credential(
         &self,
         digest: &TokenDigest,
@@ -120,7 +120,7 @@ impl Store {
     /// Exchanges `old` for `new` in one transaction, if the user's credentials version is
     /// still `version`. False when `old` was no longer live (another refresh won, it expired,
     /// or a withdrawing write came first): nothing changed.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn refresh_credential(
         &self,
         old: &TokenDigest,
@@ -147,7 +147,7 @@ impl Store {
         Ok(true)
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn delete_credential(&self, digest: &TokenDigest) -> Result<(), AuthError> {
         sqlx::query(DELETE_ONE)
             .bind(digest.0.clone())
@@ -157,7 +157,7 @@ impl Store {
     }
 
     /// Revokes a whole refresh chain (a refreshed-away key came back: it may be stolen).
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn delete_family(&self, family: &str) -> Result<u64, AuthError> {
         let result = sqlx::query(DELETE_FAMILY)
             .bind(family.to_owned())
@@ -168,7 +168,7 @@ impl Store {
 
     /// Removes every credential (tokens, sessions, refresh tombstones) that expired before
     /// `expired_before`.
-    #[tracing::instrument(skip(self))]
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn purge_expired(&self, expired_before: UnixMicros) -> Result<u64, AuthError> {
         let result = sqlx::query(PURGE_EXPIRED)
             .bind(expired_before.0)
@@ -178,7 +178,7 @@ impl Store {
     }
 
     /// Revokes every credential of a user, but `keep` if given.
-    #[tracing::instrument(skip(self, keep))]
+    #[tracing::instrument(level = "debug", skip(self, keep))]
     pub async fn delete_credentials_of(
         &self,
         user_id: i64,

@@ -25,7 +25,7 @@ pub struct FailureCount {
 }
 
 impl Store {
-    #[tracing::instrument(skip(self))]
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn failures(&self, scope: &str) -> Result<FailureCount, AuthError> {
         let row = sqlx::query(SELECT)
             .bind(scope.to_owned())
@@ -44,7 +44,7 @@ impl Store {
 
     /// Counts one more failure over `seen` (locking until `locked_until`); false when another
     /// attempt counted first: read again and retry.
-    #[tracing::instrument(skip(self))]
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn claim_failure(
         &self,
         scope: &str,
@@ -64,7 +64,7 @@ impl Store {
     }
 
     /// A success: the counts of these scopes start again.
-    #[tracing::instrument(skip(self))]
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn clear_failures(&self, scopes: [&str; 2]) -> Result<(), AuthError> {
         sqlx::query(CLEAR)
             .bind(scopes[0].to_owned())
@@ -75,7 +75,7 @@ impl Store {
     }
 
     /// Forgets counts untouched and unlocked since `before`.
-    #[tracing::instrument(skip(self))]
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn purge_failures(&self, before: UnixMicros) -> Result<u64, AuthError> {
         let result = sqlx::query(PURGE)
             .bind(before.0)

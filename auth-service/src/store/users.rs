@@ -202,7 +202,7 @@ impl std::fmt::Debug for LoginRecord {
 
 impl Store {
     /// Inserts `user` on `executor`: the pool, or a keyed write's transaction.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn insert_user<'e>(
         executor: impl Executor<'e, Database = Any>,
         user: NewUser,
@@ -229,7 +229,7 @@ impl Store {
 
     /// The duplicate errors an insert of these would meet (a dry run of the unique
     /// constraints; the constraints still decide a real insert).
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn taken(
         &self,
         username: Option<&Username>,
@@ -259,7 +259,7 @@ impl Store {
         Ok(errors)
     }
 
-    #[tracing::instrument(skip(self))]
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn user(&self, id: i64) -> Result<User, AuthError> {
         let row = sqlx::query(BY_ID)
             .bind(id)
@@ -272,7 +272,7 @@ impl Store {
     }
 
     /// A page of users by id, and how many there are in all.
-    #[tracing::instrument(skip(self))]
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn list_users(&self, limit: u64, offset: u64) -> Result<(Vec<User>, u64), AuthError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let offset = i64::try_from(offset).unwrap_or(i64::MAX);
@@ -289,7 +289,7 @@ impl Store {
         Ok((users, u64::try_from(total).unwrap_or(0)))
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn login_record(
         &self,
         lookup: &UserLookup,
@@ -310,7 +310,7 @@ impl Store {
     }
 
     /// A successful login: stamps `last_login`.
-    #[tracing::instrument(skip(self))]
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn record_login(&self, user_id: i64, now: UnixMicros) -> Result<User, AuthError> {
         let row = sqlx::query(RECORD_LOGIN)
             .bind(now.0)
@@ -326,7 +326,7 @@ impl Store {
     /// Applies `changes` in one statement. In the same transaction, a new password revokes the
     /// user's credentials (but `keep`), and a reactivation revokes all of them. A superuser is
     /// changed only when `may_change_superuser` or the changes leave its powers alone.
-    #[tracing::instrument(skip(connection, changes, keep))]
+    #[tracing::instrument(level = "debug", skip(connection, changes, keep))]
     pub async fn update_user(
         connection: &mut AnyConnection,
         id: i64,
@@ -406,7 +406,7 @@ impl Store {
 
     /// Sets a new password and revokes every credential of the user but `keep`, in one
     /// transaction.
-    #[tracing::instrument(skip(self, password_hash, keep))]
+    #[tracing::instrument(level = "debug", skip(self, password_hash, keep))]
     pub async fn set_password(
         &self,
         id: i64,
@@ -429,7 +429,7 @@ impl Store {
 
     /// Stores `new` in place of `old` (the same password, hashed anew), unless the hash
     /// changed since `old` was read. Whether it was replaced.
-    #[tracing::instrument(skip(self, old, new))]
+    #[tracing::instrument(level = "debug", skip(self, old, new))]
     pub async fn replace_password_hash(
         &self,
         id: i64,
@@ -447,7 +447,7 @@ impl Store {
 
     /// Deletes the user; its credentials go with it (ON DELETE CASCADE). A superuser only
     /// when `may_delete_superuser`.
-    #[tracing::instrument(skip(connection))]
+    #[tracing::instrument(level = "debug", skip(connection))]
     pub async fn delete_user(
         connection: &mut AnyConnection,
         id: i64,
