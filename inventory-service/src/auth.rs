@@ -180,8 +180,11 @@ where
         let mut inner = std::mem::replace(&mut self.inner, ready);
         let validator = self.validator.clone();
         Box::pin(async move {
-            let metadata = MetadataMap::from_headers(request.headers().clone());
-            match validator.authenticate(&metadata).await {
+            // Moved out and back rather than cloned: the headers are read, never changed.
+            let metadata = MetadataMap::from_headers(std::mem::take(request.headers_mut()));
+            let verdict = validator.authenticate(&metadata).await;
+            *request.headers_mut() = metadata.into_headers();
+            match verdict {
                 Ok(user) => {
                     request.extensions_mut().insert(user);
                     inner.call(request).await
