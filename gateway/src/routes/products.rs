@@ -8,12 +8,14 @@ use axum::{
 };
 use proto::inventory::v1::{
     AdjustStockRequest, CreateProductRequest, DeleteProductRequest, GetProductRequest,
-    ListProductsRequest, Product, UpdateProductRequest,
+    ListProductsRequest, UpdateProductRequest,
 };
-use serde_json::Value;
 use service_kit::validation::{FieldErrors, REQUIRED};
 
-use super::{Endpoint, Replayed, pages, shapes};
+use super::{
+    Endpoint, Replayed, pages,
+    shapes::{self, ListBody, ProductBody},
+};
 use crate::{
     clients::Upstreams,
     error::ApiError,
@@ -139,15 +141,11 @@ impl ProductInput {
     }
 }
 
-fn one(product: &Product) -> Json<Value> {
-    Json(shapes::product(product))
-}
-
 async fn list(
     State(upstreams): State<Upstreams>,
     Authenticated(caller): Authenticated,
     paging: Paging,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ListBody<ProductBody>>, ApiError> {
     // Only DRF's envelope shows a count; a plain list is read without one.
     let skip_total_count = paging.limit.is_none();
     let listed = pages::read_all(&paging, |offset, limit| {
@@ -171,7 +169,7 @@ async fn list(
         }
     })
     .await?;
-    let products = listed.items.iter().map(shapes::product).collect();
+    let products = listed.items.into_iter().map(ProductBody).collect();
     Ok(Json(shapes::list(products, listed.total, &paging)))
 }
 
@@ -179,7 +177,7 @@ async fn create(
     State(upstreams): State<Upstreams>,
     Authenticated(caller): Authenticated,
     fields: Fields,
-) -> Result<(StatusCode, Replayed, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Replayed, Json<ProductBody>), ApiError> {
     let input = ProductInput::read(&fields, &[])?;
     let request = CreateProductRequest {
         name: input.name,
@@ -195,7 +193,7 @@ async fn create(
     Ok((
         StatusCode::CREATED,
         Replayed::of(&created),
-        one(created.get_ref()),
+        Json(ProductBody(created.into_inner())),
     ))
 }
 
@@ -203,14 +201,14 @@ async fn retrieve(
     State(upstreams): State<Upstreams>,
     Authenticated(caller): Authenticated,
     ObjectId(id): ObjectId,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ProductBody>, ApiError> {
     let product = upstreams
         .inventory()
         .get_product(caller.request(GetProductRequest { id }))
         .await
         .map_err(ApiError::inventory)?
         .into_inner();
-    Ok(one(&product))
+    Ok(Json(ProductBody(product)))
 }
 
 /// PUT and PATCH: only the fields sent change, but PUT must send the required ones.
@@ -220,7 +218,7 @@ async fn update(
     method: Method,
     ObjectId(id): ObjectId,
     fields: Fields,
-) -> Result<(Replayed, Json<Value>), ApiError> {
+) -> Result<(Replayed, Json<ProductBody>), ApiError> {
     let required = if method == Method::PUT {
         REQUIRED_ON_PUT
     } else {
@@ -239,7 +237,10 @@ async fn update(
         .update_product(caller.write_request(request))
         .await
         .map_err(ApiError::inventory)?;
-    Ok((Replayed::of(&updated), one(updated.get_ref())))
+    Ok((
+        Replayed::of(&updated),
+        Json(ProductBody(updated.into_inner())),
+    ))
 }
 
 async fn destroy(
@@ -260,7 +261,7 @@ async fn adjust_stock(
     Authenticated(caller): Authenticated,
     ObjectId(id): ObjectId,
     fields: Fields,
-) -> Result<(Replayed, Json<Value>), ApiError> {
+) -> Result<(Replayed, Json<ProductBody>), ApiError> {
     let mut errors = FieldErrors::new();
     if !fields.contains("delta") {
         errors.add("delta", REQUIRED);
@@ -276,5 +277,8 @@ async fn adjust_stock(
         .adjust_stock(caller.write_request(request))
         .await
         .map_err(ApiError::inventory)?;
-    Ok((Replayed::of(&adjusted), one(adjusted.get_ref())))
+    Ok((
+        Replayed::of(&adjusted),
+        Json(ProductBody(adjusted.into_inner())),
+    ))
 }
