@@ -1,28 +1,44 @@
 //! The limits the services are measured against: an axum handler answering a fixed copy of the
 //! gateway's `/api/inventory/` document, and a bare tonic server answering tonic-health's
-//! `Check` (a unary call with next to nothing in it). They run on a runtime of their own, with
+//! `Check` (a unary call with next to nothing in it), and inventory's handlers served without
+//! the auth layer in front of them. They run on a runtime of their own, with
 //! as many worker threads as a service's `#[tokio::main]`, so they compete with the load
 //! generator for the CPUs as a separate process would.
 
 use std::{net::SocketAddr, sync::Arc, sync::mpsc};
 
 use axum::{Json, Router, routing::get, serve::ListenerExt};
+use inventory_service::{Config, grpc::InventoryApi, store::ProductStore};
+use proto::auth::v1::User;
 use serde_json::Value;
+use service_kit::{grpc, telemetry::LogFormat};
 use tokio::net::TcpListener;
-use tonic::transport::{Server, server::TcpIncoming};
+
+use crate::{process, stack::Stack};
+use tonic::{
+    service::{Routes, interceptor::InterceptedService},
+    transport::{Server, server::TcpIncoming},
+};
 
 /// Where the two baselines listen.
 #[derive(Debug, Clone, Copy)]
 pub struct Baselines {
     pub http: SocketAddr,
     pub grpc: SocketAddr,
+    /// Inventory without its auth layer.
+    pub inventory: SocketAddr,
 }
 
 /// The path the HTTP baseline answers, the gateway's own.
 pub const INVENTORY_PATH: &str = "/api/inventory/";
 
-/// Starts both on free ports; they serve until the process exits.
-pub fn start(inventory: Value) -> Baselines {
+/// Starts the three on free ports, for `stack`; they serve until the process exits.
+pub fn start(stack: &Stack) -> Result<Baselines, String> {
+    let document = Arc::new(stack.inventory_document.clone());
+    let (database_url, admin) = (
+        stack.inventory_database.url().to_owned(),
+        stack.admin.clone(),
+    );
     let (started, addresses) = mpsc::channel();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -32,12 +48,13 @@ pub fn start(inventory: Value) -> Baselines {
         runtime.block_on(async move {
             let http = TcpListener::bind("127.0.0.1:0").await.expect("a port");
             let grpc = TcpListener::bind("127.0.0.1:0").await.expect("a port");
-            let addrs = Baselines {
+            let inventory = serve_inventory_without_auth_layer(&database_url, admin).await;
+            let addrs = inventory.map(|inventory| Baselines {
                 http: http.local_addr().expect("an address"),
                 grpc: grpc.local_addr().expect("an address"),
-            };
+                inventory,
+            });
             // Serialized on every request, as the gateway serializes its answer.
-            let document = Arc::new(inventory);
             let app = Router::new().route(
                 INVENTORY_PATH,
                 get(move || {
@@ -61,4 +78,48 @@ pub fn start(inventory: Value) -> Baselines {
         });
     });
     addresses.recv().expect("the baselines start")
+}
+
+/// Inventory's own handlers on `database_url`, served as the binary serves them (service-kit's
+/// server, its limits, its request ids and log subscriber, its default settings) but without the
+/// auth layer: every call is `caller`'s, pinned by an interceptor that only puts it where the
+/// layer would. What scenario 3 measures as the layer's cost is the binary's shortfall from this.
+async fn serve_inventory_without_auth_layer(
+    database_url: &str,
+    caller: User,
+) -> Result<SocketAddr, String> {
+    // The bench gives the binary nothing but its URLs, so these are the binary's defaults.
+    let config = Config::from_env().map_err(|e| format!("inventory's settings: {e}"))?;
+    // Its log lines filtered as the bench filters the binary's (and in JSON, as it asks).
+    service_kit::telemetry::init_with_directives(LogFormat::Json, process::INVENTORY.log_filter);
+    let store = ProductStore::connect(database_url)
+        .await
+        .map_err(|e| format!("inventory's database: {e}"))?;
+    let writes = store.writes(config.idempotency_key_ttl);
+    let pin_caller = move |mut request: tonic::Request<()>| {
+        request.extensions_mut().insert(caller.clone());
+        Ok(request)
+    };
+    let mut routes = Routes::builder();
+    routes.add_service(InterceptedService::new(
+        service_kit::with_message_limits!(
+            InventoryApi::new(store, writes).into_service(),
+            config.grpc
+        ),
+        pin_caller,
+    ));
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("no port: {e}"))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| format!("no address: {e}"))?;
+    tokio::spawn(grpc::serve(
+        listener,
+        routes.routes(),
+        config.grpc,
+        config.hand_over.drain_timeout,
+        std::future::pending(),
+    ));
+    Ok(address)
 }

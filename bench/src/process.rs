@@ -25,7 +25,7 @@ pub struct Program {
     address_field: &'static str,
     /// `RUST_LOG` for the run: warnings, plus the one start-up line. The per-call `info` lines
     /// stay off, so the figures are the service's, not those of writing a line per request.
-    log_filter: &'static str,
+    pub log_filter: &'static str,
 }
 
 pub const AUTH: Program = Program {

@@ -5,7 +5,10 @@
 use std::path::Path;
 
 use proto::{
-    auth::v1::{LoginRequest, RegisterRequest, auth_service_client::AuthServiceClient},
+    auth::v1::{
+        CredentialKind, LoginRequest, RegisterRequest, User, ValidateTokenRequest,
+        auth_service_client::AuthServiceClient,
+    },
     inventory::v1::{CreateProductRequest, inventory_service_client::InventoryServiceClient},
 };
 use serde_json::Value;
@@ -38,7 +41,11 @@ pub struct Stack {
     pub product_id: i64,
     /// The gateway's answer to the admin's `GET /api/inventory/`.
     pub inventory_document: Value,
-    _databases: [Database; 2],
+    /// The admin as auth validates them: the caller the auth layer would pin.
+    pub admin: User,
+    // After the services, so they are stopped first.
+    pub inventory_database: Database,
+    _auth_database: Database,
 }
 
 /// `HASHING_CONCURRENCY` as the service defaults it (the CPUs less one, at least one), passed
@@ -98,6 +105,16 @@ impl Stack {
         let mut auth_client =
             AuthServiceClient::new(load::channels(&auth.url(), 1).await.remove(0));
         let admin_key = login(&mut auth_client, ADMIN).await?;
+        let admin = auth_client
+            .validate_token(ValidateTokenRequest {
+                key: admin_key.clone(),
+                kind: CredentialKind::Token.into(),
+            })
+            .await
+            .map_err(|status| format!("ValidateToken: {status}"))?
+            .into_inner()
+            .user
+            .ok_or("ValidateToken: no user")?;
         let mut clerks = Vec::with_capacity(STORM_USERS);
         for i in 1..=STORM_USERS {
             let username = format!("clerk{i:02}");
@@ -140,7 +157,9 @@ impl Stack {
             clerks,
             product_id,
             inventory_document,
-            _databases: [auth_db, inventory_db],
+            admin,
+            inventory_database: inventory_db,
+            _auth_database: auth_db,
         })
     }
 

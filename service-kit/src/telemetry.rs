@@ -25,10 +25,20 @@ impl FromStr for LogFormat {
     }
 }
 
-/// Installs the global subscriber. Later calls (several services in one process, tests) are
-/// no-ops.
+/// Installs the global subscriber, filtered by `RUST_LOG` (default `info`). Later calls
+/// (several services in one process, tests) are no-ops.
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    init_filtered(format, filter);
+}
+
+/// As [`init`], with `directives` (`RUST_LOG`'s syntax) in place of `RUST_LOG`: for a process
+/// that serves a service in-process beside other work (the bench's baselines).
+pub fn init_with_directives(format: LogFormat, directives: &str) {
+    init_filtered(format, EnvFilter::new(directives));
+}
+
+fn init_filtered(format: LogFormat, filter: EnvFilter) {
     // Colours only for a person at a terminal; files and log collectors get plain text.
     let builder = fmt()
         .with_env_filter(filter)
