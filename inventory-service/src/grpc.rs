@@ -20,7 +20,7 @@ use tonic::{Request, Response, Status};
 use crate::{
     domain::{NewProduct, ProductChanges, StockDelta},
     error::InventoryError,
-    store::{AdjustStockError, Page, Product, ProductStore},
+    store::{Page, Product, ProductStore},
 };
 
 /// What a call does to products.
@@ -110,12 +110,7 @@ impl InventoryService for InventoryApi {
         request: Request<pb::GetProductRequest>,
     ) -> Result<Response<pb::Product>, Status> {
         authorize(&request, Access::Read)?;
-        let product = self
-            .store
-            .get(request.get_ref().id)
-            .await
-            .map_err(InventoryError::from)?
-            .ok_or(InventoryError::ProductNotFound)?;
+        let product = self.store.get(request.get_ref().id).await?;
         Ok(Response::new(to_proto(product)))
     }
 
@@ -133,11 +128,7 @@ impl InventoryService for InventoryApi {
             offset: request.get_ref().offset,
         };
         let count = !request.get_ref().skip_total_count;
-        let listed = self
-            .store
-            .list(page, count)
-            .await
-            .map_err(InventoryError::from)?;
+        let listed = self.store.list(page, count).await?;
         let read = listed.products.len();
         let products = within_reply_budget(listed.products.into_iter().map(to_proto));
         Ok(Response::new(pb::ListProductsResponse {
@@ -165,9 +156,8 @@ impl InventoryService for InventoryApi {
         let updated = self.writes.run(keyed, move |connection| {
             Box::pin(async move {
                 ProductStore::update(connection, id, &changes, SystemTime::now())
-                    .await?
+                    .await
                     .map(to_proto)
-                    .ok_or(InventoryError::ProductNotFound)
             })
         });
         updated.await
@@ -182,11 +172,9 @@ impl InventoryService for InventoryApi {
         let id = request.get_ref().id;
         let deleted = self.writes.run(keyed, move |connection| {
             Box::pin(async move {
-                if !ProductStore::delete(connection, id).await? {
-                    return Err(InventoryError::ProductNotFound);
-                }
+                ProductStore::delete(connection, id).await?;
                 tracing::info!("product deleted");
-                Ok(pb::DeleteProductResponse {})
+                Ok::<_, InventoryError>(pb::DeleteProductResponse {})
             })
         });
         deleted.await
@@ -205,14 +193,6 @@ impl InventoryService for InventoryApi {
                 ProductStore::adjust_stock(connection, id, delta, SystemTime::now())
                     .await
                     .map(to_proto)
-                    .map_err(|error| match error {
-                        AdjustStockError::NotFound => InventoryError::ProductNotFound,
-                        AdjustStockError::BelowZero => InventoryError::InsufficientStock,
-                        AdjustStockError::AboveMaximum(current) => {
-                            InventoryError::Invalid(StockDelta::exceeds_capacity(current))
-                        }
-                        AdjustStockError::Database(err) => InventoryError::Database(err),
-                    })
             })
         });
         adjusted.await

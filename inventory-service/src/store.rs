@@ -16,6 +16,7 @@ use sqlx::{AnyConnection, AnyPool, Row, any::AnyRow};
 
 use crate::{
     domain::{NewProduct, Price, ProductChanges, Quantity, StockDelta},
+    error::InventoryError,
     import::{ImportError, ImportReport, ImportedProduct},
 };
 
@@ -115,22 +116,10 @@ pub struct Listed {
     pub more: bool,
 }
 
-/// Why AdjustStock changed nothing.
-#[derive(Debug, thiserror::Error)]
-pub enum AdjustStockError {
-    #[error("no such product")]
-    NotFound,
-    #[error("the result would be below zero")]
-    BelowZero,
-    /// The result would be over [`Quantity::MAX`]; carries the stock the delta was tried on.
-    #[error("the result would exceed the maximum quantity")]
-    AboveMaximum(Quantity),
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-}
-
-/// The product table behind a pool. Cheap to clone. Its spans carry no fields: the handler's
-/// span around each one already names the product.
+/// The product table behind a pool. Cheap to clone. Its methods answer in the service's own
+/// error, so a missing product is [`InventoryError::ProductNotFound`] wherever it is found
+/// missing. Its spans carry no fields: the handler's span around each one already names the
+/// product.
 #[derive(Debug, Clone)]
 pub struct ProductStore {
     pool: AnyPool,
@@ -155,18 +144,18 @@ impl ProductStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn get(&self, id: i64) -> Result<Option<Product>, sqlx::Error> {
+    pub async fn get(&self, id: i64) -> Result<Product, InventoryError> {
         let row = sqlx::query(SELECT_ONE)
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(product_from_row).transpose()
+        found(row)
     }
 
     /// One page in id order, and whether more follow; with `count`, also how many products
     /// there are in all (a second query, which unpaged readers do without).
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn list(&self, page: Page, count: bool) -> Result<Listed, sqlx::Error> {
+    pub async fn list(&self, page: Page, count: bool) -> Result<Listed, InventoryError> {
         // One row past the page tells whether more follow, without counting.
         let rows = sqlx::query(SELECT_PAGE)
             .bind(saturating_i64(page.limit).saturating_add(1))
@@ -178,7 +167,7 @@ impl ProductStore {
             .iter()
             .take(usize::try_from(page.limit).unwrap_or(usize::MAX))
             .map(product_from_row)
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<_, sqlx::Error>>()?;
         let total = if count {
             let total: i64 = sqlx::query(COUNT).fetch_one(&self.pool).await?.try_get(0)?;
             Some(u64::try_from(total).unwrap_or_default())
@@ -200,7 +189,7 @@ impl ProductStore {
         connection: &mut AnyConnection,
         product: &NewProduct,
         now: SystemTime,
-    ) -> Result<Product, sqlx::Error> {
+    ) -> Result<Product, InventoryError> {
         let row = sqlx::query(INSERT)
             .bind(product.name.as_str())
             .bind(product.description.as_str())
@@ -209,17 +198,17 @@ impl ProductStore {
             .bind(micros(now))
             .fetch_one(connection)
             .await?;
-        product_from_row(&row)
+        Ok(product_from_row(&row)?)
     }
 
-    /// Applies the changes that are set; `None` when there is no such product.
+    /// Applies the changes that are set.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn update(
         connection: &mut AnyConnection,
         id: i64,
         changes: &ProductChanges,
         now: SystemTime,
-    ) -> Result<Option<Product>, sqlx::Error> {
+    ) -> Result<Product, InventoryError> {
         let row = sqlx::query(UPDATE)
             .bind(changes.name.as_ref().map(|name| name.as_str().to_owned()))
             .bind(changes.description.clone())
@@ -229,24 +218,27 @@ impl ProductStore {
             .bind(id)
             .fetch_optional(connection)
             .await?;
-        row.as_ref().map(product_from_row).transpose()
+        found(row)
     }
 
-    /// Whether there was such a product.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn delete(connection: &mut AnyConnection, id: i64) -> Result<bool, sqlx::Error> {
+    pub async fn delete(connection: &mut AnyConnection, id: i64) -> Result<(), InventoryError> {
         let result = sqlx::query(DELETE).bind(id).execute(connection).await?;
-        Ok(result.rows_affected() > 0)
+        if result.rows_affected() == 0 {
+            return Err(InventoryError::ProductNotFound);
+        }
+        Ok(())
     }
 
-    /// Adds `delta` to the stock in one atomic statement, or changes nothing.
+    /// Adds `delta` to the stock in one atomic statement, or changes nothing: insufficient stock
+    /// below zero, an invalid delta above [`Quantity::MAX`].
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn adjust_stock(
         connection: &mut AnyConnection,
         id: i64,
         delta: StockDelta,
         now: SystemTime,
-    ) -> Result<Product, AdjustStockError> {
+    ) -> Result<Product, InventoryError> {
         let row = sqlx::query(ADJUST_STOCK)
             .bind(delta.value())
             .bind(micros(now))
@@ -264,13 +256,13 @@ impl ProductStore {
             .await?
             .map(|row| row.try_get(0))
             .transpose()?;
-        match current {
-            None => Err(AdjustStockError::NotFound),
-            Some(quantity) if quantity + delta.value() < 0 => Err(AdjustStockError::BelowZero),
-            Some(quantity) => Err(AdjustStockError::AboveMaximum(Quantity::from_stored(
-                quantity,
-            ))),
-        }
+        Err(match current {
+            None => InventoryError::ProductNotFound,
+            Some(quantity) if quantity + delta.value() < 0 => InventoryError::InsufficientStock,
+            Some(quantity) => InventoryError::Invalid(StockDelta::exceeds_capacity(
+                Quantity::from_stored(quantity),
+            )),
+        })
     }
 }
 
@@ -328,6 +320,12 @@ impl ProductStore {
         tx.commit().await?;
         Ok(report)
     }
+}
+
+/// The product in `row`, if the statement found one.
+fn found(row: Option<AnyRow>) -> Result<Product, InventoryError> {
+    let row = row.ok_or(InventoryError::ProductNotFound)?;
+    Ok(product_from_row(&row)?)
 }
 
 fn product_from_row(row: &AnyRow) -> Result<Product, sqlx::Error> {
@@ -468,7 +466,7 @@ mod tests {
                 second_gets,
                 "after the first's {first_ends_with}"
             );
-            let stored = store.get(id).await.unwrap().expect("the product");
+            let stored = store.get(id).await.expect("the product");
             assert_eq!(stored.quantity.value(), left, "after {first_ends_with}");
         }
     }
@@ -477,9 +475,7 @@ mod tests {
     /// which the idempotency store can keep).
     async fn add_five(connection: &mut AnyConnection, id: i64) -> Result<i64, InventoryError> {
         let delta = StockDelta::parse(5).unwrap();
-        let product = ProductStore::adjust_stock(connection, id, delta, SystemTime::now())
-            .await
-            .map_err(|_| InventoryError::ProductNotFound)?;
+        let product = ProductStore::adjust_stock(connection, id, delta, SystemTime::now()).await?;
         Ok(product.quantity.value())
     }
 
@@ -560,7 +556,7 @@ mod tests {
                     "the duplicate never ran"
                 );
             }
-            let stored = store.get(id).await.unwrap().expect("the product");
+            let stored = store.get(id).await.expect("the product");
             assert_eq!(stored.quantity.value(), 5, "moved once ({key})");
         }
     }
