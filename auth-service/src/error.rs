@@ -4,7 +4,7 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use proto::reasons;
+use proto::{credentials::CredentialsRefused, reasons};
 use service_kit::validation::FieldErrors;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -63,6 +63,17 @@ impl From<sqlx::Error> for AuthError {
             Self::Unavailable(err)
         } else {
             Self::internal(err)
+        }
+    }
+}
+
+/// DRF's answers: no credential, or an `authorization` that cannot be a key (a token
+/// that cannot exist).
+impl From<CredentialsRefused> for AuthError {
+    fn from(refused: CredentialsRefused) -> Self {
+        match refused {
+            CredentialsRefused::Missing => Self::CredentialsMissing,
+            CredentialsRefused::Malformed => Self::TokenInvalid,
         }
     }
 }

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use proto::{
     auth::v1::{self as pb, auth_service_server},
-    credentials::{self, MalformedAuthorization},
+    credentials,
 };
 use service_kit::{
     idempotency::Keyed,
@@ -38,18 +38,7 @@ impl AuthGrpc {
     /// The caller, from `authorization: Token|Bearer|Session <key>`. Any other scheme is no
     /// credential at all, as in DRF.
     async fn principal<T>(&self, request: &Request<T>) -> Result<Principal, AuthError> {
-        let value = request
-            .metadata()
-            .get(credentials::METADATA_KEY)
-            .ok_or(AuthError::CredentialsMissing)?
-            .to_str()
-            .map_err(|_| AuthError::TokenInvalid)?;
-        let (kind, key) = credentials::parse(value).map_err(|err| match err {
-            MalformedAuthorization::UnknownScheme => AuthError::CredentialsMissing,
-            MalformedAuthorization::MissingKey | MalformedAuthorization::SpacesInKey => {
-                AuthError::TokenInvalid
-            }
-        })?;
+        let (kind, key) = credentials::of_metadata(request.metadata())?;
         self.auth.validate(key, kind_from_proto(kind)).await
     }
 }

@@ -17,7 +17,7 @@ use std::{
 
 use proto::{
     auth::v1::{User, ValidateTokenRequest, auth_service_client::AuthServiceClient},
-    credentials::{self, MalformedAuthorization},
+    credentials,
 };
 use service_kit::{request_id, upstream::Upstream, verdicts::VerdictCache};
 use tonic::{Code, body::Body, metadata::MetadataMap, server::NamedService};
@@ -63,18 +63,7 @@ impl TokenValidator {
     /// The user behind the `authorization` metadata of an incoming call.
     #[tracing::instrument(level = "debug", skip_all, fields(user_id = tracing::field::Empty))]
     pub async fn authenticate(&self, incoming: &MetadataMap) -> Result<User, InventoryError> {
-        let value = incoming
-            .get(credentials::METADATA_KEY)
-            .ok_or(InventoryError::CredentialsMissing)?
-            .to_str()
-            .map_err(|_| InventoryError::CredentialsMalformed)?;
-        let (kind, key) = credentials::parse(value).map_err(|malformed| match malformed {
-            // DRF treats another scheme (e.g. `Basic`) as no credential at all.
-            MalformedAuthorization::UnknownScheme => InventoryError::CredentialsMissing,
-            MalformedAuthorization::MissingKey | MalformedAuthorization::SpacesInKey => {
-                InventoryError::CredentialsMalformed
-            }
-        })?;
+        let (kind, key) = credentials::of_metadata(incoming)?;
 
         if let Some(user) = self.verdicts.lookup(kind, key).and_then(|hit| hit.user) {
             tracing::Span::current().record("user_id", user.id);

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use proto::reasons;
+use proto::{credentials::CredentialsRefused, reasons};
 use service_kit::{database, validation::FieldErrors};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -39,6 +39,15 @@ pub enum InventoryError {
     AuthFailed(Status),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+}
+
+impl From<CredentialsRefused> for InventoryError {
+    fn from(refused: CredentialsRefused) -> Self {
+        match refused {
+            CredentialsRefused::Missing => Self::CredentialsMissing,
+            CredentialsRefused::Malformed => Self::CredentialsMalformed,
+        }
+    }
 }
 
 /// Auth's own shape for "who are you?" answers, so that clients see one vocabulary whichever

@@ -103,6 +103,33 @@ pub mod credentials {
         Ok((kind, key))
     }
 
+    /// Why a call's `authorization` metadata presents no usable credential, in the two
+    /// answers a gRPC service gives (DRF's): none at all, or one that cannot be a key.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum CredentialsRefused {
+        /// No `authorization`, or a scheme that is no credential (e.g. `Basic`).
+        Missing,
+        /// A known scheme without a key, a key with spaces, or a value that is not text.
+        Malformed,
+    }
+
+    /// The credential a gRPC call presents in its `authorization` metadata.
+    pub fn of_metadata(
+        metadata: &tonic::metadata::MetadataMap,
+    ) -> Result<(CredentialKind, &str), CredentialsRefused> {
+        let value = metadata
+            .get(METADATA_KEY)
+            .ok_or(CredentialsRefused::Missing)?
+            .to_str()
+            .map_err(|_| CredentialsRefused::Malformed)?;
+        parse(value).map_err(|malformed| match malformed {
+            MalformedAuthorization::UnknownScheme => CredentialsRefused::Missing,
+            MalformedAuthorization::MissingKey | MalformedAuthorization::SpacesInKey => {
+                CredentialsRefused::Malformed
+            }
+        })
+    }
+
     /// The `authorization` value that presents `key` as a credential of `kind`.
     pub fn format(kind: CredentialKind, key: &str) -> String {
         match kind {
@@ -131,6 +158,41 @@ pub mod credentials {
                 Err(MalformedAuthorization::UnknownScheme)
             );
             assert_eq!(parse(""), Err(MalformedAuthorization::UnknownScheme));
+        }
+
+        #[test]
+        fn metadata_answers_missing_or_malformed() {
+            let with = |value: &'static [u8]| {
+                let mut metadata = tonic::metadata::MetadataMap::new();
+                let value = tonic::metadata::MetadataValue::try_from(value).unwrap();
+                metadata.insert(METADATA_KEY, value);
+                metadata
+            };
+            let refused = |metadata: &_| of_metadata(metadata).err();
+            assert_eq!(
+                of_metadata(&with(b"Token abc")),
+                Ok((CredentialKind::Token, "abc"))
+            );
+            assert_eq!(
+                refused(&tonic::metadata::MetadataMap::new()),
+                Some(CredentialsRefused::Missing)
+            );
+            assert_eq!(
+                refused(&with(b"Basic abc")),
+                Some(CredentialsRefused::Missing)
+            );
+            assert_eq!(
+                refused(&with(b"Token")),
+                Some(CredentialsRefused::Malformed)
+            );
+            assert_eq!(
+                refused(&with(b"Token a b")),
+                Some(CredentialsRefused::Malformed)
+            );
+            assert_eq!(
+                refused(&with(b"Token \xe9")),
+                Some(CredentialsRefused::Malformed)
+            );
         }
 
         #[test]
