@@ -5,7 +5,7 @@
 use std::{collections::HashMap, time::Duration};
 
 use proto::{credentials::CredentialsRefused, reasons};
-use service_kit::validation::FieldErrors;
+use service_kit::{grpc::with_reason, validation::FieldErrors};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -78,37 +78,53 @@ impl From<CredentialsRefused> for AuthError {
     }
 }
 
-fn with_reason(code: Code, message: String, reason: &str) -> Status {
-    let details = ErrorDetails::with_error_info(reason, reasons::DOMAIN, HashMap::new());
-    Status::with_error_details(code, message, details)
-}
-
 impl From<AuthError> for Status {
     fn from(err: AuthError) -> Self {
         let message = err.to_string();
         match err {
             AuthError::Invalid(errors) => errors.into(),
-            AuthError::CredentialsMissing => {
-                with_reason(Code::Unauthenticated, message, reasons::CREDENTIALS_MISSING)
-            }
-            AuthError::TokenInvalid => {
-                with_reason(Code::Unauthenticated, message, reasons::TOKEN_INVALID)
-            }
-            AuthError::TokenExpired => {
-                with_reason(Code::Unauthenticated, message, reasons::TOKEN_EXPIRED)
-            }
-            AuthError::UserInactive => {
-                with_reason(Code::Unauthenticated, message, reasons::USER_INACTIVE)
-            }
-            AuthError::InvalidCredentials => {
-                with_reason(Code::Unauthenticated, message, reasons::INVALID_CREDENTIALS)
-            }
-            AuthError::AccountDisabled => {
-                with_reason(Code::PermissionDenied, message, reasons::USER_INACTIVE)
-            }
-            AuthError::PermissionDenied => {
-                with_reason(Code::PermissionDenied, message, reasons::PERMISSION_DENIED)
-            }
+            AuthError::CredentialsMissing => with_reason(
+                Code::Unauthenticated,
+                message,
+                reasons::CREDENTIALS_MISSING,
+                reasons::DOMAIN,
+            ),
+            AuthError::TokenInvalid => with_reason(
+                Code::Unauthenticated,
+                message,
+                reasons::TOKEN_INVALID,
+                reasons::DOMAIN,
+            ),
+            AuthError::TokenExpired => with_reason(
+                Code::Unauthenticated,
+                message,
+                reasons::TOKEN_EXPIRED,
+                reasons::DOMAIN,
+            ),
+            AuthError::UserInactive => with_reason(
+                Code::Unauthenticated,
+                message,
+                reasons::USER_INACTIVE,
+                reasons::DOMAIN,
+            ),
+            AuthError::InvalidCredentials => with_reason(
+                Code::Unauthenticated,
+                message,
+                reasons::INVALID_CREDENTIALS,
+                reasons::DOMAIN,
+            ),
+            AuthError::AccountDisabled => with_reason(
+                Code::PermissionDenied,
+                message,
+                reasons::USER_INACTIVE,
+                reasons::DOMAIN,
+            ),
+            AuthError::PermissionDenied => with_reason(
+                Code::PermissionDenied,
+                message,
+                reasons::PERMISSION_DENIED,
+                reasons::DOMAIN,
+            ),
             AuthError::Locked { retry_after } => {
                 let mut details = ErrorDetails::with_retry_info(Some(retry_after));
                 details.set_error_info(reasons::ACCOUNT_LOCKED, reasons::DOMAIN, HashMap::new());

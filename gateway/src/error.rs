@@ -360,17 +360,10 @@ impl IntoResponse for ApiError {
 
 #[cfg(test)]
 mod tests {
+    use service_kit::grpc::with_reason;
     use tonic_types::ErrorDetails;
 
     use super::*;
-
-    fn with_reason(code: Code, reason: &str) -> Status {
-        Status::with_error_details(
-            code,
-            "refused",
-            ErrorDetails::with_error_info(reason, proto::reasons::DOMAIN, []),
-        )
-    }
 
     #[test]
     fn maps_reasons_to_drf_401_messages() {
@@ -383,7 +376,12 @@ mod tests {
             (proto::reasons::TOKEN_EXPIRED, AuthFailure::Expired),
             (proto::reasons::USER_INACTIVE, AuthFailure::Inactive),
         ] {
-            let error = ApiError::auth(with_reason(Code::Unauthenticated, reason));
+            let error = ApiError::auth(with_reason(
+                Code::Unauthenticated,
+                "refused",
+                reason,
+                proto::reasons::DOMAIN,
+            ));
             assert!(matches!(error, ApiError::NotAuthenticated(f) if f == failure));
         }
     }
@@ -430,14 +428,11 @@ mod tests {
 
     #[test]
     fn a_reused_idempotency_key_is_a_422() {
-        let status = Status::with_error_details(
+        let status = with_reason(
             Code::FailedPrecondition,
             "reused",
-            ErrorDetails::with_error_info(
-                proto::idempotency::REUSED,
-                proto::idempotency::DOMAIN,
-                [],
-            ),
+            proto::idempotency::REUSED,
+            proto::idempotency::DOMAIN,
         );
         let response = ApiError::inventory(status).into_response();
         assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);

@@ -2,12 +2,9 @@
 //! branch on the code and the `google.rpc` details; internal causes are logged here and never
 //! leave the service.
 
-use std::collections::HashMap;
-
 use proto::{credentials::CredentialsRefused, reasons};
-use service_kit::{database, validation::FieldErrors};
+use service_kit::{database, grpc::with_reason, validation::FieldErrors};
 use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
@@ -54,11 +51,6 @@ impl From<CredentialsRefused> for InventoryError {
 /// service rejected them.
 fn unauthenticated(message: &str, reason: &str) -> Status {
     with_reason(Code::Unauthenticated, message, reason, reasons::DOMAIN)
-}
-
-fn with_reason(code: Code, message: &str, reason: &str, domain: &str) -> Status {
-    let details = ErrorDetails::with_error_info(reason, domain, HashMap::new());
-    Status::with_error_details(code, message, details)
 }
 
 impl From<InventoryError> for Status {
@@ -116,14 +108,18 @@ impl From<InventoryError> for Status {
 
 #[cfg(test)]
 mod tests {
+    use tonic_types::StatusExt;
+
     use super::*;
 
     #[test]
     fn auth_verdicts_keep_their_details() {
-        let details =
-            ErrorDetails::with_error_info(reasons::TOKEN_EXPIRED, reasons::DOMAIN, HashMap::new());
-        let from_auth =
-            Status::with_error_details(Code::Unauthenticated, "Token has expired.", details);
+        let from_auth = with_reason(
+            Code::Unauthenticated,
+            "Token has expired.",
+            reasons::TOKEN_EXPIRED,
+            reasons::DOMAIN,
+        );
         let passed_on = Status::from(InventoryError::CredentialsRejected(from_auth));
         assert_eq!(passed_on.code(), Code::Unauthenticated);
         assert_eq!(passed_on.message(), "Token has expired.");

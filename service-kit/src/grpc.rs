@@ -7,6 +7,7 @@ use std::{future::Future, net::SocketAddr, time::Duration};
 
 use tokio::net::TcpListener;
 use tonic::{
+    Code, Status,
     service::{Routes, RoutesBuilder},
     transport::{Endpoint, Server, server::TcpIncoming},
 };
@@ -14,11 +15,22 @@ use tonic_health::{
     pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient},
     server::HealthReporter,
 };
+use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::{
     env::{self, ConfigError},
     request_id::RequestIdLayer,
 };
+
+/// A refusal clients can branch on: `reason` and `domain` ride in a `google.rpc.ErrorInfo`
+/// detail, so no client has to match on `message`, which is for people.
+pub fn with_reason(code: Code, message: impl Into<String>, reason: &str, domain: &str) -> Status {
+    Status::with_error_details(
+        code,
+        message,
+        ErrorDetails::with_error_info(reason, domain, []),
+    )
+}
 
 /// What a server allows each caller, so that no client (a buggy one, or one that means harm)
 /// can hold a call, a connection or memory without bound. Read from the environment by

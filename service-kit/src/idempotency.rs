@@ -35,9 +35,8 @@ use proto::idempotency::{self, DOMAIN, METADATA_KEY, REPLAYED_KEY, REUSED};
 use sha2::{Digest, Sha256};
 use sqlx::{Acquire, Any, AnyConnection, AnyPool, Row, any::AnyArguments, query::Query};
 use tonic::{Code, Request, Response, Status, metadata::MetadataValue};
-use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::validation::FieldErrors;
+use crate::{grpc, validation::FieldErrors};
 
 const FORGET_EXPIRED_KEY: &str = "DELETE FROM idempotency_keys \
      WHERE user_id = $1 AND method = $2 AND idempotency_key = $3 AND expires_at <= $4";
@@ -307,10 +306,11 @@ fn replay<R: Message + Default>(
     request: &[u8],
 ) -> Result<R, Status> {
     if fingerprint != request {
-        return Err(Status::with_error_details(
+        return Err(grpc::with_reason(
             Code::FailedPrecondition,
             REUSED_MESSAGE,
-            ErrorDetails::with_error_info(REUSED, DOMAIN, []),
+            REUSED,
+            DOMAIN,
         ));
     }
     match answer {
@@ -337,6 +337,8 @@ fn micros_of(duration: Duration) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    use tonic_types::StatusExt;
+
     use super::*;
 
     fn request_with_key(key: &str) -> Request<prost_types::Duration> {
@@ -381,10 +383,11 @@ mod tests {
 
     #[test]
     fn a_stored_status_replays_whole() {
-        let refused = Status::with_error_details(
+        let refused = grpc::with_reason(
             Code::FailedPrecondition,
             "Insufficient stock.",
-            ErrorDetails::with_error_info("INSUFFICIENT_STOCK", "inventory.v1", []),
+            "INSUFFICIENT_STOCK",
+            "inventory.v1",
         );
         let (response, code, message, details) = Answer::Status(refused).into_columns();
         assert_eq!(response, None);
