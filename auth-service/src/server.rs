@@ -8,6 +8,7 @@ use proto::auth::v1::auth_service_server::AuthServiceServer;
 use service_kit::{
     database::{Backend, DatabaseError},
     grpc,
+    listener::{self, BindError},
 };
 use tokio::net::TcpListener;
 use tonic::{
@@ -29,11 +30,8 @@ use crate::{
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] BindError),
     #[error(transparent)]
     Database(#[from] DatabaseError),
     #[error("cannot set up password hashing: {0}")]
@@ -92,17 +90,7 @@ impl Application {
             claim_sqlite_file(config.database_url.as_str())?
         };
         let auth = build_auth(&config, clock, Caches::Served).await?;
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| StartupError::Bind {
-                    addr: config.listen,
-                    source,
-                })?;
-        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
-            addr: config.listen,
-            source,
-        })?;
+        let (listener, local_addr) = listener::bind(config.listen).await?;
 
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<AuthServiceServer<AuthGrpc>>().await;

@@ -12,6 +12,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use http::{HeaderValue, Uri};
+use service_kit::listener::{self, BindError};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
@@ -35,12 +36,8 @@ use crate::{
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    #[error("cannot listen on {address}: {source}")]
-    Bind {
-        address: SocketAddr,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] BindError),
 }
 
 /// A bound, ready-to-run gateway.
@@ -57,12 +54,7 @@ impl Application {
     /// Binds `config.listen` and builds the router. The services need not be up: their
     /// channels connect on first use.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let bind_error = |source| StartupError::Bind {
-            address: config.listen,
-            source,
-        };
-        let listener = TcpListener::bind(config.listen).await.map_err(bind_error)?;
-        let local_addr = listener.local_addr().map_err(bind_error)?;
+        let (listener, local_addr) = listener::bind(config.listen).await?;
         let metrics = Arc::new(Metrics::default());
         let throttle = Arc::new(Throttle::new(config.auth_rate));
         let upstreams = Upstreams::connect_lazy(&config);

@@ -8,6 +8,7 @@ use proto::inventory::v1::inventory_service_server::InventoryServiceServer;
 use service_kit::{
     database::DatabaseError,
     grpc,
+    listener::{self, BindError},
     upstream::{self, Upstream},
     verdicts::VerdictCache,
 };
@@ -31,11 +32,8 @@ const AUTH_SERVICE_NAME: &str = proto::auth::v1::auth_service_server::SERVICE_NA
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    #[error("cannot listen on {address}: {source}")]
-    Bind {
-        address: SocketAddr,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] BindError),
     #[error(transparent)]
     Database(#[from] DatabaseError),
     #[error("cannot set up server reflection: {0}")]
@@ -62,18 +60,10 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| StartupError::Bind {
-                    address: config.listen,
-                    source,
-                })?;
-        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
-            address: config.listen,
-            source,
-        })?;
+        // The database first, as auth does: a port that is open belongs to a service that
+        // could reach its database.
         let store = ProductStore::connect(config.database_url.as_str()).await?;
+        let (listener, local_addr) = listener::bind(config.listen).await?;
         let writes = store.writes(config.idempotency_key_ttl);
         let key_purge = Box::pin(writes.clone().purge_periodically());
 

@@ -7,6 +7,7 @@
 //! - `database`: one `sqlx::AnyPool` for SQLite or PostgreSQL, migrated at start.
 //! - `idempotency`: writes keyed by `idempotency-key` metadata, applied once, answered again.
 //! - `django`: reading Django's `dumpdata` JSON, for the `import-django` commands.
+//! - `listener`: binding the port a server listens on.
 //! - `grpc`: reflection (v1 and v1alpha) and health, the parts every server mounts, and the
 //!   serve loop with the `GRPC_*` limits on every caller.
 //! - `validation`: field errors, carried as `google.rpc.BadRequest`.
@@ -21,6 +22,7 @@ pub mod django;
 pub mod env;
 pub mod grpc;
 pub mod idempotency;
+pub mod listener;
 pub mod request_id;
 pub mod shutdown;
 pub mod telemetry;
