@@ -6,40 +6,12 @@ use std::{
         Arc,
         atomic::{AtomicI64, Ordering},
     },
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::Duration,
 };
 
-/// A point in time as unix microseconds, the unit the database stores.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct UnixMicros(pub i64);
+use service_kit::time::micros_of;
 
-impl UnixMicros {
-    pub fn plus(self, duration: Duration) -> Self {
-        Self(
-            self.0
-                .saturating_add(i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)),
-        )
-    }
-
-    pub fn minus(self, duration: Duration) -> Self {
-        Self(
-            self.0
-                .saturating_sub(i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)),
-        )
-    }
-
-    /// How long from `self` until `later` (zero if `later` is not later).
-    pub fn until(self, later: UnixMicros) -> Duration {
-        Duration::from_micros(u64::try_from(later.0 - self.0).unwrap_or(0))
-    }
-
-    pub fn to_proto(self) -> prost_types::Timestamp {
-        prost_types::Timestamp {
-            seconds: self.0.div_euclid(1_000_000),
-            nanos: i32::try_from(self.0.rem_euclid(1_000_000) * 1_000).unwrap_or(0),
-        }
-    }
-}
+pub use service_kit::time::UnixMicros;
 
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> UnixMicros;
@@ -51,10 +23,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> UnixMicros {
-        let since_epoch = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        UnixMicros(i64::try_from(since_epoch.as_micros()).unwrap_or(i64::MAX))
+        UnixMicros::now()
     }
 }
 
@@ -69,8 +38,7 @@ impl ManualClock {
     }
 
     pub fn advance(&self, by: Duration) {
-        let micros = i64::try_from(by.as_micros()).unwrap_or(i64::MAX);
-        self.0.fetch_add(micros, Ordering::SeqCst);
+        self.0.fetch_add(micros_of(by), Ordering::SeqCst);
     }
 }
 
@@ -89,12 +57,6 @@ impl Clock for ManualClock {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn converts_to_proto_timestamps() {
-        let t = UnixMicros(1_700_000_000_123_456).to_proto();
-        assert_eq!((t.seconds, t.nanos), (1_700_000_000, 123_456_000));
-    }
 
     #[test]
     fn manual_clock_moves_only_when_told() {

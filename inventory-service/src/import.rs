@@ -8,6 +8,7 @@ use std::{collections::BTreeSet, path::PathBuf, time::SystemTime};
 use service_kit::{
     database::DatabaseError,
     django::{self, DumpError, Record, RecordError, RecordRef},
+    time::UnixMicros,
 };
 
 use crate::{config::Config, domain::NewProduct, store::ProductStore};
@@ -137,12 +138,9 @@ fn check_product(record: &Record) -> Result<ImportedProduct, RecordError> {
         fields.fail(field, message)
     })?;
     let time = |field: &str| {
-        fields.datetime(field).map(|micros| {
-            micros.map(|micros| {
-                SystemTime::UNIX_EPOCH
-                    + std::time::Duration::from_micros(u64::try_from(micros).unwrap_or(0))
-            })
-        })
+        fields
+            .datetime(field)
+            .map(|micros| micros.map(|micros| UnixMicros(micros).to_system_time()))
     };
     Ok(ImportedProduct {
         id,

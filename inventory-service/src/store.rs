@@ -3,7 +3,7 @@
 //! Reads use the pool; writes run on the connection [`service_kit::idempotency::Writes`] gives
 //! them, which for a keyed write is the transaction that also records its key and answer.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use std::collections::HashMap;
 
@@ -11,6 +11,7 @@ use service_kit::{
     database::{self, Backend, DatabaseError, Migrations},
     django::RecordError,
     idempotency::Writes,
+    time::UnixMicros,
 };
 use sqlx::{AnyConnection, AnyPool, Row, any::AnyRow};
 
@@ -195,7 +196,7 @@ impl ProductStore {
             .bind(product.description.as_str())
             .bind(product.price.cents())
             .bind(product.quantity.value())
-            .bind(micros(now))
+            .bind(UnixMicros::from(now).0)
             .fetch_one(connection)
             .await?;
         Ok(product_from_row(&row)?)
@@ -214,7 +215,7 @@ impl ProductStore {
             .bind(changes.description.clone())
             .bind(changes.price.map(Price::cents))
             .bind(changes.quantity.map(Quantity::value))
-            .bind(micros(now))
+            .bind(UnixMicros::from(now).0)
             .bind(id)
             .fetch_optional(connection)
             .await?;
@@ -241,7 +242,7 @@ impl ProductStore {
     ) -> Result<Product, InventoryError> {
         let row = sqlx::query(ADJUST_STOCK)
             .bind(delta.value())
-            .bind(micros(now))
+            .bind(UnixMicros::from(now).0)
             .bind(id)
             .bind(Quantity::MAX)
             .fetch_optional(&mut *connection)
@@ -307,8 +308,8 @@ impl ProductStore {
                 .bind(imported.product.description.as_str())
                 .bind(imported.product.price.cents())
                 .bind(imported.product.quantity.value())
-                .bind(micros(created_at))
-                .bind(micros(imported.updated_at.unwrap_or(created_at)))
+                .bind(UnixMicros::from(created_at).0)
+                .bind(UnixMicros::from(imported.updated_at.unwrap_or(created_at)).0)
                 .execute(&mut *tx)
                 .await?;
             names.insert(imported.id, name.to_owned());
@@ -335,22 +336,13 @@ fn product_from_row(row: &AnyRow) -> Result<Product, sqlx::Error> {
         description: row.try_get("description")?,
         price: Price::from_cents(row.try_get("price_cents")?),
         quantity: Quantity::from_stored(row.try_get("quantity")?),
-        created_at: from_micros(row.try_get("created_at")?),
-        updated_at: from_micros(row.try_get("updated_at")?),
+        created_at: UnixMicros(row.try_get("created_at")?).to_system_time(),
+        updated_at: UnixMicros(row.try_get("updated_at")?).to_system_time(),
     })
 }
 
 fn saturating_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-fn micros(time: SystemTime) -> i64 {
-    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(since_epoch.as_micros()).unwrap_or(i64::MAX)
-}
-
-fn from_micros(micros: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_micros(u64::try_from(micros).unwrap_or_default())
 }
 
 /// [`ADJUST_STOCK`], and a keyed AdjustStock, in two transactions interleaved by hand, on
@@ -366,7 +358,7 @@ mod tests {
         time::{Duration, SystemTime},
     };
 
-    use service_kit::{idempotency::Keyed, testing::TestDatabase};
+    use service_kit::{idempotency::Keyed, testing::TestDatabase, time::UnixMicros};
     use sqlx::{AnyConnection, Connection, Row};
     use tokio::sync::oneshot;
     use tonic::{Code, Request, Response, Status};
@@ -396,7 +388,7 @@ mod tests {
     async fn adjust(connection: &mut AnyConnection, id: i64, delta: i64) -> Option<i64> {
         sqlx::query(ADJUST_STOCK)
             .bind(delta)
-            .bind(super::micros(SystemTime::now()))
+            .bind(UnixMicros::now().0)
             .bind(id)
             .bind(Quantity::MAX)
             .fetch_optional(connection)

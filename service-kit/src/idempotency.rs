@@ -27,7 +27,7 @@
 use std::{
     future::Future,
     pin::Pin,
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{Duration, SystemTime},
 };
 
 use prost::Message;
@@ -36,7 +36,11 @@ use sha2::{Digest, Sha256};
 use sqlx::{Acquire, Any, AnyConnection, AnyPool, Row, any::AnyArguments, query::Query};
 use tonic::{Code, Request, Response, Status, metadata::MetadataValue};
 
-use crate::{grpc, validation::FieldErrors};
+use crate::{
+    grpc,
+    time::{UnixMicros, micros_of},
+    validation::FieldErrors,
+};
 
 const FORGET_EXPIRED_KEY: &str = "DELETE FROM idempotency_keys \
      WHERE user_id = $1 AND method = $2 AND idempotency_key = $3 AND expires_at <= $4";
@@ -153,7 +157,7 @@ impl Writes {
                 .map(Response::new)
                 .map_err(Into::into);
         };
-        let now = micros(SystemTime::now());
+        let now = UnixMicros::now().0;
         let mut transaction = self.pool.begin().await.map_err(database)?;
         keyed
             .query(FORGET_EXPIRED_KEY)
@@ -216,7 +220,7 @@ impl Writes {
     /// Deletes every key expired at `now`; how many.
     pub async fn purge_expired(&self, now: SystemTime) -> Result<u64, sqlx::Error> {
         let result = sqlx::query(PURGE_EXPIRED)
-            .bind(micros(now))
+            .bind(UnixMicros::from(now).0)
             .execute(&self.pool)
             .await?;
         Ok(result.rows_affected())
@@ -325,14 +329,6 @@ fn replay<R: Message + Default>(
             Err(Status::internal("A server error occurred."))
         }
     }
-}
-
-fn micros(time: SystemTime) -> i64 {
-    micros_of(time.duration_since(UNIX_EPOCH).unwrap_or_default())
-}
-
-fn micros_of(duration: Duration) -> i64 {
-    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //! - `listener`: binding the port a server listens on.
 //! - `grpc`: reflection (v1 and v1alpha) and health, the parts every server mounts, and the
 //!   serve loop with the `GRPC_*` limits on every caller.
+//! - `time`: unix microseconds, the time every table stores.
 //! - `validation`: field errors, carried as `google.rpc.BadRequest`.
 //! - `shutdown`: the SIGTERM / Ctrl-C future that drains a server.
 //! - `upstream`: the replicas of a service a client calls: found by name, watched over health,
@@ -28,6 +29,7 @@ pub mod shutdown;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod time;
 pub mod upstream;
 pub mod validation;
 pub mod verdicts;
