@@ -26,11 +26,11 @@ use crate::{
 
 const ROLE_NOT_SELF_ASSIGNABLE: &str = "This role cannot be self-assigned.";
 
-pub struct AuthGrpc {
+pub struct AuthApi {
     auth: Auth,
 }
 
-impl AuthGrpc {
+impl AuthApi {
     pub fn new(auth: Auth) -> Self {
         Self { auth }
     }
@@ -56,7 +56,7 @@ fn client_address<T>(request: &Request<T>) -> Option<IpAddr> {
         .or_else(|| request.remote_addr().map(|addr| addr.ip()))
 }
 
-impl AuthGrpc {
+impl AuthApi {
     /// Register's dry run: every field error, duplicates included, or OK with nothing created.
     async fn check_registration(
         &self,
@@ -76,7 +76,7 @@ impl AuthGrpc {
 }
 
 #[tonic::async_trait]
-impl auth_service_server::AuthService for AuthGrpc {
+impl auth_service_server::AuthService for AuthApi {
     type WatchRevocationsStream = ReceiverStream<Result<pb::RevocationEvent, Status>>;
 
     /// A verdict cache's stream of revocations; [`crate::revocations`] serves it.

@@ -21,7 +21,7 @@ use crate::{
     clock::{Clock, SystemClock},
     config::Config,
     error::AuthError,
-    grpc::AuthGrpc,
+    grpc::AuthApi,
     hashing::{HashingLimits, PasswordHasher},
     revocations::{FeedError, Revocations},
     service::{Auth, IssuePolicy, LockoutPolicy},
@@ -93,16 +93,16 @@ impl Application {
         let (listener, local_addr) = listener::bind(config.listen).await?;
 
         let (health, health_service) = tonic_health::server::health_reporter();
-        health.set_serving::<AuthServiceServer<AuthGrpc>>().await;
+        health.set_serving::<AuthServiceServer<AuthApi>>().await;
         let mut routes = RoutesBuilder::default();
         routes.add_service(health_service);
         if config.reflection {
-            grpc::add_reflection(&mut routes, AuthServiceServer::<AuthGrpc>::NAME)?;
+            grpc::add_reflection(&mut routes, AuthServiceServer::<AuthApi>::NAME)?;
         }
         // Withdrawing writes publish to the verdict caches after their commit: a client that
         // hangs up must not stop one in between.
         routes.add_service(grpc::RunToEnd(service_kit::with_message_limits!(
-            AuthServiceServer::new(AuthGrpc::new(auth.clone())),
+            AuthServiceServer::new(AuthApi::new(auth.clone())),
             limits
         )));
         Ok(Self {
@@ -135,7 +135,7 @@ impl Application {
         let shutdown = async move {
             shutdown.await;
             hand_over
-                .leave(&mut health, &[AuthServiceServer::<AuthGrpc>::NAME])
+                .leave(&mut health, &[AuthServiceServer::<AuthApi>::NAME])
                 .await;
             // Revocation streams never end by themselves; the drain would wait for them.
             hub.close();
