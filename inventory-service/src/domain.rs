@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use proto::inventory::v1 as pb;
 use service_kit::validation::{self, FieldErrors, Messages};
 
 /// DRF's message for a decimal that does not parse.
@@ -187,14 +188,19 @@ pub struct NewProduct {
     pub quantity: Quantity,
 }
 
-impl NewProduct {
-    /// Name and price are required; description defaults to `""` and quantity to 0.
-    pub fn parse(
-        name: Option<String>,
-        description: Option<String>,
-        price: Option<String>,
-        quantity: Option<i64>,
-    ) -> Result<Self, FieldErrors> {
+/// Name and price are required; description defaults to `""` and quantity to 0. The request
+/// is taken apart field by field, so a field added to the message does not compile until it
+/// is parsed here.
+impl TryFrom<pb::CreateProductRequest> for NewProduct {
+    type Error = FieldErrors;
+
+    fn try_from(request: pb::CreateProductRequest) -> Result<Self, FieldErrors> {
+        let pb::CreateProductRequest {
+            name,
+            description,
+            price,
+            quantity,
+        } = request;
         let mut errors = FieldErrors::new();
         let name = errors.check("name", ProductName::parse(name));
         let description = errors.check(
@@ -231,13 +237,18 @@ pub struct ProductChanges {
     pub quantity: Option<Quantity>,
 }
 
-impl ProductChanges {
-    pub fn parse(
-        name: Option<String>,
-        description: Option<String>,
-        price: Option<String>,
-        quantity: Option<i64>,
-    ) -> Result<Self, FieldErrors> {
+/// The fields the request sets, checked; which product is the handler's concern.
+impl TryFrom<pb::UpdateProductRequest> for ProductChanges {
+    type Error = FieldErrors;
+
+    fn try_from(request: pb::UpdateProductRequest) -> Result<Self, FieldErrors> {
+        let pb::UpdateProductRequest {
+            id: _,
+            name,
+            description,
+            price,
+            quantity,
+        } = request;
         let mut errors = FieldErrors::new();
         let changes = Self {
             name: name.and_then(|raw| errors.check("name", ProductName::parse(Some(raw)))),
@@ -253,6 +264,33 @@ impl ProductChanges {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn new_product(
+        name: Option<&str>,
+        description: Option<&str>,
+        price: Option<&str>,
+        quantity: Option<i64>,
+    ) -> Result<NewProduct, FieldErrors> {
+        NewProduct::try_from(pb::CreateProductRequest {
+            name: name.map(str::to_owned),
+            description: description.map(str::to_owned),
+            price: price.map(str::to_owned),
+            quantity,
+        })
+    }
+
+    fn changes(
+        name: Option<&str>,
+        description: Option<&str>,
+    ) -> Result<ProductChanges, FieldErrors> {
+        ProductChanges::try_from(pb::UpdateProductRequest {
+            id: 1,
+            name: name.map(str::to_owned),
+            description: description.map(str::to_owned),
+            price: None,
+            quantity: None,
+        })
+    }
 
     fn price_error(raw: &str) -> String {
         Price::parse(raw).unwrap_err().join(" ")
@@ -326,18 +364,12 @@ mod tests {
     #[test]
     fn nul_characters_are_refused_in_names_and_descriptions() {
         let nul = validation::NULL_CHARACTERS;
-        let errors = NewProduct::parse(
-            Some("Wid\0get".into()),
-            Some("a\0b".into()),
-            Some("1".into()),
-            None,
-        )
-        .unwrap_err();
+        let errors = new_product(Some("Wid\0get"), Some("a\0b"), Some("1"), None).unwrap_err();
         assert_eq!(
             errors.iter().collect::<Vec<_>>(),
             [("name", nul), ("description", nul)]
         );
-        let errors = ProductChanges::parse(None, Some("\0".into()), None, None).unwrap_err();
+        let errors = changes(None, Some("\0")).unwrap_err();
         assert_eq!(errors.iter().collect::<Vec<_>>(), [("description", nul)]);
     }
 
@@ -350,7 +382,7 @@ mod tests {
 
     #[test]
     fn a_new_product_reports_every_field() {
-        let errors = NewProduct::parse(None, None, Some("1.001".into()), Some(-3)).unwrap_err();
+        let errors = new_product(None, None, Some("1.001"), Some(-3)).unwrap_err();
         let errors: Vec<_> = errors.iter().collect();
         assert_eq!(
             errors,
@@ -367,8 +399,7 @@ mod tests {
 
     #[test]
     fn a_new_product_takes_defaults() {
-        let product =
-            NewProduct::parse(Some("Pen".into()), None, Some("1.5".into()), None).unwrap();
+        let product = new_product(Some("Pen"), None, Some("1.5"), None).unwrap();
         assert_eq!(product.description, "");
         assert_eq!(product.quantity, Quantity::parse(0).unwrap());
         assert_eq!(product.price.cents(), 150);
@@ -376,11 +407,8 @@ mod tests {
 
     #[test]
     fn changes_check_only_what_is_set() {
-        assert_eq!(
-            ProductChanges::parse(None, None, None, None),
-            Ok(ProductChanges::default())
-        );
-        let errors = ProductChanges::parse(Some(String::new()), None, None, None).unwrap_err();
+        assert_eq!(changes(None, None), Ok(ProductChanges::default()));
+        let errors = changes(Some(""), None).unwrap_err();
         assert_eq!(
             errors.iter().collect::<Vec<_>>(),
             [("name", validation::BLANK)]

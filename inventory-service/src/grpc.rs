@@ -85,14 +85,7 @@ impl InventoryService for InventoryApi {
         request: Request<pb::CreateProductRequest>,
     ) -> Result<Response<pb::Product>, Status> {
         let keyed = keyed(&request, "CreateProduct")?;
-        let pb::CreateProductRequest {
-            name,
-            description,
-            price,
-            quantity,
-        } = request.into_inner();
-        let product = NewProduct::parse(name, description, price, quantity)
-            .map_err(InventoryError::Invalid)?;
+        let product = NewProduct::try_from(request.into_inner())?;
         let created = self.writes.run(keyed, move |connection| {
             Box::pin(async move {
                 let created = ProductStore::create(connection, &product, SystemTime::now()).await?;
@@ -144,15 +137,8 @@ impl InventoryService for InventoryApi {
         request: Request<pb::UpdateProductRequest>,
     ) -> Result<Response<pb::Product>, Status> {
         let keyed = keyed(&request, "UpdateProduct")?;
-        let pb::UpdateProductRequest {
-            id,
-            name,
-            description,
-            price,
-            quantity,
-        } = request.into_inner();
-        let changes = ProductChanges::parse(name, description, price, quantity)
-            .map_err(InventoryError::Invalid)?;
+        let id = request.get_ref().id;
+        let changes = ProductChanges::try_from(request.into_inner())?;
         let updated = self.writes.run(keyed, move |connection| {
             Box::pin(async move {
                 ProductStore::update(connection, id, &changes, SystemTime::now())
@@ -187,7 +173,7 @@ impl InventoryService for InventoryApi {
     ) -> Result<Response<pb::Product>, Status> {
         let keyed = keyed(&request, "AdjustStock")?;
         let pb::AdjustStockRequest { id, delta } = request.into_inner();
-        let delta = StockDelta::parse(delta).map_err(InventoryError::Invalid)?;
+        let delta = StockDelta::parse(delta)?;
         let adjusted = self.writes.run(keyed, move |connection| {
             Box::pin(async move {
                 ProductStore::adjust_stock(connection, id, delta, SystemTime::now())
@@ -200,14 +186,24 @@ impl InventoryService for InventoryApi {
 }
 
 fn to_proto(product: Product) -> pb::Product {
+    // Taken apart, so a stored field cannot be added without deciding how it is sent.
+    let Product {
+        id,
+        name,
+        description,
+        price,
+        quantity,
+        created_at,
+        updated_at,
+    } = product;
     pb::Product {
-        id: product.id,
-        name: product.name,
-        description: product.description,
-        price: product.price.to_string(),
-        quantity: product.quantity.value(),
-        created_at: Some(product.created_at.into()),
-        updated_at: Some(product.updated_at.into()),
+        id,
+        name,
+        description,
+        price: price.to_string(),
+        quantity: quantity.value(),
+        created_at: Some(created_at.into()),
+        updated_at: Some(updated_at.into()),
     }
 }
 

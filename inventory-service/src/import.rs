@@ -5,6 +5,7 @@
 
 use std::{collections::BTreeSet, path::PathBuf, time::SystemTime};
 
+use proto::inventory::v1::CreateProductRequest;
 use service_kit::{
     database::DatabaseError,
     django::{self, DumpError, Record, RecordError, RecordRef},
@@ -122,12 +123,12 @@ fn check_product(record: &Record) -> Result<ImportedProduct, RecordError> {
     } else {
         "stock"
     };
-    let product = NewProduct::parse(
-        fields.text("name")?,
-        fields.text("description")?,
-        fields.decimal("price")?,
-        fields.integer(stock_field)?,
-    )
+    let product = NewProduct::try_from(CreateProductRequest {
+        name: fields.text("name")?,
+        description: fields.text("description")?,
+        price: fields.decimal("price")?,
+        quantity: fields.integer(stock_field)?,
+    })
     .map_err(|errors| {
         let (field, message) = errors.iter().next().unwrap_or(("name", "invalid"));
         let field = if field == "quantity" {
