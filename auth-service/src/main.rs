@@ -11,7 +11,7 @@ use auth_service::{
 };
 use clap::{Parser, Subcommand};
 use proto::auth::v1::auth_service_server::AuthServiceServer;
-use service_kit::{grpc, shutdown, telemetry};
+use service_kit::{grpc, program, shutdown};
 use tonic::server::NamedService;
 
 #[derive(Parser)]
@@ -36,29 +36,25 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(err) => {
-            eprintln!("auth-service: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    telemetry::init(config.log_format);
-    let outcome = match cli.command {
-        None => serve(config).await,
-        Some(Command::Createsuperuser(args)) => createsuperuser_command(&config, &args).await,
-        Some(Command::ImportDjango(args)) => import_django_command(&config, &args).await,
-        Some(Command::Healthcheck) => {
-            grpc::probe_health(config.listen, AuthServiceServer::<()>::NAME).await
-        }
-    };
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("auth-service: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    let log_format = |config: &Config| config.log_format;
+    program::run(
+        "auth-service",
+        Config::from_env(),
+        log_format,
+        |config| async move {
+            match cli.command {
+                None => serve(config).await,
+                Some(Command::Createsuperuser(args)) => {
+                    createsuperuser_command(&config, &args).await
+                }
+                Some(Command::ImportDjango(args)) => import_django_command(&config, &args).await,
+                Some(Command::Healthcheck) => {
+                    grpc::probe_health(config.listen, AuthServiceServer::<()>::NAME).await
+                }
+            }
+        },
+    )
+    .await
 }
 
 async fn serve(config: Config) -> Result<(), String> {

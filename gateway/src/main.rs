@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use gateway::{Application, Config, server::probe_health};
+use service_kit::{program, shutdown};
 
 /// The REST gateway in front of the auth and inventory services. Every setting comes from the
 /// environment (see README.md).
@@ -24,36 +25,29 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(err) => {
-            eprintln!("gateway: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    if let Some(Command::Healthcheck) = cli.command {
-        return match probe_health(config.listen, config.allowed_hosts.an_allowed_host()).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(err) => {
-                eprintln!("gateway: {err}");
-                ExitCode::FAILURE
+    let log_format = |config: &Config| config.log_format;
+    program::run(
+        "gateway",
+        Config::from_env(),
+        log_format,
+        |config| async move {
+            match cli.command {
+                None => serve(config).await,
+                Some(Command::Healthcheck) => {
+                    probe_health(config.listen, config.allowed_hosts.an_allowed_host()).await
+                }
             }
-        };
-    }
-    service_kit::telemetry::init(config.log_format);
-    let result = match Application::build(config).await {
-        Ok(app) => {
-            tracing::info!(address = %app.local_addr(), "gateway listening");
-            app.run_until_stopped(service_kit::shutdown::signal()).await
-        }
-        Err(err) => Err(err),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            tracing::error!(%err, "gateway stopped");
-            eprintln!("gateway: {err}");
-            ExitCode::FAILURE
-        }
-    }
+        },
+    )
+    .await
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let app = Application::build(config)
+        .await
+        .map_err(|err| err.to_string())?;
+    tracing::info!(address = %app.local_addr(), "gateway listening");
+    app.run_until_stopped(shutdown::signal())
+        .await
+        .map_err(|err| err.to_string())
 }

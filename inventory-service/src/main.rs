@@ -10,7 +10,7 @@ use inventory_service::{
     import::{ImportDjangoArgs, import_django_command},
     server::SERVICE_NAME,
 };
-use service_kit::{grpc, shutdown, telemetry};
+use service_kit::{grpc, program, shutdown};
 
 /// The inventory gRPC service. Every setting comes from the environment (see README.md).
 #[derive(Debug, Parser)]
@@ -33,26 +33,20 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(err) => {
-            eprintln!("inventory-service: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    telemetry::init(config.log_format);
-    let outcome = match cli.command {
-        None => serve(config).await,
-        Some(Command::Healthcheck) => grpc::probe_health(config.listen, SERVICE_NAME).await,
-        Some(Command::ImportDjango(args)) => import_django_command(&config, &args).await,
-    };
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("inventory-service: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    let log_format = |config: &Config| config.log_format;
+    program::run(
+        "inventory-service",
+        Config::from_env(),
+        log_format,
+        |config| async move {
+            match cli.command {
+                None => serve(config).await,
+                Some(Command::Healthcheck) => grpc::probe_health(config.listen, SERVICE_NAME).await,
+                Some(Command::ImportDjango(args)) => import_django_command(&config, &args).await,
+            }
+        },
+    )
+    .await
 }
 
 async fn serve(config: Config) -> Result<(), String> {

@@ -8,6 +8,7 @@
 //! - `idempotency`: writes keyed by `idempotency-key` metadata, applied once, answered again.
 //! - `django`: reading Django's `dumpdata` JSON, for the `import-django` commands.
 //! - `listener`: binding the port a server listens on.
+//! - `program`: the shape of every binary's `main`.
 //! - `grpc`: reflection (v1 and v1alpha) and health, the parts every server mounts, and the
 //!   serve loop with the `GRPC_*` limits on every caller.
 //! - `time`: unix microseconds, the time every table stores.
@@ -24,6 +25,7 @@ pub mod env;
 pub mod grpc;
 pub mod idempotency;
 pub mod listener;
+pub mod program;
 pub mod request_id;
 pub mod shutdown;
 pub mod telemetry;
