@@ -1,13 +1,19 @@
 //! Test support: every test gets a database of its own, on SQLite (a file in a temporary
 //! folder) or on PostgreSQL (a fresh database on the server named by `TEST_POSTGRES_URL`,
-//! dropped when the test ends), so tests never depend on each other or on their order.
+//! dropped when the test ends), so tests never depend on each other or on their order; and
+//! servers run in the test's runtime until stopped ([`Running`]).
 //!
 //! Without `TEST_POSTGRES_URL` the PostgreSQL half is skipped with a notice, except under CI
 //! (`CI` set, as `.ci/run` runs), where a skipped half would pass unseen: there it panics.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::atomic::{AtomicU64, Ordering},
+};
 
 use sqlx::{AnyConnection, Connection};
+use tokio::{sync::oneshot, task::JoinHandle};
 
 /// The variable naming an administrative PostgreSQL URL, e.g.
 /// `postgres://postgres@127.0.0.1:5432/postgres`. `.ci/run` always sets it.
@@ -43,6 +49,46 @@ fn admin_url_or_skip(url: Option<String>, under_ci: bool) -> Option<String> {
 pub fn init_logs() {
     if std::env::var_os("TEST_LOG").is_some() {
         crate::telemetry::init(crate::telemetry::LogFormat::Plain);
+    }
+}
+
+/// The future a server is handed to know when to stop.
+pub type Shutdown = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A server running in the test's runtime (each service's `Application`, bound on port 0),
+/// and the means to stop it. Dropping it stops the server too, without waiting for it.
+#[derive(Debug)]
+pub struct Running {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    /// Spawns `serve`, handing it the future that resolves when the server is to stop: at
+    /// [`Running::stop`] or when this is dropped.
+    pub fn spawn<Serve>(serve: impl FnOnce(Shutdown) -> Serve) -> Self
+    where
+        Serve: Future<Output = ()> + Send + 'static,
+    {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let shutdown = Box::pin(async {
+            // A dropped sender resolves it as well.
+            let _ = stopped.await;
+        });
+        Self {
+            stop,
+            task: tokio::spawn(serve(shutdown)),
+        }
+    }
+
+    /// Stops the server and waits until it has drained its calls and closed its socket.
+    ///
+    /// # Panics
+    ///
+    /// If the server panicked (a test's `expect` on its result, for one).
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.expect("the server task ends cleanly");
     }
 }
 

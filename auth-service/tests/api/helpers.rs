@@ -4,11 +4,11 @@ use std::{future::Future, sync::Arc, time::Duration};
 
 use auth_service::{Application, Config, clock::ManualClock, create_superuser};
 use proto::auth::v1::{self as pb, auth_service_client::AuthServiceClient};
-use service_kit::{testing::TestDatabase, validation::FieldErrors};
-use tokio::{
-    sync::{Barrier, oneshot},
-    task::JoinHandle,
+use service_kit::{
+    testing::{Running, TestDatabase},
+    validation::FieldErrors,
 };
+use tokio::sync::Barrier;
 use tonic::{Code, Request, Status, transport::Channel};
 use tonic_types::StatusExt;
 
@@ -19,8 +19,7 @@ pub struct TestApp {
     pub client: AuthServiceClient<Channel>,
     pub clock: ManualClock,
     pub addr: std::net::SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<()>>,
+    server: Running,
 }
 
 /// Starts the service on `db` with the test configuration.
@@ -35,13 +34,10 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
         .await
         .expect("the service starts");
     let addr = app.local_addr();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        app.run_until_stopped(async {
-            let _ = stopped.await;
-        })
-        .await
-        .expect("the server runs");
+    let server = Running::spawn(|shutdown| async move {
+        app.run_until_stopped(shutdown)
+            .await
+            .expect("the server runs");
     });
     let client = AuthServiceClient::connect(format!("http://{addr}"))
         .await
@@ -51,8 +47,7 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
         client,
         clock,
         addr,
-        stop: Some(stop),
-        server: Some(server),
+        server,
     }
 }
 
@@ -94,13 +89,8 @@ impl TestApp {
     }
 
     /// Stops the server and waits until in-flight calls are done.
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server.await.expect("the server task ends cleanly");
-        }
+    pub async fn stop(self) {
+        self.server.stop().await;
     }
 
     pub async fn register(&self, username: &str) -> pb::User {

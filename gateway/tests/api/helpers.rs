@@ -7,8 +7,10 @@ use std::{sync::Arc, time::Duration};
 use auth_service::clock::ManualClock;
 use reqwest::{Method, RequestBuilder, Response, StatusCode, header};
 use serde_json::{Value, json};
-use service_kit::{testing::TestDatabase, verdicts::VerdictCache};
-use tokio::sync::oneshot;
+use service_kit::{
+    testing::{Running, TestDatabase},
+    verdicts::VerdictCache,
+};
 
 /// The password every test user gets (it meets the rules: 8+ characters, a letter, a digit).
 pub const PASSWORD: &str = "Password123";
@@ -29,15 +31,10 @@ pub struct Stack {
     pub inventory_verdicts: VerdictCache,
     pub gateway_verdicts: VerdictCache,
     /// Dropping these stops the servers.
-    shutdown: Vec<oneshot::Sender<()>>,
+    servers: Vec<Running>,
     _databases: [TestDatabase; 2],
     /// Those of the services started by [`Stack::extra_inventory`].
     extra_databases: Vec<TestDatabase>,
-}
-
-/// A future that resolves when `receiver`'s sender is used or dropped.
-async fn on_drop(receiver: oneshot::Receiver<()>) {
-    let _ = receiver.await;
 }
 
 /// The stack with the gateway's default test configuration (throttling off).
@@ -61,13 +58,7 @@ pub async fn spawn_stack_on(
     configure: impl FnOnce(&mut gateway::Config),
 ) -> Stack {
     service_kit::testing::init_logs();
-    let mut shutdown = Vec::new();
-    let mut stopper = || {
-        let (sender, receiver) = oneshot::channel();
-        shutdown.push(sender);
-        on_drop(receiver)
-    };
-
+    let mut servers = Vec::new();
     let auth_config = auth_service::Config::for_tests(auth_db.url());
     let clock = ManualClock::new();
     let auth =
@@ -75,7 +66,9 @@ pub async fn spawn_stack_on(
             .await
             .expect("auth starts");
     let auth_url: http::Uri = format!("http://{}", auth.local_addr()).parse().unwrap();
-    tokio::spawn(auth.run_until_stopped(stopper()));
+    servers.push(Running::spawn(|shutdown| async move {
+        auth.run_until_stopped(shutdown).await.expect("auth runs");
+    }));
 
     let inventory = inventory_service::Application::build(inventory_service::Config::for_tests(
         inventory_db.url(),
@@ -87,12 +80,17 @@ pub async fn spawn_stack_on(
         .parse()
         .unwrap();
     let inventory_verdicts = inventory.verdicts();
-    tokio::spawn(inventory.run_until_stopped(stopper()));
+    servers.push(Running::spawn(|shutdown| async move {
+        inventory
+            .run_until_stopped(shutdown)
+            .await
+            .expect("inventory runs");
+    }));
 
     let mut config = gateway::Config::for_tests(auth_url.clone(), inventory_url.clone());
     configure(&mut config);
-    let (base, gateway_stopper, gateway_verdicts) = spawn_gateway(config).await;
-    shutdown.push(gateway_stopper);
+    let (base, gateway, gateway_verdicts) = spawn_gateway(config).await;
+    servers.push(gateway);
 
     let stack = Stack {
         base,
@@ -106,7 +104,7 @@ pub async fn spawn_stack_on(
             .unwrap(),
         clock,
         auth_config,
-        shutdown,
+        servers,
         _databases: [auth_db, inventory_db],
         extra_databases: Vec::new(),
     };
@@ -114,17 +112,19 @@ pub async fn spawn_stack_on(
     stack
 }
 
-/// A gateway with `config`: its base URL, the sender whose drop stops it, and its verdict
-/// cache.
-async fn spawn_gateway(config: gateway::Config) -> (String, oneshot::Sender<()>, VerdictCache) {
+/// A gateway with `config`: its base URL, the server, and its verdict cache.
+async fn spawn_gateway(config: gateway::Config) -> (String, Running, VerdictCache) {
     let app = gateway::Application::build(config)
         .await
         .expect("gateway starts");
     let base = format!("http://{}", app.local_addr());
     let verdicts = app.verdicts();
-    let (sender, receiver) = oneshot::channel();
-    tokio::spawn(app.run_until_stopped(on_drop(receiver)));
-    (base, sender, verdicts)
+    let running = Running::spawn(|shutdown| async move {
+        app.run_until_stopped(shutdown)
+            .await
+            .expect("the gateway runs");
+    });
+    (base, running, verdicts)
 }
 
 impl Stack {
@@ -139,8 +139,8 @@ impl Stack {
         let mut config =
             gateway::Config::for_tests(self.auth_url.clone(), inventory_url.parse().unwrap());
         configure(&mut config);
-        let (base, stopper, _verdicts) = spawn_gateway(config).await;
-        self.shutdown.push(stopper);
+        let (base, gateway, _verdicts) = spawn_gateway(config).await;
+        self.servers.push(gateway);
         base
     }
 
@@ -154,9 +154,9 @@ impl Stack {
         .await
         .expect("auth starts");
         let url = format!("http://{}", auth.local_addr()).parse().unwrap();
-        let (sender, receiver) = oneshot::channel();
-        tokio::spawn(auth.run_until_stopped(on_drop(receiver)));
-        self.shutdown.push(sender);
+        self.servers.push(Running::spawn(|shutdown| async move {
+            auth.run_until_stopped(shutdown).await.expect("auth runs");
+        }));
         url
     }
 
@@ -170,9 +170,12 @@ impl Stack {
         .await
         .expect("inventory starts");
         let url = format!("http://{}", inventory.local_addr());
-        let (sender, receiver) = oneshot::channel();
-        tokio::spawn(inventory.run_until_stopped(on_drop(receiver)));
-        self.shutdown.push(sender);
+        self.servers.push(Running::spawn(|shutdown| async move {
+            inventory
+                .run_until_stopped(shutdown)
+                .await
+                .expect("inventory runs");
+        }));
         self.extra_databases.push(db);
         url
     }

@@ -1,7 +1,7 @@
 //! `spawn_app()`: both services running in-process, plus typed clients and tokens for each
 //! kind of caller.
 
-use std::{future::Future, net::SocketAddr, pin::Pin, time::Duration};
+use std::{net::SocketAddr, time::Duration};
 
 use http::Uri;
 
@@ -13,8 +13,10 @@ use proto::{
     inventory::v1::inventory_service_client::InventoryServiceClient,
     inventory::v1::{CreateProductRequest, Product},
 };
-use service_kit::{testing::TestDatabase, verdicts::VerdictCache};
-use tokio::{sync::oneshot, task::JoinHandle};
+use service_kit::{
+    testing::{Running, TestDatabase},
+    verdicts::VerdictCache,
+};
 use tonic::{
     Code, Request, Status,
     transport::{Channel, Endpoint},
@@ -26,38 +28,6 @@ use tonic_types::StatusExt;
 
 pub const PASSWORD: &str = "correct-horse-9";
 const SUPERUSER: &str = "root";
-
-/// A server task and the means to stop it.
-pub struct Running {
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<()>,
-}
-
-impl Running {
-    /// Spawns `serve`, handing it the future that resolves when [`Running::stop`] is called.
-    fn spawn<Serve>(serve: impl FnOnce(BoxFuture) -> Serve) -> Self
-    where
-        Serve: Future<Output = ()> + Send + 'static,
-    {
-        let (stop, stopped) = oneshot::channel::<()>();
-        let shutdown = Box::pin(async {
-            // A dropped sender stops the server too.
-            let _ = stopped.await;
-        });
-        Self {
-            stop,
-            task: tokio::spawn(serve(shutdown)),
-        }
-    }
-
-    /// Stops the server and waits until its socket is closed.
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.expect("the server task ends cleanly");
-    }
-}
-
-type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// An inventory service running on its own, and a channel to it.
 pub struct RunningInventory {
