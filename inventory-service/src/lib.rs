@@ -1,20 +1,23 @@
 //! The inventory service: products and their stock over gRPC (`inventory.v1.InventoryService`),
 //! every call checked with the auth service first.
 //!
-//! - [`config`]: settings from the environment.
-//! - [`server`]: [`Application`] binds, migrates, mounts, serves, and hands over on SIGTERM.
-//! - [`auth`]: the tower layer that validates each caller with auth (any of its replicas), and
+//! - `config`: settings from the environment.
+//! - `server`: `Application` binds, migrates, mounts, serves, and hands over on SIGTERM.
+//! - `auth`: the tower layer that validates each caller with auth (any of its replicas), and
 //!   auth's health watch.
-//! - [`grpc`]: the RPC handlers, thin proto ↔ domain translation plus authorization.
-//! - [`domain`]: validated product types (name, price in cents, quantity) with DRF's messages.
-//! - [`store`]: all SQL, for SQLite and PostgreSQL alike.
-//! - [`error`]: the service's one error enum and its mapping to gRPC statuses.
-//! - [`import`]: `import-django`, products from a Django `dumpdata`.
+//! - `grpc`: the RPC handlers, thin proto ↔ domain translation plus authorization.
+//! - `domain`: validated product types (name, price in cents, quantity) with DRF's messages.
+//! - `store`: all SQL, for SQLite and PostgreSQL alike.
+//! - `error`: the service's one error enum and its mapping to gRPC statuses.
+//! - `import`: `import-django`, products from a Django `dumpdata`.
+//!
+//! Public are the modules another crate uses (the binary, the tests, the bench's in-process
+//! baseline), as in auth; the rest is the service's own.
 
-pub mod auth;
+mod auth;
 pub mod config;
-pub mod domain;
-pub mod error;
+mod domain;
+mod error;
 pub mod grpc;
 pub mod import;
 pub mod server;
