@@ -21,7 +21,7 @@ use tonic_types::StatusExt;
 
 use super::{
     Endpoint, logout,
-    shapes::{self, SEED_001_USER, UserField},
+    shapes::{self, USER_PROFILE_AND_FLAGS, UserField},
 };
 use crate::{
     clients::Upstreams,
@@ -64,28 +64,28 @@ enum LoginAnswer {
     UserMessageAndToken(&'static [UserField]),
 }
 
-const SEED_000: Login = Login {
+const API_LOGIN: Login = Login {
     identifiers: &["username"],
     open_session: false,
     rejection: Rejection::ErrorKey(StatusCode::UNAUTHORIZED),
     answer: LoginAnswer::Token,
 };
 
-const SEED_001: Login = Login {
+const LOGIN: Login = Login {
     identifiers: &["email", "username"],
     open_session: true,
     rejection: Rejection::ErrorKey(StatusCode::UNAUTHORIZED),
-    answer: LoginAnswer::UserMessageAndToken(SEED_001_USER),
+    answer: LoginAnswer::UserMessageAndToken(USER_PROFILE_AND_FLAGS),
 };
 
-const SEED_002: Login = Login {
+const API_V1_LOGIN: Login = Login {
     identifiers: &["username"],
     open_session: false,
     rejection: Rejection::ErrorKey(StatusCode::BAD_REQUEST),
     answer: LoginAnswer::MessageAndToken,
 };
 
-const SEED_003: Login = Login {
+const API_USERS_LOGIN: Login = Login {
     identifiers: &["email"],
     open_session: false,
     rejection: Rejection::NonFieldErrors {
@@ -94,7 +94,7 @@ const SEED_003: Login = Login {
     answer: LoginAnswer::Key,
 };
 
-const SEED_004: Login = Login {
+const API_TOKEN_AUTH: Login = Login {
     identifiers: &["username"],
     open_session: false,
     rejection: Rejection::NonFieldErrors {
@@ -119,7 +119,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                 &["username", "password"],
                 200,
             ),
-            |s, p, h, c, f| log_in(&SEED_000, s, p, h, c, f),
+            |s, p, h, c, f| log_in(&API_LOGIN, s, p, h, c, f),
         ),
         Endpoint::new(
             Operation::public(
@@ -129,7 +129,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                 &["email", "username", "password"],
                 200,
             ),
-            |s, p, h, c, f| log_in(&SEED_001, s, p, h, c, f),
+            |s, p, h, c, f| log_in(&LOGIN, s, p, h, c, f),
         ),
         Endpoint::new(
             Operation::public(
@@ -139,7 +139,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                 &["username", "password"],
                 200,
             ),
-            |s, p, h, c, f| log_in(&SEED_002, s, p, h, c, f),
+            |s, p, h, c, f| log_in(&API_V1_LOGIN, s, p, h, c, f),
         ),
         Endpoint::new(
             Operation::public(
@@ -149,7 +149,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                 &["email", "password"],
                 200,
             ),
-            |s, p, h, c, f| log_in(&SEED_003, s, p, h, c, f),
+            |s, p, h, c, f| log_in(&API_USERS_LOGIN, s, p, h, c, f),
         ),
         Endpoint::new(
             Operation::public(
@@ -159,7 +159,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                 &["username", "password"],
                 200,
             ),
-            |s, p, h, c, f| log_in(&SEED_004, s, p, h, c, f),
+            |s, p, h, c, f| log_in(&API_TOKEN_AUTH, s, p, h, c, f),
         ),
     ]
 }

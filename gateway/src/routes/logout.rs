@@ -29,22 +29,22 @@ struct Logout {
 }
 
 /// `/api/logout/`, shared by seeds 000 and 004.
-const SEED_000: Logout = Logout {
+const API_LOGOUT: Logout = Logout {
     message: ("message", "Successfully logged out."),
     anonymous: not_authenticated,
 };
 
-const SEED_001: Logout = Logout {
+const LOGOUT: Logout = Logout {
     message: ("message", "Successfully logged out"),
     anonymous: not_authenticated,
 };
 
-const SEED_002: Logout = Logout {
+const API_V1_LOGOUT: Logout = Logout {
     message: ("message", "Logged out successfully"),
     anonymous: not_authenticated,
 };
 
-const SEED_003: Logout = Logout {
+const API_USERS_LOGOUT: Logout = Logout {
     message: ("detail", "Successfully logged out."),
     anonymous: || ApiError::NotLoggedIn,
 };
@@ -61,19 +61,19 @@ pub fn endpoints() -> Vec<Endpoint> {
                 "/api/logout/",
                 "Log out: revoke this token (seeds 000, 004)",
             ),
-            |s, p, h, c| log_out(&SEED_000, s, p, h, c),
+            |s, p, h, c| log_out(&API_LOGOUT, s, p, h, c),
         ),
         Endpoint::new(
             logout("/logout/", "Log out: end the cookie session (seed 001)"),
-            |s, p, h, c| log_out(&SEED_001, s, p, h, c),
+            |s, p, h, c| log_out(&LOGOUT, s, p, h, c),
         ),
         Endpoint::new(
             logout("/api/v1/logout/", "Log out (seed 002)"),
-            |s, p, h, c| log_out(&SEED_002, s, p, h, c),
+            |s, p, h, c| log_out(&API_V1_LOGOUT, s, p, h, c),
         ),
         Endpoint::new(
             logout("/api/users/logout/", "Log out (seed 003)"),
-            |s, p, h, c| log_out(&SEED_003, s, p, h, c),
+            |s, p, h, c| log_out(&API_USERS_LOGOUT, s, p, h, c),
         ),
     ]
 }

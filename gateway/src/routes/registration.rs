@@ -11,7 +11,10 @@ use service_kit::validation::{BLANK, FieldErrors, REQUIRED};
 
 use super::{
     Endpoint,
-    shapes::{self, SEED_000_USER, SEED_001_USER, SEED_003_USER, SEED_004_USER, UserField},
+    shapes::{
+        self, USER_ACCOUNT_AND_ROLE, USER_NAMES_AND_EMAIL, USER_PROFILE, USER_PROFILE_AND_FLAGS,
+        UserField,
+    },
 };
 use crate::{
     clients::Upstreams,
@@ -41,36 +44,36 @@ enum SignUpAnswer {
     UserAndToken(&'static [UserField]),
 }
 
-const SEED_000: SignUp = SignUp {
+const API_REGISTER: SignUp = SignUp {
     required: &["username", "password"],
     password: "password",
     confirmation: None,
     takes_role: false,
-    answer: SignUpAnswer::User(SEED_000_USER),
+    answer: SignUpAnswer::User(USER_PROFILE),
 };
 
-const SEED_001: SignUp = SignUp {
+const REGISTER: SignUp = SignUp {
     required: &["email", "password"],
     password: "password",
     confirmation: None,
     takes_role: false,
-    answer: SignUpAnswer::User(SEED_001_USER),
+    answer: SignUpAnswer::User(USER_PROFILE_AND_FLAGS),
 };
 
-const SEED_003: SignUp = SignUp {
+const API_USERS_REGISTRATION: SignUp = SignUp {
     required: &["first_name", "last_name", "email", "password1", "password2"],
     password: "password1",
     confirmation: Some("password2"),
     takes_role: false,
-    answer: SignUpAnswer::User(SEED_003_USER),
+    answer: SignUpAnswer::User(USER_NAMES_AND_EMAIL),
 };
 
-const SEED_004: SignUp = SignUp {
+const API_SIGNUP: SignUp = SignUp {
     required: &["username", "email", "password"],
     password: "password",
     confirmation: None,
     takes_role: true,
-    answer: SignUpAnswer::UserAndToken(SEED_004_USER),
+    answer: SignUpAnswer::UserAndToken(USER_ACCOUNT_AND_ROLE),
 };
 
 const PASSWORDS_DIFFER: &str = "The two password fields did not match.";
@@ -85,7 +88,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                 &["username", "password", "email", "first_name", "last_name"],
                 201,
             ),
-            |s, c, f| sign_up(&SEED_000, s, c, f),
+            |s, c, f| sign_up(&API_REGISTER, s, c, f),
         ),
         Endpoint::new(
             Operation::public(
@@ -95,7 +98,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                 &["email", "password", "username", "first_name", "last_name"],
                 201,
             ),
-            |s, c, f| sign_up(&SEED_001, s, c, f),
+            |s, c, f| sign_up(&REGISTER, s, c, f),
         ),
         Endpoint::new(
             Operation::public(
@@ -105,7 +108,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                 &["first_name", "last_name", "email", "password1", "password2"],
                 201,
             ),
-            |s, c, f| sign_up(&SEED_003, s, c, f),
+            |s, c, f| sign_up(&API_USERS_REGISTRATION, s, c, f),
         ),
         Endpoint::new(
             Operation::public(
@@ -115,7 +118,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                 &["username", "email", "password", "role"],
                 201,
             ),
-            |s, c, f| sign_up(&SEED_004, s, c, f),
+            |s, c, f| sign_up(&API_SIGNUP, s, c, f),
         ),
     ]
 }

@@ -29,15 +29,15 @@ pub enum UserField {
 use UserField::*;
 
 /// Seed 000's `POST /api/register/`.
-pub const SEED_000_USER: &[UserField] = &[Id, Username, Email, FirstName, LastName, Role];
+pub const USER_PROFILE: &[UserField] = &[Id, Username, Email, FirstName, LastName, Role];
 /// Seed 001's `UserSerializer`: `/register/`, `/login/` and `/users/`.
-pub const SEED_001_USER: &[UserField] = &[
+pub const USER_PROFILE_AND_FLAGS: &[UserField] = &[
     Id, Username, Email, FirstName, LastName, Role, IsStaff, IsActive,
 ];
 /// Seed 003's `POST /api/users/registration/`.
-pub const SEED_003_USER: &[UserField] = &[Id, FirstName, LastName, Email];
+pub const USER_NAMES_AND_EMAIL: &[UserField] = &[Id, FirstName, LastName, Email];
 /// Seed 004's `POST /api/signup/` (inside `"user"`).
-pub const SEED_004_USER: &[UserField] = &[Id, Username, Email, Role];
+pub const USER_ACCOUNT_AND_ROLE: &[UserField] = &[Id, Username, Email, Role];
 /// `GET /api/me/`: every field.
 pub const FULL_USER: &[UserField] = &[
     Id,
@@ -183,7 +183,7 @@ mod tests {
             ..User::default()
         };
         assert_eq!(
-            Value::Object(user(&alice, SEED_004_USER)),
+            Value::Object(user(&alice, USER_ACCOUNT_AND_ROLE)),
             json!({"id": 1, "username": null, "email": "a@example.com", "role": "MANAGER"})
         );
     }

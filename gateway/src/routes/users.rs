@@ -15,7 +15,7 @@ use service_kit::validation::FieldErrors;
 
 use super::{
     Endpoint, Replayed, pages,
-    shapes::{self, SEED_001_USER},
+    shapes::{self, USER_PROFILE_AND_FLAGS},
 };
 use crate::{
     clients::Upstreams,
@@ -136,7 +136,7 @@ impl UserInput {
 }
 
 fn one(user: &User) -> Json<Value> {
-    Json(Value::Object(shapes::user(user, SEED_001_USER)))
+    Json(Value::Object(shapes::user(user, USER_PROFILE_AND_FLAGS)))
 }
 
 async fn list(
@@ -167,7 +167,7 @@ async fn list(
     let users = listed
         .items
         .iter()
-        .map(|user| Value::Object(shapes::user(user, SEED_001_USER)))
+        .map(|user| Value::Object(shapes::user(user, USER_PROFILE_AND_FLAGS)))
         .collect();
     Ok(Json(shapes::list(users, listed.total, &paging)))
 }
