@@ -3,7 +3,8 @@
 //!
 //! - `config`: settings from the environment.
 //! - `server`: binds, mounts the service with health and reflection, runs until shutdown.
-//! - `grpc`: proto ↔ domain translation and caller authentication.
+//! - `grpc`: the handlers and caller authentication; `grpc::parse` turns requests into domain
+//!   types, `grpc::convert` turns domain types into messages.
 //! - `service`: what the service does: tokens, login and lockout, accounts.
 //! - `domain`: validated types (usernames, passwords, token keys).
 //! - `store`: all SQL.

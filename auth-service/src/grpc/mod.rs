@@ -12,17 +12,24 @@ use proto::{
 };
 use service_kit::{
     idempotency::Keyed,
-    validation::{FieldErrors, Messages, REQUIRED},
+    validation::{FieldErrors, REQUIRED},
 };
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
-    domain::{CredentialKind, Email, Password, PersonName, Role, User, Username},
+    domain::{Email, Password, PersonName, Role, Username},
     error::AuthError,
-    service::{Auth, Issued, LoginRequest, NewAccount, Principal, ProfilePatch},
+    service::{Auth, LoginRequest, NewAccount, Principal, ProfilePatch},
     store::UserLookup,
 };
+
+mod convert;
+mod parse;
+
+pub(crate) use convert::user_to_proto;
+use convert::{issued_to_proto, kind_from_proto, kind_to_proto};
+use parse::{AccountFields, AccountParts, clearable, parse_account, parsed, present, role_of};
 
 const ROLE_NOT_SELF_ASSIGNABLE: &str = "This role cannot be self-assigned.";
 
@@ -378,151 +385,5 @@ impl auth_service_server::AuthService for AuthApi {
         let deleted = deleted.await?;
         self.auth.user_changed(id).await;
         Ok(deleted)
-    }
-}
-
-/// The fields sign-up and user creation share.
-struct AccountFields {
-    username: Option<String>,
-    email: Option<String>,
-    password: Option<String>,
-    first_name: Option<String>,
-    last_name: Option<String>,
-}
-
-/// An account's fields, each parsed on its own (so a bad password does not hide a taken
-/// username from a dry run).
-struct AccountParts {
-    username: Option<Username>,
-    email: Option<Email>,
-    password: Option<Password>,
-    first_name: Option<PersonName>,
-    last_name: Option<PersonName>,
-}
-
-impl AccountParts {
-    /// The account, as a plain active CLERK (callers set role and flags), once every part
-    /// parsed.
-    fn complete(self) -> Option<NewAccount> {
-        Some(NewAccount {
-            username: self.username,
-            email: self.email,
-            password: self.password?,
-            first_name: self.first_name?,
-            last_name: self.last_name?,
-            role: Role::Clerk,
-            is_staff: false,
-            is_superuser: false,
-            is_active: true,
-        })
-    }
-}
-
-/// Parses an account's fields, recording every error. A username or an email is required.
-fn parse_account(errors: &mut FieldErrors, fields: AccountFields) -> AccountParts {
-    if fields.username.is_none() && fields.email.is_none() {
-        errors.add("username", REQUIRED);
-        errors.add("email", REQUIRED);
-    }
-    AccountParts {
-        username: fields
-            .username
-            .and_then(|u| errors.check("username", Username::parse(&u))),
-        email: fields
-            .email
-            .and_then(|e| errors.check("email", Email::parse(&e))),
-        password: errors.check(
-            "password",
-            present(fields.password).and_then(|p| Password::parse(&p)),
-        ),
-        first_name: errors.check(
-            "first_name",
-            PersonName::parse(fields.first_name.as_deref().unwrap_or_default()),
-        ),
-        last_name: errors.check(
-            "last_name",
-            PersonName::parse(fields.last_name.as_deref().unwrap_or_default()),
-        ),
-    }
-}
-
-/// The parsed value when no field had an error; else every error at once.
-fn parsed<T>(errors: FieldErrors, value: Option<T>) -> Result<T, AuthError> {
-    errors.into_result()?;
-    value.ok_or_else(|| AuthError::internal("a request parsed without errors lacks a value"))
-}
-
-/// A field that an update may set, clear, or leave alone.
-fn clearable<T>(
-    errors: &mut FieldErrors,
-    field: &str,
-    value: Option<String>,
-    clear: bool,
-    parse: fn(&str) -> Result<T, Messages>,
-) -> Option<Option<T>> {
-    match (value, clear) {
-        (_, true) => Some(None),
-        (Some(raw), false) => errors.check(field, parse(&raw)).map(Some),
-        (None, false) => None,
-    }
-}
-
-fn present(value: Option<String>) -> Result<String, Messages> {
-    value.ok_or_else(|| vec![REQUIRED.to_owned()])
-}
-
-/// A role from the wire; unspecified means the default, CLERK.
-fn role_of(value: i32) -> Result<Role, Messages> {
-    match pb::Role::try_from(value) {
-        Ok(pb::Role::Unspecified | pb::Role::Clerk) => Ok(Role::Clerk),
-        Ok(pb::Role::Manager) => Ok(Role::Manager),
-        Ok(pb::Role::Admin) => Ok(Role::Admin),
-        Err(_) => Err(vec![format!("\"{value}\" is not a valid choice.")]),
-    }
-}
-
-fn role_to_proto(role: Role) -> pb::Role {
-    match role {
-        Role::Clerk => pb::Role::Clerk,
-        Role::Manager => pb::Role::Manager,
-        Role::Admin => pb::Role::Admin,
-    }
-}
-
-fn kind_from_proto(kind: pb::CredentialKind) -> CredentialKind {
-    match kind {
-        pb::CredentialKind::Session => CredentialKind::Session,
-        pb::CredentialKind::Token | pb::CredentialKind::Unspecified => CredentialKind::Token,
-    }
-}
-
-fn kind_to_proto(kind: CredentialKind) -> pb::CredentialKind {
-    match kind {
-        CredentialKind::Token => pb::CredentialKind::Token,
-        CredentialKind::Session => pb::CredentialKind::Session,
-    }
-}
-
-pub(crate) fn user_to_proto(user: User) -> pb::User {
-    pb::User {
-        id: user.id,
-        username: user.username,
-        email: user.email,
-        first_name: user.first_name,
-        last_name: user.last_name,
-        role: role_to_proto(user.role).into(),
-        is_staff: user.is_staff,
-        is_superuser: user.is_superuser,
-        is_active: user.is_active,
-        date_joined: Some(user.date_joined.to_proto()),
-        last_login: user.last_login.map(|t| t.to_proto()),
-    }
-}
-
-fn issued_to_proto(issued: Issued) -> pb::IssuedCredential {
-    pb::IssuedCredential {
-        key: issued.key.expose().to_owned(),
-        kind: kind_to_proto(issued.kind).into(),
-        expires_at: Some(issued.expires_at.to_proto()),
     }
 }

@@ -1,0 +1,54 @@
+//! Domain types into their proto messages, and the two enums both ways.
+
+use proto::auth::v1 as pb;
+
+use crate::{
+    domain::{CredentialKind, Role, User},
+    service::Issued,
+};
+
+pub(super) fn role_to_proto(role: Role) -> pb::Role {
+    match role {
+        Role::Clerk => pb::Role::Clerk,
+        Role::Manager => pb::Role::Manager,
+        Role::Admin => pb::Role::Admin,
+    }
+}
+
+pub(super) fn kind_from_proto(kind: pb::CredentialKind) -> CredentialKind {
+    match kind {
+        pb::CredentialKind::Session => CredentialKind::Session,
+        pb::CredentialKind::Token | pb::CredentialKind::Unspecified => CredentialKind::Token,
+    }
+}
+
+pub(super) fn kind_to_proto(kind: CredentialKind) -> pb::CredentialKind {
+    match kind {
+        CredentialKind::Token => pb::CredentialKind::Token,
+        CredentialKind::Session => pb::CredentialKind::Session,
+    }
+}
+
+pub(crate) fn user_to_proto(user: User) -> pb::User {
+    pb::User {
+        id: user.id,
+        username: user.username,
+        email: user.email,
+        first_name: user.first_name,
+        last_name: user.last_name,
+        role: role_to_proto(user.role).into(),
+        is_staff: user.is_staff,
+        is_superuser: user.is_superuser,
+        is_active: user.is_active,
+        date_joined: Some(user.date_joined.to_proto()),
+        last_login: user.last_login.map(|t| t.to_proto()),
+    }
+}
+
+pub(super) fn issued_to_proto(issued: Issued) -> pb::IssuedCredential {
+    pb::IssuedCredential {
+        key: issued.key.expose().to_owned(),
+        kind: kind_to_proto(issued.kind).into(),
+        expires_at: Some(issued.expires_at.to_proto()),
+    }
+}
