@@ -17,7 +17,10 @@ use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
 };
-use tower::Layer;
+use tower::{
+    Layer,
+    util::{MapRequest, MapRequestLayer},
+};
 use tracing::Instrument;
 
 use crate::{
@@ -41,11 +44,14 @@ pub enum StartupError {
 }
 
 /// A bound, ready-to-run gateway.
+/// The router with every layer, as connections are served it.
+type App = MapRequest<Router, fn(Request) -> Request>;
+
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
-    router: Router,
+    app: App,
     connections: connections::Limits,
     verdicts: service_kit::verdicts::VerdictCache,
 }
@@ -59,10 +65,11 @@ impl Application {
         let throttle = Arc::new(Throttle::new(config.auth_rate));
         let upstreams = Upstreams::connect_lazy(&config);
         let verdicts = upstreams.verdicts().clone();
-        // Outermost last: the request id wraps everything, so even a 413 or a 404 carries it.
         let cookies = CookiePolicy {
             secure: config.session_cookie_secure,
         };
+        // Every layer, here and nowhere else. Outermost last: the request id wraps everything,
+        // so even a 413 or a 404 carries it.
         let router = routes::router(upstreams, metrics.clone(), throttle, cookies)
             .layer(middleware::from_fn_with_state(
                 config.request_timeout,
@@ -75,10 +82,13 @@ impl Application {
             .layer(middleware::from_fn_with_state(metrics, metrics::record))
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .layer(middleware::from_fn(request_id));
+        // Outside the router, so that both spellings of a path reach the same route (and the
+        // same metrics label).
+        let app = MapRequestLayer::new(with_trailing_slash as fn(Request) -> Request).layer(router);
         Ok(Self {
             listener,
             local_addr,
-            router,
+            app,
             connections: config.connections,
             verdicts,
         })
@@ -99,10 +109,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
-        // The trailing slash is added before routing, so that both spellings of a path reach
-        // the same route (and the same metrics label).
-        let app = tower::util::MapRequestLayer::new(with_trailing_slash).layer(self.router);
-        connections::serve(self.listener, app, self.connections, shutdown).await;
+        connections::serve(self.listener, self.app, self.connections, shutdown).await;
         Ok(())
     }
 }
