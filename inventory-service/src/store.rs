@@ -1,14 +1,15 @@
 //! All SQL of the service: the `products` table, on SQLite or PostgreSQL through one `AnyPool`.
 //! Prices are integer cents and timestamps unix microseconds, the types both backends share.
-//! Reads use the pool; writes run on the connection [`service_kit::idempotency::Writes`] gives
-//! them, which for a keyed write is the transaction that also records its key and answer.
+//! The hot reads (`get`, `list`) run on [`Readers`]; writes run on the connection
+//! [`service_kit::idempotency::Writes`] gives them, which for a keyed write is the transaction
+//! that also records its key and answer; the import on the pool.
 
 use std::time::{Duration, SystemTime};
 
 use std::collections::HashMap;
 
 use service_kit::{
-    database::{self, Backend, DatabaseError, Migrations},
+    database::{self, Backend, DatabaseError, Migrations, Readers},
     django::RecordError,
     idempotency::Writes,
     time::UnixMicros,
@@ -124,6 +125,8 @@ pub struct Listed {
 #[derive(Debug, Clone)]
 pub struct ProductStore {
     pool: AnyPool,
+    /// The connections of `get` and `list`, the hot path.
+    readers: Readers,
     backend: Backend,
 }
 
@@ -136,7 +139,11 @@ impl ProductStore {
         };
         let pool = database::connect(url, migrations).await?;
         let backend = Backend::of_url(url).ok_or(DatabaseError::UnsupportedUrl)?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            readers: Readers::new(pool.clone()),
+            pool,
+            backend,
+        })
     }
 
     /// The writer of this database's writes, which keeps idempotency keys for `key_ttl`.
@@ -146,9 +153,10 @@ impl ProductStore {
 
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn get(&self, id: i64) -> Result<Product, InventoryError> {
-        let row = sqlx::query(SELECT_ONE)
-            .bind(id)
-            .fetch_optional(&self.pool)
+        let query = sqlx::query(SELECT_ONE).bind(id);
+        let row = self
+            .readers
+            .read(async |connection| query.fetch_optional(connection).await)
             .await?;
         found(row)
     }
@@ -158,10 +166,12 @@ impl ProductStore {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list(&self, page: Page, count: bool) -> Result<Listed, InventoryError> {
         // One row past the page tells whether more follow, without counting.
-        let rows = sqlx::query(SELECT_PAGE)
+        let query = sqlx::query(SELECT_PAGE)
             .bind(saturating_i64(page.limit).saturating_add(1))
-            .bind(saturating_i64(page.offset))
-            .fetch_all(&self.pool)
+            .bind(saturating_i64(page.offset));
+        let rows = self
+            .readers
+            .read(async |connection| query.fetch_all(connection).await)
             .await?;
         let more = rows.len() as u64 > page.limit;
         let products = rows
@@ -170,7 +180,11 @@ impl ProductStore {
             .map(product_from_row)
             .collect::<Result<_, sqlx::Error>>()?;
         let total = if count {
-            let total: i64 = sqlx::query(COUNT).fetch_one(&self.pool).await?.try_get(0)?;
+            let row = self
+                .readers
+                .read(async |connection| sqlx::query(COUNT).fetch_one(connection).await)
+                .await?;
+            let total: i64 = row.try_get(0)?;
             Some(u64::try_from(total).unwrap_or_default())
         } else {
             None

@@ -2,13 +2,17 @@
 //! served by the same SQL through sqlx's `Any` driver; the only things that differ, the
 //! migrations and a few column types, are chosen here from the URL.
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use sqlx::{
-    AnyPool, Row,
+    AnyConnection, AnyPool, Row,
     any::{AnyPoolOptions, AnyRow},
     migrate::Migrator,
 };
+use tokio::sync::Semaphore;
 
 /// The database behind a URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,6 +160,62 @@ pub fn unique_violation(err: &sqlx::Error) -> Option<String> {
     )
 }
 
+/// How many connections [`Readers`] keeps open at most; a read beyond them waits for one.
+const READERS: usize = 8;
+
+/// How long a read waits for a connection before it fails (UNAVAILABLE), as the pool's own
+/// `acquire_timeout`.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connections lent to the hot reads outside sqlx's pool. The pool pings every connection it
+/// takes back, and for SQLite that ping is a hand-off to the connection's worker thread and
+/// back, as costly as a small read (for PostgreSQL, a round trip). A read needs no such check:
+/// a read that fails, or is dropped half-way, does not give its connection back, so the one lent
+/// next is one whose last read completed. At most [`READERS`] are open; they come from the pool
+/// (its settings, its timeout) and are detached from it.
+#[derive(Debug, Clone)]
+pub struct Readers {
+    pool: AnyPool,
+    idle: Arc<Mutex<Vec<AnyConnection>>>,
+    permits: Arc<Semaphore>,
+}
+
+impl Readers {
+    pub fn new(pool: AnyPool) -> Self {
+        Self {
+            pool,
+            idle: Arc::default(),
+            permits: Arc::new(Semaphore::new(READERS)),
+        }
+    }
+
+    /// Runs `read` on a connection of its own.
+    pub async fn read<T>(
+        &self,
+        read: impl AsyncFnOnce(&mut AnyConnection) -> Result<T, sqlx::Error>,
+    ) -> Result<T, sqlx::Error> {
+        let _permit = tokio::time::timeout(ACQUIRE_TIMEOUT, self.permits.acquire())
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        let idle = self.lock_idle().pop();
+        let mut connection = match idle {
+            Some(connection) => connection,
+            None => self.pool.acquire().await?.detach(),
+        };
+        let answer = read(&mut connection).await?;
+        self.lock_idle().push(connection);
+        Ok(answer)
+    }
+
+    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<AnyConnection>> {
+        // Push and pop are whole, so a panic elsewhere cannot leave the list half-changed.
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// Whether the error means the database could not be reached (as opposed to a bad query).
 pub fn is_unavailable(err: &sqlx::Error) -> bool {
     matches!(
@@ -166,7 +226,60 @@ pub fn is_unavailable(err: &sqlx::Error) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::DatabaseUrl;
+    use std::time::Duration;
+
+    use sqlx::any::AnyPoolOptions;
+
+    use super::{DatabaseUrl, Readers};
+
+    #[tokio::test]
+    async fn readers_lend_again_only_connections_whose_read_completed() {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        let readers = Readers::new(pool);
+        let select_one = async |connection: &mut sqlx::AnyConnection| {
+            sqlx::query_scalar::<_, i64>("SELECT 1")
+                .fetch_one(connection)
+                .await
+        };
+        assert_eq!(readers.read(select_one).await.unwrap(), 1);
+        assert_eq!(
+            readers.lock_idle().len(),
+            1,
+            "a completed read gives it back"
+        );
+
+        let failed = readers
+            .read(async |connection| {
+                sqlx::query("SELECT * FROM nowhere")
+                    .fetch_all(connection)
+                    .await
+            })
+            .await;
+        assert!(failed.is_err());
+        assert_eq!(readers.lock_idle().len(), 0, "a failed read does not");
+
+        let abandoned = readers.read(async |connection| {
+            sqlx::query("SELECT 1").execute(connection).await?;
+            std::future::pending::<Result<(), sqlx::Error>>().await
+        });
+        tokio::time::timeout(Duration::from_millis(50), abandoned)
+            .await
+            .expect_err("it never ends");
+        assert_eq!(
+            readers.lock_idle().len(),
+            0,
+            "nor does a read dropped half-way"
+        );
+        assert_eq!(
+            readers.read(select_one).await.unwrap(),
+            1,
+            "a new one is opened"
+        );
+    }
 
     #[test]
     fn debug_hides_the_password_only() {
