@@ -153,10 +153,11 @@ impl ProductStore {
 
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn get(&self, id: i64) -> Result<Product, InventoryError> {
-        let query = sqlx::query(SELECT_ONE).bind(id);
         let row = self
             .readers
-            .read(async |connection| query.fetch_optional(connection).await)
+            .read(|connection| {
+                Box::pin(sqlx::query(SELECT_ONE).bind(id).fetch_optional(connection))
+            })
             .await?;
         found(row)
     }
@@ -166,12 +167,20 @@ impl ProductStore {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list(&self, page: Page, count: bool) -> Result<Listed, InventoryError> {
         // One row past the page tells whether more follow, without counting.
-        let query = sqlx::query(SELECT_PAGE)
-            .bind(saturating_i64(page.limit).saturating_add(1))
-            .bind(saturating_i64(page.offset));
+        let (limit, offset) = (
+            saturating_i64(page.limit).saturating_add(1),
+            saturating_i64(page.offset),
+        );
         let rows = self
             .readers
-            .read(async |connection| query.fetch_all(connection).await)
+            .read(|connection| {
+                Box::pin(
+                    sqlx::query(SELECT_PAGE)
+                        .bind(limit)
+                        .bind(offset)
+                        .fetch_all(connection),
+                )
+            })
             .await?;
         let more = rows.len() as u64 > page.limit;
         let products = rows
@@ -182,7 +191,7 @@ impl ProductStore {
         let total = if count {
             let row = self
                 .readers
-                .read(async |connection| sqlx::query(COUNT).fetch_one(connection).await)
+                .read(|connection| Box::pin(sqlx::query(COUNT).fetch_one(connection)))
                 .await?;
             let total: i64 = row.try_get(0)?;
             Some(u64::try_from(total).unwrap_or_default())
@@ -377,7 +386,7 @@ mod tests {
     use tokio::sync::oneshot;
     use tonic::{Code, Request, Response, Status};
 
-    use super::{ADJUST_STOCK, ProductStore};
+    use super::{ADJUST_STOCK, Page, ProductStore};
     use crate::{
         domain::{NewProduct, Price, ProductName, Quantity, StockDelta},
         error::InventoryError,
@@ -475,6 +484,57 @@ mod tests {
             let stored = store.get(id).await.expect("the product");
             assert_eq!(stored.quantity.value(), left, "after {first_ends_with}");
         }
+    }
+
+    /// The database dropping every connection (as a restart does) costs no read and no write:
+    /// a reader finding its connection broken reads again on a new one, and the pool checks a
+    /// connection before it hands it out.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_database_that_dropped_its_connections_costs_no_call() {
+        let Some(db) = TestDatabase::postgres().await else {
+            return;
+        };
+        let store = ProductStore::connect(db.url()).await.unwrap();
+        let id = product(&store, 3).await;
+        store.get(id).await.expect("a reader is opened");
+        store
+            .list(
+                Page {
+                    limit: 10,
+                    offset: 0,
+                },
+                true,
+            )
+            .await
+            .expect("and another");
+
+        let mut admin = AnyConnection::connect(db.url()).await.unwrap();
+        let terminated: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .fetch_all(&mut admin)
+        .await
+        .unwrap();
+        assert!(
+            terminated.len() >= 2,
+            "the readers and the pool: {terminated:?}"
+        );
+
+        let stored = store.get(id).await.expect("read on a new connection");
+        assert_eq!(stored.quantity.value(), 3);
+        let listed = store
+            .list(
+                Page {
+                    limit: 10,
+                    offset: 0,
+                },
+                true,
+            )
+            .await
+            .expect("listed");
+        assert_eq!((listed.products.len(), listed.total), (1, Some(1)));
+        product(&store, 1).await;
     }
 
     /// AdjustStock +5 on `connection`: the new quantity (an `i64` is a message, Int64Value,

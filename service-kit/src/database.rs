@@ -3,6 +3,8 @@
 //! migrations and a few column types, are chosen here from the URL.
 
 use std::{
+    future::Future,
+    pin::Pin,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -117,11 +119,6 @@ pub async fn connect(url: &str, migrations: Migrations) -> Result<AnyPool, Datab
     let pool = AnyPoolOptions::new()
         // Fail fast when the database is gone: callers get UNAVAILABLE, not a hung request.
         .acquire_timeout(Duration::from_secs(5))
-        // sqlx pings every connection it hands out (a round trip to PostgreSQL, a hand-off to
-        // SQLite's worker thread): that doubled the cost of every read. A connection that broke
-        // while idle fails its next query instead (UNAVAILABLE, which fails closed), and sqlx's
-        // ping on release closes it, so the pool heals without the ping on acquire.
-        .test_before_acquire(false)
         .connect(&url)
         .await
         .map_err(DatabaseError::Connect)?;
@@ -167,12 +164,18 @@ const READERS: usize = 8;
 /// `acquire_timeout`.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// One read on a lent connection, as [`Readers::read`] runs it (as `idempotency::Write` is a
+/// write).
+pub type Read<'c, T> = Pin<Box<dyn Future<Output = Result<T, sqlx::Error>> + Send + 'c>>;
+
 /// Connections lent to the hot reads outside sqlx's pool. The pool pings every connection it
-/// takes back, and for SQLite that ping is a hand-off to the connection's worker thread and
-/// back, as costly as a small read (for PostgreSQL, a round trip). A read needs no such check:
-/// a read that fails, or is dropped half-way, does not give its connection back, so the one lent
-/// next is one whose last read completed. At most [`READERS`] are open; they come from the pool
-/// (its settings, its timeout) and are detached from it.
+/// hands out and every one it takes back, and for SQLite each ping is a hand-off to the
+/// connection's worker thread and back, as costly as a small read (for PostgreSQL, a round
+/// trip): two pings per read. A read needs neither. One that fails, or is dropped half-way,
+/// does not give its connection back, so the one lent next is one whose last read completed;
+/// and one that finds its connection broken (the database restarted since) is run once more on
+/// a new one, so a restart costs no read. At most [`READERS`] are open; they come from the pool
+/// (its settings, its timeout, its ping) and are detached from it.
 #[derive(Debug, Clone)]
 pub struct Readers {
     pool: AnyPool,
@@ -189,21 +192,36 @@ impl Readers {
         }
     }
 
-    /// Runs `read` on a connection of its own.
-    pub async fn read<T>(
-        &self,
-        read: impl AsyncFnOnce(&mut AnyConnection) -> Result<T, sqlx::Error>,
-    ) -> Result<T, sqlx::Error> {
+    /// Runs `read` on a connection of its own (twice if the first connection was broken: a
+    /// read is safe to repeat).
+    pub async fn read<T, F>(&self, read: F) -> Result<T, sqlx::Error>
+    where
+        F: for<'c> Fn(&'c mut AnyConnection) -> Read<'c, T>,
+    {
         let _permit = tokio::time::timeout(ACQUIRE_TIMEOUT, self.permits.acquire())
             .await
             .map_err(|_| sqlx::Error::PoolTimedOut)?
             .map_err(|_| sqlx::Error::PoolClosed)?;
         let idle = self.lock_idle().pop();
-        let mut connection = match idle {
-            Some(connection) => connection,
-            None => self.pool.acquire().await?.detach(),
+        let reused = match idle {
+            Some(mut connection) => match read(&mut connection).await {
+                Err(err) if is_unavailable(&err) => {
+                    tracing::debug!(%err, "a reader's connection broke; reading on a new one");
+                    None
+                }
+                answer => Some((connection, answer)),
+            },
+            None => None,
         };
-        let answer = read(&mut connection).await?;
+        let (connection, answer) = match reused {
+            Some(reused) => reused,
+            None => {
+                let mut connection = self.pool.acquire().await?.detach();
+                let answer = read(&mut connection).await;
+                (connection, answer)
+            }
+        };
+        let answer = answer?;
         self.lock_idle().push(connection);
         Ok(answer)
     }
@@ -218,10 +236,15 @@ impl Readers {
 
 /// Whether the error means the database could not be reached (as opposed to a bad query).
 pub fn is_unavailable(err: &sqlx::Error) -> bool {
-    matches!(
-        err,
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
-    )
+    match err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        // PostgreSQL's connection exceptions (08…) and operator intervention (57P…: the
+        // server shutting down or restarting, a terminated backend).
+        sqlx::Error::Database(err) => err
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -240,11 +263,9 @@ mod tests {
             .await
             .unwrap();
         let readers = Readers::new(pool);
-        let select_one = async |connection: &mut sqlx::AnyConnection| {
-            sqlx::query_scalar::<_, i64>("SELECT 1")
-                .fetch_one(connection)
-                .await
-        };
+        fn select_one(connection: &mut sqlx::AnyConnection) -> super::Read<'_, i64> {
+            Box::pin(sqlx::query_scalar("SELECT 1").fetch_one(connection))
+        }
         assert_eq!(readers.read(select_one).await.unwrap(), 1);
         assert_eq!(
             readers.lock_idle().len(),
@@ -253,18 +274,16 @@ mod tests {
         );
 
         let failed = readers
-            .read(async |connection| {
-                sqlx::query("SELECT * FROM nowhere")
-                    .fetch_all(connection)
-                    .await
-            })
+            .read(|connection| Box::pin(sqlx::query("SELECT * FROM nowhere").fetch_all(connection)))
             .await;
         assert!(failed.is_err());
         assert_eq!(readers.lock_idle().len(), 0, "a failed read does not");
 
-        let abandoned = readers.read(async |connection| {
-            sqlx::query("SELECT 1").execute(connection).await?;
-            std::future::pending::<Result<(), sqlx::Error>>().await
+        let abandoned = readers.read(|connection| {
+            Box::pin(async move {
+                sqlx::query("SELECT 1").execute(connection).await?;
+                std::future::pending::<Result<(), sqlx::Error>>().await
+            })
         });
         tokio::time::timeout(Duration::from_millis(50), abandoned)
             .await
