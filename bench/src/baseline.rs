@@ -11,16 +11,16 @@ use axum::{Json, Router, routing::get, serve::ListenerExt};
 use inventory_service::{Config, grpc::InventoryApi, store::ProductStore};
 use proto::auth::v1::User;
 use serde_json::Value;
-use service_kit::{grpc, telemetry::LogFormat};
+use service_kit::{grpc, listener, telemetry::LogFormat};
 use tokio::net::TcpListener;
-
-use crate::{process, stack::Stack};
 use tonic::{
     service::{Routes, interceptor::InterceptedService},
     transport::{Server, server::TcpIncoming},
 };
 
-/// Where the two baselines listen.
+use crate::{process, stack::Stack};
+
+/// Where the three baselines listen.
 #[derive(Debug, Clone, Copy)]
 pub struct Baselines {
     pub http: SocketAddr,
@@ -108,12 +108,9 @@ async fn serve_inventory_without_auth_layer(
         ),
         pin_caller,
     ));
-    let listener = TcpListener::bind("127.0.0.1:0")
+    let (listener, address) = listener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
-        .map_err(|e| format!("no port: {e}"))?;
-    let address = listener
-        .local_addr()
-        .map_err(|e| format!("no address: {e}"))?;
+        .map_err(|e| e.to_string())?;
     tokio::spawn(grpc::serve(
         listener,
         routes.routes(),

@@ -496,17 +496,12 @@ mod tests {
         };
         let store = ProductStore::connect(db.url()).await.unwrap();
         let id = product(&store, 3).await;
+        let first_page = Page {
+            limit: 10,
+            offset: 0,
+        };
         store.get(id).await.expect("a reader is opened");
-        store
-            .list(
-                Page {
-                    limit: 10,
-                    offset: 0,
-                },
-                true,
-            )
-            .await
-            .expect("and another");
+        store.list(first_page, true).await.expect("and lent again");
 
         let mut admin = AnyConnection::connect(db.url()).await.unwrap();
         let terminated: Vec<bool> = sqlx::query_scalar(
@@ -523,16 +518,7 @@ mod tests {
 
         let stored = store.get(id).await.expect("read on a new connection");
         assert_eq!(stored.quantity.value(), 3);
-        let listed = store
-            .list(
-                Page {
-                    limit: 10,
-                    offset: 0,
-                },
-                true,
-            )
-            .await
-            .expect("listed");
+        let listed = store.list(first_page, true).await.expect("listed");
         assert_eq!((listed.products.len(), listed.total), (1, Some(1)));
         product(&store, 1).await;
     }
