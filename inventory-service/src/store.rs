@@ -1,20 +1,20 @@
-//! All SQL of the service: the `products` table, on SQLite or PostgreSQL through one `AnyPool`.
-//! Prices are integer cents and timestamps unix microseconds, the types both backends share.
-//! The hot reads (`get`, `list`) run on [`Readers`]; writes run on the connection
-//! [`service_kit::idempotency::Writes`] gives them, which for a keyed write is the transaction
-//! that also records its key and answer; the import on the pool.
+//! All SQL of the service: the `products` table, on SQLite or PostgreSQL. Prices are integer
+//! cents and timestamps unix microseconds, the types both backends share. The hot reads (`get`,
+//! `list`) run on [`Readers`], in the backend's own driver; writes run through sqlx's `Any`
+//! driver on the connection [`service_kit::idempotency::Writes`] gives them, which for a keyed
+//! write is the transaction that also records its key and answer; the import on the pool.
 
 use std::time::{Duration, SystemTime};
 
 use std::collections::HashMap;
 
 use service_kit::{
-    database::{self, Backend, DatabaseError, Migrations, Readers},
+    database::{self, Backend, DatabaseError, Migrations, Readers, on_backend},
     django::RecordError,
     idempotency::Writes,
     time::UnixMicros,
 };
-use sqlx::{AnyConnection, AnyPool, Row, any::AnyRow};
+use sqlx::{AnyConnection, AnyPool, Row};
 
 use crate::{
     domain::{NewProduct, Price, ProductChanges, Quantity, StockDelta},
@@ -25,7 +25,7 @@ use crate::{
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
-/// The columns every query returns, in the order [`product_from_row`] reads them by name.
+/// The columns every query returns, [`ProductRow`]'s fields.
 /// A macro, not a const, because `concat!` (all `sqlx::query` accepts is `&'static str`) takes
 /// literals only.
 macro_rules! product_columns {
@@ -140,7 +140,7 @@ impl ProductStore {
         let pool = database::connect(url, migrations).await?;
         let backend = Backend::of_url(url).ok_or(DatabaseError::UnsupportedUrl)?;
         Ok(Self {
-            readers: Readers::new(pool.clone()),
+            readers: Readers::new(url)?,
             pool,
             backend,
         })
@@ -156,7 +156,11 @@ impl ProductStore {
         let row = self
             .readers
             .read(|connection| {
-                Box::pin(sqlx::query(SELECT_ONE).bind(id).fetch_optional(connection))
+                on_backend!(connection, |connection| Box::pin(
+                    sqlx::query_as(SELECT_ONE)
+                        .bind(id)
+                        .fetch_optional(connection)
+                ))
             })
             .await?;
         found(row)
@@ -171,29 +175,32 @@ impl ProductStore {
             saturating_i64(page.limit).saturating_add(1),
             saturating_i64(page.offset),
         );
-        let rows = self
+        let rows: Vec<ProductRow> = self
             .readers
             .read(|connection| {
-                Box::pin(
-                    sqlx::query(SELECT_PAGE)
+                on_backend!(connection, |connection| Box::pin(
+                    sqlx::query_as(SELECT_PAGE)
                         .bind(limit)
                         .bind(offset)
-                        .fetch_all(connection),
-                )
+                        .fetch_all(connection)
+                ))
             })
             .await?;
         let more = rows.len() as u64 > page.limit;
         let products = rows
-            .iter()
+            .into_iter()
             .take(usize::try_from(page.limit).unwrap_or(usize::MAX))
-            .map(product_from_row)
-            .collect::<Result<_, sqlx::Error>>()?;
+            .map(Product::from)
+            .collect();
         let total = if count {
-            let row = self
+            let total: i64 = self
                 .readers
-                .read(|connection| Box::pin(sqlx::query(COUNT).fetch_one(connection)))
+                .read(|connection| {
+                    on_backend!(connection, |connection| Box::pin(
+                        sqlx::query_scalar(COUNT).fetch_one(connection)
+                    ))
+                })
                 .await?;
-            let total: i64 = row.try_get(0)?;
             Some(u64::try_from(total).unwrap_or_default())
         } else {
             None
@@ -214,7 +221,7 @@ impl ProductStore {
         product: &NewProduct,
         now: SystemTime,
     ) -> Result<Product, InventoryError> {
-        let row = sqlx::query(INSERT)
+        let row: ProductRow = sqlx::query_as(INSERT)
             .bind(product.name.as_str())
             .bind(product.description.as_str())
             .bind(product.price.cents())
@@ -222,7 +229,7 @@ impl ProductStore {
             .bind(UnixMicros::from(now).0)
             .fetch_one(connection)
             .await?;
-        Ok(product_from_row(&row)?)
+        Ok(row.into())
     }
 
     /// Applies the changes that are set.
@@ -233,7 +240,7 @@ impl ProductStore {
         changes: &ProductChanges,
         now: SystemTime,
     ) -> Result<Product, InventoryError> {
-        let row = sqlx::query(UPDATE)
+        let row = sqlx::query_as(UPDATE)
             .bind(changes.name.as_ref().map(|name| name.as_str().to_owned()))
             .bind(changes.description.clone())
             .bind(changes.price.map(Price::cents))
@@ -263,7 +270,7 @@ impl ProductStore {
         delta: StockDelta,
         now: SystemTime,
     ) -> Result<Product, InventoryError> {
-        let row = sqlx::query(ADJUST_STOCK)
+        let row: Option<ProductRow> = sqlx::query_as(ADJUST_STOCK)
             .bind(delta.value())
             .bind(UnixMicros::from(now).0)
             .bind(id)
@@ -271,7 +278,7 @@ impl ProductStore {
             .fetch_optional(&mut *connection)
             .await?;
         if let Some(row) = row {
-            return Ok(product_from_row(&row)?);
+            return Ok(row.into());
         }
         // Only to explain the refusal: the decision was the guarded UPDATE's.
         let current: Option<i64> = sqlx::query(SELECT_QUANTITY)
@@ -346,22 +353,44 @@ impl ProductStore {
     }
 }
 
-/// The product in `row`, if the statement found one.
-fn found(row: Option<AnyRow>) -> Result<Product, InventoryError> {
-    let row = row.ok_or(InventoryError::ProductNotFound)?;
-    Ok(product_from_row(&row)?)
+/// A product as stored, read by column name from either backend's rows (and `Any`'s).
+#[derive(sqlx::FromRow)]
+struct ProductRow {
+    id: i64,
+    name: String,
+    description: String,
+    price_cents: i64,
+    quantity: i64,
+    created_at: i64,
+    updated_at: i64,
 }
 
-fn product_from_row(row: &AnyRow) -> Result<Product, sqlx::Error> {
-    Ok(Product {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        description: row.try_get("description")?,
-        price: Price::from_cents(row.try_get("price_cents")?),
-        quantity: Quantity::from_stored(row.try_get("quantity")?),
-        created_at: UnixMicros(row.try_get("created_at")?).to_system_time(),
-        updated_at: UnixMicros(row.try_get("updated_at")?).to_system_time(),
-    })
+impl From<ProductRow> for Product {
+    fn from(row: ProductRow) -> Self {
+        let ProductRow {
+            id,
+            name,
+            description,
+            price_cents,
+            quantity,
+            created_at,
+            updated_at,
+        } = row;
+        Self {
+            id,
+            name,
+            description,
+            price: Price::from_cents(price_cents),
+            quantity: Quantity::from_stored(quantity),
+            created_at: UnixMicros(created_at).to_system_time(),
+            updated_at: UnixMicros(updated_at).to_system_time(),
+        }
+    }
+}
+
+/// The product in `row`, if the statement found one.
+fn found(row: Option<ProductRow>) -> Result<Product, InventoryError> {
+    Ok(row.ok_or(InventoryError::ProductNotFound)?.into())
 }
 
 fn saturating_i64(value: u64) -> i64 {

@@ -1,6 +1,8 @@
 //! One connection pool for either backend. SQLite (the embedded default) and PostgreSQL are
 //! served by the same SQL through sqlx's `Any` driver; the only things that differ, the
-//! migrations and a few column types, are chosen here from the URL.
+//! migrations and a few column types, are chosen here from the URL. The hot reads skip `Any`:
+//! [`Readers`] lends connections of the backend's own driver, on which the same SQL runs
+//! ([`on_backend!`]) without converting every row and column to `Any`'s form first.
 
 use std::{
     future::Future,
@@ -10,9 +12,11 @@ use std::{
 };
 
 use sqlx::{
-    AnyConnection, AnyPool, Row,
+    AnyPool, ConnectOptions, PgConnection, Row, SqliteConnection,
     any::{AnyPoolOptions, AnyRow},
     migrate::Migrator,
+    postgres::PgConnectOptions,
+    sqlite::SqliteConnectOptions,
 };
 use tokio::sync::Semaphore;
 
@@ -108,14 +112,7 @@ pub enum DatabaseError {
 /// missing (`mode=rwc`) and switched to WAL so readers never wait for the writer.
 pub async fn connect(url: &str, migrations: Migrations) -> Result<AnyPool, DatabaseError> {
     sqlx::any::install_default_drivers();
-    let backend = Backend::of_url(url).ok_or(DatabaseError::UnsupportedUrl)?;
-    let url = match backend {
-        Backend::Sqlite if !url.contains("mode=") => {
-            let separator = if url.contains('?') { '&' } else { '?' };
-            format!("{url}{separator}mode=rwc")
-        }
-        _ => url.to_owned(),
-    };
+    let (backend, url) = creating(url)?;
     let pool = AnyPoolOptions::new()
         // Fail fast when the database is gone: callers get UNAVAILABLE, not a hung request.
         .acquire_timeout(Duration::from_secs(5))
@@ -134,6 +131,20 @@ pub async fn connect(url: &str, migrations: Migrations) -> Result<AnyPool, Datab
     };
     migrator.run(&pool).await.map_err(DatabaseError::Migrate)?;
     Ok(pool)
+}
+
+/// The backend of `url`, and `url` with SQLite's `mode=rwc` (create the file when missing)
+/// unless it names a mode.
+fn creating(url: &str) -> Result<(Backend, String), DatabaseError> {
+    let backend = Backend::of_url(url).ok_or(DatabaseError::UnsupportedUrl)?;
+    let url = match backend {
+        Backend::Sqlite if !url.contains("mode=") => {
+            let separator = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{separator}mode=rwc")
+        }
+        _ => url.to_owned(),
+    };
+    Ok((backend, url))
 }
 
 /// Reads a boolean column: PostgreSQL has BOOLEAN, SQLite stores 0 or 1.
@@ -168,35 +179,88 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// write).
 pub type Read<'c, T> = Pin<Box<dyn Future<Output = Result<T, sqlx::Error>> + Send + 'c>>;
 
-/// Connections lent to the hot reads outside sqlx's pool. The pool pings every connection it
-/// hands out and every one it takes back, and for SQLite each ping is a hand-off to the
-/// connection's worker thread and back, as costly as a small read (for PostgreSQL, a round
-/// trip): two pings per read. A read needs neither. One that fails, or is dropped half-way,
-/// does not give its connection back, so the one lent next is one whose last read completed;
-/// and one that finds its connection broken (the database restarted since) is run once more on
-/// a new one, so a restart costs no read. At most [`READERS`] are open; they come from the pool
-/// (its settings, its timeout, its ping) and are detached from it.
+/// A connection of the backend's own driver, as [`Readers`] lends it. [`on_backend!`] runs one
+/// piece of SQL on either.
+#[derive(Debug)]
+pub enum ReadConnection {
+    Sqlite(SqliteConnection),
+    Postgres(PgConnection),
+}
+
+/// Runs `$read` with `$connection` bound to the `&mut` typed connection inside a
+/// [`ReadConnection`], whichever backend it is: the SQL is written once and checked against
+/// both drivers.
+#[macro_export]
+macro_rules! on_backend {
+    ($read_connection:expr, |$connection:ident| $read:expr) => {
+        match $read_connection {
+            $crate::database::ReadConnection::Sqlite($connection) => $read,
+            $crate::database::ReadConnection::Postgres($connection) => $read,
+        }
+    };
+}
+pub use crate::on_backend;
+
+/// How [`Readers`] opens a connection.
+#[derive(Debug, Clone)]
+enum ReadOptions {
+    Sqlite(SqliteConnectOptions),
+    Postgres(PgConnectOptions),
+}
+
+impl ReadOptions {
+    async fn connect(&self) -> Result<ReadConnection, sqlx::Error> {
+        let opening = async {
+            Ok(match self {
+                Self::Sqlite(options) => ReadConnection::Sqlite(options.connect().await?),
+                Self::Postgres(options) => ReadConnection::Postgres(options.connect().await?),
+            })
+        };
+        tokio::time::timeout(ACQUIRE_TIMEOUT, opening)
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?
+    }
+}
+
+/// Connections lent to the hot reads, kept outside sqlx's pool and its `Any` driver. The pool
+/// pings every connection it hands out and every one it takes back, and for SQLite each ping
+/// is a hand-off to the connection's worker thread and back, as costly as a small read (for
+/// PostgreSQL, a round trip): two pings per read. A read needs neither. And `Any` copies every
+/// row it reads into its own form, column names included, before the caller decodes it: on a
+/// page of products, most of the reading service's allocations. One read that fails, or is
+/// dropped half-way, does not give its connection back, so the one lent next is one whose last
+/// read completed; and one that finds its connection broken (the database restarted since) is
+/// run once more on a new one, so a restart costs no read. At most [`READERS`] are open.
 #[derive(Debug, Clone)]
 pub struct Readers {
-    pool: AnyPool,
-    idle: Arc<Mutex<Vec<AnyConnection>>>,
+    options: ReadOptions,
+    idle: Arc<Mutex<Vec<ReadConnection>>>,
     permits: Arc<Semaphore>,
 }
 
 impl Readers {
-    pub fn new(pool: AnyPool) -> Self {
-        Self {
-            pool,
+    /// Readers of the database at `url`, which [`connect`] has created and migrated; they open
+    /// their connections when first used.
+    pub fn new(url: &str) -> Result<Self, DatabaseError> {
+        let (backend, url) = creating(url)?;
+        let options = match backend {
+            Backend::Sqlite => ReadOptions::Sqlite(url.parse().map_err(DatabaseError::Connect)?),
+            Backend::Postgres => {
+                ReadOptions::Postgres(url.parse().map_err(DatabaseError::Connect)?)
+            }
+        };
+        Ok(Self {
+            options,
             idle: Arc::default(),
             permits: Arc::new(Semaphore::new(READERS)),
-        }
+        })
     }
 
     /// Runs `read` on a connection of its own (twice if the first connection was broken: a
     /// read is safe to repeat).
     pub async fn read<T, F>(&self, read: F) -> Result<T, sqlx::Error>
     where
-        F: for<'c> Fn(&'c mut AnyConnection) -> Read<'c, T>,
+        F: for<'c> Fn(&'c mut ReadConnection) -> Read<'c, T>,
     {
         let _permit = tokio::time::timeout(ACQUIRE_TIMEOUT, self.permits.acquire())
             .await
@@ -216,7 +280,7 @@ impl Readers {
         let (connection, answer) = match reused {
             Some(reused) => reused,
             None => {
-                let mut connection = self.pool.acquire().await?.detach();
+                let mut connection = self.options.connect().await?;
                 let answer = read(&mut connection).await;
                 (connection, answer)
             }
@@ -226,7 +290,7 @@ impl Readers {
         Ok(answer)
     }
 
-    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<AnyConnection>> {
+    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<ReadConnection>> {
         // Push and pop are whole, so a panic elsewhere cannot leave the list half-changed.
         self.idle
             .lock()
@@ -251,20 +315,15 @@ pub fn is_unavailable(err: &sqlx::Error) -> bool {
 mod tests {
     use std::time::Duration;
 
-    use sqlx::any::AnyPoolOptions;
-
-    use super::{DatabaseUrl, Readers};
+    use super::{DatabaseUrl, ReadConnection, Readers};
 
     #[tokio::test]
     async fn readers_lend_again_only_connections_whose_read_completed() {
-        sqlx::any::install_default_drivers();
-        let pool = AnyPoolOptions::new()
-            .connect("sqlite::memory:")
-            .await
-            .unwrap();
-        let readers = Readers::new(pool);
-        fn select_one(connection: &mut sqlx::AnyConnection) -> super::Read<'_, i64> {
-            Box::pin(sqlx::query_scalar("SELECT 1").fetch_one(connection))
+        let readers = Readers::new("sqlite::memory:").unwrap();
+        fn select_one(connection: &mut ReadConnection) -> super::Read<'_, i64> {
+            on_backend!(connection, |connection| Box::pin(
+                sqlx::query_scalar("SELECT 1").fetch_one(connection)
+            ))
         }
         assert_eq!(readers.read(select_one).await.unwrap(), 1);
         assert_eq!(
@@ -274,14 +333,21 @@ mod tests {
         );
 
         let failed = readers
-            .read(|connection| Box::pin(sqlx::query("SELECT * FROM nowhere").fetch_all(connection)))
+            .read(|connection| {
+                on_backend!(connection, |connection| Box::pin(
+                    sqlx::query_scalar::<_, i64>("SELECT * FROM nowhere").fetch_one(connection)
+                ))
+            })
             .await;
         assert!(failed.is_err());
         assert_eq!(readers.lock_idle().len(), 0, "a failed read does not");
 
         let abandoned = readers.read(|connection| {
             Box::pin(async move {
-                sqlx::query("SELECT 1").execute(connection).await?;
+                on_backend!(connection, |connection| sqlx::query("SELECT 1")
+                    .execute(connection)
+                    .await
+                    .map(drop))?;
                 std::future::pending::<Result<(), sqlx::Error>>().await
             })
         });
