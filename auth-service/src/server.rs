@@ -6,7 +6,8 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use proto::auth::v1::auth_service_server::AuthServiceServer;
 use service_kit::{
-    database::{Backend, DatabaseError},
+    database::{Backend, Claim, ClaimError, DatabaseError, SqliteClaim},
+    feed::FeedError,
     grpc,
     listener::{self, BindError},
 };
@@ -23,7 +24,7 @@ use crate::{
     error::AuthError,
     grpc::AuthApi,
     hashing::{HashingLimits, PasswordHasher},
-    revocations::{FeedError, Revocations},
+    revocations::Revocations,
     service::{Auth, IssuePolicy, LockoutPolicy},
     store::{CredentialLimit, Store},
 };
@@ -44,16 +45,8 @@ pub enum StartupError {
     Config(#[from] service_kit::env::ConfigError),
     #[error(transparent)]
     Feed(#[from] FeedError),
-    #[error(
-        "another auth-service serves the SQLite database {path}: one process per SQLite file \
-         (it cannot tell another of a revocation); run replicas on PostgreSQL"
-    )]
-    SqliteInUse { path: String },
-    #[error("cannot lock {path}: {source}")]
-    SqliteLock {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Claim(#[from] ClaimError),
 }
 
 /// A bound, ready server.
@@ -67,8 +60,8 @@ pub struct Application {
     hand_over: grpc::HandOver,
     auth: Auth,
     purge_interval: Duration,
-    /// Held while serving, on SQLite with caches on.
-    _sqlite_claim: Option<std::fs::File>,
+    /// Held while serving, on SQLite.
+    _sqlite_claim: Option<SqliteClaim>,
 }
 
 impl Application {
@@ -84,11 +77,12 @@ impl Application {
         // The `GRPC_*` limits every server shares, read (and checked) before anything starts.
         let limits = grpc::Limits::from_env()?;
         let hand_over = grpc::HandOver::from_env()?;
-        let sqlite_claim = if config.verdict_cache_lease.is_zero() {
-            None
+        let claim = if config.verdict_cache_lease.is_zero() {
+            Claim::Cacheless
         } else {
-            claim_sqlite_file(config.database_url.as_str())?
+            Claim::Caching
         };
+        let sqlite_claim = SqliteClaim::take(config.database_url.as_str(), "auth-service", claim)?;
         let auth = build_auth(&config, clock, Caches::Served).await?;
         let (listener, local_addr) = listener::bind(config.listen).await?;
 
@@ -154,44 +148,6 @@ impl Application {
         served?;
         Ok(())
     }
-}
-
-/// Claims the SQLite file behind `url` for this process (a lock on `<file>.lock`, released
-/// when the process ends, however it ends). Every cache is kept exact by its server hearing
-/// each revocation, and SQLite cannot tell one process of another's writes: a second server on
-/// the same file would serve what the first revoked. Console commands serve no caches and take
-/// no claim. `None` for PostgreSQL and in-memory SQLite.
-fn claim_sqlite_file(url: &str) -> Result<Option<std::fs::File>, StartupError> {
-    let Some(path) = sqlite_file(url) else {
-        return Ok(None);
-    };
-    let path = format!("{path}.lock");
-    let failed = |source| StartupError::SqliteLock {
-        path: path.clone(),
-        source,
-    };
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(failed)?;
-    match file.try_lock() {
-        Ok(()) => Ok(Some(file)),
-        Err(std::fs::TryLockError::WouldBlock) => Err(StartupError::SqliteInUse {
-            path: path.trim_end_matches(".lock").to_owned(),
-        }),
-        Err(std::fs::TryLockError::Error(err)) => Err(failed(err)),
-    }
-}
-
-/// The file of a SQLite URL (`sqlite://auth.db`, `sqlite:///abs/auth.db?mode=rwc`); `None`
-/// for other URLs and in-memory databases.
-fn sqlite_file(url: &str) -> Option<&str> {
-    let rest = url.strip_prefix("sqlite:")?;
-    let rest = rest.strip_prefix("//").unwrap_or(rest);
-    let path = rest.split('?').next().unwrap_or_default();
-    (!path.is_empty() && !path.contains(":memory:")).then_some(path)
 }
 
 /// Credentials and failure counts would otherwise pile up until their user logs in again.
@@ -267,21 +223,4 @@ async fn build_auth(
         revocations,
         writes,
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn finds_the_file_of_a_sqlite_url() {
-        assert_eq!(sqlite_file("sqlite://auth.db"), Some("auth.db"));
-        assert_eq!(sqlite_file("sqlite:data/auth.db"), Some("data/auth.db"));
-        assert_eq!(
-            sqlite_file("sqlite:///tmp/a.db?mode=rwc"),
-            Some("/tmp/a.db")
-        );
-        assert_eq!(sqlite_file("sqlite::memory:"), None);
-        assert_eq!(sqlite_file("postgres://localhost/auth"), None);
-    }
 }

@@ -5,6 +5,8 @@
 //! - `telemetry`: the tracing subscriber (`LOG_FORMAT`, `RUST_LOG`).
 //! - `request_id`: the tower layer that puts `x-request-id` on every log line of a call.
 //! - `database`: one `sqlx::AnyPool` for SQLite or PostgreSQL, migrated at start.
+//! - `feed`: on PostgreSQL, the changes every replica's writes make, announced by the database
+//!   with their commit and passed on by each replica to the caches it keeps exact.
 //! - `idempotency`: writes keyed by `idempotency-key` metadata, applied once, answered again.
 //! - `django`: reading Django's `dumpdata` JSON, for the `import-django` commands.
 //! - `listener`: binding the port a server listens on.
@@ -22,6 +24,7 @@
 pub mod database;
 pub mod django;
 pub mod env;
+pub mod feed;
 pub mod grpc;
 pub mod idempotency;
 pub mod listener;

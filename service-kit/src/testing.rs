@@ -255,6 +255,24 @@ macro_rules! on_both_backends {
     };
 }
 
+/// [`on_both_backends!`] for tests of what only PostgreSQL serves (several replicas on one
+/// database): a module `postgres` with one test per name.
+#[macro_export]
+macro_rules! on_postgres {
+    ($($name:ident),* $(,)?) => {
+        mod postgres_only {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(db) = $crate::testing::TestDatabase::postgres().await {
+                        super::$name(db).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::{admin_url_or_skip, is_ci, replace_database};

@@ -12,7 +12,7 @@ mod feed;
 mod hub;
 mod validations;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use proto::auth::v1::{self as pb, revocation_event::Event};
 use tokio::sync::mpsc;
@@ -24,9 +24,8 @@ use crate::{
     service::Principal,
 };
 
-use feed::Feed;
-pub use feed::FeedError;
 use hub::Hub;
+use service_kit::feed::{Feed, FeedError};
 pub use validations::Ticket;
 
 /// What a holder must forget.
@@ -53,7 +52,7 @@ impl Revocation {
 #[derive(Clone)]
 pub struct Revocations {
     hub: Hub,
-    feed: Option<Feed>,
+    feed: Option<Feed<Hub>>,
 }
 
 impl Revocations {
@@ -71,7 +70,7 @@ impl Revocations {
     /// revocations on to its holders, and its writes wait for every replica's holders.
     pub async fn replica(lease: Duration, url: &str) -> Result<Self, FeedError> {
         let hub = Hub::new(lease);
-        let feed = Feed::join(url, hub.clone(), lease).await?;
+        let feed = Feed::join(url, feed::TABLES, Arc::new(hub.clone()), lease).await?;
         Ok(Self {
             hub,
             feed: Some(feed),
