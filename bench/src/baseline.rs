@@ -8,10 +8,11 @@
 use std::{net::SocketAddr, sync::Arc, sync::mpsc};
 
 use axum::{Json, Router, routing::get, serve::ListenerExt};
-use inventory_service::{Config, grpc::InventoryApi, store::ProductStore};
+use inventory_service::{Config, cache::Products, grpc::InventoryApi, store::ProductStore};
 use proto::auth::v1::User;
 use serde_json::Value;
 use service_kit::{grpc, listener, telemetry::LogFormat};
+use sqlx::Connection;
 use tokio::net::TcpListener;
 use tonic::{
     service::{Routes, interceptor::InterceptedService},
@@ -92,10 +93,15 @@ async fn serve_inventory_without_auth_layer(
     let config = Config::from_env().map_err(|e| format!("inventory's settings: {e}"))?;
     // Its log lines filtered as the bench filters the binary's (and in JSON, as it asks).
     service_kit::telemetry::init_with_directives(LogFormat::Json, process::INVENTORY.log_filter);
-    let store = ProductStore::connect(database_url)
+    let database_url = own_database(database_url).await?;
+    let store = ProductStore::connect(&database_url)
         .await
         .map_err(|e| format!("inventory's database: {e}"))?;
     let writes = store.writes(config.idempotency_key_ttl);
+    // Cached as the binary caches, so that the layer is all the two differ in.
+    let products = Products::serve(store, &database_url, config.product_cache)
+        .await
+        .map_err(|e| format!("inventory's product cache: {e}"))?;
     let pin_caller = move |mut request: tonic::Request<()>| {
         request.extensions_mut().insert(caller.clone());
         Ok(request)
@@ -103,7 +109,7 @@ async fn serve_inventory_without_auth_layer(
     let mut routes = Routes::builder();
     routes.add_service(InterceptedService::new(
         service_kit::with_message_limits!(
-            InventoryApi::new(store, writes).into_service(),
+            InventoryApi::new(products, writes).into_service(),
             config.grpc
         ),
         pin_caller,
@@ -119,4 +125,25 @@ async fn serve_inventory_without_auth_layer(
         std::future::pending(),
     ));
     Ok(address)
+}
+
+/// A database for the baseline with the binary's products: on PostgreSQL the binary's own
+/// (replicas share one); on SQLite, whose file one server holds while it caches, a copy beside
+/// it (removed with the binary's folder).
+async fn own_database(binarys: &str) -> Result<String, String> {
+    let Some(path) = binarys.strip_prefix("sqlite://") else {
+        return Ok(binarys.to_owned());
+    };
+    let copy = format!("{}.baseline.db", path.trim_end_matches(".db"));
+    let mut connection = sqlx::SqliteConnection::connect(binarys)
+        .await
+        .map_err(|e| format!("inventory's database: {e}"))?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "VACUUM INTO '{}'",
+        copy.replace('\'', "''")
+    )))
+    .execute(&mut connection)
+    .await
+    .map_err(|e| format!("cannot copy inventory's database: {e}"))?;
+    Ok(format!("sqlite://{copy}"))
 }

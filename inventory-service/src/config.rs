@@ -4,6 +4,8 @@
 use std::{net::SocketAddr, time::Duration};
 
 use http::Uri;
+
+use crate::cache::CacheSettings;
 use service_kit::{
     database::DatabaseUrl,
     env::{self, ConfigError},
@@ -43,6 +45,9 @@ pub struct Config {
     pub idempotency_key_ttl: Duration,
     /// `SHUTDOWN_GRACE_MS` and `DRAIN_TIMEOUT_MS`: how the replica leaves on SIGTERM.
     pub hand_over: grpc::HandOver,
+    /// `PRODUCT_CACHE_LEASE_MS` (0: no cache) and `PRODUCT_CACHE_MAX_PRODUCTS`: the copy of the
+    /// product table reads are answered from ([`crate::cache`]).
+    pub product_cache: CacheSettings,
 }
 
 impl Config {
@@ -59,6 +64,13 @@ impl Config {
             grpc: grpc::Limits::from_env()?,
             idempotency_key_ttl: service_kit::idempotency::key_ttl_from_env()?,
             hand_over: grpc::HandOver::from_env()?,
+            product_cache: CacheSettings {
+                lease: Duration::from_millis(u64::from(env::parse_or::<u32>(
+                    "PRODUCT_CACHE_LEASE_MS",
+                    "3000",
+                )?)),
+                max_products: env::parse_or("PRODUCT_CACHE_MAX_PRODUCTS", "10000")?,
+            },
         })
     }
 
@@ -76,6 +88,10 @@ impl Config {
             grpc: grpc::Limits::default(),
             idempotency_key_ttl: Duration::from_secs(86400),
             hand_over: grpc::HandOver::default(),
+            product_cache: CacheSettings {
+                lease: Duration::from_millis(3000),
+                max_products: 10_000,
+            },
         }
     }
 }

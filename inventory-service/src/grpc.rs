@@ -14,10 +14,13 @@ use proto::{
         inventory_service_server::InventoryServiceServer,
     },
 };
-use service_kit::idempotency::{Keyed, Writes};
+use service_kit::idempotency::{Keyed, Write, Writes};
+use sqlx::AnyConnection;
 use tonic::{Request, Response, Status};
+use tracing::Instrument;
 
 use crate::{
+    cache::Products,
     domain::{NewProduct, ProductChanges, StockDelta},
     error::InventoryError,
     store::{Page, Product, ProductStore},
@@ -59,16 +62,42 @@ fn keyed<T: prost::Message>(
     Keyed::of(request, user_id, method)
 }
 
-/// The handlers, over one store and its writer.
+/// The handlers: reads from the products (cached), writes through the writer.
 #[derive(Debug, Clone)]
 pub struct InventoryApi {
-    store: ProductStore,
+    products: Products,
     writes: Writes,
 }
 
 impl InventoryApi {
-    pub fn new(store: ProductStore, writes: Writes) -> Self {
-        Self { store, writes }
+    pub fn new(products: Products, writes: Writes) -> Self {
+        Self { products, writes }
+    }
+
+    /// Runs `write` ([`Writes::run`]) and answers once no replica's product cache answers as
+    /// if it had not happened; a repeat of a keyed write waits too (its first attempt may have
+    /// lost its answer before then). A task of its own, as [`service_kit::grpc::RunToEnd`]
+    /// runs auth's calls: a caller that hangs up between the commit and the caches' drop must
+    /// not leave this replica's copy standing.
+    async fn write<R, F>(&self, keyed: Option<Keyed>, write: F) -> Result<Response<R>, Status>
+    where
+        R: prost::Message + Default + Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> Write<'c, R, InventoryError> + Send + 'static,
+    {
+        let (writes, products) = (self.writes.clone(), self.products.clone());
+        let written = tokio::spawn(
+            async move {
+                let answer = writes.run(keyed, write).await;
+                if answer.is_ok() {
+                    products.written().await;
+                }
+                answer
+            }
+            .in_current_span(),
+        );
+        written
+            .await
+            .unwrap_or_else(|failed| std::panic::resume_unwind(failed.into_panic()))
     }
 
     /// The tonic service for these handlers; mount it behind [`crate::auth::AuthLayer`].
@@ -86,14 +115,14 @@ impl InventoryService for InventoryApi {
     ) -> Result<Response<pb::Product>, Status> {
         let keyed = keyed(&request, "CreateProduct")?;
         let product = NewProduct::try_from(request.into_inner())?;
-        let created = self.writes.run(keyed, move |connection| {
+        self.write(keyed, move |connection| {
             Box::pin(async move {
                 let created = ProductStore::create(connection, &product, SystemTime::now()).await?;
                 tracing::info!(product_id = created.id, "product created");
                 Ok::<_, InventoryError>(to_proto(created))
             })
-        });
-        created.await
+        })
+        .await
     }
 
     // The reads are the hot path: their spans are for debugging; the request's span is kept.
@@ -103,7 +132,7 @@ impl InventoryService for InventoryApi {
         request: Request<pb::GetProductRequest>,
     ) -> Result<Response<pb::Product>, Status> {
         authorize(&request, Access::Read)?;
-        let product = self.store.get(request.get_ref().id).await?;
+        let product = self.products.get(request.get_ref().id).await?;
         Ok(Response::new(to_proto(product)))
     }
 
@@ -121,7 +150,7 @@ impl InventoryService for InventoryApi {
             offset: request.get_ref().offset,
         };
         let count = !request.get_ref().skip_total_count;
-        let listed = self.store.list(page, count).await?;
+        let listed = self.products.list(page, count).await?;
         let read = listed.products.len();
         let products = within_reply_budget(listed.products.into_iter().map(to_proto));
         Ok(Response::new(pb::ListProductsResponse {
@@ -139,14 +168,14 @@ impl InventoryService for InventoryApi {
         let keyed = keyed(&request, "UpdateProduct")?;
         let id = request.get_ref().id;
         let changes = ProductChanges::try_from(request.into_inner())?;
-        let updated = self.writes.run(keyed, move |connection| {
+        self.write(keyed, move |connection| {
             Box::pin(async move {
                 ProductStore::update(connection, id, &changes, SystemTime::now())
                     .await
                     .map(to_proto)
             })
-        });
-        updated.await
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(product_id = request.get_ref().id))]
@@ -156,14 +185,14 @@ impl InventoryService for InventoryApi {
     ) -> Result<Response<pb::DeleteProductResponse>, Status> {
         let keyed = keyed(&request, "DeleteProduct")?;
         let id = request.get_ref().id;
-        let deleted = self.writes.run(keyed, move |connection| {
+        self.write(keyed, move |connection| {
             Box::pin(async move {
                 ProductStore::delete(connection, id).await?;
                 tracing::info!("product deleted");
                 Ok::<_, InventoryError>(pb::DeleteProductResponse {})
             })
-        });
-        deleted.await
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(product_id = request.get_ref().id, delta = request.get_ref().delta))]
@@ -174,14 +203,14 @@ impl InventoryService for InventoryApi {
         let keyed = keyed(&request, "AdjustStock")?;
         let pb::AdjustStockRequest { id, delta } = request.into_inner();
         let delta = StockDelta::parse(delta)?;
-        let adjusted = self.writes.run(keyed, move |connection| {
+        self.write(keyed, move |connection| {
             Box::pin(async move {
                 ProductStore::adjust_stock(connection, id, delta, SystemTime::now())
                     .await
                     .map(to_proto)
             })
-        });
-        adjusted.await
+        })
+        .await
     }
 }
 

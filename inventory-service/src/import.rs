@@ -1,7 +1,8 @@
 //! `inventory-service import-django FILE [--model app.product]`: products from the JSON of
 //! Django's `manage.py dumpdata`, with their ids and exact prices. Every record is checked with
 //! the same rules as CreateProduct before the database is touched; the store writes them all in
-//! one transaction, so a bad record names itself and nothing is written.
+//! one transaction, so a bad record names itself and nothing is written. The command returns
+//! once no running server's product cache can answer without the imported products.
 
 use std::{collections::BTreeSet, path::PathBuf, time::SystemTime};
 
@@ -12,7 +13,12 @@ use service_kit::{
     time::UnixMicros,
 };
 
-use crate::{config::Config, domain::NewProduct, store::ProductStore};
+use crate::{
+    cache::{self, CacheError},
+    config::Config,
+    domain::NewProduct,
+    store::ProductStore,
+};
 
 /// `import-django`'s arguments.
 #[derive(Debug, clap::Args)]
@@ -37,6 +43,8 @@ pub enum ImportError {
     NoRecords(String),
     #[error(transparent)]
     Database(#[from] DatabaseError),
+    #[error("the products were imported, but the servers' caches could not be told: {0}")]
+    Cache(#[from] CacheError),
     #[error("the import failed and nothing was written: {0}")]
     Store(#[from] sqlx::Error),
 }
@@ -81,8 +89,15 @@ pub async fn import_django_file(
     model: Option<&str>,
 ) -> Result<ImportReport, ImportError> {
     let products = check_dump(django::read_dump(path)?, model)?;
-    let store = ProductStore::connect(config.database_url.as_str()).await?;
-    store.import(&products, SystemTime::now()).await
+    let url = config.database_url.as_str();
+    let store = ProductStore::connect(url).await?;
+    let report = store.import(&products, SystemTime::now()).await?;
+    if report.imported > 0 {
+        // Servers running beside this command answer with the imported products once it
+        // returns, as after any write.
+        cache::settle_console_writes(url, config.product_cache).await?;
+    }
+    Ok(report)
 }
 
 /// The products of `records`: those of `model`, or else those whose fields have a `name` and a

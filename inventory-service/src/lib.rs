@@ -7,6 +7,8 @@
 //!   auth's health watch.
 //! - `grpc`: the RPC handlers, thin proto ↔ domain translation plus authorization.
 //! - `domain`: validated product types (name, price in cents, quantity) with DRF's messages.
+//! - `cache`: the copy of the product table reads are answered from, kept exact across
+//!   replicas as the verdict caches are.
 //! - `store`: all SQL, for SQLite and PostgreSQL alike.
 //! - `error`: the service's one error enum and its mapping to gRPC statuses.
 //! - `import`: `import-django`, products from a Django `dumpdata`.
@@ -15,6 +17,7 @@
 //! baseline), as in auth; the rest is the service's own.
 
 mod auth;
+pub mod cache;
 pub mod config;
 mod domain;
 mod error;

@@ -19,6 +19,7 @@ use tower::Layer;
 
 use crate::{
     auth::{self, AuthLayer, TokenValidator},
+    cache::{CacheError, Products},
     config::Config,
     grpc::InventoryApi,
     store::ProductStore,
@@ -36,6 +37,8 @@ pub enum StartupError {
     Bind(#[from] BindError),
     #[error(transparent)]
     Database(#[from] DatabaseError),
+    #[error(transparent)]
+    Cache(#[from] CacheError),
     #[error("cannot set up server reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("the gRPC server failed: {0}")]
@@ -56,15 +59,18 @@ pub struct Application {
     health: HealthReporter,
     hand_over: grpc::HandOver,
     verdicts: VerdictCache,
+    products: Products,
 }
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         // The database first, as auth does: a port that is open belongs to a service that
         // could reach its database.
-        let store = ProductStore::connect(config.database_url.as_str()).await?;
-        let (listener, local_addr) = listener::bind(config.listen).await?;
+        let url = config.database_url.as_str();
+        let store = ProductStore::connect(url).await?;
         let writes = store.writes(config.idempotency_key_ttl);
+        let products = Products::serve(store, url, config.product_cache).await?;
+        let (listener, local_addr) = listener::bind(config.listen).await?;
         let key_purge = Box::pin(writes.clone().purge_periodically());
 
         // Every auth replica, found and watched in the background, so the service starts
@@ -95,7 +101,7 @@ impl Application {
         let validator = TokenValidator::new(auth, config.auth_timeout);
         let verdicts = validator.verdicts().clone();
         let inventory = AuthLayer::new(validator).layer(service_kit::with_message_limits!(
-            InventoryApi::new(store, writes).into_service(),
+            InventoryApi::new(products.clone(), writes).into_service(),
             config.grpc
         ));
         let mut routes = Routes::builder();
@@ -115,12 +121,18 @@ impl Application {
             health: reporter,
             hand_over: config.hand_over,
             verdicts,
+            products,
         })
     }
 
     /// The cache of auth's verdicts the auth layer serves from.
     pub fn verdicts(&self) -> VerdictCache {
         self.verdicts.clone()
+    }
+
+    /// The products reads are answered from (their cache is what tests look at).
+    pub fn products(&self) -> Products {
+        self.products.clone()
     }
 
     /// The bound address (the real port when the config asked for port 0).
@@ -156,11 +168,13 @@ impl Application {
             }
         };
         // The health watch and the purge never end by themselves; they stop with the server.
-        tokio::select! {
-            result = serving => result?,
-            () = auth_health => {}
-            () = self.key_purge => {}
-        }
+        let served = tokio::select! {
+            result = serving => result,
+            () = auth_health => Ok(()),
+            () = self.key_purge => Ok(()),
+        };
+        self.products.leave().await;
+        served?;
         tracing::info!("inventory service stopped");
         Ok(())
     }

@@ -52,6 +52,12 @@ const SELECT_PAGE: &str = concat!(
     " FROM products ORDER BY id LIMIT $1 OFFSET $2"
 );
 
+const SELECT_FIRST: &str = concat!(
+    "SELECT ",
+    product_columns!(),
+    " FROM products ORDER BY id LIMIT $1"
+);
+
 const COUNT: &str = "SELECT COUNT(*) FROM products";
 
 /// One statement, so a partial update never interleaves with another writer.
@@ -210,6 +216,29 @@ impl ProductStore {
             total,
             more,
         })
+    }
+}
+
+impl ProductStore {
+    /// Every product in id order, if there are at most `max` (the product cache keeps no more).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn all(&self, max: usize) -> Result<Option<Vec<Product>>, InventoryError> {
+        // One row past the bound tells that there are more, without counting.
+        let limit = i64::try_from(max).unwrap_or(i64::MAX).saturating_add(1);
+        let rows: Vec<ProductRow> = self
+            .readers
+            .read(|connection| {
+                on_backend!(connection, |connection| Box::pin(
+                    sqlx::query_as(SELECT_FIRST)
+                        .bind(limit)
+                        .fetch_all(connection)
+                ))
+            })
+            .await?;
+        if rows.len() > max {
+            return Ok(None);
+        }
+        Ok(Some(rows.into_iter().map(Product::from).collect()))
     }
 }
 

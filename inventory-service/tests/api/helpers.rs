@@ -5,6 +5,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use http::Uri;
 
+use inventory_service::cache::Products;
 use proto::{
     auth::v1::{
         CreateUserRequest, LoginRequest, RegisterRequest, Role, UpdateUserRequest,
@@ -35,12 +36,19 @@ pub struct RunningInventory {
     pub addr: SocketAddr,
     /// Its cache of auth's verdicts.
     pub verdicts: VerdictCache,
-    _running: Running,
+    /// The products its reads are answered from, and their cache.
+    pub products: Products,
+    running: Running,
 }
 
 impl RunningInventory {
     pub fn client(&self) -> InventoryServiceClient<Channel> {
         InventoryServiceClient::new(self.channel.clone())
+    }
+
+    /// Stops it (it leaves the product feed) and waits until it has.
+    pub async fn stop(self) {
+        self.running.stop().await;
     }
 }
 
@@ -51,6 +59,7 @@ pub async fn start_inventory(config: inventory_service::Config) -> RunningInvent
     let addr = app.local_addr();
     let channel = channel_to(addr);
     let verdicts = app.verdicts();
+    let products = app.products();
     let running = Running::spawn(|shutdown| async move {
         app.run_until_stopped(shutdown)
             .await
@@ -60,7 +69,8 @@ pub async fn start_inventory(config: inventory_service::Config) -> RunningInvent
         channel,
         addr,
         verdicts,
-        _running: running,
+        products,
+        running,
     }
 }
 
@@ -194,6 +204,16 @@ impl TestApp {
     /// The inventory's cache of auth's verdicts.
     pub fn verdicts(&self) -> &VerdictCache {
         &self.inventory.verdicts
+    }
+
+    /// The inventory service itself.
+    pub fn running_inventory(&self) -> &RunningInventory {
+        &self.inventory
+    }
+
+    /// The products the inventory's reads are answered from.
+    pub fn products(&self) -> &Products {
+        &self.inventory.products
     }
 
     /// An auth client on the shared channel.

@@ -4,12 +4,13 @@
 //! every RPC of both services on SQLite.
 
 mod authentication;
-mod cache;
 mod fuzz;
 mod helpers;
 mod idempotency;
 mod import;
 mod limits;
 mod permissions;
+mod product_cache;
 mod products;
 mod stock;
+mod verdict_cache;
