@@ -212,21 +212,6 @@ impl Products {
         })
     }
 
-    /// Reads straight from `store`, with no cache.
-    pub fn uncached(store: ProductStore) -> Self {
-        Self {
-            store,
-            shared: Arc::default(),
-            keeper: Arc::new(Keeper::Off { _claim: None }),
-            max_products: 0,
-            loading: Arc::default(),
-        }
-    }
-
-    pub fn store(&self) -> &ProductStore {
-        &self.store
-    }
-
     pub async fn get(&self, id: i64) -> Result<Product, InventoryError> {
         match self.all().await? {
             Some(all) => all

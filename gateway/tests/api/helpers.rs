@@ -5,6 +5,7 @@
 use std::{sync::Arc, time::Duration};
 
 use auth_service::clock::ManualClock;
+use inventory_service::cache::Products;
 use reqwest::{Method, RequestBuilder, Response, StatusCode, header};
 use serde_json::{Value, json};
 use service_kit::{
@@ -30,6 +31,9 @@ pub struct Stack {
     /// The inventory's and the gateway's caches of auth's verdicts.
     pub inventory_verdicts: VerdictCache,
     pub gateway_verdicts: VerdictCache,
+    /// The products the inventory answers reads from, and its settings (for more replicas).
+    pub inventory_products: Products,
+    inventory_config: inventory_service::Config,
     /// Dropping these stops the servers.
     servers: Vec<Running>,
     _databases: [TestDatabase; 2],
@@ -70,16 +74,16 @@ pub async fn spawn_stack_on(
         auth.run_until_stopped(shutdown).await.expect("auth runs");
     }));
 
-    let inventory = inventory_service::Application::build(inventory_service::Config::for_tests(
-        inventory_db.url(),
-        auth_url.clone(),
-    ))
-    .await
-    .expect("inventory starts");
+    let inventory_config =
+        inventory_service::Config::for_tests(inventory_db.url(), auth_url.clone());
+    let inventory = inventory_service::Application::build(inventory_config.clone())
+        .await
+        .expect("inventory starts");
     let inventory_url: http::Uri = format!("http://{}", inventory.local_addr())
         .parse()
         .unwrap();
     let inventory_verdicts = inventory.verdicts();
+    let inventory_products = inventory.products();
     servers.push(Running::spawn(|shutdown| async move {
         inventory
             .run_until_stopped(shutdown)
@@ -98,6 +102,8 @@ pub async fn spawn_stack_on(
         inventory_url,
         inventory_verdicts,
         gateway_verdicts,
+        inventory_products,
+        inventory_config,
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -156,6 +162,22 @@ impl Stack {
         let url = format!("http://{}", auth.local_addr()).parse().unwrap();
         self.servers.push(Running::spawn(|shutdown| async move {
             auth.run_until_stopped(shutdown).await.expect("auth runs");
+        }));
+        url
+    }
+
+    /// Another replica of this stack's inventory service, on its database; its URL. It stops
+    /// with the stack. On PostgreSQL only: a caching server holds a SQLite file alone.
+    pub async fn extra_inventory_replica(&mut self) -> String {
+        let inventory = inventory_service::Application::build(self.inventory_config.clone())
+            .await
+            .expect("inventory starts");
+        let url = format!("http://{}", inventory.local_addr());
+        self.servers.push(Running::spawn(|shutdown| async move {
+            inventory
+                .run_until_stopped(shutdown)
+                .await
+                .expect("inventory runs");
         }));
         url
     }

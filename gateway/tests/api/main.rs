@@ -18,6 +18,8 @@
 //! - `idempotency`: `Idempotency-Key` on the product writes: repeats answered, reuse a 422.
 //! - `verdict_cache`: every withdrawing write is refused at once by the warmed caches of
 //!   inventory and the gateway, 100 rounds each.
+//! - `product_cache`: every product write is read back at once through the gateway, however
+//!   warm inventory's copy of the table, 100 rounds.
 //! - `processes`: replicas as processes of their own (this binary started again), to be killed.
 //! - `replicas`: two replicas of each service behind one gateway: reads spread, and none fails
 //!   when a replica is killed or leaves on SIGTERM (PostgreSQL only).
@@ -33,6 +35,7 @@ mod lists;
 mod logs;
 mod operations;
 mod processes;
+mod product_cache;
 mod replicas;
 mod seeds;
 mod sessions;
