@@ -3,6 +3,9 @@
 # inventory-service, gateway). docker-compose.yml builds all three.
 
 FROM rust:1.95-slim-bookworm AS build
+# jemalloc, the services' allocator, is built from C with make (the slim image has only gcc).
+RUN apt-get update && apt-get install -y --no-install-recommends make \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \

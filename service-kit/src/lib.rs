@@ -1,6 +1,8 @@
 //! What every gRPC service of the workspace shares, so that each service holds only its own
 //! domain:
 //!
+//! - the allocator: every program that links this crate (the services, the launcher, the
+//!   bench and its baselines, the tests) allocates with jemalloc.
 //! - `env`: typed settings read from the environment, with clear start-up errors.
 //! - `telemetry`: the tracing subscriber (`LOG_FORMAT`, `RUST_LOG`).
 //! - `request_id`: the tower layer that puts `x-request-id` on every log line of a call.
@@ -20,6 +22,13 @@
 //!   balanced, and a failed call sent again to another when that is safe.
 //! - `verdicts`: the verdict cache that spares a `ValidateToken` round trip per call, kept
 //!   exact by auth's `WatchRevocations` leases.
+
+/// glibc's malloc took about half of the gateway's CPU on the hot path (per-arena locks taken
+/// when a task frees on another thread what it allocated on one, and the consolidation of
+/// freed chunks whenever a growing buffer asks for a larger one); jemalloc's per-thread caches
+/// and size classes avoid both (BENCHMARKS.md, "The allocator").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 pub mod database;
 pub mod django;
