@@ -5,7 +5,7 @@
 //! connect lazily, so the gateway starts, and answers `/healthz`, while the services are still
 //! down; `/readyz` asks them.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use service_kit::{
     upstream::{self, Targets, Upstream},
@@ -70,9 +70,15 @@ pub fn request<T>(
     request
 }
 
-/// Clients of both services, sharing one balanced channel each (clones are cheap handles).
+/// Clients of both services, sharing one balanced channel each. A clone is one pointer's: every
+/// request takes one.
 #[derive(Debug, Clone)]
 pub struct Upstreams {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
     auth: Upstream,
     inventory: Upstream,
     /// Auth's positive verdicts, kept exact by its revocation leases.
@@ -91,32 +97,37 @@ impl Upstreams {
         let spawn = |service, targets: &Targets| Upstream::spawn(service, targets, settings);
         let auth = spawn(auth_service_server::SERVICE_NAME, &config.auth_url);
         Self {
-            verdicts: VerdictCache::spawn(auth.channel(), "gateway"),
-            auth,
-            inventory: spawn(
-                inventory_service_server::SERVICE_NAME,
-                &config.inventory_url,
-            ),
+            shared: Arc::new(Shared {
+                verdicts: VerdictCache::spawn(auth.channel(), "gateway"),
+                auth,
+                inventory: spawn(
+                    inventory_service_server::SERVICE_NAME,
+                    &config.inventory_url,
+                ),
+            }),
         }
     }
 
     pub fn verdicts(&self) -> &VerdictCache {
-        &self.verdicts
+        &self.shared.verdicts
     }
 
     pub fn auth(&self) -> AuthServiceClient<Upstream> {
-        AuthServiceClient::new(self.auth.clone())
+        AuthServiceClient::new(self.shared.auth.clone())
     }
 
     pub fn inventory(&self) -> InventoryServiceClient<Upstream> {
-        InventoryServiceClient::new(self.inventory.clone())
+        InventoryServiceClient::new(self.shared.inventory.clone())
     }
 
     /// Each service's name and whether it answers its health check as SERVING.
     pub async fn readiness(&self) -> [(&'static str, bool); 2] {
         let (auth, inventory) = tokio::join!(
-            serving(&self.auth, auth_service_server::SERVICE_NAME),
-            serving(&self.inventory, inventory_service_server::SERVICE_NAME),
+            serving(&self.shared.auth, auth_service_server::SERVICE_NAME),
+            serving(
+                &self.shared.inventory,
+                inventory_service_server::SERVICE_NAME
+            ),
         );
         [("auth", auth), ("inventory", inventory)]
     }

@@ -16,6 +16,7 @@ use std::{
     net::SocketAddr,
     pin::Pin,
     str::FromStr,
+    sync::Arc,
     task::{Context, Poll},
     time::Duration,
 };
@@ -197,6 +198,13 @@ fn caused_by<E: std::error::Error + 'static>(error: &(dyn std::error::Error + 's
 /// that sends (WatchRevocations) goes on [`Upstream::channel`].
 #[derive(Debug, Clone)]
 pub struct Upstream {
+    /// Behind one pointer: every call clones the client, and a channel's clone alone is several
+    /// atomic counts (its buffer's sender, semaphore and handle).
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
     channel: Channel,
     events: mpsc::UnboundedSender<Event>,
     timeout: Duration,
@@ -220,28 +228,31 @@ impl Upstream {
         };
         tokio::spawn(discovery.run(inbox));
         Self {
-            channel,
-            events,
-            timeout: settings.timeout,
+            shared: Arc::new(Shared {
+                channel,
+                events,
+                timeout: settings.timeout,
+            }),
         }
     }
 
     /// The balanced channel itself, with no second tries: for streams, and for health checks.
     pub fn channel(&self) -> Channel {
-        self.channel.clone()
+        self.shared.channel.clone()
     }
 
     /// Resolves once the replicas in the balancer have been checked and those that do not
     /// answer taken out.
     async fn recheck(&self) {
         let (done, checked) = oneshot::channel();
-        if self.events.send(Event::Recheck(done)).is_ok() {
+        if self.shared.events.send(Event::Recheck(done)).is_ok() {
             let _ = checked.await;
         }
     }
 
     async fn send(self, request: http::Request<Body>) -> Result<http::Response<Body>, BoxError> {
-        let budget = grpc_timeout(request.headers()).map_or(self.timeout, |t| t.min(self.timeout));
+        let timeout = self.shared.timeout;
+        let budget = grpc_timeout(request.headers()).map_or(timeout, |t| t.min(timeout));
         let deadline = Instant::now() + budget;
         let resend = Resend::of(&request);
         let (parts, body) = request.into_parts();
@@ -292,7 +303,7 @@ impl Upstream {
                 })
             }
         };
-        let first = attempt(self.channel.clone()).await;
+        let first = attempt(self.shared.channel.clone()).await;
         if !resend.after(&first) {
             return first.map(|answer| answer.response);
         }
@@ -303,7 +314,7 @@ impl Upstream {
         {
             return first.map(|answer| answer.response);
         }
-        attempt(self.channel.clone())
+        attempt(self.shared.channel.clone())
             .await
             .map(|answer| answer.response)
     }
