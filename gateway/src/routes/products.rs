@@ -14,7 +14,7 @@ use service_kit::validation::{FieldErrors, REQUIRED};
 
 use super::{
     Endpoint, Replayed, pages,
-    shapes::{self, ListBody, ProductBody},
+    shapes::{self, ProductBody, ProductPage},
 };
 use crate::{
     clients::Upstreams,
@@ -137,7 +137,7 @@ async fn list(
     State(upstreams): State<Upstreams>,
     Authenticated(caller): Authenticated,
     paging: Paging,
-) -> Result<Json<ListBody<ProductBody>>, ApiError> {
+) -> Result<ProductPage, ApiError> {
     // Only DRF's envelope shows a count; a plain list is read without one.
     let skip_total_count = paging.limit.is_none();
     let listed = pages::read_all(&paging, |offset, limit| {
@@ -162,7 +162,7 @@ async fn list(
     })
     .await?;
     let products = listed.items.into_iter().map(ProductBody).collect();
-    Ok(Json(shapes::list(products, listed.total, &paging)))
+    Ok(ProductPage(shapes::list(products, listed.total, &paging)))
 }
 
 async fn create(
