@@ -169,7 +169,21 @@ impl Stack {
     /// Another replica of this stack's inventory service, on its database; its URL. It stops
     /// with the stack. On PostgreSQL only: a caching server holds a SQLite file alone.
     pub async fn extra_inventory_replica(&mut self) -> String {
-        let inventory = inventory_service::Application::build(self.inventory_config.clone())
+        self.start_inventory(self.inventory_config.clone()).await
+    }
+
+    /// Another inventory service, on a database of its own, checking callers with the auth
+    /// service at `auth_url`; its URL. It stops with the stack.
+    pub async fn extra_inventory(&mut self, auth_url: &str) -> String {
+        let db = TestDatabase::sqlite();
+        let config = inventory_service::Config::for_tests(db.url(), auth_url.parse().unwrap());
+        self.extra_databases.push(db);
+        self.start_inventory(config).await
+    }
+
+    /// An inventory service with `config`, stopped with the stack; its URL.
+    async fn start_inventory(&mut self, config: inventory_service::Config) -> String {
+        let inventory = inventory_service::Application::build(config)
             .await
             .expect("inventory starts");
         let url = format!("http://{}", inventory.local_addr());
@@ -179,26 +193,6 @@ impl Stack {
                 .await
                 .expect("inventory runs");
         }));
-        url
-    }
-
-    /// Another inventory service, on a database of its own, checking callers with the auth
-    /// service at `auth_url`; its URL. It stops with the stack.
-    pub async fn extra_inventory(&mut self, auth_url: &str) -> String {
-        let db = TestDatabase::sqlite();
-        let inventory = inventory_service::Application::build(
-            inventory_service::Config::for_tests(db.url(), auth_url.parse().unwrap()),
-        )
-        .await
-        .expect("inventory starts");
-        let url = format!("http://{}", inventory.local_addr());
-        self.servers.push(Running::spawn(|shutdown| async move {
-            inventory
-                .run_until_stopped(shutdown)
-                .await
-                .expect("inventory runs");
-        }));
-        self.extra_databases.push(db);
         url
     }
 
