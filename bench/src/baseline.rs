@@ -13,7 +13,7 @@ use proto::auth::v1::User;
 use serde_json::Value;
 use service_kit::{grpc, listener, telemetry::LogFormat};
 use sqlx::Connection;
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::oneshot};
 use tonic::{
     service::{Routes, interceptor::InterceptedService},
     transport::{Server, server::TcpIncoming},
@@ -21,19 +21,30 @@ use tonic::{
 
 use crate::{process, stack::Stack};
 
-/// Where the three baselines listen.
-#[derive(Debug, Clone, Copy)]
+/// Where the three baselines listen. Dropped, they stop, and their runtime with them: inventory's
+/// copy must let go of its database before the run drops it.
+#[derive(Debug)]
 pub struct Baselines {
     pub http: SocketAddr,
     pub grpc: SocketAddr,
     /// Inventory without its auth layer.
     pub inventory: SocketAddr,
+    stop: Option<(oneshot::Sender<()>, std::thread::JoinHandle<()>)>,
+}
+
+impl Drop for Baselines {
+    fn drop(&mut self) {
+        if let Some((stop, thread)) = self.stop.take() {
+            let _ = stop.send(());
+            let _ = thread.join();
+        }
+    }
 }
 
 /// The path the HTTP baseline answers, the gateway's own.
 pub const INVENTORY_PATH: &str = "/api/inventory/";
 
-/// Starts the three on free ports, for `stack`; they serve until the process exits.
+/// Starts the three on free ports, for `stack`; they serve until dropped.
 pub fn start(stack: &Stack) -> Result<Baselines, String> {
     let document = Arc::new(stack.inventory_document.clone());
     let (database_url, admin) = (
@@ -41,7 +52,8 @@ pub fn start(stack: &Stack) -> Result<Baselines, String> {
         stack.admin.clone(),
     );
     let (started, addresses) = mpsc::channel();
-    std::thread::spawn(move || {
+    let (stop, stopped) = oneshot::channel();
+    let thread = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -50,10 +62,12 @@ pub fn start(stack: &Stack) -> Result<Baselines, String> {
             let http = TcpListener::bind("127.0.0.1:0").await.expect("a port");
             let grpc = TcpListener::bind("127.0.0.1:0").await.expect("a port");
             let inventory = serve_inventory_without_auth_layer(&database_url, admin).await;
-            let addrs = inventory.map(|inventory| Baselines {
-                http: http.local_addr().expect("an address"),
-                grpc: grpc.local_addr().expect("an address"),
-                inventory,
+            let addrs = inventory.map(|inventory| {
+                (
+                    http.local_addr().expect("an address"),
+                    grpc.local_addr().expect("an address"),
+                    inventory,
+                )
             });
             // Serialized on every request, as the gateway serializes its answer.
             let app = Router::new().route(
@@ -75,10 +89,16 @@ pub fn start(stack: &Stack) -> Result<Baselines, String> {
                     .serve_with_incoming(TcpIncoming::from(grpc).with_nodelay(Some(true))),
             );
             started.send(addrs).expect("the caller waits");
-            std::future::pending::<()>().await;
+            let _ = stopped.await;
         });
     });
-    addresses.recv().expect("the baselines start")
+    let (http, grpc, inventory) = addresses.recv().expect("the baselines start")?;
+    Ok(Baselines {
+        http,
+        grpc,
+        inventory,
+        stop: Some((stop, thread)),
+    })
 }
 
 /// Inventory's own handlers on `database_url`, served as the binary serves them (service-kit's
