@@ -319,8 +319,9 @@ impl Inner {
 
 /// Argon2's working memory (`ARGON2_MEMORY_KIB` for each hash), kept between hashes: at most
 /// one buffer per hashing slot. Allocated afresh for every hash, it came from the allocator
-/// each time, and glibc keeps what it gets back in per-thread arenas, so auth grew to many
-/// times the slots' worth (about 280 MiB in a login storm with 19 MiB hashes; BENCHMARKS.md).
+/// each time: glibc kept what it got back in per-thread arenas, so auth grew to many times the
+/// slots' worth (about 280 MiB in a login storm with 19 MiB hashes; BENCHMARKS.md), and any
+/// allocator that gives the pages back pays their faults again on the next hash.
 struct WorkingMemory {
     blocks: usize,
     free: Mutex<Vec<Vec<Block>>>,
