@@ -152,7 +152,7 @@ pub struct Products {
     shared: Arc<Shared>,
     keeper: Arc<Keeper>,
     max_products: usize,
-    /// One whole read at a time: readers that miss together wait for one copy.
+    /// Held by the one reader reading the table whole.
     loading: Arc<tokio::sync::Mutex<()>>,
 }
 
@@ -278,18 +278,19 @@ impl Products {
         if matches!(*self.keeper, Keeper::Off { .. }) {
             return Ok(None);
         }
+        if let Lookup::Hit(all) = self.copy() {
+            return Ok(Some(all));
+        }
+        // One reader at a time reads the table whole; the others read just what they asked
+        // for meanwhile, so that while writes keep dropping the copy, reads do not queue
+        // behind whole-table reads.
+        let Ok(_one_at_a_time) = self.loading.try_lock() else {
+            return Ok(None);
+        };
         let ticket = match self.copy() {
             Lookup::Hit(all) => return Ok(Some(all)),
             Lookup::NotServing => return Ok(None),
-            Lookup::Miss(_) => {
-                let _one_at_a_time = self.loading.lock().await;
-                // The copy another reader made meanwhile, if it is there.
-                match self.copy() {
-                    Lookup::Hit(all) => return Ok(Some(all)),
-                    Lookup::NotServing => return Ok(None),
-                    Lookup::Miss(ticket) => ticket,
-                }
-            }
+            Lookup::Miss(ticket) => ticket,
         };
         let Some(all) = self.store.all(self.max_products).await? else {
             let mut state = self.shared.state();
