@@ -306,21 +306,9 @@ async fn admins_manage_users_and_others_may_not(db: TestDatabase) {
 async fn only_superusers_grant_superuser(db: TestDatabase) {
     let app = spawn_app(&db).await;
     let admin = app.admin_token().await;
-    let mut client = app.client();
-    client
-        .create_user(authed(
-            &admin,
-            pb::CreateUserRequest {
-                username: Some("staffer".into()),
-                password: Some(PASSWORD.into()),
-                is_staff: Some(true),
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap();
-    let staff = app.token_for("staffer").await;
-    let escalation = client
+    let staff = app.staff_token(&admin, "staffer").await;
+    let escalation = app
+        .client()
         .create_user(authed(
             &staff,
             pb::CreateUserRequest {
