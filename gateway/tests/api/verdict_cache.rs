@@ -22,7 +22,7 @@ use tonic::{Code, Request, transport::Channel};
 
 use crate::{
     helpers::{PASSWORD, Stack, expect_status, spawn_stack},
-    sessions::set_cookie,
+    sessions::{both_cookies, session_cookies, with_cookies},
 };
 
 const ROUNDS: usize = 100;
@@ -397,31 +397,13 @@ async fn a_staff_demotion_is_refused_at_once_everywhere() {
 #[tokio::test]
 async fn a_session_logout_is_refused_at_once_everywhere() {
     let paths = Paths::new().await;
+    let stack = &paths.stack;
     paths.user("alice").await;
     for round in 0..ROUNDS {
-        let login = paths
-            .stack
-            .post(
-                "/login/",
-                None,
-                json!({"username": "alice", "password": PASSWORD}),
-            )
-            .await;
-        let session = set_cookie(&login, "sessionid").expect("a session cookie");
-        let csrf = set_cookie(&login, "csrftoken").expect("a CSRF cookie");
-        expect_status(login, StatusCode::OK).await;
+        let (session, csrf) = session_cookies(stack, "alice").await;
         paths.warm(CredentialKind::Session, &session).await;
-        let logout = paths
-            .stack
-            .request(Method::POST, "/logout/")
-            .header(
-                header::COOKIE,
-                format!("sessionid={session}; csrftoken={csrf}"),
-            )
-            .header("X-CSRFToken", &csrf)
-            .send()
-            .await
-            .unwrap();
+        let cookies = both_cookies(&session, &csrf);
+        let logout = with_cookies(stack, Method::POST, "/logout/", &cookies, Some(&csrf)).await;
         expect_status(logout, StatusCode::OK).await;
         paths
             .refused(CredentialKind::Session, &session, round)
