@@ -321,16 +321,29 @@ pub async fn expect_status(response: Response, status: StatusCode) -> Value {
     let actual = response.status();
     let text = response.text().await.expect("a body");
     assert_eq!(actual, status, "unexpected status; body: {text}");
-    if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
-    }
+    json_or_text(text)
 }
 
 /// Checks the status and the whole body.
 pub async fn expect(response: Response, status: StatusCode, body: Value) {
     assert_eq!(expect_status(response, status).await, body);
+}
+
+/// [`expect`] for one case of a table: a failure names `case`.
+pub async fn expect_case(case: &str, response: Response, status: StatusCode, body: Value) {
+    let actual = response.status();
+    let text = response.text().await.expect("a body");
+    assert_eq!(actual, status, "{case}: unexpected status; body: {text}");
+    assert_eq!(json_or_text(text), body, "{case}");
+}
+
+/// A body as JSON, or as a JSON string when it is not JSON (`null` when empty).
+fn json_or_text(text: String) -> Value {
+    if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    }
 }
 
 /// Checks a `{"detail": ...}` error.
