@@ -1,14 +1,17 @@
 //! Test support: every test gets a database of its own, on SQLite (a file in a temporary
 //! folder) or on PostgreSQL (a fresh database on the server named by `TEST_POSTGRES_URL`,
-//! dropped when the test ends), so tests never depend on each other or on their order; and
-//! servers run in the test's runtime until stopped ([`Running`]).
+//! dropped when the test ends), so tests never depend on each other or on their order; servers
+//! run in the test's runtime until stopped ([`Running`]); and a binary's commands that read
+//! standard input are fed it ([`output_with_input`]).
 //!
 //! Without `TEST_POSTGRES_URL` the PostgreSQL half is skipped with a notice, except under CI
 //! (`CI` set, as `.ci/run` runs), where a skipped half would pass unseen: there it panics.
 
 use std::{
     future::Future,
+    io::Write as _,
     pin::Pin,
+    process::{Command, Output, Stdio},
     sync::atomic::{AtomicU64, Ordering},
 };
 
@@ -90,6 +93,29 @@ impl Running {
         let _ = self.stop.send(());
         self.task.await.expect("the server task ends cleanly");
     }
+}
+
+/// Runs `command` with `input` on its standard input, closed after it, and waits for it to end:
+/// its status and everything it printed. For a binary's own commands, as an operator pipes
+/// into them (`import-django -`, a password to `createsuperuser`).
+///
+/// # Panics
+///
+/// If the program cannot be started, or its input not written.
+pub fn output_with_input(command: &mut Command, input: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let mut stdin = child.stdin.take().expect("a piped standard input");
+    stdin
+        .write_all(input.as_bytes())
+        .expect("the input is written");
+    // Closed, so that a command reading to the end stops waiting.
+    drop(stdin);
+    child.wait_with_output().expect("the binary ends")
 }
 
 /// A database that exists for one test.

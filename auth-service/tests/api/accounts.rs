@@ -1,7 +1,7 @@
 //! Sign-up, validation, user management and `createsuperuser`.
 
 use proto::{auth::v1 as pb, reasons};
-use service_kit::testing::TestDatabase;
+use service_kit::testing::{TestDatabase, output_with_input};
 use tonic::Code;
 
 use crate::helpers::*;
@@ -306,21 +306,9 @@ async fn admins_manage_users_and_others_may_not(db: TestDatabase) {
 async fn only_superusers_grant_superuser(db: TestDatabase) {
     let app = spawn_app(&db).await;
     let admin = app.admin_token().await;
-    let mut client = app.client();
-    client
-        .create_user(authed(
-            &admin,
-            pb::CreateUserRequest {
-                username: Some("staffer".into()),
-                password: Some(PASSWORD.into()),
-                is_staff: Some(true),
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap();
-    let staff = app.token_for("staffer").await;
-    let escalation = client
+    let staff = app.staff_token(&admin, "staffer").await;
+    let escalation = app
+        .client()
         .create_user(authed(
             &staff,
             pb::CreateUserRequest {
@@ -359,28 +347,14 @@ async fn createsuperuser_refuses_an_existing_username(db: TestDatabase) {
 /// the password from standard input, as without the variable.
 #[test]
 fn createsuperuser_reads_standard_input_when_the_password_variable_is_empty() {
-    use std::{
-        io::Write,
-        process::{Command, Stdio},
-    };
     let db = TestDatabase::sqlite();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_auth-service"))
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_auth-service"));
+    command
         .args(["createsuperuser", "--username", "admin"])
         .env("AUTH_SUPERUSER_PASSWORD", "")
         .env("AUTH_DATABASE_URL", db.url())
-        .env("RUST_LOG", "off")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{PASSWORD}\n").as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+        .env("RUST_LOG", "off");
+    let output = output_with_input(&mut command, &format!("{PASSWORD}\n"));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success() && stdout.contains("Superuser \"admin\" created"),

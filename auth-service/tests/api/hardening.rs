@@ -22,14 +22,6 @@ fn from_address<T>(address: &str, message: T) -> Request<T> {
     request
 }
 
-fn login_request(username: &str, password: &str) -> pb::LoginRequest {
-    pb::LoginRequest {
-        username: Some(username.to_owned()),
-        password: Some(password.to_owned()),
-        ..Default::default()
-    }
-}
-
 async fn login_from(
     app: &TestApp,
     address: &str,
@@ -143,19 +135,7 @@ async fn staff_cannot_take_over_a_superuser(db: TestDatabase) {
     let app = spawn_app(&db).await;
     let root = app.admin_token().await;
     let superuser_id = app.validate(&root).await.unwrap().user.unwrap().id;
-    app.client()
-        .create_user(authed(
-            &root,
-            pb::CreateUserRequest {
-                username: Some("staffer".into()),
-                password: Some(PASSWORD.into()),
-                is_staff: Some(true),
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap();
-    let staff = app.token_for("staffer").await;
+    let staff = app.staff_token(&root, "staffer").await;
     let takeovers = [
         pb::UpdateUserRequest {
             password: Some("Taken0ver1".into()),
@@ -360,16 +340,7 @@ async fn two_admins_changing_different_fields_both_keep_their_change(db: TestDat
 async fn a_session_is_not_refreshed(db: TestDatabase) {
     let app = spawn_app(&db).await;
     app.register("browser").await;
-    let login = app
-        .client()
-        .login(pb::LoginRequest {
-            open_session: true,
-            ..login_request("browser", PASSWORD)
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let session = login.session.unwrap().key;
+    let session = app.session_login("browser").await.session.unwrap().key;
     let refresh = app
         .client()
         .refresh_token(with_authorization(

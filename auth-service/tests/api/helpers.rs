@@ -105,13 +105,22 @@ impl TestApp {
 
     pub async fn login(&self, username: &str, password: &str) -> Result<pb::LoginResponse, Status> {
         self.client()
-            .login(pb::LoginRequest {
-                username: Some(username.to_owned()),
-                password: Some(password.to_owned()),
-                ..Default::default()
-            })
+            .login(login_request(username, password))
             .await
             .map(tonic::Response::into_inner)
+    }
+
+    /// Logs `username` in with [`PASSWORD`] and `open_session`: a token and a session.
+    pub async fn session_login(&self, username: &str) -> pb::LoginResponse {
+        let request = pb::LoginRequest {
+            open_session: true,
+            ..login_request(username, PASSWORD)
+        };
+        self.client()
+            .login(request)
+            .await
+            .expect("login succeeds")
+            .into_inner()
     }
 
     /// Registers `username` with [`PASSWORD`] and returns a fresh token key.
@@ -133,6 +142,21 @@ impl TestApp {
             .key
     }
 
+    /// A staff user (not a superuser) created by `admin_token`, and a token of it.
+    pub async fn staff_token(&self, admin_token: &str, username: &str) -> String {
+        let request = pb::CreateUserRequest {
+            username: Some(username.to_owned()),
+            password: Some(PASSWORD.to_owned()),
+            is_staff: Some(true),
+            ..Default::default()
+        };
+        self.client()
+            .create_user(authed(admin_token, request))
+            .await
+            .expect("the admin creates a staff user");
+        self.token_for(username).await
+    }
+
     /// A superuser (created as `createsuperuser` does) and a token of it.
     pub async fn admin_token(&self) -> String {
         create_superuser(&self.config, "admin", Some("admin@example.com"), PASSWORD)
@@ -151,6 +175,15 @@ impl TestApp {
             .map(tonic::Response::into_inner)
     }
 
+    /// Refreshes `key`: the key that replaces it.
+    pub async fn refresh(&self, key: &str) -> Result<String, Status> {
+        let response = self
+            .client()
+            .refresh_token(authed(key, pb::RefreshTokenRequest {}))
+            .await?;
+        Ok(response.into_inner().token.expect("a new token").key)
+    }
+
     pub fn advance(&self, by: Duration) {
         self.clock.advance(by);
     }
@@ -160,6 +193,14 @@ pub fn registration(username: &str) -> pb::RegisterRequest {
     pb::RegisterRequest {
         username: Some(username.to_owned()),
         password: Some(PASSWORD.to_owned()),
+        ..Default::default()
+    }
+}
+
+pub fn login_request(username: &str, password: &str) -> pb::LoginRequest {
+    pb::LoginRequest {
+        username: Some(username.to_owned()),
+        password: Some(password.to_owned()),
         ..Default::default()
     }
 }

@@ -1,17 +1,12 @@
 //! `import-django`: a real Django `dumpdata` (tests/fixtures/django, made by
 //! scripts/django_fixtures) imported, then used as its users and clients would.
 
-use std::{
-    collections::HashMap,
-    io::Write as _,
-    path::PathBuf,
-    process::{Command, Stdio},
-};
+use std::{collections::HashMap, path::PathBuf, process::Command};
 
 use auth_service::import::{ImportError, ImportReport, import_django_file};
 use proto::{auth::v1 as pb, reasons};
 use serde_json::Value;
-use service_kit::testing::TestDatabase;
+use service_kit::testing::{TestDatabase, output_with_input};
 use sqlx::Row;
 use tonic::Code;
 
@@ -341,37 +336,28 @@ async fn a_custom_user_model_keeps_its_roles(db: TestDatabase) {
 }
 
 async fn the_command_reads_standard_input_and_says_what_it_did(db: TestDatabase) {
-    let run = |file: &str, input: Option<&str>| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_auth-service"))
+    let run = |file: &str, input: &str| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_auth-service"));
+        command
             .args(["import-django", file])
             .env("AUTH_DATABASE_URL", db.url())
             .env("ARGON2_MEMORY_KIB", "64")
-            .env("ARGON2_ITERATIONS", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        if let Some(input) = input {
-            stdin.write_all(input.as_bytes()).unwrap();
-        }
-        drop(stdin);
-        child.wait_with_output().unwrap()
+            .env("ARGON2_ITERATIONS", "1");
+        output_with_input(&mut command, input)
     };
     let text = std::fs::read_to_string(fixture("auth_users.json")).unwrap();
-    let first = run("-", Some(&text));
+    let first = run("-", &text);
     assert!(first.status.success(), "{first:?}");
     assert_eq!(
         String::from_utf8_lossy(&first.stdout),
         "Imported 9 users and 4 tokens; skipped 0 users and 0 tokens already there.\n"
     );
-    let again = run("-", Some(&text));
+    let again = run("-", &text);
     assert_eq!(
         String::from_utf8_lossy(&again.stdout),
         "Imported 0 users and 0 tokens; skipped 9 users and 4 tokens already there.\n"
     );
-    let missing = run("/nonexistent/dump.json", None);
+    let missing = run("/nonexistent/dump.json", "");
     assert!(!missing.status.success());
     assert!(
         String::from_utf8_lossy(&missing.stderr).contains("cannot read /nonexistent/dump.json"),

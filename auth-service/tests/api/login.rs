@@ -114,17 +114,7 @@ async fn a_deactivated_account_is_told_only_after_the_right_password(db: TestDat
 async fn sessions_are_a_separate_kind_of_credential(db: TestDatabase) {
     let app = spawn_app(&db).await;
     app.register("erin").await;
-    let response = app
-        .client()
-        .login(pb::LoginRequest {
-            username: Some("erin".into()),
-            password: Some(PASSWORD.into()),
-            open_session: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let response = app.session_login("erin").await;
     let session = response.session.unwrap();
     assert_eq!(session.kind(), pb::CredentialKind::Session);
     let token = response.token.unwrap();

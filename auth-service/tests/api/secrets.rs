@@ -64,28 +64,10 @@ async fn only_hashes_and_digests_are_stored(db: TestDatabase) {
     let app = spawn_app(&db).await;
     let mut keys = vec![app.admin_token().await];
     app.register("sam").await;
-    let login = app
-        .client()
-        .login(pb::LoginRequest {
-            username: Some("sam".into()),
-            password: Some(PASSWORD.into()),
-            open_session: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let login = app.session_login("sam").await;
     let token = login.token.unwrap().key;
     let session = login.session.expect("a session").key;
-    let refreshed = app
-        .client()
-        .refresh_token(authed(&token, pb::RefreshTokenRequest {}))
-        .await
-        .unwrap()
-        .into_inner()
-        .token
-        .unwrap()
-        .key;
+    let refreshed = app.refresh(&token).await.unwrap();
     app.client()
         .change_password(authed(
             &refreshed,

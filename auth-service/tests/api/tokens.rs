@@ -31,14 +31,7 @@ async fn the_whole_flow_register_login_validate_refresh_revoke(db: TestDatabase)
         .unwrap();
     assert_eq!(me.into_inner().id, user.id);
 
-    let refreshed = client
-        .refresh_token(authed(&key, pb::RefreshTokenRequest {}))
-        .await
-        .unwrap()
-        .into_inner()
-        .token
-        .unwrap()
-        .key;
+    let refreshed = app.refresh(&key).await.unwrap();
     assert_ne!(refreshed, key);
     assert!(app.validate(&refreshed).await.is_ok());
 
@@ -99,11 +92,11 @@ async fn an_expired_token_is_reported_once_then_gone(db: TestDatabase) {
     // An expired key cannot be refreshed either.
     let (_, other) = app.user_with_token("gina2").await;
     app.advance(Duration::from_secs(61));
-    let refresh = app
-        .client()
-        .refresh_token(authed(&other, pb::RefreshTokenRequest {}))
-        .await;
-    assert_rejected(refresh, Code::Unauthenticated, reasons::TOKEN_EXPIRED);
+    assert_rejected(
+        app.refresh(&other).await,
+        Code::Unauthenticated,
+        reasons::TOKEN_EXPIRED,
+    );
 }
 
 async fn the_background_purge_clears_keys_expired_over_a_week_ago(db: TestDatabase) {
@@ -169,17 +162,8 @@ async fn racing_refreshes_of_one_token_have_exactly_one_winner(db: TestDatabase)
 async fn reusing_a_refreshed_away_token_revokes_its_successor(db: TestDatabase) {
     let app = spawn_app(&db).await;
     let (_, stolen) = app.user_with_token("ivy").await;
-    let mut client = app.client();
-    let first = client
-        .refresh_token(authed(&stolen, pb::RefreshTokenRequest {}))
-        .await
-        .unwrap();
-    let first = first.into_inner().token.unwrap().key;
-    let second = client
-        .refresh_token(authed(&first, pb::RefreshTokenRequest {}))
-        .await
-        .unwrap();
-    let second = second.into_inner().token.unwrap().key;
+    let first = app.refresh(&stolen).await.unwrap();
+    let second = app.refresh(&first).await.unwrap();
     let unrelated = app.token_for("ivy").await;
 
     // Within the grace period a refreshed-away key is only invalid (a racing refresh of the

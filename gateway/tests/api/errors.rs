@@ -10,7 +10,7 @@ use serde_json::json;
 use service_kit::testing::TestDatabase;
 
 use crate::helpers::{
-    PASSWORD, Stack, expect, expect_detail, expect_status, raw_exchange, spawn_stack,
+    PASSWORD, Stack, credentials, expect, expect_detail, expect_status, raw_exchange, spawn_stack,
     spawn_stack_on,
 };
 
@@ -94,11 +94,7 @@ async fn unauthorized_unknown_key_also_on_public_routes() {
     // A bad header on a public route is a 401 too, not an anonymous login.
     stack.clerk("alice").await;
     let login = stack
-        .post(
-            "/api/login/",
-            Some(unknown),
-            json!({"username": "alice", "password": PASSWORD}),
-        )
+        .post("/api/login/", Some(unknown), credentials("alice"))
         .await;
     expect_detail(login, StatusCode::UNAUTHORIZED, "Invalid token.").await;
 }

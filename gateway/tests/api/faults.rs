@@ -9,7 +9,7 @@ use reqwest::{Response, StatusCode, header};
 use serde_json::json;
 use sqlx::{AnyConnection, Connection};
 
-use crate::helpers::{PASSWORD, Stack, expect, spawn_stack};
+use crate::helpers::{Stack, credentials, expect, spawn_stack};
 
 /// What only the servers should know: fragments of sqlx's, the databases' and tonic's errors.
 const INTERNALS: &[&str] = &[
@@ -88,40 +88,17 @@ async fn server_error_when_a_database_breaks() {
     let unchecked = stack.clerk("bob").await;
     let ports = service_ports(&stack);
     let [auth_db, inventory_db] = stack.database_urls();
+    let server_error = async |response: Response| {
+        let status = StatusCode::INTERNAL_SERVER_ERROR;
+        expect_opaque(response, status, "A server error occurred.", &ports).await;
+    };
 
     break_database(inventory_db, "DROP TABLE products").await;
-    let response = stack.get("/api/inventory/", Some(&token)).await;
-    expect_opaque(
-        response,
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "A server error occurred.",
-        &ports,
-    )
-    .await;
+    server_error(stack.get("/api/inventory/", Some(&token)).await).await;
 
     break_database(auth_db, "DROP TABLE credentials").await;
-    let response = stack.get("/api/me/", Some(&unchecked)).await;
-    expect_opaque(
-        response,
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "A server error occurred.",
-        &ports,
-    )
-    .await;
-    let login = stack
-        .post(
-            "/api/login/",
-            None,
-            json!({"username": "alice", "password": PASSWORD}),
-        )
-        .await;
-    expect_opaque(
-        login,
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "A server error occurred.",
-        &ports,
-    )
-    .await;
+    server_error(stack.get("/api/me/", Some(&unchecked)).await).await;
+    server_error(stack.post("/api/login/", None, credentials("alice")).await).await;
 }
 
 #[tokio::test]
@@ -130,13 +107,7 @@ async fn service_unavailable_when_a_service_is_down() {
     let token = stack.clerk("alice").await;
     // Nothing listens on the discard port of loopback here: inventory calls cannot connect.
     let base = stack.extra_gateway("http://127.0.0.1:9", |_| {}).await;
-    let response = stack
-        .client
-        .get(format!("{base}/api/inventory/"))
-        .header(header::AUTHORIZATION, format!("Token {token}"))
-        .send()
-        .await
-        .unwrap();
+    let response = stack.get_at(&base, "/api/inventory/", Some(&token)).await;
     let mut ports = service_ports(&stack);
     ports.push(9);
     expect_opaque(
@@ -146,14 +117,8 @@ async fn service_unavailable_when_a_service_is_down() {
         &ports,
     )
     .await;
-    let ready = stack
-        .client
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .unwrap();
     expect(
-        ready,
+        stack.get_at(&base, "/readyz", None).await,
         StatusCode::SERVICE_UNAVAILABLE,
         json!({"auth": "ok", "inventory": "unavailable"}),
     )
@@ -172,13 +137,7 @@ async fn gateway_timeout_when_a_service_does_not_answer() {
             config.upstream_timeout = Duration::from_millis(300);
         })
         .await;
-    let response = stack
-        .client
-        .get(format!("{base}/api/inventory/"))
-        .header(header::AUTHORIZATION, format!("Token {token}"))
-        .send()
-        .await
-        .unwrap();
+    let response = stack.get_at(&base, "/api/inventory/", Some(&token)).await;
     let mut ports = service_ports(&stack);
     ports.push(silent_addr.port());
     expect_opaque(

@@ -16,6 +16,11 @@ use service_kit::{
 /// The password every test user gets (it meets the rules: 8+ characters, a letter, a digit).
 pub const PASSWORD: &str = "Password123";
 
+/// The login body of `username` with [`PASSWORD`], the password of every user the helpers make.
+pub fn credentials(username: &str) -> Value {
+    json!({ "username": username, "password": PASSWORD })
+}
+
 /// The three servers of one test.
 pub struct Stack {
     /// `http://127.0.0.1:PORT` of the gateway.
@@ -216,7 +221,13 @@ impl Stack {
 
     /// `GET path`, optionally with a token.
     pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
-        with_token(self.request(Method::GET, path), token)
+        self.get_at(&self.base, path, token).await
+    }
+
+    /// `GET path` on the gateway at `base` (one of [`Stack::extra_gateway`]'s), optionally with
+    /// a token.
+    pub async fn get_at(&self, base: &str, path: &str, token: Option<&str>) -> Response {
+        with_token(self.client.get(format!("{base}{path}")), token)
             .send()
             .await
             .expect("the gateway answers")
@@ -264,8 +275,7 @@ impl Stack {
 
     /// A token for `username` from seed 000's login.
     pub async fn log_in(&self, username: &str) -> String {
-        let body = json!({ "username": username, "password": PASSWORD });
-        let response = self.post("/api/login/", None, body).await;
+        let response = self.post("/api/login/", None, credentials(username)).await;
         let body = expect_status(response, StatusCode::OK).await;
         body["token"].as_str().expect("a token").to_owned()
     }
@@ -311,16 +321,29 @@ pub async fn expect_status(response: Response, status: StatusCode) -> Value {
     let actual = response.status();
     let text = response.text().await.expect("a body");
     assert_eq!(actual, status, "unexpected status; body: {text}");
-    if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
-    }
+    json_or_text(text)
 }
 
 /// Checks the status and the whole body.
 pub async fn expect(response: Response, status: StatusCode, body: Value) {
     assert_eq!(expect_status(response, status).await, body);
+}
+
+/// [`expect`] for one case of a table: a failure names `case`.
+pub async fn expect_case(case: &str, response: Response, status: StatusCode, body: Value) {
+    let actual = response.status();
+    let text = response.text().await.expect("a body");
+    assert_eq!(actual, status, "{case}: unexpected status; body: {text}");
+    assert_eq!(json_or_text(text), body, "{case}");
+}
+
+/// A body as JSON, or as a JSON string when it is not JSON (`null` when empty).
+fn json_or_text(text: String) -> Value {
+    if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    }
 }
 
 /// Checks a `{"detail": ...}` error.

@@ -15,7 +15,7 @@ use tracing::Level;
 use tracing_subscriber::fmt::MakeWriter;
 
 use crate::{
-    helpers::{PASSWORD, expect_status, spawn_stack},
+    helpers::{PASSWORD, credentials, expect_status, spawn_stack},
     sessions::set_cookie,
 };
 
@@ -106,13 +106,7 @@ async fn logins_checks_and_refreshes_log_no_secret() {
         StatusCode::OK,
     )
     .await;
-    let session = stack
-        .post(
-            "/login/",
-            None,
-            json!({"username": "alice", "password": PASSWORD}),
-        )
-        .await;
+    let session = stack.post("/login/", None, credentials("alice")).await;
     let cookie = set_cookie(&session, "sessionid").expect("a session cookie");
     expect_status(session, StatusCode::OK).await;
     let keys = [token, login, refreshed, cookie];

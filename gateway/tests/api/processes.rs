@@ -26,7 +26,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use service_kit::testing::TestDatabase;
 
-use crate::helpers::{PASSWORD, wait_until_ready};
+use crate::helpers::{PASSWORD, credentials, wait_until_ready};
 
 /// The variable that makes this binary a replica: `auth`, `inventory` or `gateway`.
 const ROLE: &str = "REPLICA_ROLE";
@@ -329,11 +329,7 @@ impl Replicas {
         };
         wait_until_ready(&replicas.client, &replicas.gateway.url()).await;
         let login = replicas
-            .post(
-                "/api/login/",
-                None,
-                json!({"username": "admin", "password": PASSWORD}),
-            )
+            .post("/api/login/", None, credentials("admin"))
             .await;
         replicas.token = login["token"].as_str().expect("a token").to_owned();
         let product = json!({"name": "Widget", "price": "9.99", "quantity": 5});

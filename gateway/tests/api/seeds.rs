@@ -2,9 +2,24 @@
 //! documented responses (API.md decides where a document is vague or contradicts another).
 
 use reqwest::{Method, StatusCode, header};
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, expect, expect_detail, expect_status, is_token, spawn_stack};
+use crate::helpers::{
+    PASSWORD, expect, expect_case, expect_detail, expect_status, is_token, spawn_stack,
+};
+
+/// The body of a refused login on the routes of seeds 000, 001 and 002.
+fn invalid_credentials() -> Value {
+    json!({"error": "Invalid credentials"})
+}
+
+/// The body of a refused login on the routes of seeds 003 and 004 (DRF's `ObtainAuthToken`).
+fn unable_to_log_in() -> Value {
+    json!({"non_field_errors": ["Unable to log in with provided credentials."]})
+}
+
+/// DRF's 403 detail, for a clerk at a route that is not for clerks.
+const NO_PERMISSION: &str = "You do not have permission to perform this action.";
 
 /// Seed 000: register, token login, products, inventory, detail, logout.
 #[tokio::test]
@@ -44,12 +59,7 @@ async fn seed_000_token_auth_and_inventory() {
             json!({"username": "alice", "password": "wrong-pass1"}),
         )
         .await;
-    expect(
-        refused,
-        StatusCode::UNAUTHORIZED,
-        json!({"error": "Invalid credentials"}),
-    )
-    .await;
+    expect(refused, StatusCode::UNAUTHORIZED, invalid_credentials()).await;
 
     // Only staff (or a MANAGER/ADMIN) may create products.
     let product =
@@ -57,12 +67,7 @@ async fn seed_000_token_auth_and_inventory() {
     let forbidden = stack
         .post("/api/products/", Some(&clerk), product.clone())
         .await;
-    expect_detail(
-        forbidden,
-        StatusCode::FORBIDDEN,
-        "You do not have permission to perform this action.",
-    )
-    .await;
+    expect_detail(forbidden, StatusCode::FORBIDDEN, NO_PERMISSION).await;
 
     let admin = stack.admin().await;
     let created = stack.post("/api/products/", Some(&admin), product).await;
@@ -217,12 +222,7 @@ async fn seed_001_session_login_and_user_admin() {
             json!({"email": "a@example.com", "password": "nope12345"}),
         )
         .await;
-    expect(
-        refused,
-        StatusCode::UNAUTHORIZED,
-        json!({"error": "Invalid credentials"}),
-    )
-    .await;
+    expect(refused, StatusCode::UNAUTHORIZED, invalid_credentials()).await;
 
     let logout = stack.post("/logout/", Some(&token), json!({})).await;
     expect(
@@ -236,12 +236,7 @@ async fn seed_001_session_login_and_user_admin() {
     let admin = stack.admin().await;
     let clerk_token = stack.clerk("bob").await;
     let forbidden = stack.get("/users/", Some(&clerk_token)).await;
-    expect_detail(
-        forbidden,
-        StatusCode::FORBIDDEN,
-        "You do not have permission to perform this action.",
-    )
-    .await;
+    expect_detail(forbidden, StatusCode::FORBIDDEN, NO_PERMISSION).await;
 
     let listed = expect_status(stack.get("/users/", Some(&admin)).await, StatusCode::OK).await;
     assert_eq!(listed.as_array().map(Vec::len), Some(3), "{listed}");
@@ -305,21 +300,15 @@ async fn seed_002_versioned_token_login() {
     let stack = spawn_stack().await;
     let example = json!({"username": "user123", "password": "securepassword"});
 
-    // The document's password has no digit, so no such user can exist: its login is refused.
-    let refused = stack.post("/api/v1/login/", None, example.clone()).await;
-    expect(
-        refused,
-        StatusCode::BAD_REQUEST,
-        json!({"error": "Invalid credentials"}),
-    )
-    .await;
-    let refused = stack.post("/login/", None, example).await;
-    expect(
-        refused,
-        StatusCode::UNAUTHORIZED,
-        json!({"error": "Invalid credentials"}),
-    )
-    .await;
+    // The document's password has no digit, so no such user can exist: its login is refused,
+    // with each route's own status.
+    for (path, status) in [
+        ("/api/v1/login/", StatusCode::BAD_REQUEST),
+        ("/login/", StatusCode::UNAUTHORIZED),
+    ] {
+        let refused = stack.post(path, None, example.clone()).await;
+        expect_case(path, refused, status, invalid_credentials()).await;
+    }
 
     stack.clerk("user123").await;
     let credentials = json!({"username": "user123", "password": PASSWORD});
@@ -375,45 +364,37 @@ async fn seed_003_email_registration_and_key_login() {
                "email": "john.doe@example.com"})
     );
 
-    let again = stack
-        .post("/api/users/registration/", None, example.clone())
-        .await;
-    expect(
-        again,
-        StatusCode::BAD_REQUEST,
-        json!({"email": ["A user with this email already exists."]}),
-    )
-    .await;
+    // The example again, then with a new email but passwords that are refused: what each case
+    // changes in the example, and the field errors.
+    let refusals = [
+        (
+            "the same email again",
+            json!({}),
+            json!({"email": ["A user with this email already exists."]}),
+        ),
+        (
+            "passwords that differ",
+            json!({"email": "jane@example.com", "password2": "Password124"}),
+            json!({"password2": ["The two password fields did not match."]}),
+        ),
+        (
+            "a password without a numeral",
+            json!({"email": "jane@example.com", "password1": "Password", "password2": "Password"}),
+            json!({"password1": ["Password must contain at least one numeral."]}),
+        ),
+    ];
+    for (case, changes, errors) in refusals {
+        let mut body = example.clone();
+        for (field, value) in changes.as_object().unwrap() {
+            body[field] = value.clone();
+        }
+        let refused = stack.post("/api/users/registration/", None, body).await;
+        expect_case(case, refused, StatusCode::BAD_REQUEST, errors).await;
+    }
 
-    let mut mismatch = example.clone();
-    mismatch["email"] = json!("jane@example.com");
-    mismatch["password2"] = json!("Password124");
-    let refused = stack.post("/api/users/registration/", None, mismatch).await;
-    expect(
-        refused,
-        StatusCode::BAD_REQUEST,
-        json!({"password2": ["The two password fields did not match."]}),
-    )
-    .await;
-
-    let mut weak = example.clone();
-    weak["email"] = json!("jane@example.com");
-    weak["password1"] = json!("Password");
-    weak["password2"] = json!("Password");
-    let refused = stack.post("/api/users/registration/", None, weak).await;
-    expect(
-        refused,
-        StatusCode::BAD_REQUEST,
-        json!({"password1": ["Password must contain at least one numeral."]}),
-    )
-    .await;
-
+    let credentials = json!({"email": "john.doe@example.com", "password": "Password123"});
     let login = stack
-        .post(
-            "/api/users/login/",
-            None,
-            json!({"email": "john.doe@example.com", "password": "Password123"}),
-        )
+        .post("/api/users/login/", None, credentials.clone())
         .await;
     let body = expect_status(login, StatusCode::OK).await;
     assert!(is_token(&body["key"]));
@@ -427,12 +408,7 @@ async fn seed_003_email_registration_and_key_login() {
             json!({"email": "john.doe@example.com", "password": "Password999"}),
         )
         .await;
-    expect(
-        refused,
-        StatusCode::BAD_REQUEST,
-        json!({"non_field_errors": ["Unable to log in with provided credentials."]}),
-    )
-    .await;
+    expect(refused, StatusCode::BAD_REQUEST, unable_to_log_in()).await;
 
     let no_credentials = stack.post("/api/users/logout/", None, json!({})).await;
     expect_detail(
@@ -460,13 +436,7 @@ async fn seed_003_email_registration_and_key_login() {
         expect_status(disabled, StatusCode::OK).await["is_active"],
         false
     );
-    let login = stack
-        .post(
-            "/api/users/login/",
-            None,
-            json!({"email": "john.doe@example.com", "password": "Password123"}),
-        )
-        .await;
+    let login = stack.post("/api/users/login/", None, credentials).await;
     expect(
         login,
         StatusCode::BAD_REQUEST,
@@ -527,12 +497,7 @@ async fn seed_004_signup_refresh_and_dashboard() {
             json!({"username": "newuser", "password": "password124"}),
         )
         .await;
-    expect(
-        refused,
-        StatusCode::BAD_REQUEST,
-        json!({"non_field_errors": ["Unable to log in with provided credentials."]}),
-    )
-    .await;
+    expect(refused, StatusCode::BAD_REQUEST, unable_to_log_in()).await;
 
     let dashboard = stack.get("/api/dashboard/", Some(&token)).await;
     expect(

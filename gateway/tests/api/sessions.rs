@@ -5,7 +5,7 @@
 use reqwest::{Method, Response, StatusCode, header};
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, Stack, expect, expect_detail, expect_status, spawn_stack};
+use crate::helpers::{Stack, credentials, expect, expect_detail, expect_status, spawn_stack};
 
 /// The value of cookie `name` set by `response`.
 pub fn set_cookie(response: &Response, name: &str) -> Option<String> {
@@ -21,24 +21,29 @@ pub fn set_cookie(response: &Response, name: &str) -> Option<String> {
         })
 }
 
-/// Logs `alice` in through seed 001's `/login/`: the session key and the CSRF token.
-async fn session_login(stack: &Stack) -> (String, String) {
-    stack.clerk("alice").await;
-    let response = stack
-        .post(
-            "/login/",
-            None,
-            json!({"username": "alice", "password": PASSWORD}),
-        )
-        .await;
+/// Logs `username` (an existing user) in through seed 001's `/login/`: the session key and the
+/// CSRF token.
+pub async fn session_cookies(stack: &Stack, username: &str) -> (String, String) {
+    let response = stack.post("/login/", None, credentials(username)).await;
     let session = set_cookie(&response, "sessionid").expect("a session cookie");
     let csrf = set_cookie(&response, "csrftoken").expect("a CSRF cookie");
     expect_status(response, StatusCode::OK).await;
     (session, csrf)
 }
 
+/// Signs `alice` up and logs her in through `/login/`: the session key and the CSRF token.
+async fn session_login(stack: &Stack) -> (String, String) {
+    stack.clerk("alice").await;
+    session_cookies(stack, "alice").await
+}
+
+/// The `Cookie` header of a browser holding both cookies of a session login.
+pub fn both_cookies(session: &str, csrf: &str) -> String {
+    format!("sessionid={session}; csrftoken={csrf}")
+}
+
 /// `method path` with the given cookies and, if any, an `X-CSRFToken` header.
-async fn with_cookies(
+pub async fn with_cookies(
     stack: &Stack,
     method: Method,
     path: &str,
@@ -52,18 +57,27 @@ async fn with_cookies(
     request.send().await.unwrap()
 }
 
+/// `GET /api/me/` with no cookie but the session.
+async fn me_by_session(stack: &Stack, session: &str) -> Response {
+    let cookies = format!("sessionid={session}");
+    with_cookies(stack, Method::GET, "/api/me/", &cookies, None).await
+}
+
+/// Checks the answer to a request whose session is ignored: anonymous, so told to authenticate.
+async fn expect_anonymous(response: Response) {
+    expect_detail(
+        response,
+        StatusCode::UNAUTHORIZED,
+        "Authentication credentials were not provided.",
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn a_session_reads_without_csrf() {
     let stack = spawn_stack().await;
     let (session, _) = session_login(&stack).await;
-    let me = with_cookies(
-        &stack,
-        Method::GET,
-        "/api/me/",
-        &format!("sessionid={session}"),
-        None,
-    )
-    .await;
+    let me = me_by_session(&stack, &session).await;
     assert_eq!(expect_status(me, StatusCode::OK).await["username"], "alice");
 }
 
@@ -71,7 +85,7 @@ async fn a_session_reads_without_csrf() {
 async fn unsafe_session_requests_need_the_csrf_header() {
     let stack = spawn_stack().await;
     let (session, csrf) = session_login(&stack).await;
-    let both = format!("sessionid={session}; csrftoken={csrf}");
+    let both = both_cookies(&session, &csrf);
 
     let no_cookie = with_cookies(
         &stack,
@@ -114,16 +128,11 @@ async fn unsafe_session_requests_need_the_csrf_header() {
 
     // The revoked session is ignored: the request is anonymous.
     let me = with_cookies(&stack, Method::GET, "/api/me/", &both, None).await;
-    expect_detail(
-        me,
-        StatusCode::UNAUTHORIZED,
-        "Authentication credentials were not provided.",
-    )
-    .await;
+    expect_anonymous(me).await;
     let relogin = stack
         .request(Method::POST, "/login/")
         .header(header::COOKIE, &both)
-        .json(&json!({"username": "alice", "password": PASSWORD}))
+        .json(&credentials("alice"))
         .send()
         .await
         .unwrap();
@@ -148,20 +157,7 @@ async fn a_token_logout_ends_the_session_sent_with_it() {
         json!({"message": "Logged out successfully"}),
     )
     .await;
-    let me = with_cookies(
-        &stack,
-        Method::GET,
-        "/api/me/",
-        &format!("sessionid={session}"),
-        None,
-    )
-    .await;
-    expect_detail(
-        me,
-        StatusCode::UNAUTHORIZED,
-        "Authentication credentials were not provided.",
-    )
-    .await;
+    expect_anonymous(me_by_session(&stack, &session).await).await;
 }
 
 #[tokio::test]
@@ -170,38 +166,17 @@ async fn a_new_login_on_a_browser_revokes_its_old_session() {
     let (old, csrf) = session_login(&stack).await;
     let again = stack
         .request(Method::POST, "/login/")
-        .header(header::COOKIE, format!("sessionid={old}; csrftoken={csrf}"))
+        .header(header::COOKIE, both_cookies(&old, &csrf))
         .header("X-CSRFToken", &csrf)
-        .json(&json!({"username": "alice", "password": PASSWORD}))
+        .json(&credentials("alice"))
         .send()
         .await
         .unwrap();
     let new = set_cookie(&again, "sessionid").expect("a new session cookie");
     expect_status(again, StatusCode::OK).await;
     assert_ne!(new, old);
-    let with_old = with_cookies(
-        &stack,
-        Method::GET,
-        "/api/me/",
-        &format!("sessionid={old}"),
-        None,
-    )
-    .await;
-    expect_detail(
-        with_old,
-        StatusCode::UNAUTHORIZED,
-        "Authentication credentials were not provided.",
-    )
-    .await;
-    let with_new = with_cookies(
-        &stack,
-        Method::GET,
-        "/api/me/",
-        &format!("sessionid={new}"),
-        None,
-    )
-    .await;
-    expect_status(with_new, StatusCode::OK).await;
+    expect_anonymous(me_by_session(&stack, &old).await).await;
+    expect_status(me_by_session(&stack, &new).await, StatusCode::OK).await;
 }
 
 #[tokio::test]
@@ -212,7 +187,7 @@ async fn a_session_cannot_refresh_and_its_key_never_comes_back_in_a_body() {
         &stack,
         Method::POST,
         "/api/refresh-token/",
-        &format!("sessionid={session}; csrftoken={csrf}"),
+        &both_cookies(&session, &csrf),
         Some(&csrf),
     )
     .await;
@@ -229,13 +204,7 @@ async fn a_session_cannot_refresh_and_its_key_never_comes_back_in_a_body() {
 async fn session_cookies_are_secure_when_configured() {
     let login_cookies = |stack: Stack| async move {
         stack.clerk("alice").await;
-        let response = stack
-            .post(
-                "/login/",
-                None,
-                json!({"username": "alice", "password": PASSWORD}),
-            )
-            .await;
+        let response = stack.post("/login/", None, credentials("alice")).await;
         let cookies: Vec<String> = response
             .headers()
             .get_all(header::SET_COOKIE)

@@ -4,7 +4,7 @@
 use reqwest::{StatusCode, header};
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, expect_status, spawn_stack, spawn_stack_with};
+use crate::helpers::{PASSWORD, credentials, expect_status, spawn_stack, spawn_stack_with};
 
 #[tokio::test]
 async fn login_and_registration_are_throttled_per_ip() {
@@ -49,13 +49,7 @@ async fn a_locked_account_gets_429_with_retry_after() {
         let response = stack.post("/api/login/", None, wrong.clone()).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     }
-    let locked = stack
-        .post(
-            "/api/login/",
-            None,
-            json!({"username": "alice", "password": PASSWORD}),
-        )
-        .await;
+    let locked = stack.post("/api/login/", None, credentials("alice")).await;
     assert!(locked.headers().contains_key(header::RETRY_AFTER));
     let body = expect_status(locked, StatusCode::TOO_MANY_REQUESTS).await;
     assert!(
@@ -107,12 +101,6 @@ async fn wrong_old_passwords_lock_the_account_with_retry_after() {
     assert!(locked.headers().contains_key(header::RETRY_AFTER));
     expect_status(locked, StatusCode::TOO_MANY_REQUESTS).await;
     // The login of the same account from the same client is locked too.
-    let login = stack
-        .post(
-            "/api/login/",
-            None,
-            json!({"username": "alice", "password": PASSWORD}),
-        )
-        .await;
+    let login = stack.post("/api/login/", None, credentials("alice")).await;
     assert_eq!(login.status(), StatusCode::TOO_MANY_REQUESTS);
 }

@@ -22,7 +22,7 @@ use tonic::{Code, Request, transport::Channel};
 
 use crate::{
     helpers::{PASSWORD, Stack, expect_status, spawn_stack},
-    sessions::set_cookie,
+    sessions::{both_cookies, session_cookies, with_cookies},
 };
 
 const ROUNDS: usize = 100;
@@ -107,6 +107,59 @@ impl Paths {
             .expect("the admin updates users");
     }
 
+    /// Logs `token` out.
+    async fn logout(&self, token: &str) {
+        self.auth
+            .clone()
+            .revoke_token(with_token(RevokeTokenRequest {}, token))
+            .await
+            .expect("logout");
+    }
+
+    /// Logs out every token of the user of `token`.
+    async fn logout_everywhere(&self, token: &str) {
+        self.auth
+            .clone()
+            .revoke_all_tokens(with_token(RevokeAllTokensRequest {}, token))
+            .await
+            .expect("logout everywhere");
+    }
+
+    /// Changes the password of the user of `token` from `old` to `new`.
+    async fn change_password(&self, token: &str, old: &str, new: &str) {
+        let change = ChangePasswordRequest {
+            old_password: Some(old.to_owned()),
+            new_password: Some(new.to_owned()),
+        };
+        self.auth
+            .clone()
+            .change_password(with_token(change, token))
+            .await
+            .expect("password change");
+    }
+
+    /// The admin deletes user `id`.
+    async fn delete(&self, id: i64) {
+        self.auth
+            .clone()
+            .delete_user(with_token(DeleteUserRequest { id }, &self.admin))
+            .await
+            .expect("the admin deletes users");
+    }
+
+    /// Refreshes `token`: the token that replaces it.
+    async fn refresh(&self, token: &str) -> String {
+        self.auth
+            .clone()
+            .refresh_token(with_token(RefreshTokenRequest {}, token))
+            .await
+            .expect("refresh")
+            .into_inner()
+            .token
+            .expect("a new token")
+            .key
+    }
+
     /// Waits (bounded) until both caches hold a lease, so that a warm-up really warms them.
     async fn until_trusted(&self) {
         for _ in 0..500 {
@@ -123,13 +176,7 @@ impl Paths {
     /// A read with `credential` on both paths: accepted, and the inventory's cache now holds it.
     async fn warm(&self, kind: CredentialKind, key: &str) {
         self.until_trusted().await;
-        self.inventory
-            .clone()
-            .list_products(with_authorization(
-                ListProductsRequest::default(),
-                kind,
-                key,
-            ))
+        self.grpc_read(kind, key)
             .await
             .expect("inventory accepts the credential");
         let response = self.http_read(kind, key).await;
@@ -146,6 +193,13 @@ impl Paths {
         }
     }
 
+    /// A read with `key` over gRPC, straight to the inventory.
+    async fn grpc_read(&self, kind: CredentialKind, key: &str) -> Result<(), tonic::Status> {
+        let request = with_authorization(ListProductsRequest::default(), kind, key);
+        self.inventory.clone().list_products(request).await?;
+        Ok(())
+    }
+
     async fn http_read(&self, kind: CredentialKind, key: &str) -> reqwest::Response {
         let request = self.stack.request(Method::GET, "/api/inventory/");
         let request = match kind {
@@ -158,13 +212,7 @@ impl Paths {
     /// The credential, presented at once on both paths, is refused on both.
     async fn refused(&self, kind: CredentialKind, key: &str, round: usize) {
         let status = self
-            .inventory
-            .clone()
-            .list_products(with_authorization(
-                ListProductsRequest::default(),
-                kind,
-                key,
-            ))
+            .grpc_read(kind, key)
             .await
             .expect_err("inventory refuses a withdrawn credential");
         assert_eq!(
@@ -205,21 +253,22 @@ impl Paths {
     }
 }
 
-#[tokio::test]
-async fn logout_is_refused_at_once_everywhere() {
+/// For one withdrawing write, `ROUNDS` times: alice logs in, her token is warmed on both paths,
+/// `withdraw` (given her id and the token) withdraws it, and both paths refuse it at once.
+async fn token_withdrawal_is_refused_at_once(withdraw: impl AsyncFn(&Paths, i64, &str)) {
     let paths = Paths::new().await;
-    paths.user("alice").await;
+    let id = paths.user("alice").await;
     for round in 0..ROUNDS {
         let token = paths.log_in("alice", PASSWORD).await;
         paths.warm(CredentialKind::Token, &token).await;
-        paths
-            .auth
-            .clone()
-            .revoke_token(with_token(RevokeTokenRequest {}, &token))
-            .await
-            .expect("logout");
+        withdraw(&paths, id, &token).await;
         paths.refused(CredentialKind::Token, &token, round).await;
     }
+}
+
+#[tokio::test]
+async fn logout_is_refused_at_once_everywhere() {
+    token_withdrawal_is_refused_at_once(async |paths, _, token| paths.logout(token).await).await;
 }
 
 #[tokio::test]
@@ -230,12 +279,7 @@ async fn logout_everywhere_is_refused_at_once_everywhere() {
         let token = paths.log_in("alice", PASSWORD).await;
         let other = paths.log_in("alice", PASSWORD).await;
         paths.warm(CredentialKind::Token, &other).await;
-        paths
-            .auth
-            .clone()
-            .revoke_all_tokens(with_token(RevokeAllTokensRequest {}, &token))
-            .await
-            .expect("logout everywhere");
+        paths.logout_everywhere(&token).await;
         paths.refused(CredentialKind::Token, &other, round).await;
     }
 }
@@ -247,16 +291,7 @@ async fn a_refreshed_away_token_is_refused_at_once_everywhere() {
     let mut token = paths.log_in("alice", PASSWORD).await;
     for round in 0..ROUNDS {
         paths.warm(CredentialKind::Token, &token).await;
-        let fresh = paths
-            .auth
-            .clone()
-            .refresh_token(with_token(RefreshTokenRequest {}, &token))
-            .await
-            .expect("refresh")
-            .into_inner()
-            .token
-            .expect("a new token")
-            .key;
+        let fresh = paths.refresh(&token).await;
         paths.refused(CredentialKind::Token, &token, round).await;
         token = fresh;
     }
@@ -272,36 +307,22 @@ async fn a_password_change_is_refused_at_once_everywhere() {
         let token = paths.log_in("alice", old).await;
         let other = paths.log_in("alice", old).await;
         paths.warm(CredentialKind::Token, &other).await;
-        let change = ChangePasswordRequest {
-            old_password: Some(old.to_owned()),
-            new_password: Some(new.to_owned()),
-        };
-        paths
-            .auth
-            .clone()
-            .change_password(with_token(change, &token))
-            .await
-            .expect("password change");
+        paths.change_password(&token, old, new).await;
         paths.refused(CredentialKind::Token, &other, round).await;
     }
 }
 
 #[tokio::test]
 async fn a_password_set_by_an_admin_is_refused_at_once_everywhere() {
-    let paths = Paths::new().await;
-    let id = paths.user("alice").await;
-    for round in 0..ROUNDS {
-        let token = paths.log_in("alice", PASSWORD).await;
-        paths.warm(CredentialKind::Token, &token).await;
-        paths
-            .update(UpdateUserRequest {
-                id,
-                password: Some(PASSWORD.to_owned()),
-                ..Default::default()
-            })
-            .await;
-        paths.refused(CredentialKind::Token, &token, round).await;
-    }
+    token_withdrawal_is_refused_at_once(async |paths, id, _| {
+        let update = UpdateUserRequest {
+            id,
+            password: Some(PASSWORD.to_owned()),
+            ..Default::default()
+        };
+        paths.update(update).await;
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -330,12 +351,7 @@ async fn a_deletion_is_refused_at_once_everywhere() {
         let id = paths.user(&username).await;
         let token = paths.log_in(&username, PASSWORD).await;
         paths.warm(CredentialKind::Token, &token).await;
-        paths
-            .auth
-            .clone()
-            .delete_user(with_token(DeleteUserRequest { id }, &paths.admin))
-            .await
-            .expect("the admin deletes users");
+        paths.delete(id).await;
         paths.refused(CredentialKind::Token, &token, round).await;
     }
 }
@@ -397,31 +413,13 @@ async fn a_staff_demotion_is_refused_at_once_everywhere() {
 #[tokio::test]
 async fn a_session_logout_is_refused_at_once_everywhere() {
     let paths = Paths::new().await;
+    let stack = &paths.stack;
     paths.user("alice").await;
     for round in 0..ROUNDS {
-        let login = paths
-            .stack
-            .post(
-                "/login/",
-                None,
-                json!({"username": "alice", "password": PASSWORD}),
-            )
-            .await;
-        let session = set_cookie(&login, "sessionid").expect("a session cookie");
-        let csrf = set_cookie(&login, "csrftoken").expect("a CSRF cookie");
-        expect_status(login, StatusCode::OK).await;
+        let (session, csrf) = session_cookies(stack, "alice").await;
         paths.warm(CredentialKind::Session, &session).await;
-        let logout = paths
-            .stack
-            .request(Method::POST, "/logout/")
-            .header(
-                header::COOKIE,
-                format!("sessionid={session}; csrftoken={csrf}"),
-            )
-            .header("X-CSRFToken", &csrf)
-            .send()
-            .await
-            .unwrap();
+        let cookies = both_cookies(&session, &csrf);
+        let logout = with_cookies(stack, Method::POST, "/logout/", &cookies, Some(&csrf)).await;
         expect_status(logout, StatusCode::OK).await;
         paths
             .refused(CredentialKind::Session, &session, round)
@@ -435,16 +433,7 @@ async fn a_reused_refresh_revokes_its_chain_at_once_everywhere() {
     paths.user("alice").await;
     for round in 0..ROUNDS {
         let old = paths.log_in("alice", PASSWORD).await;
-        let fresh = paths
-            .auth
-            .clone()
-            .refresh_token(with_token(RefreshTokenRequest {}, &old))
-            .await
-            .expect("refresh")
-            .into_inner()
-            .token
-            .expect("a new token")
-            .key;
+        let fresh = paths.refresh(&old).await;
         paths.warm(CredentialKind::Token, &fresh).await;
         // Past the grace for a client's own concurrent requests, the old key is a stolen copy.
         paths.stack.clock.advance(Duration::from_secs(3));

@@ -1,15 +1,11 @@
 //! `import-django`: products of a real Django `dumpdata` (tests/fixtures/django, made by
 //! scripts/django_fixtures), then served over gRPC as any product.
 
-use std::{
-    io::Write as _,
-    path::PathBuf,
-    process::{Command, Stdio},
-};
+use std::{path::PathBuf, process::Command};
 
 use inventory_service::import::{ImportReport, import_django_file};
 use proto::inventory::v1::{GetProductRequest, ListProductsRequest};
-use service_kit::testing::TestDatabase;
+use service_kit::testing::{TestDatabase, output_with_input};
 
 use crate::helpers::*;
 
@@ -133,19 +129,12 @@ async fn a_bad_record_or_a_taken_id_writes_nothing(db: TestDatabase) {
 async fn the_command_reads_standard_input(db: TestDatabase) {
     let app = spawn_app(db).await;
     let run = |args: &[&str], input: &str| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_inventory-service"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_inventory-service"));
+        command
             .arg("import-django")
             .args(args)
-            .env("INVENTORY_DATABASE_URL", app.config.database_url.as_str())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(input.as_bytes()).unwrap();
-        drop(stdin);
-        child.wait_with_output().unwrap()
+            .env("INVENTORY_DATABASE_URL", app.config.database_url.as_str());
+        output_with_input(&mut command, input)
     };
     let items = std::fs::read_to_string(fixture("shop_items.json")).unwrap();
     let refused = run(&["-", "--model", "shop.item"], &items);
