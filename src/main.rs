@@ -15,7 +15,7 @@ use std::{
 
 use auth_service::bootstrap::{CreateSuperuserArgs, createsuperuser_command};
 use clap::{Parser, Subcommand};
-use service_kit::{shutdown, telemetry};
+use service_kit::{program::Server, shutdown, telemetry};
 use tokio::sync::watch;
 
 #[derive(Parser)]

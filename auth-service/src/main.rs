@@ -11,7 +11,7 @@ use auth_service::{
 };
 use clap::{Parser, Subcommand};
 use proto::auth::v1::auth_service_server::AuthServiceServer;
-use service_kit::{grpc, program, shutdown};
+use service_kit::{grpc, program};
 use tonic::server::NamedService;
 
 #[derive(Parser)]
@@ -43,7 +43,7 @@ async fn main() -> ExitCode {
         log_format,
         |config| async move {
             match cli.command {
-                None => serve(config).await,
+                None => program::serve::<Application>(config).await,
                 Some(Command::Createsuperuser(args)) => {
                     createsuperuser_command(&config, &args).await
                 }
@@ -55,13 +55,4 @@ async fn main() -> ExitCode {
         },
     )
     .await
-}
-
-async fn serve(config: Config) -> Result<(), String> {
-    let app = Application::build(config)
-        .await
-        .map_err(|e| e.to_string())?;
-    app.run_until_stopped(shutdown::signal())
-        .await
-        .map_err(|e| e.to_string())
 }

@@ -10,6 +10,7 @@ use service_kit::{
     feed::FeedError,
     grpc,
     listener::{self, BindError},
+    program::Server,
 };
 use tokio::net::TcpListener;
 use tonic::{
@@ -65,11 +66,7 @@ pub struct Application {
 }
 
 impl Application {
-    pub async fn build(config: Config) -> Result<Self, StartupError> {
-        Self::build_with_clock(config, Arc::new(SystemClock)).await
-    }
-
-    /// As [`Application::build`], with time from `clock` (tests move it by hand).
+    /// As [`Server::build`], with time from `clock` (tests move it by hand).
     pub async fn build_with_clock(
         config: Config,
         clock: Arc<dyn Clock>,
@@ -111,15 +108,23 @@ impl Application {
             _sqlite_claim: sqlite_claim,
         })
     }
+}
 
-    pub fn local_addr(&self) -> SocketAddr {
+impl Server for Application {
+    type Settings = Config;
+    type Error = StartupError;
+
+    async fn build(config: Config) -> Result<Self, StartupError> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
 
-    /// Serves until `shutdown` resolves, then hands over ([`grpc::HandOver`]): NOT_SERVING
-    /// through the grace, then calls in flight finish (within the drain deadline) before this
-    /// returns.
-    pub async fn run_until_stopped(
+    /// Hands over ([`grpc::HandOver`]) when `shutdown` resolves: NOT_SERVING through the
+    /// grace, then calls in flight finish (within the drain deadline) before this returns.
+    async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {

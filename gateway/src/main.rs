@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use gateway::{Application, Config, server::probe_health};
-use service_kit::{program, shutdown};
+use service_kit::program;
 
 /// The REST gateway in front of the auth and inventory services. Every setting comes from the
 /// environment (see README.md).
@@ -32,7 +32,7 @@ async fn main() -> ExitCode {
         log_format,
         |config| async move {
             match cli.command {
-                None => serve(config).await,
+                None => program::serve::<Application>(config).await,
                 Some(Command::Healthcheck) => {
                     probe_health(config.listen, config.allowed_hosts.an_allowed_host()).await
                 }
@@ -40,14 +40,4 @@ async fn main() -> ExitCode {
         },
     )
     .await
-}
-
-async fn serve(config: Config) -> Result<(), String> {
-    let app = Application::build(config)
-        .await
-        .map_err(|err| err.to_string())?;
-    tracing::info!(address = %app.local_addr(), "gateway listening");
-    app.run_until_stopped(shutdown::signal())
-        .await
-        .map_err(|err| err.to_string())
 }

@@ -1,6 +1,6 @@
-//! Building and running the gateway: [`Application::build`] binds the listener first (so tests
+//! Building and running the gateway: [`Server::build`] binds the listener first (so tests
 //! can use port 0 and read the port back) and assembles the router with its middleware;
-//! [`Application::run_until_stopped`] serves (through [`crate::connections`], with its timers and
+//! [`Server::run_until_stopped`] serves (through [`crate::connections`], with its timers and
 //! connection cap) until the shutdown future resolves, then lets in-flight requests finish.
 
 use std::{future::Future, io, net::SocketAddr, sync::Arc};
@@ -12,7 +12,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use http::{HeaderValue, Uri};
-use service_kit::listener::{self, BindError};
+use service_kit::{
+    listener::{self, BindError},
+    program::Server,
+};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
@@ -43,10 +46,10 @@ pub enum StartupError {
     Bind(#[from] BindError),
 }
 
-/// A bound, ready-to-run gateway.
 /// The router with every layer, as connections are served it.
 type App = MapRequest<Router, fn(Request) -> Request>;
 
+/// A bound, ready-to-run gateway.
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
@@ -57,9 +60,19 @@ pub struct Application {
 }
 
 impl Application {
+    /// The cache of auth's verdicts on the sessions the gateway checks.
+    pub fn verdicts(&self) -> service_kit::verdicts::VerdictCache {
+        self.verdicts.clone()
+    }
+}
+
+impl Server for Application {
+    type Settings = Config;
+    type Error = StartupError;
+
     /// Binds `config.listen` and builds the router. The services need not be up: their
     /// channels connect on first use.
-    pub async fn build(config: Config) -> Result<Self, StartupError> {
+    async fn build(config: Config) -> Result<Self, StartupError> {
         let (listener, local_addr) = listener::bind(config.listen).await?;
         let metrics = Arc::new(Metrics::default());
         let throttle = Arc::new(Throttle::new(config.auth_rate));
@@ -94,21 +107,16 @@ impl Application {
         })
     }
 
-    /// The cache of auth's verdicts on the sessions the gateway checks.
-    pub fn verdicts(&self) -> service_kit::verdicts::VerdictCache {
-        self.verdicts.clone()
-    }
-
-    /// The address actually bound (the port, when 0 was asked for).
-    pub fn local_addr(&self) -> SocketAddr {
+    fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
 
-    /// Serves until `shutdown` resolves, then drains in-flight requests.
-    pub async fn run_until_stopped(
+    /// Drains the requests in flight when `shutdown` resolves.
+    async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
+        tracing::info!(address = %self.local_addr, "gateway listening");
         connections::serve(self.listener, self.app, self.connections, shutdown).await;
         Ok(())
     }

@@ -10,7 +10,7 @@ use inventory_service::{
     import::{ImportDjangoArgs, import_django_command},
     server::SERVICE_NAME,
 };
-use service_kit::{grpc, program, shutdown};
+use service_kit::{grpc, program};
 
 /// The inventory gRPC service. Every setting comes from the environment (see README.md).
 #[derive(Debug, Parser)]
@@ -40,20 +40,11 @@ async fn main() -> ExitCode {
         log_format,
         |config| async move {
             match cli.command {
-                None => serve(config).await,
+                None => program::serve::<Application>(config).await,
                 Some(Command::Healthcheck) => grpc::probe_health(config.listen, SERVICE_NAME).await,
                 Some(Command::ImportDjango(args)) => import_django_command(&config, &args).await,
             }
         },
     )
     .await
-}
-
-async fn serve(config: Config) -> Result<(), String> {
-    let app = Application::build(config)
-        .await
-        .map_err(|err| err.to_string())?;
-    app.run_until_stopped(shutdown::signal())
-        .await
-        .map_err(|err| err.to_string())
 }

@@ -9,6 +9,7 @@ use service_kit::{
     database::DatabaseError,
     grpc,
     listener::{self, BindError},
+    program::Server,
     upstream::{self, Upstream},
     verdicts::VerdictCache,
 };
@@ -63,7 +64,22 @@ pub struct Application {
 }
 
 impl Application {
-    pub async fn build(config: Config) -> Result<Self, StartupError> {
+    /// The cache of auth's verdicts the auth layer serves from.
+    pub fn verdicts(&self) -> VerdictCache {
+        self.verdicts.clone()
+    }
+
+    /// The products reads are answered from (their cache is what tests look at).
+    pub fn products(&self) -> Products {
+        self.products.clone()
+    }
+}
+
+impl Server for Application {
+    type Settings = Config;
+    type Error = StartupError;
+
+    async fn build(config: Config) -> Result<Self, StartupError> {
         // The database first, as auth does: a port that is open belongs to a service that
         // could reach its database.
         let url = config.database_url.as_str();
@@ -125,24 +141,13 @@ impl Application {
         })
     }
 
-    /// The cache of auth's verdicts the auth layer serves from.
-    pub fn verdicts(&self) -> VerdictCache {
-        self.verdicts.clone()
-    }
-
-    /// The products reads are answered from (their cache is what tests look at).
-    pub fn products(&self) -> Products {
-        self.products.clone()
-    }
-
-    /// The bound address (the real port when the config asked for port 0).
-    pub fn local_addr(&self) -> SocketAddr {
+    fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
 
-    /// Serves until `shutdown` resolves, then hands over ([`grpc::HandOver`]): NOT_SERVING
-    /// through the grace, then calls in flight finish (within the drain deadline).
-    pub async fn run_until_stopped(
+    /// Hands over ([`grpc::HandOver`]) when `shutdown` resolves: NOT_SERVING through the
+    /// grace, then calls in flight finish (within the drain deadline).
+    async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {

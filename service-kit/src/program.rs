@@ -1,14 +1,44 @@
 //! The shape of every binary's `main`: the settings read and checked from the environment before
 //! anything starts, the log subscriber, then the command (serve, or one of the program's
 //! subcommands). A failure at any step is one line, `<program>: <why>`, on standard error and
-//! exit status 1.
+//! exit status 1. Every server has the one life cycle of [`Server`], so serving is
+//! [`serve`] in every program.
 
-use std::{fmt::Display, future::Future, process::ExitCode};
+use std::{fmt::Display, future::Future, net::SocketAddr, process::ExitCode};
 
 use crate::{
     env::ConfigError,
+    shutdown,
     telemetry::{self, LogFormat},
 };
+
+/// A server's life: built from its settings (its database opened and migrated, then its port
+/// bound, so that an open port belongs to a server that can answer), then serving until told
+/// to stop, handing over to the other replicas and draining the calls in flight on the way.
+pub trait Server: Sized {
+    type Settings;
+    type Error: Display;
+
+    fn build(settings: Self::Settings) -> impl Future<Output = Result<Self, Self::Error>>;
+
+    /// The address bound (the real port when the settings asked for port 0).
+    fn local_addr(&self) -> SocketAddr;
+
+    /// Serves until `shutdown` resolves; returns once the calls in flight have finished.
+    fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+/// A program's default command: builds `S` and serves until SIGTERM or Ctrl-C.
+pub async fn serve<S: Server>(settings: S::Settings) -> Result<(), String> {
+    let server = S::build(settings).await.map_err(|err| err.to_string())?;
+    server
+        .run_until_stopped(shutdown::signal())
+        .await
+        .map_err(|err| err.to_string())
+}
 
 /// Runs `command` as `program` with `settings`, the program's settings as read from the
 /// environment, whose `log_format` (`LOG_FORMAT`) picks the log subscriber's output.

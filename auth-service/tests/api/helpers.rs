@@ -1,5 +1,6 @@
 //! `spawn_app` and the small vocabulary the tests share.
 
+use service_kit::program::Server;
 use std::{future::Future, sync::Arc, time::Duration};
 
 use auth_service::{Application, Config, clock::ManualClock, create_superuser};

@@ -2,6 +2,7 @@
 //! auth process: it cannot tell another of a revocation, so a second one refuses to start.
 
 use proto::{auth::v1 as pb, reasons};
+use service_kit::program::Server;
 use service_kit::testing::TestDatabase;
 use tonic::Code;
 

@@ -2,6 +2,7 @@
 //! database of its own (SQLite, or PostgreSQL with `TEST_BACKEND=postgres`), stopped when the
 //! [`Stack`] is dropped.
 
+use service_kit::program::Server;
 use std::{sync::Arc, time::Duration};
 
 use auth_service::clock::ManualClock;

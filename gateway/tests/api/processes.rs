@@ -10,6 +10,7 @@
 //! writes sent into a kill takes the same pieces: [`Replicas::post`] (or `client` and `url`)
 //! with an `Idempotency-Key`, then [`Replica::kill`].
 
+use service_kit::program::Server;
 use std::{
     collections::BTreeMap,
     io::{BufRead, BufReader},

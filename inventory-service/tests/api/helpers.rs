@@ -1,6 +1,7 @@
 //! `spawn_app()`: both services running in-process, plus typed clients and tokens for each
 //! kind of caller.
 
+use service_kit::program::Server;
 use std::{net::SocketAddr, time::Duration};
 
 use http::Uri;
