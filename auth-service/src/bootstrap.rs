@@ -8,7 +8,7 @@ use crate::{
     config::Config,
     domain::{Email, Password, PersonName, Role, User, Username},
     error::AuthError,
-    server::{StartupError, build_console_auth},
+    server::{StartupError, build_console_accounts},
     service::NewAccount,
 };
 
@@ -85,7 +85,7 @@ pub async fn create_superuser(
     let (Some(username), Some(password), true) = (username, password, errors.is_empty()) else {
         return Err(CreateSuperuserError::Invalid(errors));
     };
-    let auth = build_console_auth(config).await?;
+    let accounts = build_console_accounts(config).await?;
     let account = NewAccount {
         username: Some(username),
         email: email.flatten(),
@@ -97,8 +97,11 @@ pub async fn create_superuser(
         is_superuser: true,
         is_active: true,
     };
-    auth.insert_account(account).await.map_err(|err| match err {
-        AuthError::Invalid(errors) => CreateSuperuserError::Invalid(errors),
-        other => CreateSuperuserError::Failed(other),
-    })
+    accounts
+        .insert_account(account)
+        .await
+        .map_err(|err| match err {
+            AuthError::Invalid(errors) => CreateSuperuserError::Invalid(errors),
+            other => CreateSuperuserError::Failed(other),
+        })
 }

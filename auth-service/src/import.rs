@@ -17,7 +17,7 @@ use crate::{
     domain::{Email, PersonName, Role, TokenKey, Username},
     error::AuthError,
     hashing::StoredHash,
-    server::{StartupError, build_console_auth},
+    server::{StartupError, build_console_accounts},
 };
 
 /// DRF's token model: the record's primary key is the key itself.
@@ -136,8 +136,8 @@ pub async fn import_django_file(
     keep_ids: bool,
 ) -> Result<(DjangoDump, ImportReport), ImportError> {
     let dump = check_dump(django::read_dump(path)?, keep_ids)?;
-    let auth = build_console_auth(config).await?;
-    let report = auth.import(&dump, keep_ids).await?;
+    let accounts = build_console_accounts(config).await?;
+    let report = accounts.import(&dump, keep_ids).await?;
     Ok((dump, report))
 }
 

@@ -26,7 +26,7 @@ use crate::{
     grpc::AuthApi,
     hashing::{HashingLimits, PasswordHasher},
     revocations::Revocations,
-    service::{Auth, IssuePolicy, LockoutPolicy},
+    service::{Accounts, IssuePolicy, LockoutPolicy},
     store::{CredentialLimit, Store},
 };
 
@@ -59,7 +59,7 @@ pub struct Application {
     /// Told NOT_SERVING when the replica starts leaving.
     health: HealthReporter,
     hand_over: grpc::HandOver,
-    auth: Auth,
+    accounts: Accounts,
     purge_interval: Duration,
     /// Held while serving, on SQLite.
     _sqlite_claim: Option<SqliteClaim>,
@@ -80,7 +80,7 @@ impl Application {
             Claim::Caching
         };
         let sqlite_claim = SqliteClaim::take(config.database_url.as_str(), "auth-service", claim)?;
-        let auth = build_auth(&config, clock, Caches::Served).await?;
+        let accounts = build_accounts(&config, clock, Caches::Served).await?;
         let (listener, local_addr) = listener::bind(config.listen).await?;
 
         let (health, health_service) = tonic_health::server::health_reporter();
@@ -93,7 +93,7 @@ impl Application {
         // Withdrawing writes publish to the verdict caches after their commit: a client that
         // hangs up must not stop one in between.
         routes.add_service(grpc::RunToEnd(service_kit::with_message_limits!(
-            AuthServiceServer::new(AuthApi::new(auth.clone())),
+            AuthServiceServer::new(AuthApi::new(accounts.clone())),
             limits
         )));
         Ok(Self {
@@ -103,7 +103,7 @@ impl Application {
             limits,
             health,
             hand_over,
-            auth,
+            accounts,
             purge_interval: config.purge_interval,
             _sqlite_claim: sqlite_claim,
         })
@@ -129,7 +129,7 @@ impl Server for Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
         tracing::info!(addr = %self.local_addr, "auth service listening");
-        let hub = self.auth.revocations().clone();
+        let hub = self.accounts.revocations().clone();
         let (mut health, hand_over) = (self.health, self.hand_over);
         let shutdown = async move {
             shutdown.await;
@@ -139,7 +139,7 @@ impl Server for Application {
             // Revocation streams never end by themselves; the drain would wait for them.
             hub.close();
         };
-        let purge = tokio::spawn(purge_every(self.auth.clone(), self.purge_interval));
+        let purge = tokio::spawn(purge_every(self.accounts.clone(), self.purge_interval));
         let served = grpc::serve(
             self.listener,
             self.routes,
@@ -149,18 +149,18 @@ impl Server for Application {
         )
         .await;
         purge.abort();
-        self.auth.revocations().leave().await;
+        self.accounts.revocations().leave().await;
         served?;
         Ok(())
     }
 }
 
 /// Credentials and failure counts would otherwise pile up until their user logs in again.
-async fn purge_every(auth: Auth, interval: Duration) {
+async fn purge_every(accounts: Accounts, interval: Duration) {
     let mut ticks = tokio::time::interval(interval);
     loop {
         ticks.tick().await;
-        match auth.purge().await {
+        match accounts.purge().await {
             Ok((credentials, failures, idempotency_keys)) => {
                 tracing::debug!(
                     credentials,
@@ -176,8 +176,8 @@ async fn purge_every(auth: Auth, interval: Duration) {
 
 /// The state of a console command (an import, the first superuser): it serves no verdict
 /// caches, and on PostgreSQL the database announces its withdrawals to those of the replicas.
-pub(crate) async fn build_console_auth(config: &Config) -> Result<Auth, StartupError> {
-    build_auth(config, Arc::new(SystemClock), Caches::NotServed).await
+pub(crate) async fn build_console_accounts(config: &Config) -> Result<Accounts, StartupError> {
+    build_accounts(config, Arc::new(SystemClock), Caches::NotServed).await
 }
 
 /// Whether this process serves verdict caches (`WatchRevocations`).
@@ -187,11 +187,11 @@ enum Caches {
 }
 
 /// The service state over a migrated database.
-async fn build_auth(
+async fn build_accounts(
     config: &Config,
     clock: Arc<dyn Clock>,
     caches: Caches,
-) -> Result<Auth, StartupError> {
+) -> Result<Accounts, StartupError> {
     let url = config.database_url.as_str();
     let store = Store::connect(url).await?;
     let lease = config.verdict_cache_lease;
@@ -219,7 +219,7 @@ async fn build_auth(
         account_threshold: config.lockout_account_threshold,
     };
     let writes = store.writes(config.idempotency_key_ttl);
-    Ok(Auth::new(
+    Ok(Accounts::new(
         store,
         hasher,
         clock,

@@ -22,7 +22,7 @@ pub const NON_FIELD_ERRORS: &str = "non_field_errors";
 #[derive(Debug)]
 pub enum ApiError {
     /// 401: no usable credentials, with the reason DRF gives.
-    NotAuthenticated(AuthFailure),
+    NotAuthenticated(AuthenticationFailure),
     /// 403: authenticated but not allowed, or a CSRF check failed.
     Forbidden(Refusal),
     /// 404: no such route or object.
@@ -69,7 +69,7 @@ pub enum ApiError {
 
 /// Why a request is not authenticated (DRF's `TokenAuthentication` cases).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthFailure {
+pub enum AuthenticationFailure {
     NotProvided,
     HeaderWithoutKey,
     SpacesInKey,
@@ -79,7 +79,7 @@ pub enum AuthFailure {
     Inactive,
 }
 
-impl AuthFailure {
+impl AuthenticationFailure {
     fn detail(self) -> &'static str {
         match self {
             Self::NotProvided => "Authentication credentials were not provided.",
@@ -164,7 +164,9 @@ impl ApiError {
                     .filter(|errors| !errors.is_empty())
                     .unwrap_or_else(|| FieldErrors::single(NON_FIELD_ERRORS, "Invalid input.")),
             ),
-            Code::Unauthenticated => Self::NotAuthenticated(AuthFailure::from_reason(reason)),
+            Code::Unauthenticated => {
+                Self::NotAuthenticated(AuthenticationFailure::from_reason(reason))
+            }
             Code::PermissionDenied => Self::Forbidden(Refusal::Permission),
             Code::NotFound => Self::NotFound(match upstream {
                 Upstream::Auth => Missing::User,
@@ -370,11 +372,20 @@ mod tests {
         for (reason, failure) in [
             (
                 proto::reasons::CREDENTIALS_MISSING,
-                AuthFailure::NotProvided,
+                AuthenticationFailure::NotProvided,
             ),
-            (proto::reasons::TOKEN_INVALID, AuthFailure::InvalidToken),
-            (proto::reasons::TOKEN_EXPIRED, AuthFailure::Expired),
-            (proto::reasons::USER_INACTIVE, AuthFailure::Inactive),
+            (
+                proto::reasons::TOKEN_INVALID,
+                AuthenticationFailure::InvalidToken,
+            ),
+            (
+                proto::reasons::TOKEN_EXPIRED,
+                AuthenticationFailure::Expired,
+            ),
+            (
+                proto::reasons::USER_INACTIVE,
+                AuthenticationFailure::Inactive,
+            ),
         ] {
             let error = ApiError::auth(with_reason(
                 Code::Unauthenticated,

@@ -3,8 +3,8 @@
 //!
 //! - `config`: settings from the environment.
 //! - `server`: `Application` binds, migrates, mounts, serves, and hands over on SIGTERM.
-//! - `auth`: the tower layer that validates each caller with auth (any of its replicas), and
-//!   auth's health watch.
+//! - `authentication`: the tower layer that requires every caller to be authenticated by the
+//!   auth service (any of its replicas), and the watch on auth's health.
 //! - `grpc`: the RPC handlers, thin proto ↔ domain translation plus authorization.
 //! - `domain`: validated product types (name, price in cents, quantity) with DRF's messages.
 //! - `cache`: the copy of the product table reads are answered from, kept exact across
@@ -16,7 +16,7 @@
 //! Public are the modules another crate uses (the binary, the tests, the bench's in-process
 //! baseline), as in auth; the rest is the service's own.
 
-mod auth;
+mod authentication;
 pub mod cache;
 pub mod config;
 mod domain;

@@ -19,7 +19,7 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::Layer;
 
 use crate::{
-    auth::{self, AuthLayer, TokenValidator},
+    authentication::{self, RequireAuthenticationLayer, TokenValidator},
     cache::{CacheError, Products},
     config::Config,
     grpc::InventoryApi,
@@ -106,7 +106,7 @@ impl Server for Application {
         reporter
             .set_service_status(SERVICE_NAME, ServingStatus::NotServing)
             .await;
-        let auth_health = Box::pin(auth::watch_auth_health(
+        let auth_health = Box::pin(authentication::watch_auth_health(
             auth.clone(),
             config.auth_timeout,
             config.auth_health_interval,
@@ -116,10 +116,11 @@ impl Server for Application {
 
         let validator = TokenValidator::new(auth, config.auth_timeout);
         let verdicts = validator.verdicts().clone();
-        let inventory = AuthLayer::new(validator).layer(service_kit::with_message_limits!(
-            InventoryApi::new(products.clone(), writes).into_service(),
-            config.grpc
-        ));
+        let inventory =
+            RequireAuthenticationLayer::new(validator).layer(service_kit::with_message_limits!(
+                InventoryApi::new(products.clone(), writes).into_service(),
+                config.grpc
+            ));
         let mut routes = Routes::builder();
         routes.add_service(health_service).add_service(inventory);
         if config.reflection {

@@ -1,7 +1,7 @@
 //! The `auth.v1.AuthService` handlers: each parses its request into domain types (collecting
 //! every field error at once), authenticates the caller from the `authorization` metadata where
-//! the RPC needs one, calls [`Auth`], and translates the answer back. The admin writes
-//! (CreateUser, UpdateUser, DeleteUser) run through [`Auth::writes`], which applies one carrying
+//! the RPC needs one, calls [`Accounts`], and translates the answer back. The admin writes
+//! (CreateUser, UpdateUser, DeleteUser) run through [`Accounts::writes`], which applies one carrying
 //! an `idempotency-key` once.
 
 use std::net::IpAddr;
@@ -20,7 +20,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::{
     domain::{Email, Password, PersonName, Role, Username},
     error::AuthError,
-    service::{Auth, LoginRequest, NewAccount, Principal, ProfilePatch},
+    service::{Accounts, LoginRequest, NewAccount, Principal, ProfilePatch},
     store::UserLookup,
 };
 
@@ -34,19 +34,19 @@ use parse::{AccountFields, AccountParts, clearable, parse_account, parsed, prese
 const ROLE_NOT_SELF_ASSIGNABLE: &str = "This role cannot be self-assigned.";
 
 pub struct AuthApi {
-    auth: Auth,
+    accounts: Accounts,
 }
 
 impl AuthApi {
-    pub fn new(auth: Auth) -> Self {
-        Self { auth }
+    pub fn new(accounts: Accounts) -> Self {
+        Self { accounts }
     }
 
     /// The caller, from `authorization: Token|Bearer|Session <key>`. Any other scheme is no
     /// credential at all, as in DRF.
     async fn principal<T>(&self, request: &Request<T>) -> Result<Principal, AuthError> {
         let (kind, key) = credentials::of_metadata(request.metadata())?;
-        self.auth.validate(key, kind_from_proto(kind)).await
+        self.accounts.validate(key, kind_from_proto(kind)).await
     }
 }
 
@@ -71,7 +71,7 @@ impl AuthApi {
         account: &AccountParts,
     ) -> Reply<pb::RegisterResponse> {
         let duplicates = self
-            .auth
+            .accounts
             .duplicates(account.username.as_ref(), account.email.as_ref())
             .await?;
         for (field, message) in duplicates.iter() {
@@ -94,7 +94,7 @@ impl auth_service_server::AuthService for AuthApi {
     ) -> Reply<Self::WatchRevocationsStream> {
         // Small: a holder that does not read its events should not have many queued for it.
         let (out, events) = tokio::sync::mpsc::channel(16);
-        let hub = self.auth.revocations().clone();
+        let hub = self.accounts.revocations().clone();
         tokio::spawn(hub.serve_holder(request.into_inner(), out));
         Ok(Response::new(ReceiverStream::new(events)))
     }
@@ -120,7 +120,7 @@ impl auth_service_server::AuthService for AuthApi {
             return self.check_registration(errors, &account).await;
         }
         let account = parsed(errors, account.complete())?;
-        let outcome = self.auth.register(account, request.issue_token).await?;
+        let outcome = self.accounts.register(account, request.issue_token).await?;
         Ok(Response::new(pb::RegisterResponse {
             user: Some(user_to_proto(outcome.user)),
             token: outcome.token.map(issued_to_proto),
@@ -150,7 +150,7 @@ impl auth_service_server::AuthService for AuthApi {
         );
         let (lookup, password) = parsed(errors, lookup.zip(password))?;
         let outcome = self
-            .auth
+            .accounts
             .login(LoginRequest {
                 lookup,
                 password,
@@ -173,7 +173,7 @@ impl auth_service_server::AuthService for AuthApi {
     ) -> Reply<pb::ValidateTokenResponse> {
         let request = request.into_inner();
         let kind = kind_from_proto(request.kind());
-        let principal = self.auth.validate(&request.key, kind).await?;
+        let principal = self.accounts.validate(&request.key, kind).await?;
         Ok(Response::new(pb::ValidateTokenResponse {
             kind: kind_to_proto(principal.kind).into(),
             expires_at: Some(principal.expires_at.to_proto()),
@@ -187,7 +187,7 @@ impl auth_service_server::AuthService for AuthApi {
         request: Request<pb::RefreshTokenRequest>,
     ) -> Reply<pb::RefreshTokenResponse> {
         let principal = self.principal(&request).await?;
-        let issued = self.auth.refresh(&principal).await?;
+        let issued = self.accounts.refresh(&principal).await?;
         Ok(Response::new(pb::RefreshTokenResponse {
             token: Some(issued_to_proto(issued)),
         }))
@@ -199,7 +199,7 @@ impl auth_service_server::AuthService for AuthApi {
         request: Request<pb::RevokeTokenRequest>,
     ) -> Reply<pb::RevokeTokenResponse> {
         let principal = self.principal(&request).await?;
-        self.auth.revoke(&principal).await?;
+        self.accounts.revoke(&principal).await?;
         Ok(Response::new(pb::RevokeTokenResponse {}))
     }
 
@@ -209,7 +209,7 @@ impl auth_service_server::AuthService for AuthApi {
         request: Request<pb::RevokeAllTokensRequest>,
     ) -> Reply<pb::RevokeAllTokensResponse> {
         let principal = self.principal(&request).await?;
-        let revoked = self.auth.revoke_all(&principal).await?;
+        let revoked = self.accounts.revoke_all(&principal).await?;
         Ok(Response::new(pb::RevokeAllTokensResponse { revoked }))
     }
 
@@ -231,7 +231,7 @@ impl auth_service_server::AuthService for AuthApi {
             present(request.new_password).and_then(|p| Password::parse(&p)),
         );
         let (old, new) = parsed(errors, old.zip(new))?;
-        self.auth
+        self.accounts
             .change_password(&principal, client, old, new)
             .await?;
         Ok(Response::new(pb::ChangePasswordResponse {}))
@@ -271,10 +271,13 @@ impl auth_service_server::AuthService for AuthApi {
             is_active: request.is_active.unwrap_or(true),
             ..account
         };
-        let (user, now) = self.auth.prepare_user_creation(&principal, account).await?;
-        let created = self.auth.writes().run(keyed, move |connection| {
+        let (user, now) = self
+            .accounts
+            .prepare_user_creation(&principal, account)
+            .await?;
+        let created = self.accounts.writes().run(keyed, move |connection| {
             Box::pin(async move {
-                Auth::create_user_on(connection, user, now)
+                Accounts::create_user_on(connection, user, now)
                     .await
                     .map(user_to_proto)
             })
@@ -285,7 +288,7 @@ impl auth_service_server::AuthService for AuthApi {
     #[tracing::instrument(skip_all, fields(user_id = request.get_ref().id))]
     async fn get_user(&self, request: Request<pb::GetUserRequest>) -> Reply<pb::User> {
         let principal = self.principal(&request).await?;
-        let user = self.auth.user(&principal, request.get_ref().id).await?;
+        let user = self.accounts.user(&principal, request.get_ref().id).await?;
         Ok(Response::new(user_to_proto(user)))
     }
 
@@ -297,7 +300,7 @@ impl auth_service_server::AuthService for AuthApi {
         let principal = self.principal(&request).await?;
         let page = request.get_ref();
         let (users, total_count) = self
-            .auth
+            .accounts
             .list_users(
                 &principal,
                 page.limit.map_or(proto::MAX_PAGE_SIZE, |limit| {
@@ -352,18 +355,18 @@ impl auth_service_server::AuthService for AuthApi {
         };
         let patch = parsed(errors, Some(patch))?;
         let update = self
-            .auth
+            .accounts
             .prepare_user_update(&principal, request.id, patch)
             .await?;
-        let updated = self.auth.writes().run(keyed, move |connection| {
+        let updated = self.accounts.writes().run(keyed, move |connection| {
             Box::pin(async move {
-                Auth::update_user_on(connection, update)
+                Accounts::update_user_on(connection, update)
                     .await
                     .map(user_to_proto)
             })
         });
         let updated = updated.await?;
-        self.auth.user_changed(request.id).await;
+        self.accounts.user_changed(request.id).await;
         Ok(updated)
     }
 
@@ -375,15 +378,15 @@ impl auth_service_server::AuthService for AuthApi {
         let principal = self.principal(&request).await?;
         let keyed = Keyed::of(&request, principal.user.id, "DeleteUser")?;
         let id = request.get_ref().id;
-        let may_delete_superuser = Auth::may_delete_users(&principal)?;
-        let deleted = self.auth.writes().run(keyed, move |connection| {
+        let may_delete_superuser = Accounts::may_delete_users(&principal)?;
+        let deleted = self.accounts.writes().run(keyed, move |connection| {
             Box::pin(async move {
-                Auth::delete_user_on(connection, id, may_delete_superuser).await?;
+                Accounts::delete_user_on(connection, id, may_delete_superuser).await?;
                 Ok::<_, AuthError>(pb::DeleteUserResponse {})
             })
         });
         let deleted = deleted.await?;
-        self.auth.user_changed(id).await;
+        self.accounts.user_changed(id).await;
         Ok(deleted)
     }
 }

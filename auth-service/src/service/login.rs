@@ -8,7 +8,7 @@
 
 use std::{net::IpAddr, time::Duration};
 
-use super::{Auth, Issued};
+use super::{Accounts, Issued};
 use crate::{
     clock::UnixMicros,
     domain::{CredentialKind, Password, User},
@@ -94,7 +94,7 @@ impl AttemptScopes {
     }
 }
 
-impl Auth {
+impl Accounts {
     #[tracing::instrument(skip_all)]
     pub async fn login(&self, request: LoginRequest) -> Result<LoginOutcome, AuthError> {
         let record = self.store.login_record(&request.lookup).await?;

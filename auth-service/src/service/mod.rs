@@ -21,9 +21,10 @@ use crate::{
     store::{CredentialLimit, Store},
 };
 
-/// The auth service's state; cheap to clone, shared by every call.
+/// The accounts the service keeps: users, their passwords and credentials, and the rules for
+/// changing them. Cheap to clone, shared by every call.
 #[derive(Clone)]
-pub struct Auth {
+pub struct Accounts {
     store: Store,
     hasher: PasswordHasher,
     clock: Arc<dyn Clock>,
@@ -44,7 +45,7 @@ pub struct IssuePolicy {
     pub limit_per_user: CredentialLimit,
 }
 
-impl Auth {
+impl Accounts {
     pub fn new(
         store: Store,
         hasher: PasswordHasher,

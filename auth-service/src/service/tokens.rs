@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::Auth;
+use super::Accounts;
 use crate::{
     clock::UnixMicros,
     domain::{CredentialKind, TokenDigest, TokenKey, User},
@@ -43,7 +43,7 @@ pub struct Principal {
     pub credentials_version: i64,
 }
 
-impl Auth {
+impl Accounts {
     /// A new credential for `user_id`, starting a refresh chain of its own, if the user's
     /// credentials version is still `version` (read with whatever decided to issue it).
     /// Otherwise a password change, deactivation or logout-all came in between, and the issue

@@ -1,7 +1,7 @@
 //! Accounts: public sign-up, the first superuser, self-service password change, and user
 //! management for admins. An admin's write comes in two halves: the checks and the password
 //! hashing (`prepare_*`, never inside a database write lock), then the write itself on the
-//! connection [`service_kit::idempotency::Writes`] gives it (`Auth::*_on`), after which the
+//! connection [`service_kit::idempotency::Writes`] gives it (`Accounts::*_on`), after which the
 //! handler publishes the change to the verdict caches.
 
 use std::net::IpAddr;
@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use service_kit::validation::FieldErrors;
 use sqlx::AnyConnection;
 
-use super::{Auth, Issued, Principal, login::AttemptScopes};
+use super::{Accounts, Issued, Principal, login::AttemptScopes};
 use crate::{
     clock::UnixMicros,
     domain::{CredentialKind, Email, Password, PersonName, Role, TokenDigest, User, Username},
@@ -48,7 +48,7 @@ pub struct ProfilePatch {
     pub is_active: Option<bool>,
 }
 
-/// An admin's update of a user, checked and hashed: [`Auth::update_user_on`] applies it.
+/// An admin's update of a user, checked and hashed: [`Accounts::update_user_on`] applies it.
 #[derive(Debug)]
 pub struct UserUpdate {
     id: i64,
@@ -67,7 +67,7 @@ pub struct RegisterOutcome {
 const WRONG_OLD_PASSWORD: &str =
     "Your old password was entered incorrectly. Please enter it again.";
 
-impl Auth {
+impl Accounts {
     /// Public sign-up (the caller already refused any role but CLERK and any flag); with
     /// `issue_token` the new user is logged in at once.
     #[tracing::instrument(skip_all)]
@@ -176,7 +176,7 @@ impl Auth {
     }
 
     /// An admin's new account, checked and hashed, and the time it is created at: for
-    /// [`Auth::create_user_on`].
+    /// [`Accounts::create_user_on`].
     pub async fn prepare_user_creation(
         &self,
         principal: &Principal,
@@ -204,7 +204,7 @@ impl Auth {
         self.store.list_users(limit, offset).await
     }
 
-    /// A partial update, checked and hashed, for [`Auth::update_user_on`]. Only a superuser may
+    /// A partial update, checked and hashed, for [`Accounts::update_user_on`]. Only a superuser may
     /// change a superuser's password, activity, staff flag or role, or delete it.
     #[tracing::instrument(skip_all, fields(user_id = id))]
     pub async fn prepare_user_update(
@@ -285,7 +285,7 @@ impl Auth {
     }
 }
 
-impl Auth {
+impl Accounts {
     /// Writes a checked Django dump, all or nothing, at the console (no caller to check).
     /// Imported DRF tokens live `TOKEN_TTL_SECONDS` from now, like ours.
     pub async fn import(

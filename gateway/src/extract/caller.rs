@@ -20,7 +20,7 @@ use tonic::{Code, metadata::MetadataValue};
 
 use crate::{
     clients::{self, Credential, Upstreams},
-    error::{ApiError, AuthFailure},
+    error::{ApiError, AuthenticationFailure},
     session,
 };
 
@@ -161,14 +161,16 @@ fn header_token(parts: &Parts) -> Result<Option<Credential>, ApiError> {
             kind: CredentialKind::Token,
             key: key.to_owned(),
         })),
-        Ok(_) => Err(ApiError::NotAuthenticated(AuthFailure::InvalidCharacters)),
+        Ok(_) => Err(ApiError::NotAuthenticated(
+            AuthenticationFailure::InvalidCharacters,
+        )),
         Err(MalformedAuthorization::UnknownScheme) => Ok(None),
-        Err(MalformedAuthorization::MissingKey) => {
-            Err(ApiError::NotAuthenticated(AuthFailure::HeaderWithoutKey))
-        }
-        Err(MalformedAuthorization::SpacesInKey) => {
-            Err(ApiError::NotAuthenticated(AuthFailure::SpacesInKey))
-        }
+        Err(MalformedAuthorization::MissingKey) => Err(ApiError::NotAuthenticated(
+            AuthenticationFailure::HeaderWithoutKey,
+        )),
+        Err(MalformedAuthorization::SpacesInKey) => Err(ApiError::NotAuthenticated(
+            AuthenticationFailure::SpacesInKey,
+        )),
     }
 }
 
@@ -234,7 +236,9 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let caller = Caller::from_request_parts(parts, state).await?;
         if caller.credential.is_none() {
-            return Err(ApiError::NotAuthenticated(AuthFailure::NotProvided));
+            return Err(ApiError::NotAuthenticated(
+                AuthenticationFailure::NotProvided,
+            ));
         }
         Ok(Self(caller))
     }
@@ -283,7 +287,7 @@ mod tests {
         request.into_parts().0
     }
 
-    fn parse(value: &[u8]) -> Result<Option<String>, AuthFailure> {
+    fn parse(value: &[u8]) -> Result<Option<String>, AuthenticationFailure> {
         match header_token(&parts_with_authorization(value)) {
             Ok(credential) => Ok(credential.map(|credential| credential.key)),
             Err(ApiError::NotAuthenticated(failure)) => Err(failure),
@@ -296,9 +300,15 @@ mod tests {
         assert_eq!(parse(b"Token abc"), Ok(Some("abc".to_owned())));
         assert_eq!(parse(b"BEARER abc"), Ok(Some("abc".to_owned())));
         assert_eq!(parse(b"Basic abc"), Ok(None));
-        assert_eq!(parse(b"Token"), Err(AuthFailure::HeaderWithoutKey));
-        assert_eq!(parse(b"Token a b"), Err(AuthFailure::SpacesInKey));
-        assert_eq!(parse(b"Token a\xff"), Err(AuthFailure::InvalidCharacters));
+        assert_eq!(
+            parse(b"Token"),
+            Err(AuthenticationFailure::HeaderWithoutKey)
+        );
+        assert_eq!(parse(b"Token a b"), Err(AuthenticationFailure::SpacesInKey));
+        assert_eq!(
+            parse(b"Token a\xff"),
+            Err(AuthenticationFailure::InvalidCharacters)
+        );
         assert_eq!(parse(b"Tok\xffen abc"), Ok(None));
     }
 

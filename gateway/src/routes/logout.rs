@@ -14,7 +14,7 @@ use serde_json::json;
 use super::Endpoint;
 use crate::{
     clients::{Credential, Upstreams},
-    error::{ApiError, AuthFailure},
+    error::{ApiError, AuthenticationFailure},
     extract::Caller,
     openapi::Operation,
     session::{self, CookiePolicy},
@@ -50,7 +50,7 @@ const API_USERS_LOGOUT: Logout = Logout {
 };
 
 fn not_authenticated() -> ApiError {
-    ApiError::NotAuthenticated(AuthFailure::NotProvided)
+    ApiError::NotAuthenticated(AuthenticationFailure::NotProvided)
 }
 
 pub fn endpoints() -> Vec<Endpoint> {

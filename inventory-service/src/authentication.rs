@@ -113,17 +113,17 @@ fn classify_auth_failure(status: tonic::Status) -> InventoryError {
 
 /// Wraps a gRPC service so that only authenticated calls reach it.
 #[derive(Debug, Clone)]
-pub struct AuthLayer {
+pub struct RequireAuthenticationLayer {
     validator: TokenValidator,
 }
 
-impl AuthLayer {
+impl RequireAuthenticationLayer {
     pub fn new(validator: TokenValidator) -> Self {
         Self { validator }
     }
 }
 
-impl<S> Layer<S> for AuthLayer {
+impl<S> Layer<S> for RequireAuthenticationLayer {
     type Service = RequireAuthentication<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
@@ -134,7 +134,7 @@ impl<S> Layer<S> for AuthLayer {
     }
 }
 
-/// The service [`AuthLayer`] makes. Rejections are gRPC responses (a status in the headers), not
+/// The service [`RequireAuthenticationLayer`] makes. Rejections are gRPC responses (a status in the headers), not
 /// service errors, because tonic's router takes only infallible services.
 #[derive(Debug, Clone)]
 pub struct RequireAuthentication<S> {
