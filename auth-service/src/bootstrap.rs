@@ -6,7 +6,7 @@ use service_kit::validation::FieldErrors;
 
 use crate::{
     config::Config,
-    domain::{Email, Password, PersonName, Role, User, Username},
+    domain::{Email, Password, PersonName, Profile, Role, User, Username},
     error::AuthError,
     server::{StartupError, build_console_accounts},
     service::NewAccount,
@@ -87,15 +87,17 @@ pub async fn create_superuser(
     };
     let accounts = build_console_accounts(config).await?;
     let account = NewAccount {
-        username: Some(username),
-        email: email.flatten(),
+        profile: Profile {
+            username: Some(username),
+            email: email.flatten(),
+            first_name: PersonName::default(),
+            last_name: PersonName::default(),
+            role: Role::Admin,
+            is_staff: true,
+            is_superuser: true,
+            is_active: true,
+        },
         password,
-        first_name: PersonName::default(),
-        last_name: PersonName::default(),
-        role: Role::Admin,
-        is_staff: true,
-        is_superuser: true,
-        is_active: true,
     };
     accounts
         .insert_account(account)

@@ -14,7 +14,7 @@ use service_kit::django::{self, DumpError, Fields, Record, RecordError, RecordRe
 use crate::{
     clock::{Clock as _, SystemClock, UnixMicros},
     config::Config,
-    domain::{Email, PersonName, Role, TokenKey, Username},
+    domain::{Email, PersonName, Profile, Role, TokenKey, Username},
     error::AuthError,
     hashing::StoredHash,
     server::{StartupError, build_console_accounts},
@@ -53,15 +53,8 @@ pub struct ImportedUser {
     pub source: RecordRef,
     /// Django's id, kept unless `--new-ids`.
     pub id: Option<i64>,
-    pub username: Option<Username>,
-    pub email: Option<Email>,
+    pub profile: Profile,
     pub password_hash: String,
-    pub first_name: PersonName,
-    pub last_name: PersonName,
-    pub role: Role,
-    pub is_staff: bool,
-    pub is_superuser: bool,
-    pub is_active: bool,
     pub date_joined: UnixMicros,
     pub last_login: Option<UnixMicros>,
 }
@@ -72,10 +65,11 @@ impl std::fmt::Debug for ImportedUser {
         f.debug_struct("ImportedUser")
             .field("source", &self.source)
             .field("id", &self.id)
-            .field("username", &self.username)
-            .field("email", &self.email)
+            .field("profile", &self.profile)
             .field("password_hash", &"<redacted>")
-            .finish_non_exhaustive()
+            .field("date_joined", &self.date_joined)
+            .field("last_login", &self.last_login)
+            .finish()
     }
 }
 
@@ -205,15 +199,17 @@ fn check_user(
     };
     Ok(ImportedUser {
         id,
-        username,
-        email,
+        profile: Profile {
+            username,
+            email,
+            first_name: name("first_name")?,
+            last_name: name("last_name")?,
+            role,
+            is_staff: fields.flag("is_staff", false)?,
+            is_superuser,
+            is_active: fields.flag("is_active", true)?,
+        },
         password_hash,
-        first_name: name("first_name")?,
-        last_name: name("last_name")?,
-        role,
-        is_staff: fields.flag("is_staff", false)?,
-        is_superuser,
-        is_active: fields.flag("is_active", true)?,
         date_joined: fields
             .datetime("date_joined")?
             .map_or_else(|| SystemClock.now(), UnixMicros),
@@ -264,30 +260,30 @@ mod tests {
         let alice = dump
             .users
             .iter()
-            .find(|u| u.username.as_ref().map(Username::as_str) == Some("alice"))
+            .find(|u| u.profile.username.as_ref().map(Username::as_str) == Some("alice"))
             .unwrap();
         assert_eq!(alice.id, Some(1));
         assert_eq!(
-            alice.email.as_ref().map(Email::as_str),
+            alice.profile.email.as_ref().map(Email::as_str),
             Some("alice@example.com")
         );
-        assert_eq!(alice.first_name.as_str(), "Alice");
-        assert_eq!(alice.role, Role::Clerk);
+        assert_eq!(alice.profile.first_name.as_str(), "Alice");
+        assert_eq!(alice.profile.role, Role::Clerk);
         // "2023-03-01T09:15:30.123Z"
         assert_eq!(alice.date_joined, UnixMicros(1_677_662_130_123_000));
         let bob = dump
             .users
             .iter()
-            .find(|u| u.username.as_ref().map(Username::as_str) == Some("bob"))
+            .find(|u| u.profile.username.as_ref().map(Username::as_str) == Some("bob"))
             .unwrap();
-        assert_eq!(bob.email, None, "a blank email is no email");
+        assert_eq!(bob.profile.email, None, "a blank email is no email");
         let root = dump
             .users
             .iter()
-            .find(|u| u.username.as_ref().map(Username::as_str) == Some("root"))
+            .find(|u| u.profile.username.as_ref().map(Username::as_str) == Some("root"))
             .unwrap();
         assert_eq!(
-            root.role,
+            root.profile.role,
             Role::Admin,
             "a superuser without a role is an admin"
         );
@@ -309,7 +305,12 @@ mod tests {
         let roles: Vec<_> = dump
             .users
             .iter()
-            .map(|u| (u.username.as_ref().unwrap().as_str().to_owned(), u.role))
+            .map(|u| {
+                (
+                    u.profile.username.as_ref().unwrap().as_str().to_owned(),
+                    u.profile.role,
+                )
+            })
             .collect();
         assert!(roles.contains(&("mona_manager".to_owned(), Role::Manager)));
         assert!(roles.contains(&("adam-admin".to_owned(), Role::Admin)));

@@ -9,4 +9,4 @@ mod user;
 pub use identity::{Email, PersonName, Username};
 pub use password::Password;
 pub use token::{CredentialKind, TokenDigest, TokenKey};
-pub use user::{Role, User};
+pub use user::{Profile, ProfileChanges, Role, User};

@@ -1,5 +1,7 @@
-//! The user as the service knows it (never with its password hash) and its role.
+//! The user as the service knows it (never with its password hash), its role, and its profile:
+//! the fields an account is created with and changed by.
 
+use super::{Email, PersonName, Username};
 use crate::clock::UnixMicros;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -48,5 +50,50 @@ impl User {
     /// May list, create, change and delete users.
     pub fn can_manage_users(&self) -> bool {
         self.is_active && (self.is_staff || self.role == Role::Admin)
+    }
+}
+
+/// Who a user is and what it may do: every field of an account that sign-up, an admin, the
+/// console or an import sets, beside its password. A new field of users goes here (and in
+/// [`ProfileChanges`]); the compiler then names every place that sets or stores one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    pub username: Option<Username>,
+    pub email: Option<Email>,
+    pub first_name: PersonName,
+    pub last_name: PersonName,
+    pub role: Role,
+    pub is_staff: bool,
+    pub is_superuser: bool,
+    pub is_active: bool,
+}
+
+/// A partial change of a [`Profile`]: `None` leaves a field as it is; for username and email,
+/// `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileChanges {
+    pub username: Option<Option<Username>>,
+    pub email: Option<Option<Email>>,
+    pub first_name: Option<PersonName>,
+    pub last_name: Option<PersonName>,
+    pub role: Option<Role>,
+    pub is_staff: Option<bool>,
+    pub is_superuser: Option<bool>,
+    pub is_active: Option<bool>,
+}
+
+impl ProfileChanges {
+    /// Whether only a superuser may make these changes to a superuser: its activity, staff
+    /// flag, role or superuser flag.
+    pub fn touches_superuser_powers(&self) -> bool {
+        self.is_active.is_some()
+            || self.is_staff.is_some()
+            || self.role.is_some()
+            || self.is_superuser.is_some()
+    }
+
+    /// Whether the user would be left with neither a username nor an email.
+    pub fn clears_identity(&self) -> bool {
+        self.username == Some(None) && self.email == Some(None)
     }
 }

@@ -18,9 +18,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
-    domain::{Email, Password, PersonName, Role, Username},
+    domain::{Email, Password, PersonName, Profile, ProfileChanges, Role, Username},
     error::AuthError,
-    service::{Accounts, LoginRequest, NewAccount, Principal, ProfilePatch},
+    service::{AccountChanges, Accounts, LoginRequest, Principal},
     store::UserLookup,
 };
 
@@ -263,13 +263,13 @@ impl auth_service_server::AuthService for AuthApi {
                 last_name: request.last_name,
             },
         );
-        let (account, role) = parsed(errors, account.complete().zip(role))?;
-        let account = NewAccount {
+        let (mut account, role) = parsed(errors, account.complete().zip(role))?;
+        account.profile = Profile {
             role,
             is_staff: request.is_staff.unwrap_or(false),
             is_superuser: request.is_superuser.unwrap_or(false),
             is_active: request.is_active.unwrap_or(true),
-            ..account
+            ..account.profile
         };
         let (user, now) = self
             .accounts
@@ -321,7 +321,7 @@ impl auth_service_server::AuthService for AuthApi {
         let keyed = Keyed::of(&request, principal.user.id, "UpdateUser")?;
         let request = request.into_inner();
         let mut errors = FieldErrors::new();
-        let patch = ProfilePatch {
+        let profile = ProfileChanges {
             username: clearable(
                 &mut errors,
                 "username",
@@ -336,9 +336,6 @@ impl auth_service_server::AuthService for AuthApi {
                 request.clear_email,
                 Email::parse,
             ),
-            password: request
-                .password
-                .and_then(|p| errors.check("password", Password::parse(&p))),
             first_name: request
                 .first_name
                 .and_then(|n| errors.check("first_name", PersonName::parse(&n))),
@@ -353,10 +350,14 @@ impl auth_service_server::AuthService for AuthApi {
             is_superuser: request.is_superuser,
             is_active: request.is_active,
         };
-        let patch = parsed(errors, Some(patch))?;
+        let password = request
+            .password
+            .and_then(|p| errors.check("password", Password::parse(&p)));
+        let changes = AccountChanges { profile, password };
+        let changes = parsed(errors, Some(changes))?;
         let update = self
             .accounts
-            .prepare_user_update(&principal, request.id, patch)
+            .prepare_user_update(&principal, request.id, changes)
             .await?;
         let updated = self.accounts.writes().run(keyed, move |connection| {
             Box::pin(async move {

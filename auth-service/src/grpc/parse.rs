@@ -4,7 +4,7 @@ use proto::auth::v1 as pb;
 use service_kit::validation::{FieldErrors, Messages, REQUIRED};
 
 use crate::{
-    domain::{Email, Password, PersonName, Role, Username},
+    domain::{Email, Password, PersonName, Profile, Role, Username},
     error::AuthError,
     service::NewAccount,
 };
@@ -33,15 +33,17 @@ impl AccountParts {
     /// parsed.
     pub(super) fn complete(self) -> Option<NewAccount> {
         Some(NewAccount {
-            username: self.username,
-            email: self.email,
+            profile: Profile {
+                username: self.username,
+                email: self.email,
+                first_name: self.first_name?,
+                last_name: self.last_name?,
+                role: Role::Clerk,
+                is_staff: false,
+                is_superuser: false,
+                is_active: true,
+            },
             password: self.password?,
-            first_name: self.first_name?,
-            last_name: self.last_name?,
-            role: Role::Clerk,
-            is_staff: false,
-            is_superuser: false,
-            is_active: true,
         })
     }
 }

@@ -12,7 +12,7 @@ use service_kit::idempotency::Writes;
 
 pub use login::{LockoutPolicy, LoginRequest};
 pub use tokens::{Issued, Principal};
-pub use users::{NewAccount, ProfilePatch};
+pub use users::{AccountChanges, NewAccount};
 
 use crate::{
     clock::Clock,

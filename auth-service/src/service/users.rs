@@ -12,7 +12,9 @@ use sqlx::AnyConnection;
 use super::{Accounts, Issued, Principal, login::AttemptScopes};
 use crate::{
     clock::UnixMicros,
-    domain::{CredentialKind, Email, Password, PersonName, Role, TokenDigest, User, Username},
+    domain::{
+        CredentialKind, Email, Password, Profile, ProfileChanges, TokenDigest, User, Username,
+    },
     error::AuthError,
     import::{DjangoDump, ImportError, ImportReport},
     revocations::Revocation,
@@ -22,30 +24,15 @@ use crate::{
 /// A validated account to create.
 #[derive(Debug)]
 pub struct NewAccount {
-    pub username: Option<Username>,
-    pub email: Option<Email>,
+    pub profile: Profile,
     pub password: Password,
-    pub first_name: PersonName,
-    pub last_name: PersonName,
-    pub role: Role,
-    pub is_staff: bool,
-    pub is_superuser: bool,
-    pub is_active: bool,
 }
 
-/// A partial update: `None` leaves a field as it is. For username and email, `Some(None)`
-/// clears the field.
+/// A validated partial update of an account: `None` leaves the password as it is.
 #[derive(Debug, Default)]
-pub struct ProfilePatch {
-    pub username: Option<Option<Username>>,
-    pub email: Option<Option<Email>>,
+pub struct AccountChanges {
+    pub profile: ProfileChanges,
     pub password: Option<Password>,
-    pub first_name: Option<PersonName>,
-    pub last_name: Option<PersonName>,
-    pub role: Option<Role>,
-    pub is_staff: Option<bool>,
-    pub is_superuser: Option<bool>,
-    pub is_active: Option<bool>,
 }
 
 /// An admin's update of a user, checked and hashed: [`Accounts::update_user_on`] applies it.
@@ -113,15 +100,8 @@ impl Accounts {
     async fn hash_account(&self, account: NewAccount) -> Result<NewUser, AuthError> {
         let password_hash = self.hasher.hash(&account.password).await?;
         Ok(NewUser {
-            username: account.username,
-            email: account.email,
+            profile: account.profile,
             password_hash,
-            first_name: account.first_name,
-            last_name: account.last_name,
-            role: account.role,
-            is_staff: account.is_staff,
-            is_superuser: account.is_superuser,
-            is_active: account.is_active,
         })
     }
 
@@ -183,7 +163,7 @@ impl Accounts {
         account: NewAccount,
     ) -> Result<(NewUser, UnixMicros), AuthError> {
         require_user_admin(principal)?;
-        if account.is_superuser && !principal.user.is_superuser {
+        if account.profile.is_superuser && !principal.user.is_superuser {
             return Err(AuthError::PermissionDenied);
         }
         Ok((self.hash_account(account).await?, self.clock.now()))
@@ -211,28 +191,21 @@ impl Accounts {
         &self,
         principal: &Principal,
         id: i64,
-        patch: ProfilePatch,
+        changes: AccountChanges,
     ) -> Result<UserUpdate, AuthError> {
         require_user_admin(principal)?;
-        if patch.is_superuser.is_some() && !principal.user.is_superuser {
+        if changes.profile.is_superuser.is_some() && !principal.user.is_superuser {
             return Err(AuthError::PermissionDenied);
         }
-        if patch.username == Some(None) && patch.email == Some(None) {
+        if changes.profile.clears_identity() {
             return Err(FieldErrors::single("non_field_errors", NEEDS_AN_IDENTITY).into());
         }
-        let password_hash = match &patch.password {
+        let password_hash = match &changes.password {
             Some(password) => Some(self.hasher.hash(password).await?),
             None => None,
         };
         let changes = UserChanges {
-            username: patch.username,
-            email: patch.email,
-            first_name: patch.first_name,
-            last_name: patch.last_name,
-            role: patch.role,
-            is_staff: patch.is_staff,
-            is_superuser: patch.is_superuser,
-            is_active: patch.is_active,
+            profile: changes.profile,
             password_hash,
         };
         Ok(UserUpdate {

@@ -6,7 +6,10 @@ use std::collections::HashMap;
 
 use sqlx::{Any, Row, Transaction};
 
-use super::{DUPLICATE_EMAIL, Store, users::duplicate_or};
+use super::{
+    DUPLICATE_EMAIL, Store,
+    users::{bind_profile, duplicate_or},
+};
 use crate::{
     clock::UnixMicros,
     domain::{CredentialKind, Email, Username},
@@ -17,8 +20,10 @@ use service_kit::{database::Backend, django::RecordError};
 
 macro_rules! imported_user_columns {
     () => {
-        "username, username_key, email, email_key, password_hash, first_name, last_name, role, \
-         is_staff, is_superuser, is_active, date_joined, last_login"
+        concat!(
+            profile_columns!(),
+            ", password_hash, date_joined, last_login"
+        )
     };
 }
 
@@ -70,7 +75,7 @@ impl KnownUsers {
     /// The user here that `user` is: the same username, or (for a user without one) the same
     /// email, ignoring case.
     fn existing(&self, user: &ImportedUser) -> Option<i64> {
-        match (&user.username, &user.email) {
+        match (&user.profile.username, &user.profile.email) {
             (Some(username), _) => self.by_username.get(&username.key()).copied(),
             (None, Some(email)) => self.by_email.get(&email.key()).copied(),
             (None, None) => None,
@@ -99,7 +104,7 @@ impl Store {
                 ids_of_pk.insert(&user.source.pk, id);
                 continue;
             }
-            if let Some(email) = &user.email
+            if let Some(email) = &user.profile.email
                 && known.by_email.contains_key(&email.key())
             {
                 return Err(RecordError::new(&user.source, "email", DUPLICATE_EMAIL).into());
@@ -120,8 +125,8 @@ impl Store {
             known.add(
                 id,
                 display_name(user),
-                user.username.as_ref().map(Username::key),
-                user.email.as_ref().map(Email::key),
+                user.profile.username.as_ref().map(Username::key),
+                user.profile.email.as_ref().map(Email::key),
             );
             ids_of_pk.insert(&user.source.pk, id);
             report.users_imported += 1;
@@ -194,18 +199,8 @@ async fn insert_user(
         Some(id) => (INSERT_KEEPING_ID, Some(id)),
         None => (INSERT_WITH_NEW_ID, None),
     };
-    let mut query = sqlx::query(statement)
-        .bind(user.username.as_ref().map(|u| u.as_str().to_owned()))
-        .bind(user.username.as_ref().map(Username::key))
-        .bind(user.email.as_ref().map(|e| e.as_str().to_owned()))
-        .bind(user.email.as_ref().map(Email::key))
+    let mut query = bind_profile(sqlx::query(statement), &user.profile)
         .bind(user.password_hash.clone())
-        .bind(user.first_name.as_str().to_owned())
-        .bind(user.last_name.as_str().to_owned())
-        .bind(user.role.as_db())
-        .bind(user.is_staff)
-        .bind(user.is_superuser)
-        .bind(user.is_active)
         .bind(user.date_joined.0)
         .bind(user.last_login.map(|t| t.0));
     if let Some(id) = id {
@@ -225,9 +220,10 @@ async fn insert_user(
 }
 
 fn display_name(user: &ImportedUser) -> String {
-    user.username
+    user.profile
+        .username
         .as_ref()
         .map(|u| u.as_str().to_owned())
-        .or_else(|| user.email.as_ref().map(|e| e.as_str().to_owned()))
+        .or_else(|| user.profile.email.as_ref().map(|e| e.as_str().to_owned()))
         .unwrap_or_default()
 }

@@ -10,6 +10,14 @@ macro_rules! user_columns {
     };
 }
 
+/// The columns a `Profile` is stored in, in the order `users::bind_profile` binds them.
+macro_rules! profile_columns {
+    () => {
+        "username, username_key, email, email_key, first_name, last_name, role, is_staff, \
+         is_superuser, is_active"
+    };
+}
+
 mod credentials;
 mod import;
 mod lockout;

@@ -1,7 +1,11 @@
 //! The `users` table.
 
 use service_kit::database::flag;
-use sqlx::{Any, AnyConnection, Connection, Executor, Row, any::AnyRow};
+use sqlx::{
+    Any, AnyConnection, Connection, Executor, Row,
+    any::{AnyArguments, AnyRow},
+    query::Query,
+};
 
 use service_kit::validation::FieldErrors;
 
@@ -10,7 +14,7 @@ use super::{
 };
 use crate::{
     clock::UnixMicros,
-    domain::{Email, PersonName, Role, TokenDigest, User, Username},
+    domain::{Email, Profile, ProfileChanges, Role, TokenDigest, User, Username},
     error::AuthError,
 };
 
@@ -18,8 +22,9 @@ use crate::{
 pub const NEEDS_AN_IDENTITY: &str = "A user needs a username or an email.";
 
 const INSERT: &str = concat!(
-    "INSERT INTO users (username, username_key, email, email_key, password_hash, first_name, \
-     last_name, role, is_staff, is_superuser, is_active, date_joined) \
+    "INSERT INTO users (",
+    profile_columns!(),
+    ", password_hash, date_joined) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING ",
     user_columns!()
 );
@@ -100,52 +105,32 @@ pub(super) fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
 
 /// A user about to be inserted.
 pub struct NewUser {
-    pub username: Option<Username>,
-    pub email: Option<Email>,
+    pub profile: Profile,
     pub password_hash: String,
-    pub first_name: PersonName,
-    pub last_name: PersonName,
-    pub role: Role,
-    pub is_staff: bool,
-    pub is_superuser: bool,
-    pub is_active: bool,
 }
 
+/// The hash is as secret as the password it came from: it never prints.
 impl std::fmt::Debug for NewUser {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NewUser")
-            .field("username", &self.username)
-            .field("email", &self.email)
-            .field("role", &self.role)
+            .field("profile", &self.profile)
             .field("password_hash", &"<redacted>")
-            .finish_non_exhaustive()
+            .finish()
     }
 }
 
-/// A partial update of a user: `None` leaves a field as it is; for username and email,
-/// `Some(None)` clears it.
+/// A partial update of a user's row: its profile's changes, and a new password's hash.
 #[derive(Default)]
 pub struct UserChanges {
-    pub username: Option<Option<Username>>,
-    pub email: Option<Option<Email>>,
-    pub first_name: Option<PersonName>,
-    pub last_name: Option<PersonName>,
-    pub role: Option<Role>,
-    pub is_staff: Option<bool>,
-    pub is_superuser: Option<bool>,
-    pub is_active: Option<bool>,
+    pub profile: ProfileChanges,
     pub password_hash: Option<String>,
 }
 
 impl UserChanges {
-    /// Whether only a superuser may make these changes to a superuser: its password, activity,
-    /// staff flag, role or superuser flag.
+    /// Whether only a superuser may make these changes to a superuser: its password, or what
+    /// [`ProfileChanges::touches_superuser_powers`] names.
     pub fn touches_superuser_powers(&self) -> bool {
-        self.password_hash.is_some()
-            || self.is_active.is_some()
-            || self.is_staff.is_some()
-            || self.role.is_some()
-            || self.is_superuser.is_some()
+        self.password_hash.is_some() || self.profile.touches_superuser_powers()
     }
 
     /// Whether the user's credentials stop working: a new password revokes them; a
@@ -153,25 +138,48 @@ impl UserChanges {
     /// reactivation revokes them, so it starts from a clean slate. Either way no credential
     /// issued from what was read before may land.
     pub fn withdraws_credentials(&self) -> bool {
-        self.password_hash.is_some() || self.is_active == Some(false)
+        self.password_hash.is_some() || self.profile.is_active == Some(false)
     }
 }
 
 impl std::fmt::Debug for UserChanges {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UserChanges")
-            .field("username", &self.username)
-            .field("email", &self.email)
-            .field("role", &self.role)
-            .field("is_staff", &self.is_staff)
-            .field("is_superuser", &self.is_superuser)
-            .field("is_active", &self.is_active)
+            .field("profile", &self.profile)
             .field(
                 "password_hash",
                 &self.password_hash.as_ref().map(|_| "<redacted>"),
             )
-            .finish_non_exhaustive()
+            .finish()
     }
+}
+
+/// Binds `profile` to a statement's next parameters, in the order of `profile_columns!`.
+pub(super) fn bind_profile(
+    query: Query<'static, Any, AnyArguments>,
+    profile: &Profile,
+) -> Query<'static, Any, AnyArguments> {
+    let Profile {
+        username,
+        email,
+        first_name,
+        last_name,
+        role,
+        is_staff,
+        is_superuser,
+        is_active,
+    } = profile;
+    query
+        .bind(username.as_ref().map(|u| u.as_str().to_owned()))
+        .bind(username.as_ref().map(Username::key))
+        .bind(email.as_ref().map(|e| e.as_str().to_owned()))
+        .bind(email.as_ref().map(Email::key))
+        .bind(first_name.as_str().to_owned())
+        .bind(last_name.as_str().to_owned())
+        .bind(role.as_db())
+        .bind(*is_staff)
+        .bind(*is_superuser)
+        .bind(*is_active)
 }
 
 /// How a login names its account.
@@ -208,18 +216,8 @@ impl Store {
         user: NewUser,
         now: UnixMicros,
     ) -> Result<User, AuthError> {
-        let row = sqlx::query(INSERT)
-            .bind(user.username.as_ref().map(|u| u.as_str().to_owned()))
-            .bind(user.username.as_ref().map(Username::key))
-            .bind(user.email.as_ref().map(|e| e.as_str().to_owned()))
-            .bind(user.email.as_ref().map(Email::key))
+        let row = bind_profile(sqlx::query(INSERT), &user.profile)
             .bind(user.password_hash)
-            .bind(user.first_name.as_str().to_owned())
-            .bind(user.last_name.as_str().to_owned())
-            .bind(user.role.as_db())
-            .bind(user.is_staff)
-            .bind(user.is_superuser)
-            .bind(user.is_active)
             .bind(now.0)
             .fetch_one(executor)
             .await
@@ -337,9 +335,22 @@ impl Store {
         let allowed = may_change_superuser || !changes.touches_superuser_powers();
         let withdraws = changes.withdraws_credentials();
         let new_password = changes.password_hash.is_some();
-        let reactivates = changes.is_active == Some(true);
-        let username = changes.username.as_ref();
-        let email = changes.email.as_ref();
+        let UserChanges {
+            profile:
+                ProfileChanges {
+                    username,
+                    email,
+                    first_name,
+                    last_name,
+                    role,
+                    is_staff,
+                    is_superuser,
+                    is_active,
+                },
+            password_hash,
+        } = changes;
+        let reactivates = is_active == Some(true);
+        let (username, email) = (username.as_ref(), email.as_ref());
         // A transaction of its own, or a savepoint within a keyed write's.
         let mut tx = connection.begin().await?;
         let Some(was_active) = sqlx::query(LOCK_AND_READ_ACTIVE)
@@ -358,13 +369,13 @@ impl Store {
             .bind(email.is_some())
             .bind(email.and_then(|e| e.as_ref().map(|e| e.as_str().to_owned())))
             .bind(email.and_then(|e| e.as_ref().map(Email::key)))
-            .bind(changes.first_name.map(|n| n.as_str().to_owned()))
-            .bind(changes.last_name.map(|n| n.as_str().to_owned()))
-            .bind(changes.role.map(Role::as_db))
-            .bind(changes.is_staff)
-            .bind(changes.is_superuser)
-            .bind(changes.is_active)
-            .bind(changes.password_hash)
+            .bind(first_name.map(|n| n.as_str().to_owned()))
+            .bind(last_name.map(|n| n.as_str().to_owned()))
+            .bind(role.map(Role::as_db))
+            .bind(is_staff)
+            .bind(is_superuser)
+            .bind(is_active)
+            .bind(password_hash)
             .bind(i64::from(withdraws))
             .bind(id)
             .bind(allowed)
@@ -489,6 +500,7 @@ pub(super) fn duplicate_or(err: sqlx::Error) -> AuthError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::PersonName;
 
     #[test]
     fn hashes_never_print() {
@@ -512,15 +524,17 @@ mod tests {
             credentials_version: 0,
         };
         let new_user = NewUser {
-            username: None,
-            email: None,
+            profile: Profile {
+                username: None,
+                email: None,
+                first_name: PersonName::default(),
+                last_name: PersonName::default(),
+                role: Role::Clerk,
+                is_staff: false,
+                is_superuser: false,
+                is_active: true,
+            },
             password_hash: hash.clone(),
-            first_name: PersonName::default(),
-            last_name: PersonName::default(),
-            role: Role::Clerk,
-            is_staff: false,
-            is_superuser: false,
-            is_active: true,
         };
         let changes = UserChanges {
             password_hash: Some(hash.clone()),
