@@ -49,13 +49,8 @@ impl Operation {
         success: u16,
     ) -> Self {
         Self {
-            method,
-            path,
-            summary,
             authenticated: true,
-            body,
-            success,
-            idempotent: false,
+            ..Self::public(method, path, summary, body, success)
         }
     }
 

@@ -22,7 +22,7 @@ use axum::{
     extract::FromRef,
     handler::Handler,
     middleware,
-    response::{IntoResponseParts, ResponseParts},
+    response::{IntoResponse, Response},
     routing::{MethodFilter, MethodRouter, on},
 };
 use http::{HeaderValue, Method};
@@ -143,32 +143,37 @@ fn mount<const N: usize>(
         })
 }
 
-/// `Idempotent-Replayed: true` when the service answered a write with the answer stored under
-/// its `Idempotency-Key` (a repeat), as Stripe marks one; nothing otherwise.
-struct Replayed(bool);
+/// A write's answer as a route shows it, marked `Idempotent-Replayed: true` when the service
+/// answered with the answer stored under its `Idempotency-Key` (a repeat), as Stripe marks one.
+struct Written<T> {
+    replayed: bool,
+    body: T,
+}
 
-impl Replayed {
-    fn of<T>(response: &tonic::Response<T>) -> Self {
-        Self(
-            response
-                .metadata()
-                .get(proto::idempotency::REPLAYED_KEY)
-                .is_some_and(|value| value == "true"),
-        )
+impl<T> Written<T> {
+    /// The service's answer to a write, its message shown as `show` renders it.
+    fn of<M>(response: tonic::Response<M>, show: impl FnOnce(M) -> T) -> Self {
+        let replayed = response
+            .metadata()
+            .get(proto::idempotency::REPLAYED_KEY)
+            .is_some_and(|value| value == "true");
+        Self {
+            replayed,
+            body: show(response.into_inner()),
+        }
     }
 }
 
-impl IntoResponseParts for Replayed {
-    type Error = std::convert::Infallible;
-
-    fn into_response_parts(self, mut parts: ResponseParts) -> Result<ResponseParts, Self::Error> {
-        if self.0 {
-            parts.headers_mut().insert(
+impl<T: IntoResponse> IntoResponse for Written<T> {
+    fn into_response(self) -> Response {
+        let mut response = self.body.into_response();
+        if self.replayed {
+            response.headers_mut().insert(
                 proto::idempotency::REPLAYED_KEY,
                 HeaderValue::from_static("true"),
             );
         }
-        Ok(parts)
+        response
     }
 }
 

@@ -8,12 +8,12 @@ use axum::{
 };
 use proto::inventory::v1::{
     AdjustStockRequest, CreateProductRequest, DeleteProductRequest, GetProductRequest,
-    ListProductsRequest, UpdateProductRequest,
+    ListProductsRequest, Product, UpdateProductRequest,
 };
 use service_kit::validation::{FieldErrors, REQUIRED};
 
 use super::{
-    Endpoint, Replayed, pages,
+    Endpoint, Written, pages,
     shapes::{self, ProductBody, ProductPage},
 };
 use crate::{
@@ -165,22 +165,23 @@ async fn list(
     Ok(ProductPage(shapes::list(products, listed.total, &paging)))
 }
 
+/// A product as every route but the list shows it.
+fn shown(product: Product) -> Json<ProductBody> {
+    Json(ProductBody(product))
+}
+
 async fn create(
     State(upstreams): State<Upstreams>,
     Authenticated(caller): Authenticated,
     fields: Fields,
-) -> Result<(StatusCode, Replayed, Json<ProductBody>), ApiError> {
+) -> Result<(StatusCode, Written<Json<ProductBody>>), ApiError> {
     let request = read_product(&fields, &[])?;
     let created = upstreams
         .inventory()
         .create_product(caller.write_request(request))
         .await
         .map_err(ApiError::inventory)?;
-    Ok((
-        StatusCode::CREATED,
-        Replayed::of(&created),
-        Json(ProductBody(created.into_inner())),
-    ))
+    Ok((StatusCode::CREATED, Written::of(created, shown)))
 }
 
 async fn retrieve(
@@ -194,7 +195,7 @@ async fn retrieve(
         .await
         .map_err(ApiError::inventory)?
         .into_inner();
-    Ok(Json(ProductBody(product)))
+    Ok(shown(product))
 }
 
 /// PUT and PATCH: only the fields sent change, but PUT must send the required ones.
@@ -204,7 +205,7 @@ async fn update(
     method: Method,
     ObjectId(id): ObjectId,
     fields: Fields,
-) -> Result<(Replayed, Json<ProductBody>), ApiError> {
+) -> Result<Written<Json<ProductBody>>, ApiError> {
     let required = if method == Method::PUT {
         REQUIRED_ON_PUT
     } else {
@@ -228,23 +229,20 @@ async fn update(
         .update_product(caller.write_request(request))
         .await
         .map_err(ApiError::inventory)?;
-    Ok((
-        Replayed::of(&updated),
-        Json(ProductBody(updated.into_inner())),
-    ))
+    Ok(Written::of(updated, shown))
 }
 
 async fn destroy(
     State(upstreams): State<Upstreams>,
     Authenticated(caller): Authenticated,
     ObjectId(id): ObjectId,
-) -> Result<(Replayed, StatusCode), ApiError> {
+) -> Result<Written<StatusCode>, ApiError> {
     let deleted = upstreams
         .inventory()
         .delete_product(caller.write_request(DeleteProductRequest { id }))
         .await
         .map_err(ApiError::inventory)?;
-    Ok((Replayed::of(&deleted), StatusCode::NO_CONTENT))
+    Ok(Written::of(deleted, |_| StatusCode::NO_CONTENT))
 }
 
 async fn adjust_stock(
@@ -252,7 +250,7 @@ async fn adjust_stock(
     Authenticated(caller): Authenticated,
     ObjectId(id): ObjectId,
     fields: Fields,
-) -> Result<(Replayed, Json<ProductBody>), ApiError> {
+) -> Result<Written<Json<ProductBody>>, ApiError> {
     let mut errors = FieldErrors::new();
     if !fields.contains("delta") {
         errors.add("delta", REQUIRED);
@@ -268,8 +266,5 @@ async fn adjust_stock(
         .adjust_stock(caller.write_request(request))
         .await
         .map_err(ApiError::inventory)?;
-    Ok((
-        Replayed::of(&adjusted),
-        Json(ProductBody(adjusted.into_inner())),
-    ))
+    Ok(Written::of(adjusted, shown))
 }

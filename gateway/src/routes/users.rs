@@ -14,7 +14,7 @@ use serde_json::Value;
 use service_kit::validation::FieldErrors;
 
 use super::{
-    Endpoint, Replayed, pages,
+    Endpoint, Written, pages,
     shapes::{self, USER_PROFILE_AND_FLAGS},
 };
 use crate::{
@@ -176,7 +176,7 @@ async fn create(
     State(upstreams): State<Upstreams>,
     Authenticated(caller): Authenticated,
     fields: Fields,
-) -> Result<(StatusCode, Replayed, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Written<Json<Value>>), ApiError> {
     let input = UserInput::read(&fields)?;
     let request = CreateUserRequest {
         username: input.username,
@@ -195,11 +195,7 @@ async fn create(
         .create_user(caller.write_request(request))
         .await
         .map_err(ApiError::auth)?;
-    Ok((
-        StatusCode::CREATED,
-        Replayed::of(&created),
-        one(created.get_ref()),
-    ))
+    Ok((StatusCode::CREATED, Written::of(created, |user| one(&user))))
 }
 
 async fn retrieve(
@@ -222,7 +218,7 @@ async fn update(
     Authenticated(caller): Authenticated,
     ObjectId(id): ObjectId,
     fields: Fields,
-) -> Result<(Replayed, Json<Value>), ApiError> {
+) -> Result<Written<Json<Value>>, ApiError> {
     let input = UserInput::read(&fields)?;
     let request = UpdateUserRequest {
         id,
@@ -243,18 +239,18 @@ async fn update(
         .update_user(caller.write_request(request))
         .await
         .map_err(ApiError::auth)?;
-    Ok((Replayed::of(&updated), one(updated.get_ref())))
+    Ok(Written::of(updated, |user| one(&user)))
 }
 
 async fn destroy(
     State(upstreams): State<Upstreams>,
     Authenticated(caller): Authenticated,
     ObjectId(id): ObjectId,
-) -> Result<(Replayed, StatusCode), ApiError> {
+) -> Result<Written<StatusCode>, ApiError> {
     let deleted = upstreams
         .auth()
         .delete_user(caller.write_request(DeleteUserRequest { id }))
         .await
         .map_err(ApiError::auth)?;
-    Ok((Replayed::of(&deleted), StatusCode::NO_CONTENT))
+    Ok(Written::of(deleted, |_| StatusCode::NO_CONTENT))
 }
