@@ -12,7 +12,8 @@
 //! - `idempotency`: writes keyed by `idempotency-key` metadata, applied once, answered again.
 //! - `django`: reading Django's `dumpdata` JSON, for the `import-django` commands.
 //! - `listener`: binding the port a server listens on.
-//! - `program`: the shape of every binary's `main`.
+//! - `program`: the shape of every binary's `main`, and `Server`, the life cycle every
+//!   service's `Application` has (build from settings, serve until stopped).
 //! - `grpc`: reflection (v1 and v1alpha) and health, the parts every server mounts, and the
 //!   serve loop with the `GRPC_*` limits on every caller.
 //! - `time`: unix microseconds, the time every table stores.
