@@ -49,9 +49,7 @@ pub const GATEWAY: Program = Program {
     listen_var: "GATEWAY_LISTEN",
     ready_message: "gateway listening",
     address_field: "address",
-    // The binary's own target is `gateway`, a prefix of every module's; the modules that log
-    // per request are held at warn.
-    log_filter: "warn,gateway=info,gateway::server=warn,gateway::hosts=warn",
+    log_filter: "warn,gateway::server=info",
 };
 
 /// Where the release binaries are: next to this one, in the same target directory.

@@ -6,6 +6,7 @@
 //!
 //! - [`config`]: the settings, read from the environment and checked before any socket opens.
 //! - [`server`]: binds the listener, assembles the middleware and serves until shutdown.
+//! - [`request_log`]: the request id every request carries, and one log line per request.
 //! - [`connections`]: the accept loop: the connection cap, header and idle timers, draining.
 //! - [`routes`]: the routes, one module per resource, and the response shapes each one declares.
 //! - [`extract`]: request bodies (JSON or form), the caller's credential, path ids.
@@ -26,6 +27,7 @@ pub mod extract;
 pub mod hosts;
 pub mod metrics;
 pub mod openapi;
+pub mod request_log;
 pub mod routes;
 pub mod server;
 pub mod session;

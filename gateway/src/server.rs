@@ -11,7 +11,7 @@ use axum::{
     middleware::{self, Next},
     response::{IntoResponse, Response},
 };
-use http::{HeaderValue, Uri};
+use http::Uri;
 use service_kit::{
     listener::{self, BindError},
     program::Server,
@@ -24,17 +24,16 @@ use tower::{
     Layer,
     util::{MapRequest, MapRequestLayer},
 };
-use tracing::Instrument;
 
 use crate::{
     clients::Upstreams,
     config::Config,
     connections,
     error::ApiError,
-    extract::{BODY_LIMIT, RequestId},
+    extract::BODY_LIMIT,
     hosts,
     metrics::{self, Metrics},
-    routes,
+    request_log, routes,
     session::CookiePolicy,
     throttle::Throttle,
 };
@@ -94,7 +93,7 @@ impl Server for Application {
             ))
             .layer(middleware::from_fn_with_state(metrics, metrics::record))
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
-            .layer(middleware::from_fn(request_id));
+            .layer(middleware::from_fn(request_log::record));
         // Outside the router, so that both spellings of a path reach the same route (and the
         // same metrics label).
         let app = MapRequestLayer::new(with_trailing_slash as fn(Request) -> Request).layer(router);
@@ -153,28 +152,6 @@ fn with_trailing_slash(mut request: Request) -> Request {
         }
     }
     request
-}
-
-/// Accepts the client's `X-Request-Id` (or makes one), hands it to the handlers, logs under it
-/// and returns it on the response.
-async fn request_id(mut request: Request, next: Next) -> Response {
-    use service_kit::request_id::{HEADER, accept, generate};
-    let id = accept(request.headers().get(HEADER)).unwrap_or_else(generate);
-    request.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!(
-        "http",
-        request_id = %id,
-        method = %request.method(),
-        path = %request.uri().path(),
-    );
-    let started = std::time::Instant::now();
-    let mut response = next.run(request).instrument(span.clone()).await;
-    let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-    span.in_scope(|| tracing::info!(status = response.status().as_u16(), latency_us, "answered"));
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(HEADER, value);
-    }
-    response
 }
 
 /// Asks the gateway listening on `listen` (this host) for `GET /healthz` with `Host: host`
