@@ -2,11 +2,12 @@
 //! revoke) over gRPC (`auth.v1.AuthService`), stored with sqlx on SQLite or PostgreSQL.
 //!
 //! - `config`: settings from the environment.
-//! - `server`: binds, mounts the service with health and reflection, runs until shutdown.
+//! - `server`: `Application`, a `service_kit::program::Server`: opens the database, binds,
+//!   mounts the service with health and reflection, runs until shutdown.
 //! - `grpc`: the handlers and caller authentication; `grpc::parse` turns requests into domain
 //!   types, `grpc::convert` turns domain types into messages.
-//! - `service`: what the service does: tokens, login and lockout, accounts.
-//! - `domain`: validated types (usernames, passwords, token keys).
+//! - `service`: what the service does, as `Accounts`: tokens, login and lockout, users.
+//! - `domain`: validated types (usernames, passwords, token keys) and a user's `Profile`.
 //! - `store`: all SQL.
 //! - `hashing`: argon2id on a bounded blocking pool.
 //! - `revocations`: the verdict-cache holders' hub: leases, events, acknowledgements.
