@@ -12,9 +12,10 @@ use crate::{
     telemetry::{self, LogFormat},
 };
 
-/// A server's life: built from its settings (its database opened and migrated, then its port
-/// bound, so that an open port belongs to a server that can answer), then serving until told
-/// to stop, handing over to the other replicas and draining the calls in flight on the way.
+/// A server's life: built from its settings (a service opens and migrates its database before
+/// it binds its port, so that an open port belongs to a server that can answer), then serving
+/// until told to stop, handing over to the other replicas and draining the calls in flight on
+/// the way out.
 pub trait Server: Sized {
     type Settings;
     type Error: Display;
