@@ -1,8 +1,8 @@
 //! The `auth.v1.AuthService` handlers: each parses its request into domain types (collecting
 //! every field error at once), authenticates the caller from the `authorization` metadata where
 //! the RPC needs one, calls [`Accounts`], and translates the answer back. The admin writes
-//! (CreateUser, UpdateUser, DeleteUser) run through [`Accounts::writes`], which applies one carrying
-//! an `idempotency-key` once.
+//! (CreateUser, UpdateUser, DeleteUser) run through [`Accounts::writes`], which applies one
+//! carrying an `idempotency-key` once.
 
 use std::net::IpAddr;
 
@@ -321,21 +321,27 @@ impl auth_service_server::AuthService for AuthApi {
         let keyed = Keyed::of(&request, principal.user.id, "UpdateUser")?;
         let request = request.into_inner();
         let mut errors = FieldErrors::new();
+        // Parsed in the fields' order, as DRF lists their errors.
+        let username = clearable(
+            &mut errors,
+            "username",
+            request.username,
+            request.clear_username,
+            Username::parse,
+        );
+        let email = clearable(
+            &mut errors,
+            "email",
+            request.email,
+            request.clear_email,
+            Email::parse,
+        );
+        let password = request
+            .password
+            .and_then(|p| errors.check("password", Password::parse(&p)));
         let profile = ProfileChanges {
-            username: clearable(
-                &mut errors,
-                "username",
-                request.username,
-                request.clear_username,
-                Username::parse,
-            ),
-            email: clearable(
-                &mut errors,
-                "email",
-                request.email,
-                request.clear_email,
-                Email::parse,
-            ),
+            username,
+            email,
             first_name: request
                 .first_name
                 .and_then(|n| errors.check("first_name", PersonName::parse(&n))),
@@ -350,9 +356,6 @@ impl auth_service_server::AuthService for AuthApi {
             is_superuser: request.is_superuser,
             is_active: request.is_active,
         };
-        let password = request
-            .password
-            .and_then(|p| errors.check("password", Password::parse(&p)));
         let changes = AccountChanges { profile, password };
         let changes = parsed(errors, Some(changes))?;
         let update = self

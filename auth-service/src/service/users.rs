@@ -184,8 +184,8 @@ impl Accounts {
         self.store.list_users(limit, offset).await
     }
 
-    /// A partial update, checked and hashed, for [`Accounts::update_user_on`]. Only a superuser may
-    /// change a superuser's password, activity, staff flag or role, or delete it.
+    /// A partial update, checked and hashed, for [`Accounts::update_user_on`]. Only a superuser
+    /// may change a superuser's password, activity, staff flag or role, or delete it.
     #[tracing::instrument(skip_all, fields(user_id = id))]
     pub async fn prepare_user_update(
         &self,

@@ -276,6 +276,42 @@ async fn admins_manage_users_and_others_may_not(db: TestDatabase) {
         "untouched fields stay"
     );
 
+    // Every error of an update at once, in the fields' order as DRF lists them; nothing changes.
+    let refused = client
+        .update_user(authed(
+            &admin,
+            pb::UpdateUserRequest {
+                id: clerk.id,
+                username: Some("no spaces allowed".into()),
+                password: Some("short".into()),
+                first_name: Some("x".repeat(151)),
+                ..Default::default()
+            },
+        ))
+        .await;
+    assert_eq!(
+        field_errors(refused),
+        [
+            pair(
+                "username",
+                "Enter a valid username. This value may contain only letters, numbers, and \
+                 @/./+/-/_ characters."
+            ),
+            pair("password", "Password must be at least 8 characters long."),
+            pair("password", "Password must contain at least one numeral."),
+            pair(
+                "first_name",
+                "Ensure this field has no more than 150 characters."
+            ),
+        ]
+    );
+    let unchanged = client
+        .get_user(authed(&admin, pb::GetUserRequest { id: clerk.id }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(unchanged, updated);
+
     let unknown = client
         .get_user(authed(&admin, pb::GetUserRequest { id: 9999 }))
         .await;
