@@ -134,8 +134,8 @@ impl<S> Layer<S> for RequireAuthenticationLayer {
     }
 }
 
-/// The service [`RequireAuthenticationLayer`] makes. Rejections are gRPC responses (a status in the headers), not
-/// service errors, because tonic's router takes only infallible services.
+/// The service [`RequireAuthenticationLayer`] makes. Rejections are gRPC responses (a status in
+/// the headers), not service errors, because tonic's router takes only infallible services.
 #[derive(Debug, Clone)]
 pub struct RequireAuthentication<S> {
     inner: S,

@@ -100,7 +100,8 @@ impl InventoryApi {
             .unwrap_or_else(|failed| std::panic::resume_unwind(failed.into_panic()))
     }
 
-    /// The tonic service for these handlers; mount it behind [`crate::authentication::RequireAuthenticationLayer`].
+    /// The tonic service for these handlers; mount it behind
+    /// [`crate::authentication::RequireAuthenticationLayer`].
     pub fn into_service(self) -> InventoryServiceServer<Self> {
         InventoryServiceServer::new(self)
     }
