@@ -2,13 +2,12 @@
 //! write is the inventory service's decision (PERMISSION_DENIED → 403).
 
 use axum::{
-    Json,
     extract::State,
     http::{Method, StatusCode},
 };
 use proto::inventory::v1::{
     AdjustStockRequest, CreateProductRequest, DeleteProductRequest, GetProductRequest,
-    ListProductsRequest, Product, UpdateProductRequest,
+    ListProductsRequest, UpdateProductRequest,
 };
 use service_kit::validation::{FieldErrors, REQUIRED};
 
@@ -161,41 +160,39 @@ async fn list(
         }
     })
     .await?;
-    let products = listed.items.into_iter().map(ProductBody).collect();
-    Ok(ProductPage(shapes::list(products, listed.total, &paging)))
-}
-
-/// A product as every route but the list shows it.
-fn shown(product: Product) -> Json<ProductBody> {
-    Json(ProductBody(product))
+    Ok(ProductPage(shapes::list(
+        listed.items,
+        listed.total,
+        &paging,
+    )))
 }
 
 async fn create(
     State(upstreams): State<Upstreams>,
     Authenticated(caller): Authenticated,
     fields: Fields,
-) -> Result<(StatusCode, Written<Json<ProductBody>>), ApiError> {
+) -> Result<(StatusCode, Written<ProductBody>), ApiError> {
     let request = read_product(&fields, &[])?;
     let created = upstreams
         .inventory()
         .create_product(caller.write_request(request))
         .await
         .map_err(ApiError::inventory)?;
-    Ok((StatusCode::CREATED, Written::of(created, shown)))
+    Ok((StatusCode::CREATED, Written::of(created, ProductBody)))
 }
 
 async fn retrieve(
     State(upstreams): State<Upstreams>,
     Authenticated(caller): Authenticated,
     ObjectId(id): ObjectId,
-) -> Result<Json<ProductBody>, ApiError> {
+) -> Result<ProductBody, ApiError> {
     let product = upstreams
         .inventory()
         .get_product(caller.request(GetProductRequest { id }))
         .await
         .map_err(ApiError::inventory)?
         .into_inner();
-    Ok(shown(product))
+    Ok(ProductBody(product))
 }
 
 /// PUT and PATCH: only the fields sent change, but PUT must send the required ones.
@@ -205,7 +202,7 @@ async fn update(
     method: Method,
     ObjectId(id): ObjectId,
     fields: Fields,
-) -> Result<Written<Json<ProductBody>>, ApiError> {
+) -> Result<Written<ProductBody>, ApiError> {
     let required = if method == Method::PUT {
         REQUIRED_ON_PUT
     } else {
@@ -229,7 +226,7 @@ async fn update(
         .update_product(caller.write_request(request))
         .await
         .map_err(ApiError::inventory)?;
-    Ok(Written::of(updated, shown))
+    Ok(Written::of(updated, ProductBody))
 }
 
 async fn destroy(
@@ -250,7 +247,7 @@ async fn adjust_stock(
     Authenticated(caller): Authenticated,
     ObjectId(id): ObjectId,
     fields: Fields,
-) -> Result<Written<Json<ProductBody>>, ApiError> {
+) -> Result<Written<ProductBody>, ApiError> {
     let mut errors = FieldErrors::new();
     if !fields.contains("delta") {
         errors.add("delta", REQUIRED);
@@ -266,5 +263,5 @@ async fn adjust_stock(
         .adjust_stock(caller.write_request(request))
         .await
         .map_err(ApiError::inventory)?;
-    Ok(Written::of(adjusted, shown))
+    Ok(Written::of(adjusted, ProductBody))
 }
