@@ -230,7 +230,7 @@ fn to_proto(product: Product) -> pb::Product {
         id,
         name,
         description,
-        price: price.to_string(),
+        price: price.to_decimal(),
         quantity: quantity.value(),
         created_at: Some(created_at.into()),
         updated_at: Some(updated_at.into()),
