@@ -104,9 +104,7 @@ impl Price {
     pub fn cents(self) -> i64 {
         self.cents
     }
-}
 
-impl Price {
     /// Always two places, as DRF renders a `DecimalField`: `"19.90"`. Written without
     /// `core::fmt`, which was a tenth of inventory's instructions per listed page.
     pub fn to_decimal(self) -> String {
