@@ -129,26 +129,26 @@ pub struct ProductPage(pub ListBody<Product>);
 
 impl IntoResponse for ProductPage {
     fn into_response(self) -> Response {
-        let products = match &self.0 {
-            ListBody::Plain(products)
-            | ListBody::Page {
-                results: products, ..
-            } => products,
+        let (envelope, products) = match &self.0 {
+            ListBody::Plain(products) => (None, products),
+            ListBody::Page {
+                count,
+                next,
+                previous,
+                results,
+            } => (
+                Some((*count, next.as_deref(), previous.as_deref())),
+                results,
+            ),
         };
         let mut json = ProductJson::with_room_for(products);
-        if let ListBody::Page {
-            count,
-            next,
-            previous,
-            ..
-        } = &self.0
-        {
+        if let Some((count, next, previous)) = envelope {
             json.raw("{\"count\":");
-            json.integer(*count);
+            json.integer(count);
             json.raw(",\"next\":");
-            json.optional_string(next.as_deref());
+            json.optional_string(next);
             json.raw(",\"previous\":");
-            json.optional_string(previous.as_deref());
+            json.optional_string(previous);
             json.raw(",\"results\":");
         }
         json.raw("[");
@@ -159,7 +159,7 @@ impl IntoResponse for ProductPage {
             json.product(product);
         }
         json.raw("]");
-        if matches!(self.0, ListBody::Page { .. }) {
+        if envelope.is_some() {
             json.raw("}");
         }
         json.into_response()
