@@ -12,12 +12,18 @@ use service_kit::{
     verdicts::VerdictCache,
 };
 
+use http::uri::PathAndQuery;
+use prost::bytes::Bytes;
 use proto::{
     auth::v1::{CredentialKind, auth_service_client::AuthServiceClient, auth_service_server},
+    codec::UndecodedReplies,
     credentials,
-    inventory::v1::{inventory_service_client::InventoryServiceClient, inventory_service_server},
+    inventory::v1::{
+        ListProductsRequest, inventory_service_client::InventoryServiceClient,
+        inventory_service_server,
+    },
 };
-use tonic::metadata::MetadataValue;
+use tonic::{Status, metadata::MetadataValue};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
@@ -26,6 +32,9 @@ use crate::config::Config;
 
 /// How long a connection attempt may take before the call fails as UNAVAILABLE (503).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The method [`Upstreams::list_products_reply`] calls.
+const LIST_PRODUCTS: &str = "/inventory.v1.InventoryService/ListProducts";
 
 /// How long `/readyz` waits for each health check.
 const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
@@ -120,6 +129,24 @@ impl Upstreams {
         InventoryServiceClient::new(self.shared.inventory.clone())
     }
 
+    /// Inventory's `ListProducts`, its reply left as the bytes it came in (see
+    /// `routes::listings`, which writes each distinct reply's JSON once).
+    pub async fn list_products_reply(
+        &self,
+        request: tonic::Request<ListProductsRequest>,
+    ) -> Result<Bytes, Status> {
+        // What the generated client's method does, with another decoder.
+        let mut grpc = tonic::client::Grpc::new(self.shared.inventory.clone());
+        grpc.ready()
+            .await
+            .map_err(|error| Status::unknown(format!("inventory was not ready: {error}")))?;
+        let path = PathAndQuery::from_static(LIST_PRODUCTS);
+        let reply = grpc
+            .unary(request, path, UndecodedReplies::default())
+            .await?;
+        Ok(reply.into_inner())
+    }
+
     /// Each service's name and whether it answers its health check as SERVING.
     pub async fn readiness(&self) -> [(&'static str, bool); 2] {
         let (auth, inventory) = tokio::join!(
@@ -176,6 +203,15 @@ mod tests {
                 .get(credentials::METADATA_KEY)
                 .is_none()
         );
+    }
+
+    #[test]
+    fn the_undecoded_list_calls_the_method_the_generated_client_calls() {
+        assert_eq!(
+            LIST_PRODUCTS,
+            format!("/{}/ListProducts", inventory_service_server::SERVICE_NAME)
+        );
+        assert!(proto::idempotency::READS.contains(&LIST_PRODUCTS));
     }
 
     #[test]

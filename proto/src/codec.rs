@@ -4,13 +4,14 @@
 //! tonic-prost answers them with INTERNAL (gRPC's table lists parse failures there), which
 //! reads as a fault of the server: alerts fire, and retrying clients retry. Here the caller
 //! sent them, so the caller is told. (A client decoding a reply would say the same; our
-//! services' replies always decode.)
+//! services' replies always decode.) [`UndecodedReplies`] is the client codec for a reply
+//! kept as the bytes it came in.
 
 use std::marker::PhantomData;
 
 use prost::{
     Message,
-    bytes::{Buf, BufMut},
+    bytes::{Buf, BufMut, Bytes},
 };
 use tonic::{
     Status,
@@ -42,6 +43,50 @@ where
 
     fn decoder(&mut self) -> Self::Decoder {
         CallerDecoder(PhantomData)
+    }
+}
+
+/// A client's codec that encodes the request as [`ProtoCodec`] does and hands the reply over
+/// undecoded: for a reply that is only written out again in another form, whose output the
+/// caller can then remember by the bytes it came from.
+#[derive(Debug, Clone, Copy)]
+pub struct UndecodedReplies<T>(PhantomData<T>);
+
+impl<T> Default for UndecodedReplies<T> {
+    fn default() -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<T: Message + Send + 'static> Codec for UndecodedReplies<T> {
+    type Encode = T;
+    type Decode = Bytes;
+    type Encoder = VecEncoder<T>;
+    type Decoder = BytesDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        VecEncoder(PhantomData)
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        BytesDecoder
+    }
+}
+
+/// A message's bytes, as they came.
+#[derive(Debug)]
+pub struct BytesDecoder;
+
+impl Decoder for BytesDecoder {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        Ok(Some(buf.copy_to_bytes(buf.remaining())))
+    }
+
+    fn buffer_settings(&self) -> BufferSettings {
+        BufferSettings::default()
     }
 }
 

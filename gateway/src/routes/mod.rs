@@ -6,6 +6,7 @@
 //! one before routing.
 
 mod account;
+mod listings;
 mod login;
 mod logout;
 mod ops;
@@ -28,6 +29,7 @@ use axum::{
 use http::{HeaderValue, Method};
 use serde_json::Value;
 
+use self::listings::Listings;
 use crate::{
     clients::Upstreams,
     error::{ApiError, Missing},
@@ -41,6 +43,8 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub upstreams: Upstreams,
+    /// The product lists' JSON, by the replies it was written from.
+    pub listings: Arc<Listings>,
     pub metrics: Arc<Metrics>,
     /// The OpenAPI document, generated once from the endpoints.
     pub schema: Arc<Value>,
@@ -56,6 +60,12 @@ impl FromRef<AppState> for CookiePolicy {
 impl FromRef<AppState> for Upstreams {
     fn from_ref(state: &AppState) -> Self {
         state.upstreams.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Listings> {
+    fn from_ref(state: &AppState) -> Self {
+        state.listings.clone()
     }
 }
 
@@ -117,6 +127,7 @@ pub fn router(
     );
     let state = AppState {
         upstreams,
+        listings: Arc::default(),
         metrics,
         schema: Arc::new(openapi::document(&operations)),
         cookies,

@@ -5,6 +5,8 @@ use axum::{
     extract::State,
     http::{Method, StatusCode},
 };
+use std::sync::Arc;
+
 use proto::inventory::v1::{
     AdjustStockRequest, CreateProductRequest, DeleteProductRequest, GetProductRequest,
     ListProductsRequest, UpdateProductRequest,
@@ -12,7 +14,9 @@ use proto::inventory::v1::{
 use service_kit::validation::{FieldErrors, REQUIRED};
 
 use super::{
-    Endpoint, Written, pages,
+    Endpoint, Written,
+    listings::{Listings, ProductList},
+    pages,
     shapes::{self, ProductBody, ProductPage},
 };
 use crate::{
@@ -134,28 +138,29 @@ fn read_product(fields: &Fields, required: &[&str]) -> Result<CreateProductReque
 
 async fn list(
     State(upstreams): State<Upstreams>,
+    State(listings): State<Arc<Listings>>,
     Authenticated(caller): Authenticated,
     paging: Paging,
 ) -> Result<ProductPage, ApiError> {
     // Only DRF's envelope shows a count; a plain list is read without one.
     let skip_total_count = paging.limit.is_none();
+    let (upstreams, listings) = (&upstreams, &listings);
     let listed = pages::read_all(&paging, |offset, limit| {
         let request = caller.request(ListProductsRequest {
             limit: Some(limit),
             offset,
             skip_total_count,
         });
-        let mut inventory = upstreams.inventory();
         async move {
-            let response = inventory
-                .list_products(request)
+            let reply = upstreams
+                .list_products_reply(request)
                 .await
-                .map_err(ApiError::inventory)?
-                .into_inner();
+                .map_err(ApiError::inventory)?;
+            let listing = listings.of(&reply)?;
             Ok(pages::Chunk {
-                items: response.products,
-                total: response.total_count,
-                more: response.more,
+                total: listing.total,
+                more: listing.more,
+                items: ProductList::from(listing),
             })
         }
     })

@@ -10,6 +10,7 @@ use proto::{
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use super::listings::ProductList;
 use crate::extract::Paging;
 
 /// A field of a user's representation.
@@ -111,21 +112,22 @@ impl IntoResponse for ProductBody {
     }
 }
 
-/// A list: a plain array, or with `?limit=` DRF's `{"count", "next", "previous", "results"}`.
+/// A list (`items`): a plain array, or with `?limit=` DRF's `{"count", "next", "previous",
+/// "results"}`.
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
-pub enum ListBody<T> {
-    Plain(Vec<T>),
+pub enum ListBody<C> {
+    Plain(C),
     Page {
         count: u64,
         next: Option<String>,
         previous: Option<String>,
-        results: Vec<T>,
+        results: C,
     },
 }
 
 /// A list of products as a response.
-pub struct ProductPage(pub ListBody<Product>);
+pub struct ProductPage(pub ListBody<ProductList>);
 
 impl IntoResponse for ProductPage {
     fn into_response(self) -> Response {
@@ -141,7 +143,12 @@ impl IntoResponse for ProductPage {
                 results,
             ),
         };
-        let mut json = ProductJson::with_room_for(products);
+        let envelope_room = envelope.map_or(0, |(_, next, previous)| {
+            next.map_or(0, str::len) + previous.map_or(0, str::len) + 128
+        });
+        let mut json = ProductJson(Vec::with_capacity(
+            products.json_len() + products.part_count() + envelope_room,
+        ));
         if let Some((count, next, previous)) = envelope {
             json.raw("{\"count\":");
             json.integer(count);
@@ -152,11 +159,11 @@ impl IntoResponse for ProductPage {
             json.raw(",\"results\":");
         }
         json.raw("[");
-        for (i, product) in products.iter().enumerate() {
+        for (i, part) in products.json_parts().enumerate() {
             if i > 0 {
                 json.raw(",");
             }
-            json.product(product);
+            json.0.extend_from_slice(part);
         }
         json.raw("]");
         if envelope.is_some() {
@@ -166,9 +173,9 @@ impl IntoResponse for ProductPage {
     }
 }
 
-/// The products' JSON, written straight from the messages into one buffer sized for it: the
-/// list route's hot path. Through serde_json it was nearly a third of the gateway's
-/// instructions per listed page (its escaping looks at every byte of every text, and a
+/// The products' JSON, written straight from the messages into one buffer sized for it (for a
+/// list, once per distinct reply: `listings`). Through serde_json it was nearly a third of the
+/// gateway's instructions per listed page (its escaping looks at every byte of every text, and a
 /// timestamp went through `serialize_str` as any text); here a text is copied whole unless it
 /// has something to escape, and then serde_json writes it, so the bytes are serde_json's
 /// either way (tested).
@@ -263,13 +270,25 @@ impl ProductJson {
     }
 }
 
+/// `products`' objects, joined by commas: one part of a list's `[...]`.
+pub fn joined_products(products: &[Product]) -> Vec<u8> {
+    let mut json = ProductJson::with_room_for(products);
+    for (i, product) in products.iter().enumerate() {
+        if i > 0 {
+            json.raw(",");
+        }
+        json.product(product);
+    }
+    json.0
+}
+
 impl IntoResponse for ProductJson {
     fn into_response(self) -> Response {
         ([(header::CONTENT_TYPE, "application/json")], self.0).into_response()
     }
 }
 
-pub fn list<T>(items: Vec<T>, count: u64, paging: &Paging) -> ListBody<T> {
+pub fn list<C>(items: C, count: u64, paging: &Paging) -> ListBody<C> {
     match paging.limit {
         None => ListBody::Plain(items),
         Some(limit) => ListBody::Page {
@@ -379,7 +398,11 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 
 #[cfg(test)]
 mod tests {
+    use prost::Message;
+    use proto::inventory::v1::ListProductsResponse;
+
     use super::*;
+    use crate::routes::{listings::Listings, pages::Items};
 
     #[test]
     fn shows_only_the_declared_fields() {
@@ -438,7 +461,35 @@ mod tests {
         );
     }
 
-    async fn page_text(page: ListBody<Product>) -> String {
+    /// `products` as the list route gathers them: one listing per reply of at most two.
+    fn gathered(products: &[Product]) -> ProductList {
+        let listings = Listings::default();
+        let mut list = ProductList::default();
+        for chunk in products.chunks(2) {
+            let reply = ListProductsResponse {
+                products: chunk.to_vec(),
+                ..ListProductsResponse::default()
+            };
+            list.push_chunk(listings.of(&reply.encode_to_vec()).unwrap().into());
+        }
+        list
+    }
+
+    async fn page_text(page: ListBody<Vec<Product>>) -> String {
+        let page = match page {
+            ListBody::Plain(products) => ListBody::Plain(gathered(&products)),
+            ListBody::Page {
+                count,
+                next,
+                previous,
+                results,
+            } => ListBody::Page {
+                count,
+                next,
+                previous,
+                results: gathered(&results),
+            },
+        };
         let body = ProductPage(page).into_response().into_body();
         let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
         String::from_utf8(bytes.to_vec()).unwrap()
@@ -446,7 +497,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_page_is_a_plain_list_or_drfs_envelope() {
-        let products: Vec<Product> = (1..=2)
+        let products: Vec<Product> = (1..=3)
             .map(|id| Product {
                 id,
                 name: format!("P{id}"),
@@ -464,13 +515,13 @@ mod tests {
         assert_eq!(page_text(ListBody::Plain(Vec::new())).await, "[]");
         let envelope = ListBody::Page {
             count: 5,
-            next: Some("http://testserver/api/products/?limit=2&offset=2".to_owned()),
+            next: Some("http://testserver/api/products/?limit=3&offset=3".to_owned()),
             previous: None,
             results: products,
         };
         let expected = json!({
             "count": 5,
-            "next": "http://testserver/api/products/?limit=2&offset=2",
+            "next": "http://testserver/api/products/?limit=3&offset=3",
             "previous": null,
             "results": each,
         });

@@ -143,7 +143,7 @@ async fn list(
     State(upstreams): State<Upstreams>,
     Authenticated(caller): Authenticated,
     paging: Paging,
-) -> Result<Json<shapes::ListBody<Value>>, ApiError> {
+) -> Result<Json<shapes::ListBody<Vec<Value>>>, ApiError> {
     let listed = pages::read_all(&paging, |offset, limit| {
         let request = caller.request(ListUsersRequest {
             limit: Some(limit),

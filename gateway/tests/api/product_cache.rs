@@ -1,7 +1,9 @@
 //! Inventory's product cache seen through the gateway: 100 rounds of warming the copy with a
 //! list, a product write (create, replace, patch, adjust stock, delete, in turn) and at once a
 //! list and a read of the product: each shows the write. On PostgreSQL the writes go through a
-//! second gateway to a second inventory replica, while the reads' replica holds the copy.
+//! second gateway to a second inventory replica, while the reads' replica holds the copy. The
+//! warming lists also teach the reading gateway the list's reply, whose JSON it remembers
+//! (`routes::listings`): the list after the write must not be that JSON.
 
 use std::time::Duration;
 
