@@ -1,12 +1,12 @@
 //! Products (seed 000 and beyond): list, create, read, update, delete and adjust stock. Who may
 //! write is the inventory service's decision (PERMISSION_DENIED → 403).
 
+use std::sync::Arc;
+
 use axum::{
     extract::State,
     http::{Method, StatusCode},
 };
-use std::sync::Arc;
-
 use proto::inventory::v1::{
     AdjustStockRequest, CreateProductRequest, DeleteProductRequest, GetProductRequest,
     ListProductsRequest, UpdateProductRequest,
