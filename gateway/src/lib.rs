@@ -8,7 +8,8 @@
 //! - [`server`]: binds the listener, assembles the middleware and serves until shutdown.
 //! - [`request_log`]: the request id every request carries, and one log line per request.
 //! - [`connections`]: the accept loop: the connection cap, header and idle timers, draining.
-//! - [`routes`]: the routes, one module per resource, and the response shapes each one declares.
+//! - [`routes`]: the routes, one module per resource, and the response shapes each one declares
+//!   (a product list's JSON is written once per distinct reply of inventory's, and looked up by it).
 //! - [`extract`]: request bodies (JSON or form), the caller's credential, path ids.
 //! - [`session`]: the `sessionid` and `csrftoken` cookies and the CSRF double-submit check.
 //! - [`clients`]: the long-lived gRPC channels to every replica of both services and the metadata
