@@ -7,7 +7,7 @@
 
 use std::{
     collections::VecDeque,
-    sync::{Arc, Mutex},
+    sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard},
 };
 
 use prost::{Message, bytes::Bytes};
@@ -47,39 +47,55 @@ impl Listing {
     }
 }
 
-/// The replies seen last, with their listings. Shared by every request.
+/// Replies as they came, newest first, with the listings written from them.
+type Recent = VecDeque<(Bytes, Arc<Listing>)>;
+
+/// The replies seen last, with their listings. Shared by every request: a lookup takes the
+/// lock only to read, so requests on many threads look up at once.
 #[derive(Debug, Default)]
 pub struct Listings {
-    recent: Mutex<VecDeque<(Bytes, Arc<Listing>)>>,
+    recent: RwLock<Recent>,
 }
 
 impl Listings {
     /// The listing of `reply`: remembered if these bytes came before, else written now.
     pub fn of(&self, reply: &[u8]) -> Result<Arc<Listing>, ApiError> {
-        if let Some(listing) = self
-            .recent()
-            .iter()
-            .find(|(seen, _)| seen.as_ref() == reply)
-            .map(|(_, listing)| listing.clone())
-        {
+        if let Some(listing) = find(&self.read(), reply) {
             return Ok(listing);
         }
         let listing = Arc::new(Listing::write(reply)?);
         if reply.len() <= MAX_REMEMBERED_REPLY_BYTES {
+            let mut recent = self.write();
+            // Another request may have written the same reply meanwhile: keep one of them.
+            if let Some(theirs) = find(&recent, reply) {
+                return Ok(theirs);
+            }
             // A copy: the reply shares tonic's receive buffer, which should not be kept.
-            let mut recent = self.recent();
             recent.push_front((Bytes::copy_from_slice(reply), listing.clone()));
             recent.truncate(REMEMBERED_REPLIES);
         }
         Ok(listing)
     }
 
-    fn recent(&self) -> std::sync::MutexGuard<'_, VecDeque<(Bytes, Arc<Listing>)>> {
-        // Every change under the lock leaves the list whole; a poisoned lock is usable.
+    // Every change under the lock leaves the list whole; a poisoned lock is usable.
+    fn read(&self) -> RwLockReadGuard<'_, Recent> {
         self.recent
-            .lock()
+            .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Recent> {
+        self.recent
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn find(recent: &Recent, reply: &[u8]) -> Option<Arc<Listing>> {
+    recent
+        .iter()
+        .find(|(seen, _)| seen.as_ref() == reply)
+        .map(|(_, listing)| listing.clone())
 }
 
 /// The products of a page: the listings of the calls that read it, in order.
@@ -182,7 +198,7 @@ mod tests {
         for reply in &replies[1..] {
             listings.of(reply).unwrap();
         }
-        assert_eq!(listings.recent().len(), REMEMBERED_REPLIES);
+        assert_eq!(listings.read().len(), REMEMBERED_REPLIES);
         // The oldest went: its bytes are written afresh.
         assert!(!Arc::ptr_eq(&first, &listings.of(&replies[0]).unwrap()));
 
@@ -191,10 +207,25 @@ mod tests {
         assert!(!Arc::ptr_eq(&written, &listings.of(&large).unwrap()));
         assert!(
             listings
-                .recent()
+                .read()
                 .iter()
                 .all(|(seen, _)| seen.len() <= MAX_REMEMBERED_REPLY_BYTES)
         );
+    }
+
+    #[test]
+    fn the_same_reply_written_at_once_on_many_threads_is_remembered_once() {
+        let listings = Listings::default();
+        let bytes = reply(&["a", "b", "c"], 3, false);
+        let written: Vec<Arc<Listing>> = std::thread::scope(|scope| {
+            let threads: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| listings.of(&bytes).unwrap()))
+                .collect();
+            threads.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        assert_eq!(listings.read().len(), 1);
+        let kept = listings.of(&bytes).unwrap();
+        assert!(written.iter().all(|listing| Arc::ptr_eq(listing, &kept)));
     }
 
     #[test]
@@ -204,7 +235,7 @@ mod tests {
             listings.of(&[0xff, 0xff, 0xff]),
             Err(ApiError::Internal(_))
         ));
-        assert!(listings.recent().is_empty());
+        assert!(listings.read().is_empty());
     }
 
     #[test]
