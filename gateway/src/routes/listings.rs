@@ -18,8 +18,8 @@ use crate::error::ApiError;
 
 /// How many distinct replies are remembered; the oldest goes first.
 const REMEMBERED_REPLIES: usize = 16;
-/// Larger replies are written each time, so that what is remembered stays small: a page of
-/// 20 products is about 2 KiB.
+/// Larger replies are written each time, so that what is remembered stays small: the bench's
+/// page of 20 products is about 1.8 KB.
 const MAX_REMEMBERED_REPLY_BYTES: usize = 32 * 1024;
 
 /// One reply's products as JSON objects joined by commas, and what the paging needs.
@@ -217,9 +217,15 @@ mod tests {
     fn the_same_reply_written_at_once_on_many_threads_is_remembered_once() {
         let listings = Listings::default();
         let bytes = reply(&["a", "b", "c"], 3, false);
+        let start = std::sync::Barrier::new(8);
         let written: Vec<Arc<Listing>> = std::thread::scope(|scope| {
             let threads: Vec<_> = (0..8)
-                .map(|_| scope.spawn(|| listings.of(&bytes).unwrap()))
+                .map(|_| {
+                    scope.spawn(|| {
+                        start.wait();
+                        listings.of(&bytes).unwrap()
+                    })
+                })
                 .collect();
             threads.into_iter().map(|t| t.join().unwrap()).collect()
         });

@@ -159,12 +159,9 @@ impl IntoResponse for ProductPage {
             json.raw(",\"results\":");
         }
         json.raw("[");
-        for (i, part) in products.json_parts().enumerate() {
-            if i > 0 {
-                json.raw(",");
-            }
-            json.0.extend_from_slice(part);
-        }
+        json.comma_separated(products.json_parts(), |json, part| {
+            json.0.extend_from_slice(part)
+        });
         json.raw("]");
         if envelope.is_some() {
             json.raw("}");
@@ -224,6 +221,20 @@ impl ProductJson {
         self.raw("}");
     }
 
+    /// Each item written by `write`, with commas between.
+    fn comma_separated<T>(
+        &mut self,
+        items: impl IntoIterator<Item = T>,
+        mut write: impl FnMut(&mut Self, T),
+    ) {
+        for (i, item) in items.into_iter().enumerate() {
+            if i > 0 {
+                self.raw(",");
+            }
+            write(self, item);
+        }
+    }
+
     fn raw(&mut self, json: &str) {
         self.0.extend_from_slice(json.as_bytes());
     }
@@ -273,12 +284,7 @@ impl ProductJson {
 /// `products`' objects, joined by commas: one part of a list's `[...]`.
 pub fn joined_products(products: &[Product]) -> Vec<u8> {
     let mut json = ProductJson::with_room_for(products);
-    for (i, product) in products.iter().enumerate() {
-        if i > 0 {
-            json.raw(",");
-        }
-        json.product(product);
-    }
+    json.comma_separated(products, ProductJson::product);
     json.0
 }
 
