@@ -4,6 +4,9 @@
 //! run in the test's runtime until stopped ([`Running`]); and a binary's commands that read
 //! standard input are fed it ([`output_with_input`]).
 //!
+//! Faults between services are injected by [`fault_proxy`], a proxy a test puts between a
+//! client and a server.
+//!
 //! Without `TEST_POSTGRES_URL` the PostgreSQL half is skipped with a notice, except under CI
 //! (`CI` set, as `.ci/run` runs), where a skipped half would pass unseen: there it panics.
 
@@ -17,6 +20,8 @@ use std::{
 
 use sqlx::{AnyConnection, Connection};
 use tokio::{sync::oneshot, task::JoinHandle};
+
+pub mod fault_proxy;
 
 /// The variable naming an administrative PostgreSQL URL, e.g.
 /// `postgres://postgres@127.0.0.1:5432/postgres`. `.ci/run` always sets it.
