@@ -8,7 +8,9 @@
 //! Callers keep making their own `ValidateToken` calls (with their deadlines and metadata):
 //! [`VerdictCache::lookup`] first; on a miss, [`VerdictCache::ticket`] before the call and
 //! [`VerdictCache::insert`] with a positive answer after it. A ticket taken before an event
-//! arrived refuses the insert, since auth may have read the credential before the revocation.
+//! arrived refuses the insert, since auth may have read the credential before the revocation;
+//! so does one taken before trust began (a stream's first grant) or came back after running
+//! out, since auth did not wait for this holder in between.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -336,6 +338,13 @@ fn apply(state: &mut State, event: &pb::RevocationEvent, ungranted: &mut VecDequ
     {
         let lease = Duration::from_millis(u64::from(event.lease_ms)).mul_f64(LEASE_MARGIN);
         let until = sent + lease;
+        if !state.trusted(Instant::now()) {
+            // Trust begins (a stream's first grant) or comes back after it ran out. Auth
+            // stopped waiting for this holder meanwhile, so a revocation may have gone unheard
+            // (published before the hello was registered, or while the lease was over): nothing
+            // kept from before may be served, and no verdict fetched before may be kept.
+            state.forget_all();
+        }
         state.trusted_until = Some(state.trusted_until.map_or(until, |old| old.max(until)));
         ungranted.pop_front();
     }
@@ -428,6 +437,53 @@ mod tests {
         );
         assert_eq!(cache.len(), 1);
         assert!(cache.lookup(CredentialKind::Token, "k3").is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_check_that_began_before_the_first_grant_is_not_kept() {
+        let cache = untrusted_cache();
+        // A new stream: empty and untrusted; a check misses and asks auth.
+        let ticket = cache.ticket();
+        let mut ungranted = VecDeque::from([(0, Instant::now())]);
+        apply(
+            &mut cache.inner.state(),
+            &event(1, 0, Event::Heartbeat(pb::Heartbeat {})),
+            &mut ungranted,
+        );
+        assert!(cache.is_trusted());
+        // Auth answered before a revocation it never sent this holder (the hello was not
+        // registered yet): the answer must not be kept.
+        cache.insert(ticket, CredentialKind::Token, "k", &verdict(1));
+        assert!(cache.is_empty());
+        let ticket = cache.ticket();
+        cache.insert(ticket, CredentialKind::Token, "k", &verdict(1));
+        assert_eq!(cache.len(), 1, "a check that began under the grant is kept");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn what_was_kept_before_trust_ran_out_is_not_served_when_it_comes_back() {
+        let cache = untrusted_cache();
+        let mut ungranted = VecDeque::from([(0, Instant::now())]);
+        apply(
+            &mut cache.inner.state(),
+            &event(1, 0, Event::Heartbeat(pb::Heartbeat {})),
+            &mut ungranted,
+        );
+        let ticket = cache.ticket();
+        cache.insert(ticket, CredentialKind::Token, "k", &verdict(1));
+        // No acknowledgement granted for a whole lease: auth stops waiting for this holder,
+        // and a revocation may still be on its way. Nothing looks at the cache meanwhile.
+        ungranted.push_back((1, Instant::now()));
+        tokio::time::advance(Duration::from_secs(3)).await;
+        assert!(!cache.is_trusted());
+        ungranted.push_back((2, Instant::now()));
+        apply(
+            &mut cache.inner.state(),
+            &event(3, 2, Event::Heartbeat(pb::Heartbeat {})),
+            &mut ungranted,
+        );
+        assert!(cache.is_trusted(), "granted again");
+        assert_eq!(cache.lookup(CredentialKind::Token, "k"), None);
     }
 
     #[tokio::test(start_paused = true)]

@@ -16,7 +16,7 @@ use proto::{
     inventory::v1::{CreateProductRequest, Product},
 };
 use service_kit::{
-    testing::{Running, TestDatabase},
+    testing::{Running, TestDatabase, fault_proxy::FaultProxy},
     verdicts::VerdictCache,
 };
 use tonic::{
@@ -89,6 +89,8 @@ pub struct TestApp {
     pub admin_token: String,
     /// The inventory service's settings (its database, for the import tests).
     pub config: inventory_service::Config,
+    /// Between the inventory and auth, with [`spawn_app_through_proxy`].
+    pub proxy: Option<FaultProxy>,
     // Dropped last: the servers above use them.
     auth_db: TestDatabase,
     _inventory_db: TestDatabase,
@@ -132,6 +134,20 @@ pub async fn spawn_app_with(
     db: TestDatabase,
     configure: impl FnOnce(&mut inventory_service::Config),
 ) -> TestApp {
+    spawn(db, configure, false).await
+}
+
+/// [`spawn_app`], with the inventory calling auth through a [`FaultProxy`]
+/// ([`TestApp::proxy`]); the test's own auth client goes straight to auth.
+pub async fn spawn_app_through_proxy(db: TestDatabase) -> TestApp {
+    spawn(db, |_| {}, true).await
+}
+
+async fn spawn(
+    db: TestDatabase,
+    configure: impl FnOnce(&mut inventory_service::Config),
+    through_proxy: bool,
+) -> TestApp {
     service_kit::testing::init_logs();
     let auth_db = database_like(&db).await;
     let auth_config = auth_service::Config::for_tests(auth_db.url());
@@ -140,7 +156,15 @@ pub async fn spawn_app_with(
         .expect("a superuser");
     let (auth_addr, auth) = start_auth(auth_config).await;
 
-    let mut config = inventory_service::Config::for_tests(db.url(), url_of(auth_addr));
+    let proxy = if through_proxy {
+        Some(FaultProxy::start(auth_addr).await)
+    } else {
+        None
+    };
+    let auth_url = proxy
+        .as_ref()
+        .map_or_else(|| url_of(auth_addr), FaultProxy::url);
+    let mut config = inventory_service::Config::for_tests(db.url(), auth_url);
     configure(&mut config);
     let inventory = start_inventory(config.clone()).await;
 
@@ -153,6 +177,7 @@ pub async fn spawn_app_with(
         auth: Some(auth),
         admin_token,
         config,
+        proxy,
         auth_db,
         _inventory_db: db,
     }
@@ -261,6 +286,11 @@ impl TestApp {
     pub async fn user_token(&self, username: &str, role: Role, is_staff: bool) -> String {
         self.create_user(username, role, is_staff).await;
         self.login_as(username).await
+    }
+
+    /// Auth's database.
+    pub fn auth_database(&self) -> &TestDatabase {
+        &self.auth_db
     }
 
     /// Where the inventory service listens.
