@@ -3,6 +3,11 @@
 //! label works too). Every record is checked here before the database is touched; the store
 //! then writes them all in one transaction, so a bad record names itself and nothing is written.
 //!
+//! A user imported here remembers the Django pk it came from: importing again skips that user,
+//! and a token is attached only to the user imported from its own `user` pk. Any other user
+//! with the same username or email, ignoring case (Django tells `Boss` and `boss` apart, this
+//! service does not), stops the import with both records named.
+//!
 //! Passwords keep their Django hash (login verifies it and replaces it with argon2id, see
 //! `hashing`). Token keys are stored as digests like ours; their lifetime starts at the import.
 
@@ -101,7 +106,7 @@ pub struct DjangoDump {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct ImportReport {
     pub users_imported: usize,
-    /// Users already here (same username, ignoring case).
+    /// Users imported before from the same Django pk.
     pub users_skipped: usize,
     pub tokens_imported: usize,
     pub tokens_skipped: usize,

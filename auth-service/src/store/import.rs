@@ -1,13 +1,16 @@
-//! Writing a checked Django dump (`crate::import`) in one transaction: users that exist (same
-//! username, ignoring case) are skipped, tokens already stored are skipped, and anything that
-//! cannot be written names its record and rolls everything back.
+//! Writing a checked Django dump (`crate::import`) in one transaction. Each imported user keeps
+//! the Django primary key it came from (`users.django_pk`): a user imported before from the
+//! same pk is skipped, any other user with the same username or email (ignoring case, as this
+//! service compares them) stops the import naming both records, and a token is attached only
+//! to the user imported from its own `user` pk. Anything that cannot be written names its
+//! record and rolls everything back.
 
 use std::collections::HashMap;
 
 use sqlx::{Any, Row, Transaction};
 
 use super::{
-    DUPLICATE_EMAIL, Store,
+    Store,
     users::{bind_profile, duplicate_or},
 };
 use crate::{
@@ -22,25 +25,28 @@ macro_rules! imported_user_columns {
     () => {
         concat!(
             profile_columns!(),
-            ", password_hash, date_joined, last_login"
+            ", password_hash, date_joined, last_login, django_pk"
         )
     };
 }
 
-const EXISTING_USERS: &str = "SELECT id, username, username_key, email_key FROM users";
+const EXISTING_USERS: &str =
+    "SELECT id, username, email, username_key, email_key, django_pk FROM users";
 const INSERT_KEEPING_ID: &str = concat!(
     "INSERT INTO users (",
     imported_user_columns!(),
-    ", id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id"
+    ", id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+     RETURNING id"
 );
 const INSERT_WITH_NEW_ID: &str = concat!(
     "INSERT INTO users (",
     imported_user_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id"
 );
 const INSERT_TOKEN: &str = "INSERT INTO credentials (digest, user_id, kind, family, created_at, \
                             expires_at) VALUES ($1, $2, $3, $1, $4, $5) \
                             ON CONFLICT (digest) DO NOTHING";
+const TOKEN_HOLDER: &str = "SELECT user_id FROM credentials WHERE digest = $1";
 /// PostgreSQL's identity does not move past ids inserted explicitly (SQLite's AUTOINCREMENT
 /// does): without this the next sign-up would get an imported user's id.
 const ADVANCE_POSTGRES_IDS: &str = "SELECT setval(pg_get_serial_sequence('users', 'id'), \
@@ -50,36 +56,68 @@ const ADVANCE_POSTGRES_IDS: &str = "SELECT setval(pg_get_serial_sequence('users'
 /// The users already stored, and those written so far, by what a user is found by.
 #[derive(Default)]
 struct KnownUsers {
-    ids: HashMap<i64, String>,
+    /// How an error names each user: `user "Dave" (id 7 here)`, or the dump's record.
+    described: HashMap<i64, String>,
     by_username: HashMap<String, i64>,
     by_email: HashMap<String, i64>,
+    by_django_pk: HashMap<String, i64>,
+    /// Imported users' usernames as Django wrote them (its natural key, case and all).
+    by_django_username: HashMap<String, i64>,
+}
+
+/// A user as [`KnownUsers`] files it.
+struct Known<'a> {
+    id: i64,
+    described: String,
+    username: Option<&'a str>,
+    email_key: Option<String>,
+    django_pk: Option<String>,
 }
 
 impl KnownUsers {
-    fn add(
-        &mut self,
-        id: i64,
-        name: String,
-        username_key: Option<String>,
-        email_key: Option<String>,
-    ) {
-        self.ids.insert(id, name);
-        if let Some(key) = username_key {
-            self.by_username.insert(key, id);
+    fn add(&mut self, user: Known<'_>) {
+        self.described.insert(user.id, user.described);
+        if let Some(username) = user.username {
+            self.by_username.insert(username.to_lowercase(), user.id);
+            if user.django_pk.is_some() {
+                self.by_django_username.insert(username.to_owned(), user.id);
+            }
         }
-        if let Some(key) = email_key {
-            self.by_email.insert(key, id);
+        if let Some(key) = user.email_key {
+            self.by_email.insert(key, user.id);
+        }
+        if let Some(pk) = user.django_pk {
+            self.by_django_pk.insert(pk, user.id);
         }
     }
 
-    /// The user here that `user` is: the same username, or (for a user without one) the same
-    /// email, ignoring case.
-    fn existing(&self, user: &ImportedUser) -> Option<i64> {
-        match (&user.profile.username, &user.profile.email) {
-            (Some(username), _) => self.by_username.get(&username.key()).copied(),
-            (None, Some(email)) => self.by_email.get(&email.key()).copied(),
-            (None, None) => None,
+    /// Another user that `user` would collide with here: the same username or the same email,
+    /// ignoring case; the field and that user's description.
+    fn collision(&self, user: &ImportedUser) -> Option<(&'static str, &str)> {
+        let username = user
+            .profile
+            .username
+            .as_ref()
+            .and_then(|username| self.by_username.get(&username.key()))
+            .map(|id| ("username", id));
+        let email = || {
+            user.profile
+                .email
+                .as_ref()
+                .and_then(|email| self.by_email.get(&email.key()))
+                .map(|id| ("email", id))
+        };
+        let (field, id) = username.or_else(email)?;
+        Some((field, self.described[id].as_str()))
+    }
+
+    /// The user a token names: the one imported from that Django user.
+    fn token_holder(&self, user: &UserRef) -> Option<i64> {
+        match user {
+            UserRef::Pk(pk) => self.by_django_pk.get(pk),
+            UserRef::Username(username) => self.by_django_username.get(username),
         }
+        .copied()
     }
 }
 
@@ -96,62 +134,56 @@ impl Store {
         let mut tx = self.pool.begin().await.map_err(AuthError::from)?;
         let mut known = existing_users(&mut tx).await?;
         let mut report = ImportReport::default();
-        // Django's primary key (as the dump writes it) → the id here.
-        let mut ids_of_pk: HashMap<&str, i64> = HashMap::new();
         for user in &dump.users {
-            if let Some(id) = known.existing(user) {
+            if known.by_django_pk.contains_key(&user.source.pk) {
                 report.users_skipped += 1;
-                ids_of_pk.insert(&user.source.pk, id);
                 continue;
             }
-            if let Some(email) = &user.profile.email
-                && known.by_email.contains_key(&email.key())
-            {
-                return Err(RecordError::new(&user.source, "email", DUPLICATE_EMAIL).into());
+            if let Some((field, other)) = known.collision(user) {
+                return Err(RecordError::new(
+                    &user.source,
+                    field,
+                    format!(
+                        "the same {field} (ignoring case) as {other}, and here a {field} \
+                         names one account: change one of them in Django and dump again"
+                    ),
+                )
+                .into());
             }
-            if let Some(holder) = user.id.and_then(|id| known.ids.get(&id)) {
+            if let Some(holder) = user.id.and_then(|id| known.described.get(&id)) {
                 return Err(RecordError::new(
                     &user.source,
                     "pk",
                     format!(
-                        "id {} is held by user {holder:?} here; run with --new-ids to give \
-                         imported users new ids",
+                        "id {} is held by {holder}; run with --new-ids to give imported users \
+                         new ids",
                         user.source.pk
                     ),
                 )
                 .into());
             }
             let id = insert_user(&mut tx, user).await?;
-            known.add(
+            known.add(Known {
                 id,
-                display_name(user),
-                user.profile.username.as_ref().map(Username::key),
-                user.profile.email.as_ref().map(Email::key),
-            );
-            ids_of_pk.insert(&user.source.pk, id);
+                described: format!("{} ({})", user.source, display_name(user)),
+                username: user.profile.username.as_ref().map(Username::as_str),
+                email_key: user.profile.email.as_ref().map(Email::key),
+                django_pk: Some(user.source.pk.clone()),
+            });
             report.users_imported += 1;
         }
         for token in &dump.tokens {
-            let user_id = match &token.user {
-                UserRef::Pk(pk) => ids_of_pk.get(pk.as_str()).copied().or_else(|| {
-                    // A dump of tokens alone, after its users: the ids were kept.
-                    let id = pk.parse().ok().filter(|_| keep_ids)?;
-                    known.ids.contains_key(&id).then_some(id)
-                }),
-                UserRef::Username(username) => {
-                    known.by_username.get(&username.to_lowercase()).copied()
-                }
-            };
-            let Some(user_id) = user_id else {
+            let Some(user_id) = known.token_holder(&token.user) else {
                 return Err(RecordError::new(
                     &token.source,
                     "user",
-                    "no such user in the file or here",
+                    "no user imported from that Django user, in the file or before",
                 )
                 .into());
             };
+            let digest = token.key.digest().0;
             let inserted = sqlx::query(INSERT_TOKEN)
-                .bind(token.key.digest().0)
+                .bind(digest.clone())
                 .bind(user_id)
                 .bind(CredentialKind::Token.as_db())
                 .bind(now.0)
@@ -161,9 +193,23 @@ impl Store {
                 .map_err(AuthError::from)?;
             if inserted.rows_affected() == 1 {
                 report.tokens_imported += 1;
-            } else {
-                report.tokens_skipped += 1;
+                continue;
             }
+            let holder: i64 = sqlx::query(TOKEN_HOLDER)
+                .bind(digest)
+                .fetch_one(&mut *tx)
+                .await
+                .and_then(|row| row.try_get("user_id"))
+                .map_err(AuthError::from)?;
+            if holder != user_id {
+                return Err(RecordError::new(
+                    &token.source,
+                    "key",
+                    "this key is already a credential of another user here",
+                )
+                .into());
+            }
+            report.tokens_skipped += 1;
         }
         if self.backend == Backend::Postgres && report.users_imported > 0 && keep_ids {
             sqlx::query(ADVANCE_POSTGRES_IDS)
@@ -180,13 +226,22 @@ async fn existing_users(tx: &mut Transaction<'_, Any>) -> Result<KnownUsers, Aut
     let rows = sqlx::query(EXISTING_USERS).fetch_all(&mut **tx).await?;
     let mut known = KnownUsers::default();
     for row in rows {
+        let id: i64 = row.try_get("id")?;
         let username: Option<String> = row.try_get("username")?;
-        known.add(
-            row.try_get("id")?,
-            username.unwrap_or_default(),
-            row.try_get("username_key")?,
-            row.try_get("email_key")?,
-        );
+        let email: Option<String> = row.try_get("email")?;
+        let django_pk: Option<String> = row.try_get("django_pk")?;
+        let name = username.as_deref().or(email.as_deref()).unwrap_or_default();
+        let described = match &django_pk {
+            Some(pk) => format!("user {name:?} (id {id} here, imported from Django pk {pk})"),
+            None => format!("user {name:?} (id {id} here)"),
+        };
+        known.add(Known {
+            id,
+            described,
+            username: username.as_deref(),
+            email_key: row.try_get("email_key")?,
+            django_pk,
+        });
     }
     Ok(known)
 }
@@ -202,7 +257,8 @@ async fn insert_user(
     let mut query = bind_profile(sqlx::query(statement), &user.profile)
         .bind(user.password_hash.clone())
         .bind(user.date_joined.0)
-        .bind(user.last_login.map(|t| t.0));
+        .bind(user.last_login.map(|t| t.0))
+        .bind(user.source.pk.clone());
     if let Some(id) = id {
         query = query.bind(id);
     }

@@ -277,7 +277,7 @@ async fn a_bad_record_names_itself_and_nothing_is_written(db: TestDatabase) {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("field email: A user with this email already exists."),
+        err.contains("field email: the same email (ignoring case) as auth.user pk 1 (alice)"),
         "{err}"
     );
     assert_eq!(user_count(&db).await, 0, "nothing was written");
@@ -291,7 +291,7 @@ async fn an_id_held_by_another_user_needs_new_ids(db: TestDatabase) {
     let err = import(&app, "auth_users.json", true).await.unwrap_err();
     assert!(
         err.to_string()
-            .contains("field pk: id 1 is held by user \"local\" here; run with --new-ids"),
+            .contains("field pk: id 1 is held by user \"local\" (id 1 here); run with --new-ids"),
         "{err}"
     );
     assert_eq!(user_count(&db).await, 1);

@@ -8,6 +8,7 @@ mod feed;
 mod hardening;
 mod idempotency;
 mod import;
+mod import_collisions;
 mod lockout;
 mod login;
 mod replicas;
