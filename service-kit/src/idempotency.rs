@@ -5,8 +5,8 @@
 //!
 //! | column | what |
 //! |---|---|
-//! | `user_id`, `method`, `idempotency_key` | the primary key: whose key, for which RPC |
-//! | `fingerprint` | SHA-256 of the encoded request message |
+//! | `user_id`, `method`, `idempotency_key` | the primary key: whose key (its SHA-256, in hex), for which RPC |
+//! | `fingerprint` | HMAC-SHA-256 of the encoded request message, keyed by the idempotency key |
 //! | `response` | the encoded response message, when the write succeeded |
 //! | `status_code`, `status_message`, `status_details` | the error the request earned, else NULL |
 //! | `expires_at` | unix microseconds; from then on the key is forgotten |
@@ -17,6 +17,12 @@
 //! The write, the key and the answer commit together or not at all: a retry after a lost answer
 //! finds the answer and applies nothing; a retry after the replica died mid-write finds no key
 //! (the transaction rolled back) and applies once.
+//!
+//! Neither the key nor the request is kept: a request may hold a password (an admin's user
+//! create, a password set), and an unkeyed digest of it gives the password to a word list. The
+//! table holds the key's digest and the request's MAC under the key itself, which only the
+//! client (or the gateway, which draws a random key per write) has; no stored answer holds a
+//! secret (the keyed writes answer with users and products, never a credential).
 //!
 //! Concurrent duplicates need no "in progress" state to poll: the second `INSERT` of a key waits
 //! for the first transaction (PostgreSQL waits on the unique index for the inserting transaction
@@ -30,6 +36,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
+use hmac::{Hmac, KeyInit, Mac};
 use prost::Message;
 use proto::idempotency::{self, DOMAIN, METADATA_KEY, REPLAYED_KEY, REUSED};
 use sha2::{Digest, Sha256};
@@ -105,8 +112,8 @@ impl Keyed {
         Ok(Some(Self {
             user_id,
             method,
-            key: key.to_owned(),
-            fingerprint: Sha256::digest(request.get_ref().encode_to_vec()).to_vec(),
+            key: hex::encode(Sha256::digest(key.as_bytes())),
+            fingerprint: fingerprint(key, &request.get_ref().encode_to_vec()),
         }))
     }
 
@@ -118,6 +125,15 @@ impl Keyed {
             .bind(self.method)
             .bind(self.key.as_str())
     }
+}
+
+/// The MAC of an encoded request under its idempotency key: equal for the same request with
+/// the same key, and of no use to a word list without the key.
+fn fingerprint(key: &str, request: &[u8]) -> Vec<u8> {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes a key of any length");
+    mac.update(request);
+    mac.finalize().into_bytes().to_vec()
 }
 
 /// A write to run on a connection of the service's database: on the keyed transaction, or on a
@@ -355,9 +371,23 @@ mod tests {
             .expect("a key");
         assert_eq!(
             (keyed.user_id, keyed.method, keyed.key.as_str()),
-            (7, "AdjustStock", "k-1")
+            (
+                7,
+                "AdjustStock",
+                hex::encode(Sha256::digest(b"k-1")).as_str()
+            )
         );
-        assert_eq!(keyed.fingerprint.len(), 32);
+        let encoded = request_with_key("k-1").get_ref().encode_to_vec();
+        assert_eq!(keyed.fingerprint, fingerprint("k-1", &encoded));
+        assert_ne!(
+            keyed.fingerprint,
+            Sha256::digest(&encoded).to_vec(),
+            "no unkeyed digest of the request"
+        );
+        let other_key = Keyed::of(&request_with_key("k-2"), 7, "AdjustStock")
+            .unwrap()
+            .unwrap();
+        assert_ne!(keyed.fingerprint, other_key.fingerprint);
         let unkeyed = Request::new(prost_types::Duration::default());
         assert_eq!(Keyed::of(&unkeyed, 7, "AdjustStock").unwrap(), None);
     }

@@ -1,6 +1,8 @@
 //! Secrets at rest: after every call that takes a password or hands out a key, the tables hold
-//! only argon2id PHC hashes of the passwords and SHA-256 digests of the keys.
+//! only argon2id PHC hashes of the passwords and SHA-256 digests of the keys; and what an
+//! idempotent write keeps gives a word list nothing.
 
+use prost::Message as _;
 use proto::auth::v1 as pb;
 use service_kit::testing::TestDatabase;
 use sha2::{Digest, Sha256};
@@ -113,4 +115,98 @@ async fn only_hashes_and_digests_are_stored(db: TestDatabase) {
     }
 }
 
-service_kit::on_both_backends!(only_hashes_and_digests_are_stored);
+/// The outside review's attack on `idempotency_keys`: from the stored rows, rebuild each keyed
+/// request with every password of a word list and compare it with the fingerprint. Before the
+/// fix the fingerprint was an unkeyed SHA-256 of the request and both passwords fell out.
+async fn idempotent_writes_keep_nothing_a_word_list_can_use(db: TestDatabase) {
+    let app = spawn_app(&db).await;
+    let admin = app.admin_token().await;
+    let (created_password, set_password) = ("Tr0ub4dor&3", "hunter2-Wonder");
+    let create = pb::CreateUserRequest {
+        username: Some("keyed".into()),
+        password: Some(created_password.into()),
+        ..Default::default()
+    };
+    let mut request = authed(&admin, create.clone());
+    request
+        .metadata_mut()
+        .insert("idempotency-key", "create-keyed-1".parse().unwrap());
+    let user = app
+        .client()
+        .create_user(request)
+        .await
+        .unwrap()
+        .into_inner();
+    let update = pb::UpdateUserRequest {
+        id: user.id,
+        password: Some(set_password.into()),
+        ..Default::default()
+    };
+    let mut request = authed(&admin, update.clone());
+    request
+        .metadata_mut()
+        .insert("idempotency-key", "set-password-1".parse().unwrap());
+    app.client().update_user(request).await.unwrap();
+
+    sqlx::any::install_default_drivers();
+    let mut connection = AnyConnection::connect(db.url()).await.unwrap();
+    let rows = sqlx::query(
+        "SELECT method, idempotency_key, fingerprint, response, status_message \
+         FROM idempotency_keys",
+    )
+    .fetch_all(&mut connection)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 2, "both writes were keyed");
+    let words = [
+        "password",
+        "letmein",
+        created_password,
+        "123456",
+        set_password,
+    ];
+    for row in rows {
+        let method: String = row.get("method");
+        let key: String = row.get("idempotency_key");
+        let fingerprint: Vec<u8> = row.get("fingerprint");
+        let response: Option<Vec<u8>> = row.get("response");
+        let message: Option<String> = row.get("status_message");
+        for word in words {
+            let guess = match method.as_str() {
+                "CreateUser" => pb::CreateUserRequest {
+                    password: Some(word.into()),
+                    ..create.clone()
+                }
+                .encode_to_vec(),
+                _ => pb::UpdateUserRequest {
+                    password: Some(word.into()),
+                    ..update.clone()
+                }
+                .encode_to_vec(),
+            };
+            assert_ne!(
+                Sha256::digest(&guess).to_vec(),
+                fingerprint,
+                "{method}'s password {word:?} found by a word list"
+            );
+            let stored = [response.as_deref(), message.as_deref().map(str::as_bytes)];
+            assert!(
+                !stored
+                    .iter()
+                    .flatten()
+                    .any(|bytes| bytes.windows(word.len()).any(|w| w == word.as_bytes())),
+                "{method}'s stored answer holds {word:?}"
+            );
+        }
+        // The key is the fingerprint's key: stored as sent, it would undo the MAC.
+        assert!(
+            !["create-keyed-1", "set-password-1"].contains(&key.as_str()),
+            "the key is stored as sent: {key}"
+        );
+    }
+}
+
+service_kit::on_both_backends!(
+    only_hashes_and_digests_are_stored,
+    idempotent_writes_keep_nothing_a_word_list_can_use,
+);
