@@ -219,13 +219,8 @@ async fn build_accounts(
         account_threshold: config.lockout_account_threshold,
     };
     let writes = store.writes(config.idempotency_key_ttl);
-    Ok(Accounts::new(
-        store,
-        hasher,
-        clock,
-        issue,
-        lockout,
-        revocations,
-        writes,
-    ))
+    let accounts = Accounts::new(store, hasher, clock, issue, lockout, revocations, writes);
+    // Before the first call, while the hashing pool is idle.
+    accounts.learn_hash_costs().await;
+    Ok(accounts)
 }

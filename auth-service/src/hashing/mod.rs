@@ -10,6 +10,7 @@
 //! parameters hands back a fresh hash to store, so imported and old hashes fade out.
 
 pub mod django;
+mod floor;
 
 use std::{
     sync::{
@@ -98,6 +99,8 @@ struct Inner {
     /// A real hash of a random password, verified against when the user does not exist (or
     /// has no usable password), so that these cost the same time as a wrong password.
     dummy_hash: String,
+    /// What checking each kind of hash costs: the floor under a failed check.
+    costs: floor::Costs,
 }
 
 impl PasswordHasher {
@@ -120,6 +123,7 @@ impl PasswordHasher {
             waiting: AtomicUsize::new(0),
             memory,
             dummy_hash: String::new(),
+            costs: floor::Costs::default(),
         };
         // Made in memory of its own, which goes back at once: until its first login the
         // service keeps no working memory.
@@ -139,15 +143,55 @@ impl PasswordHasher {
     }
 
     /// Checks `password` against `stored`; with no stored hash (unknown user) it verifies
-    /// against the dummy hash, taking the same time, and answers [`Verified::Mismatch`].
+    /// against the dummy hash and answers [`Verified::Mismatch`]. A mismatch answers no sooner
+    /// than the costliest kind of hash takes to check ([`floor`]), whatever `stored` is.
     pub async fn verify(
         &self,
         password: &Password,
         stored: Option<String>,
     ) -> Result<Verified, AuthError> {
         let password = password.clone();
-        self.run(move |inner| inner.verify(password.expose(), stored.as_deref()))
-            .await
+        let kind = floor::kind_of(stored.as_deref().unwrap_or(&self.inner.dummy_hash));
+        let (verified, took) = self
+            .run(move |inner| {
+                let started = std::time::Instant::now();
+                let verified = inner.verify(password.expose(), stored.as_deref());
+                verified.map(|verified| (verified, started.elapsed()))
+            })
+            .await?;
+        self.inner.costs.record(kind, took);
+        if !verified.matches() {
+            let floor = self.inner.costs.floor();
+            if took < floor {
+                tokio::time::sleep(floor - took).await;
+            }
+        }
+        Ok(verified)
+    }
+
+    /// Learns what checking each kind of hash among `stored` costs (and the dummy's), so that
+    /// the first failed check of an imported account costs no more than any other. Kinds
+    /// already known are skipped; each unknown one is checked once, with a wrong password.
+    pub async fn learn_costs(&self, stored: Vec<String>) {
+        let mut kinds: Vec<(String, Option<String>)> =
+            vec![(floor::kind_of(&self.inner.dummy_hash), None::<String>)];
+        for hash in stored {
+            let kind = floor::kind_of(&hash);
+            if !kinds.iter().any(|(known, _)| *known == kind) {
+                kinds.push((kind, Some(hash)));
+            }
+        }
+        let Ok(wrong) = Password::unchecked(crate::domain::TokenKey::generate().expose()) else {
+            return;
+        };
+        for (kind, hash) in kinds {
+            if self.inner.costs.knows(&kind) {
+                continue;
+            }
+            if let Err(err) = self.verify(&wrong, hash).await {
+                tracing::warn!(%err, "a password hash's cost could not be measured");
+            }
+        }
     }
 
     async fn run<T: Send + 'static>(

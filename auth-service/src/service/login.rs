@@ -1,10 +1,17 @@
 //! Login, and the lockout that slows password guessing. Failures are counted in the database
-//! (so the limit holds across replicas) in two scopes: the account with one client address,
-//! and, with a looser ceiling, the account alone, so that a guesser at one address neither
-//! locks the owner out elsewhere nor gets unlimited tries from many. An unknown name is counted
-//! the same way, by the name, so the answers (status and timing) never tell which accounts
-//! exist. Each attempt claims its count *before* the password is checked, so a burst of
-//! concurrent guesses gets no more tries than the threshold.
+//! (so the limit holds across replicas) in two scopes: the identifier typed (a username or an
+//! email) with one client address, and, with a looser ceiling, the account alone, so that a
+//! guesser at one address neither locks the owner out elsewhere nor gets unlimited tries from
+//! many. Counting per address by what was typed (not by the account it names) keeps the lockout
+//! from telling that a username and an email are one account. An unknown name is counted the
+//! same way, by the name, so the answers (status and timing) never tell which accounts exist.
+//!
+//! An attempt is refused before any hashing while a scope is locked; otherwise its password is
+//! checked, and the verdict decides: a wrong password counts (a compare-and-set per scope, so
+//! concurrent failures each get a distinct count, and the one that reaches the threshold locks),
+//! a right one clears the counts. Either is answered as locked if the scope locked while it was
+//! being checked. So a right password never counts toward the lockout, however many arrive at
+//! once, and a guesser learns at most the threshold's number of verdicts before the lock.
 
 use std::{net::IpAddr, time::Duration};
 
@@ -14,7 +21,7 @@ use crate::{
     domain::{CredentialKind, Password, User},
     error::AuthError,
     hashing::Verified,
-    store::{FailureCount, UserLookup},
+    store::UserLookup,
 };
 
 /// The first delay once a threshold is reached; it doubles with each further failure.
@@ -68,29 +75,51 @@ pub struct LoginOutcome {
 pub(super) struct AttemptScopes {
     with_address: String,
     account: String,
+    /// A login also waits out the lock that wrong old passwords put on the account at this
+    /// address (`user:<id>@address`), and clears it when it succeeds; it does not count there.
+    also_checked: Option<String>,
 }
 
 impl AttemptScopes {
-    /// `subject` names the account (`user:<id>`) or, for an unknown one, the name as looked up.
-    pub(super) fn new(subject: String, client: Option<IpAddr>) -> Self {
+    /// `typed` names what the client typed, counted with its address; `account` the account
+    /// (`user:<id>`) or, for an unknown one, the name as typed.
+    fn new(typed: &str, account: String, client: Option<IpAddr>) -> Self {
         let address = client.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
         Self {
-            with_address: format!("{subject}@{address}"),
-            account: subject,
+            with_address: format!("{typed}@{address}"),
+            account,
+            also_checked: None,
         }
     }
 
+    /// An attempt that names the account itself (a signed-in user's old password).
     pub(super) fn of_user(user_id: i64, client: Option<IpAddr>) -> Self {
-        Self::new(format!("user:{user_id}"), client)
+        let account = format!("user:{user_id}");
+        Self::new(&account, account.clone(), client)
     }
 
-    fn of_lookup(lookup: &UserLookup, client: Option<IpAddr>) -> Self {
-        let subject = match lookup {
+    fn of_login(lookup: &UserLookup, user_id: Option<i64>, client: Option<IpAddr>) -> Self {
+        let typed = match lookup {
             UserLookup::Username(username) => format!("username:{}", username.key()),
             UserLookup::Email(email) => format!("email:{}", email.key()),
             UserLookup::Id(id) => format!("user:{id}"),
         };
-        Self::new(subject, client)
+        let account = user_id.map_or_else(|| typed.clone(), |id| format!("user:{id}"));
+        let mut scopes = Self::new(&typed, account, client);
+        scopes.also_checked = user_id.map(|id| Self::of_user(id, client).with_address);
+        scopes
+    }
+
+    /// Every scope that may lock the attempt out, and that a success clears.
+    fn all(&self) -> impl Iterator<Item = &str> {
+        [
+            Some(&self.with_address),
+            Some(&self.account),
+            self.also_checked.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
     }
 }
 
@@ -98,11 +127,12 @@ impl Accounts {
     #[tracing::instrument(skip_all)]
     pub async fn login(&self, request: LoginRequest) -> Result<LoginOutcome, AuthError> {
         let record = self.store.login_record(&request.lookup).await?;
-        let scopes = match &record {
-            Some(record) => AttemptScopes::of_user(record.user.id, request.client),
-            None => AttemptScopes::of_lookup(&request.lookup, request.client),
-        };
-        self.claim_attempt(&scopes).await?;
+        let scopes = AttemptScopes::of_login(
+            &request.lookup,
+            record.as_ref().map(|record| record.user.id),
+            request.client,
+        );
+        self.refuse_if_locked(&scopes).await?;
         // An unknown user is verified against a dummy hash: the same cost as a wrong password.
         let verified = self
             .hasher
@@ -113,10 +143,11 @@ impl Accounts {
             .await?;
         let (Some(record), Verified::Match { rehashed }) = (record, verified) else {
             tracing::info!("failed login");
+            self.count_failure(&scopes).await?;
             return Err(AuthError::InvalidCredentials);
         };
         let user_id = record.user.id;
-        self.clear_attempts(&scopes).await?;
+        self.admit_success(&scopes).await?;
         if let Some(rehashed) = rehashed {
             // Only over the hash just checked: a password set meanwhile stays.
             let upgraded = self
@@ -150,9 +181,38 @@ impl Accounts {
         })
     }
 
-    /// Counts this attempt as a failure in both scopes until proven otherwise. A locked scope
-    /// refuses it here, before any hashing.
-    pub(super) async fn claim_attempt(&self, scopes: &AttemptScopes) -> Result<(), AuthError> {
+    /// Learns what checking each kind of stored password hash costs, so that every failed
+    /// check costs the same (`hashing::floor`). Run once at start, before any call.
+    pub async fn learn_hash_costs(&self) {
+        match self.store.foreign_hash_sample().await {
+            Ok(sample) => self.hasher.learn_costs(sample).await,
+            Err(err) => tracing::warn!(%err, "the stored password hashes could not be sampled"),
+        }
+    }
+
+    /// Refuses the attempt, before any hashing, while either scope is locked.
+    pub(super) async fn refuse_if_locked(&self, scopes: &AttemptScopes) -> Result<(), AuthError> {
+        if self.lockout.threshold == 0 {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let mut longest_wait = None;
+        for scope in scopes.all() {
+            let count = self.store.failures(scope).await?;
+            if let Some(until) = count.locked_until.filter(|until| *until > now) {
+                longest_wait = longest_wait.max(Some(now.until(until)));
+            }
+        }
+        match longest_wait {
+            Some(retry_after) => Err(AuthError::Locked { retry_after }),
+            None => Ok(()),
+        }
+    }
+
+    /// A wrong password: one more failure in both scopes, locking each that reaches its
+    /// threshold. If a scope locked while this one was checked, the attempt is answered as
+    /// locked (its verdict is not told) and not counted there.
+    pub(super) async fn count_failure(&self, scopes: &AttemptScopes) -> Result<(), AuthError> {
         if self.lockout.threshold == 0 {
             return Ok(());
         }
@@ -160,34 +220,20 @@ impl Accounts {
             (&scopes.with_address, self.lockout.threshold),
             (&scopes.account, self.lockout.account_threshold),
         ];
-        let now = self.clock.now();
-        let mut seen = [FailureCount::default(); 2];
-        let mut longest_wait = None;
-        for ((scope, _), count) in limits.iter().zip(&mut seen) {
-            *count = self.store.failures(scope).await?;
-            if let Some(until) = count.locked_until.filter(|until| *until > now) {
-                longest_wait = longest_wait.max(Some(now.until(until)));
+        let mut locked = None;
+        for (scope, threshold) in limits {
+            if let Err(err) = self.claim_one(scope, threshold).await {
+                locked.get_or_insert(err);
             }
         }
-        if let Some(retry_after) = longest_wait {
-            return Err(AuthError::Locked { retry_after });
-        }
-        for ((scope, threshold), count) in limits.into_iter().zip(seen) {
-            self.claim_one(scope, threshold, count).await?;
-        }
-        Ok(())
+        locked.map_or(Ok(()), Err)
     }
 
-    /// Claims one more failure in `scope` over `seen`, reading again after every lost race.
-    async fn claim_one(
-        &self,
-        scope: &str,
-        threshold: u32,
-        mut seen: FailureCount,
-    ) -> Result<(), AuthError> {
+    /// Counts one more failure in `scope`, reading again after every lost race.
+    async fn claim_one(&self, scope: &str, threshold: u32) -> Result<(), AuthError> {
         for _ in 0..MAX_CLAIM_ROUNDS {
+            let seen = self.store.failures(scope).await?;
             let now = self.clock.now();
-            // After a lost race the winner may have locked the scope.
             if let Some(until) = seen.locked_until.filter(|until| *until > now) {
                 return Err(AuthError::Locked {
                     retry_after: now.until(until),
@@ -202,18 +248,17 @@ impl Accounts {
             {
                 return Ok(());
             }
-            seen = self.store.failures(scope).await?;
         }
         Err(AuthError::Locked {
             retry_after: FIRST_DELAY,
         })
     }
 
-    /// A right password: the scopes' counts start again.
-    pub(super) async fn clear_attempts(&self, scopes: &AttemptScopes) -> Result<(), AuthError> {
-        self.store
-            .clear_failures([&scopes.with_address, &scopes.account])
-            .await
+    /// A right password: admitted unless a scope locked while it was checked (then it is
+    /// answered as locked, not counted); the scopes' counts start again.
+    pub(super) async fn admit_success(&self, scopes: &AttemptScopes) -> Result<(), AuthError> {
+        self.refuse_if_locked(scopes).await?;
+        self.store.clear_failures(scopes.all()).await
     }
 }
 

@@ -128,7 +128,7 @@ impl Accounts {
         new: Password,
     ) -> Result<(), AuthError> {
         let scopes = AttemptScopes::of_user(principal.user.id, client);
-        self.claim_attempt(&scopes).await?;
+        self.refuse_if_locked(&scopes).await?;
         let record = self
             .store
             .login_record(&UserLookup::Id(principal.user.id))
@@ -140,9 +140,10 @@ impl Accounts {
             .await?
             .matches()
         {
+            self.count_failure(&scopes).await?;
             return Err(FieldErrors::single("old_password", WRONG_OLD_PASSWORD).into());
         }
-        self.clear_attempts(&scopes).await?;
+        self.admit_success(&scopes).await?;
         let hash = self.hasher.hash(&new).await?;
         let revoked = self
             .store

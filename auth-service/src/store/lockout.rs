@@ -13,7 +13,7 @@ const CLAIM: &str = "INSERT INTO login_failures (scope, failures, locked_until, 
                      VALUES ($1, $2, $3, $4) \
                      ON CONFLICT (scope) DO UPDATE SET failures = $2, locked_until = $3, \
                      updated_at = $4 WHERE login_failures.failures = $5";
-const CLEAR: &str = "DELETE FROM login_failures WHERE scope = $1 OR scope = $2";
+const CLEAR: &str = "DELETE FROM login_failures WHERE scope = $1";
 const PURGE: &str = "DELETE FROM login_failures WHERE updated_at < $1 \
                      AND (locked_until IS NULL OR locked_until < $1)";
 
@@ -64,13 +64,17 @@ impl Store {
     }
 
     /// A success: the counts of these scopes start again.
-    #[tracing::instrument(level = "debug", skip(self))]
-    pub async fn clear_failures(&self, scopes: [&str; 2]) -> Result<(), AuthError> {
-        sqlx::query(CLEAR)
-            .bind(scopes[0].to_owned())
-            .bind(scopes[1].to_owned())
-            .execute(&self.pool)
-            .await?;
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn clear_failures(
+        &self,
+        scopes: impl Iterator<Item = &str>,
+    ) -> Result<(), AuthError> {
+        for scope in scopes {
+            sqlx::query(CLEAR)
+                .bind(scope.to_owned())
+                .execute(&self.pool)
+                .await?;
+        }
         Ok(())
     }
 

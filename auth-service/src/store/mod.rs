@@ -31,7 +31,6 @@ use service_kit::{
 use sqlx::{AnyPool, migrate::Migrator};
 
 pub use credentials::{CredentialLimit, NewCredential};
-pub use lockout::FailureCount;
 pub use users::{NEEDS_AN_IDENTITY, NewUser, UserChanges, UserLookup};
 
 static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");

@@ -35,6 +35,9 @@ const LIST: &str = concat!(
     " FROM users ORDER BY id LIMIT $1 OFFSET $2"
 );
 const COUNT: &str = "SELECT COUNT(*) FROM users";
+const FOREIGN_HASH_SAMPLE: &str = "SELECT password_hash FROM users \
+     WHERE password_hash NOT LIKE '$argon2%' AND password_hash NOT LIKE '!%' \
+     AND password_hash <> '' LIMIT 1000";
 const LOGIN_BY_USERNAME: &str = concat!(
     "SELECT ",
     user_columns!(),
@@ -285,6 +288,15 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         let total: i64 = sqlx::query(COUNT).fetch_one(&self.pool).await?.try_get(0)?;
         Ok((users, u64::try_from(total).unwrap_or(0)))
+    }
+
+    /// Up to a thousand stored hashes that are not our argon2id (imported from Django), so
+    /// that the cost of checking each kind can be learnt before the first login needs it.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn foreign_hash_sample(&self) -> Result<Vec<String>, AuthError> {
+        Ok(sqlx::query_scalar(FOREIGN_HASH_SAMPLE)
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

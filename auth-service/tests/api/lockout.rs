@@ -1,4 +1,6 @@
-//! The per-account lockout against password guessing.
+//! The per-account lockout against password guessing: a burst of guesses learns no more
+//! verdicts than the threshold, right passwords never count however many arrive at once, and
+//! the per-address count does not tell that a username and an email are one account.
 
 use std::time::Duration;
 
@@ -95,7 +97,94 @@ async fn the_delay_grows_with_each_further_failure_and_success_resets_it(db: Tes
     assert_eq!(retry_delay(&second), Duration::from_secs(2));
 }
 
+/// A service account with several workers, or a client that retries, sends its right
+/// password many times at once. Before the fix each attempt claimed a failure before hashing,
+/// and ten at once answered five OK and five locked.
+async fn right_passwords_at_once_never_lock_the_account(db: TestDatabase) {
+    let app = spawn_app(&db).await;
+    app.register("svc").await;
+    let results = app
+        .race(16, |mut client, _| async move {
+            let started = std::time::Instant::now();
+            let result = client.login(login_request("svc", PASSWORD)).await;
+            (started, std::time::Instant::now(), result.map(drop))
+        })
+        .await;
+    // The race is real: some logins were in flight at the same time.
+    let most_at_once = results
+        .iter()
+        .map(|(start, _, _)| {
+            results
+                .iter()
+                .filter(|(other_start, other_end, _)| other_start <= start && start < other_end)
+                .count()
+        })
+        .max()
+        .unwrap_or_default();
+    assert!(most_at_once >= 2, "the logins did not overlap");
+    let refused: Vec<_> = results
+        .iter()
+        .filter_map(|(_, _, r)| r.clone().err())
+        .collect();
+    assert!(refused.is_empty(), "{refused:?}");
+    // And none of them counted: five wrong passwords still get five verdicts.
+    for _ in 0..5 {
+        assert_rejected(
+            app.login("svc", "Wrong1234").await,
+            Code::Unauthenticated,
+            reasons::INVALID_CREDENTIALS,
+        );
+    }
+}
+
+fn by_email(email: &str, password: &str) -> proto::auth::v1::LoginRequest {
+    proto::auth::v1::LoginRequest {
+        email: Some(email.to_owned()),
+        password: Some(password.to_owned()),
+        ..Default::default()
+    }
+}
+
+/// From one address, three wrong passwords by username and three by email: before the fix one
+/// account answered the sixth as locked and two accounts never did, which told that the
+/// username and the email were one account.
+async fn the_per_address_count_does_not_link_a_username_to_its_email(db: TestDatabase) {
+    let app = spawn_app(&db).await;
+    for (username, email) in [("pia", "pia@example.com"), ("quin", "rory@example.com")] {
+        app.client()
+            .register(proto::auth::v1::RegisterRequest {
+                email: Some(email.to_owned()),
+                ..registration(username)
+            })
+            .await
+            .unwrap();
+    }
+    let answers = |username: &'static str, email: &'static str| {
+        let mut client = app.client();
+        async move {
+            let mut codes = Vec::new();
+            for _ in 0..3 {
+                let status = client.login(login_request(username, "Wrong1234")).await;
+                codes.push(status.unwrap_err().code());
+            }
+            for _ in 0..3 {
+                let status = client.login(by_email(email, "Wrong1234")).await;
+                codes.push(status.unwrap_err().code());
+            }
+            codes
+        }
+    };
+    let one_account = answers("pia", "pia@example.com").await;
+    let two_accounts = answers("quin", "pia-not@example.com").await;
+    assert_eq!(one_account, [Code::Unauthenticated; 6]);
+    assert_eq!(one_account, two_accounts);
+    // The account-wide ceiling still holds: 20 failures from anywhere lock it.
+    assert!(app.login("pia", PASSWORD).await.is_ok());
+}
+
 service_kit::on_both_backends!(
     a_concurrent_burst_gets_no_more_tries_than_the_threshold,
     the_delay_grows_with_each_further_failure_and_success_resets_it,
+    right_passwords_at_once_never_lock_the_account,
+    the_per_address_count_does_not_link_a_username_to_its_email,
 );

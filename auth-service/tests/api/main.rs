@@ -14,4 +14,5 @@ mod login;
 mod replicas;
 mod secrets;
 mod server;
+mod timing;
 mod tokens;
