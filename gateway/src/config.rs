@@ -3,7 +3,7 @@
 
 use std::{net::SocketAddr, str::FromStr, time::Duration};
 
-use crate::{connections::Limits, hosts::AllowedHosts};
+use crate::{connections::Limits, hosts::AllowedHosts, origins::TrustedOrigins};
 use service_kit::{
     env::{self, ConfigError},
     telemetry::LogFormat,
@@ -35,12 +35,16 @@ pub struct Config {
     /// How long a request may take from its head being read to its answer, body reading
     /// included, before the client gets a 504 (`GATEWAY_REQUEST_TIMEOUT_MS`).
     pub request_timeout: Duration,
-    /// The header and idle timers and the cap on open connections (`GATEWAY_HEADER_TIMEOUT_MS`,
-    /// `GATEWAY_IDLE_TIMEOUT_MS`, `GATEWAY_MAX_CONNECTIONS`).
+    /// The header and idle timers and the caps on open connections, in all and per client
+    /// address (`GATEWAY_HEADER_TIMEOUT_MS`, `GATEWAY_IDLE_TIMEOUT_MS`,
+    /// `GATEWAY_MAX_CONNECTIONS`, `GATEWAY_MAX_CONNECTIONS_PER_CLIENT`).
     pub connections: Limits,
     /// Whether the session and CSRF cookies are `Secure` (`SESSION_COOKIE_SECURE`, default off
     /// so that plain-HTTP localhost works).
     pub session_cookie_secure: bool,
+    /// The origins besides the gateway's own that may open a session (`CSRF_TRUSTED_ORIGINS`,
+    /// Django's format, default none).
+    pub csrf_trusted_origins: TrustedOrigins,
 }
 
 /// `ALLOWED_HOSTS` by default: this machine, by name and by loopback address.
@@ -65,9 +69,14 @@ impl Config {
             connections: Limits {
                 header_timeout: env::millis_or("GATEWAY_HEADER_TIMEOUT_MS", "10000")?,
                 idle_timeout: env::millis_or("GATEWAY_IDLE_TIMEOUT_MS", "60000")?,
-                max_connections: max_connections()?,
+                max_connections: connection_count("GATEWAY_MAX_CONNECTIONS", "1024")?,
+                max_connections_per_client: connection_count(
+                    "GATEWAY_MAX_CONNECTIONS_PER_CLIENT",
+                    "64",
+                )?,
             },
             session_cookie_secure: env::switch_or("SESSION_COOKIE_SECURE", false)?,
+            csrf_trusted_origins: env::parse_or("CSRF_TRUSTED_ORIGINS", "")?,
         })
     }
 
@@ -89,19 +98,22 @@ impl Config {
                 header_timeout: Duration::from_secs(10),
                 idle_timeout: Duration::from_secs(60),
                 max_connections: 1024,
+                // Every test client connects from 127.0.0.1.
+                max_connections_per_client: 1024,
             },
             session_cookie_secure: false,
+            csrf_trusted_origins: TrustedOrigins::default(),
         }
     }
 }
 
-/// `GATEWAY_MAX_CONNECTIONS`: at least 1 (and few enough for a semaphore).
-fn max_connections() -> Result<u32, ConfigError> {
-    const NAME: &str = "GATEWAY_MAX_CONNECTIONS";
-    match env::parse_or::<u32>(NAME, "1024")? {
+/// A cap on connections (`GATEWAY_MAX_CONNECTIONS`, `GATEWAY_MAX_CONNECTIONS_PER_CLIENT`): at
+/// least 1, at most a million.
+fn connection_count(name: &'static str, default: &str) -> Result<u32, ConfigError> {
+    match env::parse_or::<u32>(name, default)? {
         n @ 1..=1_000_000 => Ok(n),
         n => Err(ConfigError::new(
-            NAME,
+            name,
             n.to_string(),
             "expected 1 to 1000000",
         )),

@@ -1,45 +1,48 @@
-//! The accept loop and the life of each connection: at most [`Limits::max_connections`] open at
-//! once, a timer on every connection while no request is being answered, and graceful
-//! shutdown. `axum::serve` has none of these, so a client that sent half a request head, or
-//! simply opened connections, kept each of them (and its memory and file descriptor) forever.
+//! The accept loop and the life of each connection: the connection caps, a timer on every
+//! connection while no request is being answered, and graceful shutdown. `axum::serve` has
+//! none of these, so a client that sent half a request head, or simply opened connections,
+//! kept each of them (and its memory and file descriptor) forever.
 //!
-//! A connection is always in one of three states, and the state decides its timer:
+//! A connection is always in one of three states ([`activity`]), and the state decides its
+//! timer:
 //!
 //! - *head*: a request has begun (or the connection is new) and its head is still arriving;
 //!   the whole head must be in within [`Limits::header_timeout`].
 //! - *busy*: a request is being answered; the gateway's request timeout bounds that instead.
 //! - *idle*: a keep-alive connection between requests, closed after [`Limits::idle_timeout`].
 //!
+//! Open connections are capped in all and per client address ([`slots`]). At a cap, the
+//! connection idle the longest (the client's own, at its share) is closed to make room, so
+//! idle keep-alive connections cannot lock anyone out; only when none is idle is the new
+//! connection answered 503 and closed.
+//!
 //! hyper's own `header_read_timeout` is not used: it starts when the connection becomes ready
 //! for the next request, so on a keep-alive connection it would count the idle wait as header
 //! time and the two limits could not differ.
 
-use std::{
-    convert::Infallible,
-    future::Future,
-    io,
-    net::SocketAddr,
-    pin::Pin,
-    sync::{Arc, Mutex},
-    task::{Context, Poll},
-    time::Duration,
-};
+mod activity;
+mod slots;
+
+use std::{convert::Infallible, future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
-    body::{Body, Bytes},
+    body::Body,
     extract::{ConnectInfo, Request},
     response::Response,
 };
-use http_body::{Frame, SizeHint};
 use hyper::{body::Incoming, server::conn::http1};
 use hyper_util::rt::TokioIo;
 use tokio::{
-    io::{AsyncRead, AsyncWrite, ReadBuf},
     net::{TcpListener, TcpStream},
-    sync::{Notify, OwnedSemaphorePermit, Semaphore, watch},
+    sync::{mpsc, watch},
     time::Instant,
 };
 use tower::{Service, ServiceExt};
+
+use self::{
+    activity::{Activity, Answer, Watched},
+    slots::{Full, Slot, Slots},
+};
 
 /// What one gateway allows its connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,11 +52,16 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// How long a keep-alive connection may wait for its next request.
     pub idle_timeout: Duration,
-    /// How many connections may be open at once; more are answered 503 and closed.
+    /// How many connections may be open at once. A new one past it takes the place of the
+    /// connection idle the longest; with none idle, it is answered 503 and closed.
     pub max_connections: u32,
+    /// How many of them one client address may hold, so that one client cannot take every
+    /// place with connections that are never idle. A new one past it takes the place of that
+    /// client's connection idle the longest; with none idle, it is answered 503 and closed.
+    pub max_connections_per_client: u32,
 }
 
-/// What a client over the cap is told before the connection closes: the API's 503, written
+/// What a client over a cap is told before the connection closes: the API's 503, written
 /// by hand because no request has been read.
 const OVER_CAPACITY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
 content-type: application/json\r\ncontent-length: 62\r\nconnection: close\r\n\r\n\
@@ -70,8 +78,10 @@ pub async fn serve<S>(
     S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send,
 {
-    let capacity = Arc::new(Semaphore::new(limits.max_connections as usize));
+    let slots = Arc::new(Slots::new(limits));
     let (stop, stopping) = watch::channel(());
+    // Every connection holds a sender; when all have been dropped, all connections are closed.
+    let (open, mut all_closed) = mpsc::channel::<()>(1);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -84,27 +94,49 @@ pub async fn serve<S>(
             },
             () = &mut shutdown => break,
         };
-        let Ok(permit) = capacity.clone().try_acquire_owned() else {
-            // Non-blocking and best effort: a client that cannot take 150 bytes now gets only
-            // the close.
-            let _ = stream.try_write(OVER_CAPACITY);
-            tracing::warn!(%peer, "connection refused: GATEWAY_MAX_CONNECTIONS reached");
-            continue;
+        let activity = Arc::new(Activity::new(limits));
+        let slot = match slots.claim(peer.ip().to_canonical(), activity.clone()) {
+            Ok(slot) => slot,
+            Err(full) => {
+                // Non-blocking and best effort: a client that cannot take 150 bytes now gets
+                // only the close.
+                let _ = stream.try_write(OVER_CAPACITY);
+                let setting = match full {
+                    Full::Gateway => "GATEWAY_MAX_CONNECTIONS",
+                    Full::Client => "GATEWAY_MAX_CONNECTIONS_PER_CLIENT",
+                };
+                tracing::warn!(%peer, "connection refused: {setting} reached, none idle");
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
         tokio::spawn(connection(
-            stream,
-            peer,
+            Accepted {
+                stream,
+                peer,
+                activity,
+                slot,
+                open: open.clone(),
+            },
             app.clone(),
-            limits,
             stopping.clone(),
-            permit,
         ));
     }
     drop(listener);
     let _ = stop.send(());
-    // Every connection holds a permit until it ends: all of them back means all are closed.
-    let _ = capacity.acquire_many(limits.max_connections).await;
+    drop(open);
+    let _ = all_closed.recv().await;
+}
+
+/// A connection let in, with what it holds until it ends.
+struct Accepted {
+    stream: TcpStream,
+    peer: SocketAddr,
+    activity: Arc<Activity>,
+    /// Its place under the caps.
+    slot: Slot,
+    /// Tells [`serve`] the connection is still open, until dropped.
+    open: mpsc::Sender<()>,
 }
 
 /// Waits after a failed accept that is not just one client giving up, so that running out of
@@ -120,20 +152,20 @@ async fn accept_failed(err: io::Error) {
     }
 }
 
-/// Serves one connection until the client closes it, its timer runs out, or shutdown has
-/// let its last request finish.
-async fn connection<S>(
-    stream: TcpStream,
-    peer: SocketAddr,
-    app: S,
-    limits: Limits,
-    mut stopping: watch::Receiver<()>,
-    _permit: OwnedSemaphorePermit,
-) where
+/// Serves one connection until the client closes it, its timer runs out, its slot is given to
+/// another, or shutdown has let its last request finish.
+async fn connection<S>(accepted: Accepted, app: S, mut stopping: watch::Receiver<()>)
+where
     S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send,
 {
-    let activity = Arc::new(Activity::new(limits));
+    let Accepted {
+        stream,
+        peer,
+        activity,
+        slot: _slot,
+        open: _open,
+    } = accepted;
     let io = TokioIo::new(Watched {
         stream,
         activity: activity.clone(),
@@ -153,6 +185,13 @@ async fn connection<S>(
     let mut served = std::pin::pin!(http1::Builder::new().serve_connection(io, service));
     let mut draining = false;
     loop {
+        // Checked here, where the socket is read, so no request can begin in between: hyper
+        // closes the idle connection at once.
+        if !draining && activity.is_evicted_and_idle() {
+            tracing::debug!(%peer, "idle connection closed to make room for a new one");
+            served.as_mut().graceful_shutdown();
+            draining = true;
+        }
         let deadline = activity.deadline();
         tokio::select! {
             result = served.as_mut() => {
@@ -184,169 +223,5 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
-    }
-}
-
-/// Which part of the request cycle a connection is in, and since when.
-#[derive(Debug, Clone, Copy)]
-enum State {
-    Head { since: Instant },
-    Busy,
-    Idle { since: Instant },
-}
-
-/// The state of one connection, shared by its socket, its service and its timer.
-#[derive(Debug)]
-struct Activity {
-    limits: Limits,
-    state: Mutex<State>,
-    /// Woken when the deadline may have moved, so the timer picks up the new one.
-    changed: Notify,
-}
-
-impl Activity {
-    /// A new connection: its first request's head is due within the header timeout.
-    fn new(limits: Limits) -> Self {
-        Self {
-            limits,
-            state: Mutex::new(State::Head {
-                since: Instant::now(),
-            }),
-            changed: Notify::new(),
-        }
-    }
-
-    fn set(&self, update: impl FnOnce(State) -> Option<State>) {
-        let mut state = self
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(next) = update(*state) {
-            *state = next;
-            drop(state);
-            self.changed.notify_one();
-        }
-    }
-
-    /// Bytes arrived: on an idle connection, a request has begun.
-    fn received(&self) {
-        self.set(|state| match state {
-            State::Idle { .. } => Some(State::Head {
-                since: Instant::now(),
-            }),
-            _ => None,
-        });
-    }
-
-    /// A whole head is in and the request is being answered.
-    fn busy(&self) {
-        self.set(|_| Some(State::Busy));
-    }
-
-    /// The answer has been handed to the connection: wait for the next request.
-    fn answered(&self) {
-        self.set(|_| {
-            Some(State::Idle {
-                since: Instant::now(),
-            })
-        });
-    }
-
-    /// When the connection is to be closed if nothing changes; `None` while busy.
-    fn deadline(&self) -> Option<Instant> {
-        match *self
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-        {
-            State::Head { since } => Some(since + self.limits.header_timeout),
-            State::Busy => None,
-            State::Idle { since } => Some(since + self.limits.idle_timeout),
-        }
-    }
-}
-
-/// The socket, telling [`Activity`] when bytes arrive.
-struct Watched {
-    stream: TcpStream,
-    activity: Arc<Activity>,
-}
-
-impl AsyncRead for Watched {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let result = Pin::new(&mut this.stream).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            this.activity.received();
-        }
-        result
-    }
-}
-
-impl AsyncWrite for Watched {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
-    }
-}
-
-/// A response body that marks the connection idle when hyper is done with it (sent, or
-/// dropped with the connection).
-struct Answer {
-    body: Body,
-    activity: Arc<Activity>,
-}
-
-impl http_body::Body for Answer {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        Pin::new(&mut self.get_mut().body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
-    }
-}
-
-impl Drop for Answer {
-    fn drop(&mut self) {
-        self.activity.answered();
     }
 }

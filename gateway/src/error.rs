@@ -2,7 +2,7 @@
 //! responses in DRF's shapes and words. The gRPC → HTTP table ([`ApiError::from_status`]) is
 //! here too, written once for both services.
 
-use std::time::Duration;
+use std::{borrow::Cow, time::Duration};
 
 use axum::{
     Json,
@@ -23,7 +23,7 @@ pub const NON_FIELD_ERRORS: &str = "non_field_errors";
 pub enum ApiError {
     /// 401: no usable credentials, with the reason DRF gives.
     NotAuthenticated(AuthenticationFailure),
-    /// 403: authenticated but not allowed, or a CSRF check failed.
+    /// 403: not allowed, or a CSRF check failed.
     Forbidden(Refusal),
     /// 404: no such route or object.
     NotFound(Missing),
@@ -105,24 +105,47 @@ impl AuthenticationFailure {
     }
 }
 
-/// Why an authenticated request is refused (403).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why a request is refused (403): not allowed, or a CSRF check of Django's failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
     Permission,
     CsrfCookieNotSet,
     CsrfTokenMissing,
     CsrfTokenIncorrect,
+    /// The `Origin` (as sent) is neither the request's own nor trusted.
+    CsrfBadOrigin(String),
+    CsrfMalformedReferer,
+    CsrfInsecureReferer,
+    /// The `Referer` (as sent) is neither the request's own host nor trusted.
+    CsrfBadReferer(String),
 }
 
 impl Refusal {
-    fn detail(self) -> &'static str {
+    /// DRF's words; a CSRF reason is Django's, after DRF's `CSRF Failed: `.
+    fn detail(&self) -> Cow<'static, str> {
         match self {
-            Self::Permission => "You do not have permission to perform this action.",
-            Self::CsrfCookieNotSet => "CSRF Failed: CSRF cookie not set.",
-            Self::CsrfTokenMissing => "CSRF Failed: CSRF token missing.",
+            Self::Permission => "You do not have permission to perform this action.".into(),
+            Self::CsrfCookieNotSet => "CSRF Failed: CSRF cookie not set.".into(),
+            Self::CsrfTokenMissing => "CSRF Failed: CSRF token missing.".into(),
             Self::CsrfTokenIncorrect => {
-                "CSRF Failed: CSRF token from the 'X-Csrftoken' HTTP header incorrect."
+                "CSRF Failed: CSRF token from the 'X-Csrftoken' HTTP header incorrect.".into()
             }
+            Self::CsrfBadOrigin(origin) => format!(
+                "CSRF Failed: Origin checking failed - {origin} does not match any trusted \
+                 origins."
+            )
+            .into(),
+            Self::CsrfMalformedReferer => {
+                "CSRF Failed: Referer checking failed - Referer is malformed.".into()
+            }
+            Self::CsrfInsecureReferer => "CSRF Failed: Referer checking failed - Referer is \
+                                          insecure while host is secure."
+                .into(),
+            Self::CsrfBadReferer(referer) => format!(
+                "CSRF Failed: Referer checking failed - {referer} does not match any trusted \
+                 origins."
+            )
+            .into(),
         }
     }
 }

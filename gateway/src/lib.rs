@@ -7,7 +7,8 @@
 //! - [`config`]: the settings, read from the environment and checked before any socket opens.
 //! - [`server`]: binds the listener, assembles the middleware and serves until shutdown.
 //! - [`request_log`]: the request id every request carries, and one log line per request.
-//! - [`connections`]: the accept loop: the connection cap, header and idle timers, draining.
+//! - [`connections`]: the accept loop: the connection caps (in all and per client address, the
+//!   idlest connection making room), header and idle timers, draining.
 //! - [`routes`]: the routes, one module per resource, and the response shapes each one declares
 //!   (a product list's JSON is written once per distinct reply of inventory's, and looked up by it).
 //! - [`extract`]: request bodies (JSON or form), the caller's credential, path ids.
@@ -16,6 +17,8 @@
 //!   every call carries.
 //! - [`error`]: the one error type, and the one table from gRPC status to HTTP status and DRF body.
 //! - [`hosts`]: `ALLOWED_HOSTS`, the `Host` names the gateway answers for.
+//! - [`origins`]: `CSRF_TRUSTED_ORIGINS` and Django's origin check on the routes that open a
+//!   session.
 //! - [`throttle`]: per-client-IP rate limits on login and registration.
 //! - [`metrics`]: request counts and latency histograms in Prometheus text format.
 //! - [`openapi`]: the OpenAPI 3 document served at `/api/schema/`.
@@ -28,6 +31,7 @@ pub mod extract;
 pub mod hosts;
 pub mod metrics;
 pub mod openapi;
+pub mod origins;
 pub mod request_log;
 pub mod routes;
 pub mod server;

@@ -1,7 +1,7 @@
 //! Building and running the gateway: [`Server::build`] binds the listener first (so tests
 //! can use port 0 and read the port back) and assembles the router with its middleware;
 //! [`Server::run_until_stopped`] serves (through [`crate::connections`], with its timers and
-//! connection cap) until the shutdown future resolves, then lets in-flight requests finish.
+//! connection caps) until the shutdown future resolves, then lets in-flight requests finish.
 
 use std::{future::Future, io, net::SocketAddr, sync::Arc};
 
@@ -33,6 +33,7 @@ use crate::{
     extract::BODY_LIMIT,
     hosts,
     metrics::{self, Metrics},
+    origins::OriginCheck,
     request_log, routes,
     session::CookiePolicy,
     throttle::Throttle,
@@ -80,9 +81,13 @@ impl Server for Application {
         let cookies = CookiePolicy {
             secure: config.session_cookie_secure,
         };
+        let origins = OriginCheck {
+            trusted: Arc::new(config.csrf_trusted_origins),
+            https: config.session_cookie_secure,
+        };
         // Every layer, here and nowhere else. Outermost last: the request id wraps everything,
         // so even a 413 or a 404 carries it.
-        let router = routes::router(upstreams, metrics.clone(), throttle, cookies)
+        let router = routes::router(upstreams, metrics.clone(), throttle, cookies, origins)
             .layer(middleware::from_fn_with_state(
                 config.request_timeout,
                 request_deadline,

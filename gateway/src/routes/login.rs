@@ -28,6 +28,7 @@ use crate::{
     error::{ApiError, NON_FIELD_ERRORS, present},
     extract::{Anyone, Caller, Fields},
     openapi::Operation,
+    origins::OriginVerdict,
     session::{self, CookiePolicy},
 };
 
@@ -35,7 +36,8 @@ use crate::{
 struct Login {
     /// The body fields that may name the account (any one of them will do).
     identifiers: &'static [&'static str],
-    /// Whether to open a cookie session too (seed 001's `/login/`).
+    /// Whether to open a cookie session too (seed 001's `/login/`); such a route refuses
+    /// another site's request, as Django's `LoginView` does.
     open_session: bool,
     rejection: Rejection,
     answer: LoginAnswer,
@@ -119,7 +121,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                 &["username", "password"],
                 200,
             ),
-            |s, p, h, c, f| log_in(&API_LOGIN, s, p, h, c, f),
+            |s, p, o, h, c, f| log_in(&API_LOGIN, s, p, o, h, c, f),
         ),
         Endpoint::new(
             Operation::public(
@@ -129,7 +131,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                 &["email", "username", "password"],
                 200,
             ),
-            |s, p, h, c, f| log_in(&LOGIN, s, p, h, c, f),
+            |s, p, o, h, c, f| log_in(&LOGIN, s, p, o, h, c, f),
         ),
         Endpoint::new(
             Operation::public(
@@ -139,7 +141,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                 &["username", "password"],
                 200,
             ),
-            |s, p, h, c, f| log_in(&API_V1_LOGIN, s, p, h, c, f),
+            |s, p, o, h, c, f| log_in(&API_V1_LOGIN, s, p, o, h, c, f),
         ),
         Endpoint::new(
             Operation::public(
@@ -149,7 +151,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                 &["email", "password"],
                 200,
             ),
-            |s, p, h, c, f| log_in(&API_USERS_LOGIN, s, p, h, c, f),
+            |s, p, o, h, c, f| log_in(&API_USERS_LOGIN, s, p, o, h, c, f),
         ),
         Endpoint::new(
             Operation::public(
@@ -159,7 +161,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                 &["username", "password"],
                 200,
             ),
-            |s, p, h, c, f| log_in(&API_TOKEN_AUTH, s, p, h, c, f),
+            |s, p, o, h, c, f| log_in(&API_TOKEN_AUTH, s, p, o, h, c, f),
         ),
     ]
 }
@@ -168,10 +170,14 @@ async fn log_in(
     route: &'static Login,
     State(upstreams): State<Upstreams>,
     State(cookie_policy): State<CookiePolicy>,
+    OriginVerdict(origin): OriginVerdict,
     headers: HeaderMap,
     Anyone(caller): Anyone,
     fields: Fields,
 ) -> Result<Response, ApiError> {
+    if route.open_session {
+        origin.map_err(ApiError::Forbidden)?;
+    }
     let request = route.read(&fields)?;
     let response = match upstreams
         .auth()

@@ -35,6 +35,7 @@ use crate::{
     error::{ApiError, Missing},
     metrics::Metrics,
     openapi::{self, Operation},
+    origins::OriginCheck,
     session::CookiePolicy,
     throttle::{self, Throttle},
 };
@@ -49,11 +50,19 @@ pub struct AppState {
     /// The OpenAPI document, generated once from the endpoints.
     pub schema: Arc<Value>,
     pub cookies: CookiePolicy,
+    /// Who may open a session.
+    pub origins: OriginCheck,
 }
 
 impl FromRef<AppState> for CookiePolicy {
     fn from_ref(state: &AppState) -> Self {
         state.cookies
+    }
+}
+
+impl FromRef<AppState> for OriginCheck {
+    fn from_ref(state: &AppState) -> Self {
+        state.origins.clone()
     }
 }
 
@@ -104,6 +113,7 @@ pub fn router(
     metrics: Arc<Metrics>,
     throttle: Arc<Throttle>,
     cookies: CookiePolicy,
+    origins: OriginCheck,
 ) -> Router {
     let mut operations = Vec::new();
     let throttled = mount(
@@ -131,6 +141,7 @@ pub fn router(
         metrics,
         schema: Arc::new(openapi::document(&operations)),
         cookies,
+        origins,
     };
     throttled
         .merge(unthrottled)

@@ -1,13 +1,17 @@
 //! The connection limits, over raw sockets: a request head must arrive within the header
 //! timeout (however slowly it trickles), an idle keep-alive connection is closed, a request has
-//! a deadline, and connections over the cap are refused.
+//! a deadline, connections over the cap are refused, and at a cap (of all connections or of one
+//! client address's) the idlest keep-alive connection makes room, never a busy one.
 
-use std::time::{Duration, Instant};
+use std::{
+    net::{Ipv4Addr, SocketAddr},
+    time::{Duration, Instant},
+};
 
 use reqwest::{StatusCode, header};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpStream,
+    net::{TcpSocket, TcpStream},
 };
 
 use crate::helpers::{address, expect_status, spawn_stack, spawn_stack_with};
@@ -30,6 +34,65 @@ async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
     .await
     .expect("the server closes the connection");
     received
+}
+
+/// Two client addresses: Linux accepts any 127/8 address as a source.
+const CLIENT_A: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
+const CLIENT_B: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+
+/// A `/healthz` request that keeps the connection open, and its answer's last bytes.
+const KEEP_ALIVE_HEALTHZ: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
+const HEALTHZ_BODY: &[u8] = br#"{"status":"ok"}"#;
+/// A `/healthz` request after which the server closes the connection.
+const CLOSING_HEALTHZ: &[u8] =
+    b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+
+/// A connection to `gateway` from the client address `from`.
+async fn connect_from(from: Ipv4Addr, gateway: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from((from, 0))).unwrap();
+    socket.connect(gateway).await.unwrap()
+}
+
+/// Sends `/healthz` on `stream` and reads its `200`, leaving the connection open and idle.
+async fn keep_alive_exchange(stream: &mut TcpStream) {
+    stream.write_all(KEEP_ALIVE_HEALTHZ).await.unwrap();
+    let mut response = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !response.ends_with(HEALTHZ_BODY) {
+        let n = tokio::time::timeout(GUARD, stream.read(&mut buf))
+            .await
+            .expect("an answer in time")
+            .unwrap();
+        assert!(
+            n > 0,
+            "closed early: {}",
+            String::from_utf8_lossy(&response)
+        );
+        response.extend_from_slice(&buf[..n]);
+    }
+    assert!(response.starts_with(b"HTTP/1.1 200 "));
+}
+
+/// A keep-alive connection from `from` that has been answered once and is now idle.
+async fn idle_connection(from: Ipv4Addr, gateway: SocketAddr) -> TcpStream {
+    let mut stream = connect_from(from, gateway).await;
+    keep_alive_exchange(&mut stream).await;
+    stream
+}
+
+/// The whole answer to `/healthz` from `from` on a new connection (empty if it was refused
+/// before the request was read).
+async fn healthz_from(from: Ipv4Addr, gateway: SocketAddr) -> String {
+    let mut stream = connect_from(from, gateway).await;
+    // A refused connection may be closed before the request is written.
+    let _ = stream.write_all(CLOSING_HEALTHZ).await;
+    String::from_utf8_lossy(&read_until_closed(&mut stream).await).into_owned()
+}
+
+/// Whether `stream` was refused: closed with the 503 or with nothing.
+fn refused(answer: &[u8]) -> bool {
+    answer.is_empty() || answer.starts_with(b"HTTP/1.1 503 ")
 }
 
 #[tokio::test]
@@ -98,22 +161,9 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
     })
     .await;
     let mut stream = TcpStream::connect(address(&stack.base)).await.unwrap();
-    let request = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
-    for _ in 0..2 {
-        // Two requests on one connection: it is kept alive between them.
-        stream.write_all(request).await.unwrap();
-        let mut response = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !response.ends_with(br#"{"status":"ok"}"#) {
-            let n = stream.read(&mut buf).await.unwrap();
-            assert!(
-                n > 0,
-                "closed early: {}",
-                String::from_utf8_lossy(&response)
-            );
-            response.extend_from_slice(&buf[..n]);
-        }
-    }
+    // Two requests on one connection: it is kept alive between them.
+    keep_alive_exchange(&mut stream).await;
+    keep_alive_exchange(&mut stream).await;
     let started = Instant::now();
     assert!(read_until_closed(&mut stream).await.is_empty());
     eprintln!("idle connection closed after {:?}", started.elapsed());
@@ -162,12 +212,8 @@ async fn connections_over_the_cap_are_refused_until_one_closes() {
     let first = TcpStream::connect(gateway).await.unwrap();
     let _second = TcpStream::connect(gateway).await.unwrap();
     let mut third = TcpStream::connect(gateway).await.unwrap();
-    let refused = read_until_closed(&mut third).await;
-    let refused = String::from_utf8_lossy(&refused);
-    assert!(
-        refused.is_empty() || refused.starts_with("HTTP/1.1 503 "),
-        "{refused}"
-    );
+    let answer = read_until_closed(&mut third).await;
+    assert!(refused(&answer), "{}", String::from_utf8_lossy(&answer));
 
     // Once one closes, its place is free again (as soon as the gateway has seen the close).
     drop(first);
@@ -184,4 +230,129 @@ async fn connections_over_the_cap_are_refused_until_one_closes() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("a place never became free");
+}
+
+/// Finding 4: one address's idle keep-alive connections filling every place no longer lock
+/// out another address; the connection idle the longest makes room, and only it.
+#[tokio::test]
+async fn at_the_cap_the_idlest_connection_makes_room_for_a_new_client() {
+    let mut stack = spawn_stack().await;
+    let inventory_url = stack.inventory_url.to_string();
+    let base = stack
+        .extra_gateway(&inventory_url, |config| {
+            config.connections.max_connections = 3;
+        })
+        .await;
+    let gateway = address(&base);
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(idle_connection(CLIENT_A, gateway).await);
+    }
+
+    let answer = healthz_from(CLIENT_B, gateway).await;
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    assert!(
+        read_until_closed(&mut held[0]).await.is_empty(),
+        "the idlest connection was closed"
+    );
+    for stream in &mut held[1..] {
+        keep_alive_exchange(stream).await;
+    }
+}
+
+/// Finding 4: past its share, a client's new connection takes the place of its own idlest
+/// connection, and when none of its connections is idle it is refused, while another address
+/// is still served.
+#[tokio::test]
+async fn one_client_holds_no_more_than_its_share() {
+    let mut stack = spawn_stack().await;
+    let inventory_url = stack.inventory_url.to_string();
+    let base = stack
+        .extra_gateway(&inventory_url, |config| {
+            config.connections.max_connections = 4;
+            config.connections.max_connections_per_client = 2;
+        })
+        .await;
+    let gateway = address(&base);
+    let mut first = idle_connection(CLIENT_A, gateway).await;
+    let _second = idle_connection(CLIENT_A, gateway).await;
+    let _third = idle_connection(CLIENT_A, gateway).await;
+    assert!(
+        read_until_closed(&mut first).await.is_empty(),
+        "the client's idlest connection made room for its third"
+    );
+
+    // Connections that never send a head are never idle: two take the client's share (from
+    // its idle ones), and a third is refused even though the gateway has room.
+    let _silent = [
+        connect_from(CLIENT_A, gateway).await,
+        connect_from(CLIENT_A, gateway).await,
+    ];
+    let mut over_share = connect_from(CLIENT_A, gateway).await;
+    let answer = read_until_closed(&mut over_share).await;
+    assert!(refused(&answer), "{}", String::from_utf8_lossy(&answer));
+
+    let answer = healthz_from(CLIENT_B, gateway).await;
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+}
+
+/// Finding 4: a connection whose request is being answered, or whose head is arriving, is
+/// never the one closed to make room: with only such connections open, a new one is refused.
+#[tokio::test]
+async fn a_connection_with_a_request_under_way_is_never_closed_for_another() {
+    let mut stack = spawn_stack().await;
+    let token = stack.clerk("alice").await;
+    // An inventory that accepts connections and never answers: a product read through it is
+    // in flight until the request timeout's 504.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    let base = stack
+        .extra_gateway(&silent_url, |config| {
+            config.connections.max_connections = 2;
+            config.upstream_timeout = Duration::from_secs(600);
+            config.request_timeout = Duration::from_secs(3);
+        })
+        .await;
+    let gateway = address(&base);
+    // The oldest connection, busy.
+    let mut busy = connect_from(CLIENT_A, gateway).await;
+    let read = format!(
+        "GET /api/inventory/ HTTP/1.1\r\nHost: localhost\r\nAuthorization: Token {token}\r\n\
+         Connection: close\r\n\r\n"
+    );
+    busy.write_all(read.as_bytes()).await.unwrap();
+    let mut idle = idle_connection(CLIENT_A, gateway).await;
+
+    // The idle one makes room, not the busy one.
+    let answer = healthz_from(CLIENT_B, gateway).await;
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    assert!(read_until_closed(&mut idle).await.is_empty());
+
+    // A head arriving is not idle either: with it and the busy one open, there is no room.
+    let mut arriving = connect_from(CLIENT_A, gateway).await;
+    arriving
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
+        .await
+        .unwrap();
+    let mut over_cap = connect_from(CLIENT_B, gateway).await;
+    let answer = read_until_closed(&mut over_cap).await;
+    assert!(refused(&answer), "{}", String::from_utf8_lossy(&answer));
+
+    arriving
+        .write_all(b"Connection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut arriving).await;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200 "),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    let answer = read_until_closed(&mut busy).await;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 504 "),
+        "the busy connection got its answer: {}",
+        String::from_utf8_lossy(&answer)
+    );
+    drop(silent);
 }

@@ -7,9 +7,10 @@
 //! - `seeds`: every example request of the five documents, replayed as written.
 //! - `errors`: one test per row of API.md's error tables.
 //! - `faults`: 500, 503 and 504 say only their fixed detail.
-//! - `sessions`: the cookie session and its CSRF check.
+//! - `sessions`: the cookie session, its CSRF check, and the origin check on opening one.
 //! - `throttling`: per-IP limits and the account lockout.
-//! - `connections`: header, idle and request timeouts and the connection cap, over raw sockets.
+//! - `connections`: header, idle and request timeouts and the connection caps (the idlest
+//!   connection making room, never a busy one), over raw sockets.
 //! - `operations`: schema, health, readiness, metrics, request ids.
 //! - `fuzz`: arbitrary JSON to every JSON route never gets a 5xx.
 //! - `lists`: lists larger than one gRPC reply, read page by page.

@@ -1,0 +1,222 @@
+//! The state of one connection in the request cycle, which decides its timer and whether its
+//! slot may be given to another: kept by [`Activity`], told of arriving bytes by [`Watched`]
+//! (the socket) and of a finished answer by [`Answer`] (the response body).
+
+use std::{
+    io,
+    pin::Pin,
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicBool, Ordering},
+    },
+    task::{Context, Poll},
+};
+
+use axum::body::{Body, Bytes};
+use http_body::{Frame, SizeHint};
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::TcpStream,
+    sync::Notify,
+    time::Instant,
+};
+
+use super::Limits;
+
+/// Which part of the request cycle a connection is in, and since when.
+#[derive(Debug, Clone, Copy)]
+enum State {
+    Head { since: Instant },
+    Busy,
+    Idle { since: Instant },
+}
+
+/// The state of one connection, shared by its socket, its service, its timer and the slots.
+#[derive(Debug)]
+pub(super) struct Activity {
+    limits: Limits,
+    state: Mutex<State>,
+    /// Set (under the state's lock, and only while idle) when the connection's slot has been
+    /// given to a new connection: it is to be closed the next time it is idle, which is at once
+    /// unless a request began just after it was chosen. It stays set whatever the state does.
+    evicted: AtomicBool,
+    /// Woken when the deadline may have moved or the connection was evicted, so the
+    /// connection's task looks again.
+    pub(super) changed: Notify,
+}
+
+impl Activity {
+    /// A new connection: its first request's head is due within the header timeout.
+    pub(super) fn new(limits: Limits) -> Self {
+        Self {
+            limits,
+            state: Mutex::new(State::Head {
+                since: Instant::now(),
+            }),
+            evicted: AtomicBool::new(false),
+            changed: Notify::new(),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Applies `update` to the state; when it returns a new state, wakes the connection's task.
+    fn set(&self, update: impl FnOnce(State) -> Option<State>) {
+        let mut state = self.state();
+        if let Some(next) = update(*state) {
+            *state = next;
+            drop(state);
+            self.changed.notify_one();
+        }
+    }
+
+    /// Bytes arrived: on an idle connection, a request has begun.
+    fn received(&self) {
+        self.set(|state| match state {
+            State::Idle { .. } => Some(State::Head {
+                since: Instant::now(),
+            }),
+            _ => None,
+        });
+    }
+
+    /// A whole head is in and the request is being answered.
+    pub(super) fn busy(&self) {
+        self.set(|_| Some(State::Busy));
+    }
+
+    /// The answer has been handed to the connection: wait for the next request.
+    pub(super) fn answered(&self) {
+        self.set(|_| {
+            Some(State::Idle {
+                since: Instant::now(),
+            })
+        });
+    }
+
+    /// Since when the connection has been waiting between requests; `None` unless idle.
+    pub(super) fn idle_since(&self) -> Option<Instant> {
+        match *self.state() {
+            State::Idle { since } => Some(since),
+            _ => None,
+        }
+    }
+
+    /// Marks the connection evicted if it is idle, checked and marked under one lock, so that
+    /// one whose request has begun is never chosen. Whether it was idle.
+    pub(super) fn evict_if_idle(&self) -> bool {
+        let state = self.state();
+        if !matches!(*state, State::Idle { .. }) {
+            return false;
+        }
+        self.evicted.store(true, Ordering::Relaxed);
+        drop(state);
+        self.changed.notify_one();
+        true
+    }
+
+    /// Whether the connection's slot has been given away and it is between requests: it is to
+    /// be closed now.
+    pub(super) fn is_evicted_and_idle(&self) -> bool {
+        let state = self.state();
+        self.evicted.load(Ordering::Relaxed) && matches!(*state, State::Idle { .. })
+    }
+
+    /// When the connection is to be closed if nothing changes; `None` while busy.
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        match *self.state() {
+            State::Head { since } => Some(since + self.limits.header_timeout),
+            State::Busy => None,
+            State::Idle { since } => Some(since + self.limits.idle_timeout),
+        }
+    }
+}
+
+/// The socket, telling [`Activity`] when bytes arrive.
+pub(super) struct Watched {
+    pub(super) stream: TcpStream,
+    pub(super) activity: Arc<Activity>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let result = Pin::new(&mut this.stream).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.activity.received();
+        }
+        result
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+/// A response body that marks the connection idle when hyper is done with it (sent, or
+/// dropped with the connection).
+pub(super) struct Answer {
+    pub(super) body: Body,
+    pub(super) activity: Arc<Activity>,
+}
+
+impl http_body::Body for Answer {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for Answer {
+    fn drop(&mut self) {
+        self.activity.answered();
+    }
+}
