@@ -3,6 +3,7 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+use crate::grpc::TrustedFrontends;
 use service_kit::{
     database::DatabaseUrl,
     env::{self, ConfigError},
@@ -50,6 +51,10 @@ pub struct Config {
     /// acknowledgement, or at most this long for a silent one (on PostgreSQL, a third longer
     /// for a replica that died). 0 turns caching off; set the same on every replica.
     pub verdict_cache_lease: Duration,
+    /// `TRUSTED_FRONTENDS`, default none: the callers (addresses or CIDRs, comma-separated)
+    /// whose `x-client-address` is believed, i.e. the gateways; any other caller's failed
+    /// logins are counted by its own address.
+    pub trusted_frontends: TrustedFrontends,
     /// `GRPC_REFLECTION`, default on.
     pub reflection: bool,
     /// `LOG_FORMAT`, default plain.
@@ -112,6 +117,7 @@ impl Config {
                 "3600",
             )?),
             idempotency_key_ttl: service_kit::idempotency::key_ttl_from_env()?,
+            trusted_frontends: env::parse_or("TRUSTED_FRONTENDS", "")?,
             reflection: env::switch_or("GRPC_REFLECTION", true)?,
             log_format: env::parse_or("LOG_FORMAT", "plain")?,
         })
@@ -138,6 +144,8 @@ impl Config {
             purge_interval: Duration::from_secs(3600),
             idempotency_key_ttl: Duration::from_secs(86400),
             verdict_cache_lease: Duration::from_secs(3),
+            // The tests play the gateway from loopback.
+            trusted_frontends: TrustedFrontends::loopback(),
             reflection: true,
             log_format: LogFormat::Plain,
         }

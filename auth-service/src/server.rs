@@ -93,7 +93,10 @@ impl Application {
         // Withdrawing writes publish to the verdict caches after their commit: a client that
         // hangs up must not stop one in between.
         routes.add_service(grpc::RunToEnd(service_kit::with_message_limits!(
-            AuthServiceServer::new(AuthApi::new(accounts.clone())),
+            AuthServiceServer::new(AuthApi::new(
+                accounts.clone(),
+                config.trusted_frontends.clone(),
+            )),
             limits
         )));
         Ok(Self {

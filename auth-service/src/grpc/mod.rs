@@ -25,7 +25,10 @@ use crate::{
 };
 
 mod convert;
+mod frontends;
 mod parse;
+
+pub use frontends::TrustedFrontends;
 
 pub(crate) use convert::user_to_proto;
 use convert::{issued_to_proto, kind_from_proto, kind_to_proto};
@@ -35,11 +38,16 @@ const ROLE_NOT_SELF_ASSIGNABLE: &str = "This role cannot be self-assigned.";
 
 pub struct AuthApi {
     accounts: Accounts,
+    /// `TRUSTED_FRONTENDS`: whose `x-client-address` is believed.
+    frontends: TrustedFrontends,
 }
 
 impl AuthApi {
-    pub fn new(accounts: Accounts) -> Self {
-        Self { accounts }
+    pub fn new(accounts: Accounts, frontends: TrustedFrontends) -> Self {
+        Self {
+            accounts,
+            frontends,
+        }
     }
 
     /// The caller, from `authorization: Token|Bearer|Session <key>`. Any other scheme is no
@@ -52,15 +60,21 @@ impl AuthApi {
 
 type Reply<T> = Result<Response<T>, Status>;
 
-/// The client an attempt comes from: the address a proxy (the gateway) names, else the
-/// caller's own peer.
-fn client_address<T>(request: &Request<T>) -> Option<IpAddr> {
-    request
-        .metadata()
-        .get(credentials::CLIENT_ADDRESS_KEY)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.trim().parse().ok())
-        .or_else(|| request.remote_addr().map(|addr| addr.ip()))
+impl AuthApi {
+    /// The client an attempt comes from: the address a trusted front end (the gateway) names,
+    /// else the caller's own peer.
+    fn client_address<T>(&self, request: &Request<T>) -> Option<IpAddr> {
+        let peer = request.remote_addr().map(|addr| addr.ip());
+        if !peer.is_some_and(|peer| self.frontends.contains(peer)) {
+            return peer;
+        }
+        request
+            .metadata()
+            .get(credentials::CLIENT_ADDRESS_KEY)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse().ok())
+            .or(peer)
+    }
 }
 
 impl AuthApi {
@@ -129,7 +143,7 @@ impl auth_service_server::AuthService for AuthApi {
 
     #[tracing::instrument(skip_all)]
     async fn login(&self, request: Request<pb::LoginRequest>) -> Reply<pb::LoginResponse> {
-        let client = client_address(&request);
+        let client = self.client_address(&request);
         let request = request.into_inner();
         let mut errors = FieldErrors::new();
         let lookup = match (request.username, request.email) {
@@ -219,7 +233,7 @@ impl auth_service_server::AuthService for AuthApi {
         request: Request<pb::ChangePasswordRequest>,
     ) -> Reply<pb::ChangePasswordResponse> {
         let principal = self.principal(&request).await?;
-        let client = client_address(&request);
+        let client = self.client_address(&request);
         let request = request.into_inner();
         let mut errors = FieldErrors::new();
         let old = errors.check(

@@ -5,6 +5,7 @@ mod helpers;
 
 mod accounts;
 mod feed;
+mod frontends;
 mod hardening;
 mod idempotency;
 mod import;
