@@ -84,9 +84,12 @@ pub struct ProfileChanges {
 
 impl ProfileChanges {
     /// Whether only a superuser may make these changes to a superuser: its activity, staff
-    /// flag, role or superuser flag.
+    /// flag, role or superuser flag, or what it logs in with (its username and email, which a
+    /// password reset by e-mail would trust).
     pub fn touches_superuser_powers(&self) -> bool {
-        self.is_active.is_some()
+        self.username.is_some()
+            || self.email.is_some()
+            || self.is_active.is_some()
             || self.is_staff.is_some()
             || self.role.is_some()
             || self.is_superuser.is_some()

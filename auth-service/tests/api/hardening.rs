@@ -153,6 +153,20 @@ async fn staff_cannot_take_over_a_superuser(db: TestDatabase) {
             role: pb::Role::Clerk.into(),
             ..Default::default()
         },
+        // Its login identifiers: an address of the staff's own would receive its password
+        // reset (found by the second review).
+        pb::UpdateUserRequest {
+            email: Some("staff-owned@example.com".into()),
+            ..Default::default()
+        },
+        pb::UpdateUserRequest {
+            username: Some("renamed-root".into()),
+            ..Default::default()
+        },
+        pb::UpdateUserRequest {
+            clear_email: true,
+            ..Default::default()
+        },
     ];
     for takeover in takeovers {
         let request = pb::UpdateUserRequest {
