@@ -81,6 +81,9 @@ impl Application {
         };
         let sqlite_claim = SqliteClaim::take(config.database_url.as_str(), "auth-service", claim)?;
         let accounts = build_accounts(&config, clock, Caches::Served).await?;
+        // Before the first call, while the hashing pool is idle; the console commands check
+        // no passwords a client could time, so only the server learns.
+        accounts.learn_hash_costs().await;
         let (listener, local_addr) = listener::bind(config.listen).await?;
 
         let (health, health_service) = tonic_health::server::health_reporter();
@@ -222,8 +225,13 @@ async fn build_accounts(
         account_threshold: config.lockout_account_threshold,
     };
     let writes = store.writes(config.idempotency_key_ttl);
-    let accounts = Accounts::new(store, hasher, clock, issue, lockout, revocations, writes);
-    // Before the first call, while the hashing pool is idle.
-    accounts.learn_hash_costs().await;
-    Ok(accounts)
+    Ok(Accounts::new(
+        store,
+        hasher,
+        clock,
+        issue,
+        lockout,
+        revocations,
+        writes,
+    ))
 }

@@ -50,7 +50,7 @@ impl Costs {
 
 /// The kind of a stored hash: the hash with its salt and output left off (its algorithm and
 /// work factors), e.g. `pbkdf2_sha256$870000`, `$argon2id$v=19$m=19456,t=2,p=1`,
-/// `bcrypt_sha256$$2b$12`. `None` (no usable password) is checked against the dummy hash.
+/// `bcrypt_sha256$$2b$12`.
 pub(super) fn kind_of(stored: &str) -> String {
     let fields: Vec<&str> = stored.split('$').collect();
     // bcrypt's last field is its salt and output together (22 + 31 characters).

@@ -110,16 +110,11 @@ impl AttemptScopes {
         scopes
     }
 
-    /// Every scope that may lock the attempt out, and that a success clears.
-    fn all(&self) -> impl Iterator<Item = &str> {
-        [
-            Some(&self.with_address),
-            Some(&self.account),
-            self.also_checked.as_ref(),
-        ]
-        .into_iter()
-        .flatten()
-        .map(String::as_str)
+    /// Every scope that may lock the attempt out, and that a success clears (without a third,
+    /// the first stands in for it).
+    fn all(&self) -> [&str; 3] {
+        let third = self.also_checked.as_ref().unwrap_or(&self.with_address);
+        [&self.with_address, &self.account, third]
     }
 }
 
@@ -190,22 +185,17 @@ impl Accounts {
         }
     }
 
-    /// Refuses the attempt, before any hashing, while either scope is locked.
+    /// Refuses the attempt, before any hashing, while any of its scopes is locked.
     pub(super) async fn refuse_if_locked(&self, scopes: &AttemptScopes) -> Result<(), AuthError> {
         if self.lockout.threshold == 0 {
             return Ok(());
         }
         let now = self.clock.now();
-        let mut longest_wait = None;
-        for scope in scopes.all() {
-            let count = self.store.failures(scope).await?;
-            if let Some(until) = count.locked_until.filter(|until| *until > now) {
-                longest_wait = longest_wait.max(Some(now.until(until)));
-            }
-        }
-        match longest_wait {
-            Some(retry_after) => Err(AuthError::Locked { retry_after }),
-            None => Ok(()),
+        match self.store.latest_lock(scopes.all()).await? {
+            Some(until) if until > now => Err(AuthError::Locked {
+                retry_after: now.until(until),
+            }),
+            _ => Ok(()),
         }
     }
 

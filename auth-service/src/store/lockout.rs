@@ -13,7 +13,9 @@ const CLAIM: &str = "INSERT INTO login_failures (scope, failures, locked_until, 
                      VALUES ($1, $2, $3, $4) \
                      ON CONFLICT (scope) DO UPDATE SET failures = $2, locked_until = $3, \
                      updated_at = $4 WHERE login_failures.failures = $5";
-const CLEAR: &str = "DELETE FROM login_failures WHERE scope = $1";
+const LATEST_LOCK: &str =
+    "SELECT MAX(locked_until) FROM login_failures WHERE scope IN ($1, $2, $3)";
+const CLEAR: &str = "DELETE FROM login_failures WHERE scope IN ($1, $2, $3)";
 const PURGE: &str = "DELETE FROM login_failures WHERE updated_at < $1 \
                      AND (locked_until IS NULL OR locked_until < $1)";
 
@@ -63,18 +65,27 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
-    /// A success: the counts of these scopes start again.
-    #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn clear_failures(
-        &self,
-        scopes: impl Iterator<Item = &str>,
-    ) -> Result<(), AuthError> {
-        for scope in scopes {
-            sqlx::query(CLEAR)
-                .bind(scope.to_owned())
-                .execute(&self.pool)
-                .await?;
-        }
+    /// The latest end of a lock on any of `scopes` (a scope may be named twice).
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn latest_lock(&self, scopes: [&str; 3]) -> Result<Option<UnixMicros>, AuthError> {
+        let until: Option<i64> = sqlx::query_scalar(LATEST_LOCK)
+            .bind(scopes[0].to_owned())
+            .bind(scopes[1].to_owned())
+            .bind(scopes[2].to_owned())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(until.map(UnixMicros))
+    }
+
+    /// A success: the counts of these scopes start again (a scope may be named twice).
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn clear_failures(&self, scopes: [&str; 3]) -> Result<(), AuthError> {
+        sqlx::query(CLEAR)
+            .bind(scopes[0].to_owned())
+            .bind(scopes[1].to_owned())
+            .bind(scopes[2].to_owned())
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

@@ -114,7 +114,6 @@ struct Method {
     faults: VecDeque<Fault>,
     /// Bumped by [`FaultProxy::cut`]: every call open then ends.
     cuts: watch::Sender<u64>,
-    calls: usize,
 }
 
 impl Default for Method {
@@ -122,7 +121,6 @@ impl Default for Method {
         Self {
             faults: VecDeque::new(),
             cuts: watch::Sender::new(0),
-            calls: 0,
         }
     }
 }
@@ -138,7 +136,6 @@ impl Shared {
     fn begin(&self, path: &str) -> (Option<Fault>, watch::Receiver<u64>) {
         let mut methods = self.methods();
         let method = methods.entry(path.to_owned()).or_default();
-        method.calls += 1;
         (method.faults.pop_front(), method.cuts.subscribe())
     }
 }
@@ -157,10 +154,6 @@ impl FaultProxy {
         let shared = Arc::new(Shared::default());
         let task = tokio::spawn(accept(listener, upstream, shared.clone()));
         Self { addr, shared, task }
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
     }
 
     /// `http://addr`, for a client's settings.
@@ -189,11 +182,6 @@ impl FaultProxy {
             .or_default()
             .cuts
             .send_modify(|cuts| *cuts += 1);
-    }
-
-    /// How many calls of `method` have come through so far.
-    pub fn calls(&self, method: &str) -> usize {
-        self.shared.methods().get(method).map_or(0, |m| m.calls)
     }
 }
 
