@@ -13,18 +13,16 @@
 //! out, since auth did not wait for this holder in between.
 
 use std::{
-    collections::{HashMap, VecDeque},
-    sync::{Arc, Mutex, MutexGuard, Weak},
+    collections::HashMap,
+    sync::{Arc, Mutex, MutexGuard},
     time::{Duration, SystemTime},
 };
 
 use proto::auth::v1::{
-    self as pb, CredentialKind, ValidateTokenResponse, auth_service_client::AuthServiceClient,
-    revocation_event::Event,
+    CredentialKind, ValidateTokenResponse, auth_service_client::AuthServiceClient,
 };
 use sha2::{Digest, Sha256};
-use tokio::{sync::mpsc, time::Instant};
-use tokio_stream::wrappers::ReceiverStream;
+use tokio::time::Instant;
 use tonic::transport::Channel;
 
 /// The share of a granted lease this side trusts, measured from when it *sent* the
@@ -35,11 +33,8 @@ pub const LEASE_MARGIN: f64 = 0.75;
 
 /// More entries than this and new verdicts are no longer cached (after dropping the expired).
 const MAX_ENTRIES: usize = 100_000;
-const FIRST_BACKOFF: Duration = Duration::from_millis(50);
-const MAX_BACKOFF: Duration = Duration::from_secs(2);
-/// Acknowledgements sent that auth has not yet said it granted; more are not remembered (auth
-/// that grants none would make the list grow, and an old one buys a shorter lease anyway).
-const MAX_UNGRANTED: usize = 1024;
+
+mod watch;
 
 /// A cache of positive verdicts; cheap to clone. Its watch task ends when the last clone goes.
 #[derive(Clone)]
@@ -127,7 +122,7 @@ impl VerdictCache {
             }),
         };
         let name = format!("{service}-{}", crate::request_id::generate());
-        tokio::spawn(watch(
+        tokio::spawn(watch::watch(
             Arc::downgrade(&cache.inner),
             AuthServiceClient::new(channel),
             name,
@@ -213,146 +208,13 @@ impl VerdictCache {
     }
 }
 
-/// Keeps a stream open for as long as the cache lives, reconnecting with backoff.
-async fn watch(cache: Weak<Inner>, client: AuthServiceClient<Channel>, name: String) {
-    let mut backoff = FIRST_BACKOFF;
-    loop {
-        match watch_once(&cache, client.clone(), &name).await {
-            Ok(Stopped::CacheDropped) => return,
-            Ok(Stopped::StreamEnded) => backoff = FIRST_BACKOFF,
-            Err(status) => {
-                tracing::debug!(holder = %name, code = ?status.code(), "revocation watch failed");
-            }
-        }
-        // The lease is not renewed from here on: the cache serves until it runs out, and not
-        // after (see `lookup`).
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
-        if cache.strong_count() == 0 {
-            return;
-        }
-    }
-}
-
-enum Stopped {
-    CacheDropped,
-    StreamEnded,
-}
-
-async fn watch_once(
-    cache: &Weak<Inner>,
-    mut client: AuthServiceClient<Channel>,
-    name: &str,
-) -> Result<Stopped, tonic::Status> {
-    let (requests, outbound) = mpsc::channel(16);
-    let mut events = client
-        .watch_revocations(ReceiverStream::new(outbound))
-        .await?
-        .into_inner();
-    {
-        let Some(inner) = cache.upgrade() else {
-            return Ok(Stopped::CacheDropped);
-        };
-        // A new registration replaces our old one on auth's side, so nothing cached under the
-        // old one may stay: start empty, untrusted until the hello is granted.
-        let mut state = inner.state();
-        state.forget_all();
-        state.trusted_until = None;
-    }
-    let hello = pb::WatchRequest {
-        message: Some(pb::watch_request::Message::Hello(pb::WatchHello {
-            holder: name.to_owned(),
-        })),
-    };
-    // (seq acknowledged, when it was sent); 0 is the hello.
-    let mut ungranted = VecDeque::from([(0u64, Instant::now())]);
-    if requests.send(hello).await.is_err() {
-        return Ok(Stopped::StreamEnded);
-    }
-    tracing::debug!(holder = %name, "revocation watch open");
-    while let Some(event) = events.message().await? {
-        let Some(inner) = cache.upgrade() else {
-            return Ok(Stopped::CacheDropped);
-        };
-        apply(&mut inner.state(), &event, &mut ungranted);
-        drop(inner);
-        let ack = pb::WatchRequest {
-            message: Some(pb::watch_request::Message::Ack(pb::WatchAck {
-                seq: event.seq,
-            })),
-        };
-        if ungranted.len() < MAX_UNGRANTED {
-            ungranted.push_back((event.seq, Instant::now()));
-        }
-        if requests.send(ack).await.is_err() {
-            break;
-        }
-    }
-    Ok(Stopped::StreamEnded)
-}
-
-/// Applies one event: evicts what it names (before the caller acknowledges it), and extends
-/// the trust by the lease auth says it granted.
-fn apply(state: &mut State, event: &pb::RevocationEvent, ungranted: &mut VecDeque<(u64, Instant)>) {
-    match &event.event {
-        Some(Event::Credentials(revoked)) => {
-            for digest in &revoked.digests {
-                let mut bytes = [0u8; 32];
-                if hex::decode_to_slice(digest, &mut bytes).is_err() {
-                    // Not a digest we could hold: to be safe, forget everything.
-                    state.entries.clear();
-                    continue;
-                }
-                for kind in [CredentialKind::Token, CredentialKind::Session] {
-                    state.entries.remove(&(kind.into(), bytes));
-                }
-            }
-            state.epoch += 1;
-        }
-        Some(Event::UserId(user_id)) => {
-            state
-                .entries
-                .retain(|_, entry| entry.verdict.user.as_ref().map(|u| u.id) != Some(*user_id));
-            state.epoch += 1;
-        }
-        Some(Event::Heartbeat(_)) => {}
-        None => {
-            // An event this build does not know: it may revoke anything.
-            state.forget_all();
-        }
-    }
-    if event.lease_ms == 0 {
-        // Caching is off at auth.
-        state.forget_all();
-        state.trusted_until = None;
-        return;
-    }
-    while ungranted
-        .front()
-        .is_some_and(|&(seq, _)| seq < event.granted)
-    {
-        ungranted.pop_front();
-    }
-    if let Some(&(seq, sent)) = ungranted.front()
-        && seq == event.granted
-    {
-        let lease = Duration::from_millis(u64::from(event.lease_ms)).mul_f64(LEASE_MARGIN);
-        let until = sent + lease;
-        if !state.trusted(Instant::now()) {
-            // Trust begins (a stream's first grant) or comes back after it ran out. Auth
-            // stopped waiting for this holder meanwhile, so a revocation may have gone unheard
-            // (published before the hello was registered, or while the lease was over): nothing
-            // kept from before may be served, and no verdict fetched before may be kept.
-            state.forget_all();
-        }
-        state.trusted_until = Some(state.trusted_until.map_or(until, |old| old.max(until)));
-        ungranted.pop_front();
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::collections::VecDeque;
+
+    use proto::auth::v1::{self as pb, revocation_event::Event};
+
+    use super::{watch::apply, *};
 
     fn verdict(user_id: i64) -> ValidateTokenResponse {
         ValidateTokenResponse {
@@ -376,13 +238,24 @@ mod tests {
         }
     }
 
-    fn event(seq: u64, granted: u64, event: Event) -> pb::RevocationEvent {
-        pb::RevocationEvent {
+    /// Applies event `seq` of a stream, granting the acknowledgement `granted` (3 s lease).
+    fn receive(
+        cache: &VerdictCache,
+        ungranted: &mut VecDeque<(u64, Instant)>,
+        (seq, granted): (u64, u64),
+        event: Event,
+    ) {
+        let event = pb::RevocationEvent {
             seq,
             lease_ms: 3000,
             granted,
             event: Some(event),
-        }
+        };
+        apply(&mut cache.inner.state(), &event, ungranted);
+    }
+
+    fn heartbeat() -> Event {
+        Event::Heartbeat(pb::Heartbeat {})
     }
 
     #[tokio::test]
@@ -394,8 +267,7 @@ mod tests {
         assert!(cache.is_empty(), "no lease, no caching");
 
         let mut ungranted = VecDeque::from([(0, Instant::now())]);
-        let heartbeat = event(1, 0, Event::Heartbeat(pb::Heartbeat {}));
-        apply(&mut cache.inner.state(), &heartbeat, &mut ungranted);
+        receive(&cache, &mut ungranted, (1, 0), heartbeat());
         assert!(cache.is_trusted());
         let ticket = cache.ticket();
         cache.insert(ticket, CredentialKind::Token, &key, &verdict(1));
@@ -403,14 +275,10 @@ mod tests {
         assert_eq!(cache.lookup(CredentialKind::Session, &key), None);
 
         let digest = hex::encode(Sha256::digest(key.as_bytes()));
-        let revoked = event(
-            2,
-            0,
-            Event::Credentials(pb::RevokedCredentials {
-                digests: vec![digest],
-            }),
-        );
-        apply(&mut cache.inner.state(), &revoked, &mut ungranted);
+        let revoked = Event::Credentials(pb::RevokedCredentials {
+            digests: vec![digest],
+        });
+        receive(&cache, &mut ungranted, (2, 0), revoked);
         assert_eq!(cache.lookup(CredentialKind::Token, &key), None);
         // A verdict fetched across the event is not cached.
         cache.insert(ticket, CredentialKind::Token, &key, &verdict(1));
@@ -421,20 +289,12 @@ mod tests {
     async fn a_user_event_evicts_every_verdict_of_the_user() {
         let cache = untrusted_cache();
         let mut ungranted = VecDeque::from([(0, Instant::now())]);
-        apply(
-            &mut cache.inner.state(),
-            &event(1, 0, Event::Heartbeat(pb::Heartbeat {})),
-            &mut ungranted,
-        );
+        receive(&cache, &mut ungranted, (1, 0), heartbeat());
         let ticket = cache.ticket();
         for (key, user) in [("k1", 1), ("k2", 1), ("k3", 2)] {
             cache.insert(ticket, CredentialKind::Token, key, &verdict(user));
         }
-        apply(
-            &mut cache.inner.state(),
-            &event(2, 0, Event::UserId(1)),
-            &mut ungranted,
-        );
+        receive(&cache, &mut ungranted, (2, 0), Event::UserId(1));
         assert_eq!(cache.len(), 1);
         assert!(cache.lookup(CredentialKind::Token, "k3").is_some());
     }
@@ -445,11 +305,7 @@ mod tests {
         // A new stream: empty and untrusted; a check misses and asks auth.
         let ticket = cache.ticket();
         let mut ungranted = VecDeque::from([(0, Instant::now())]);
-        apply(
-            &mut cache.inner.state(),
-            &event(1, 0, Event::Heartbeat(pb::Heartbeat {})),
-            &mut ungranted,
-        );
+        receive(&cache, &mut ungranted, (1, 0), heartbeat());
         assert!(cache.is_trusted());
         // Auth answered before a revocation it never sent this holder (the hello was not
         // registered yet): the answer must not be kept.
@@ -464,11 +320,7 @@ mod tests {
     async fn what_was_kept_before_trust_ran_out_is_not_served_when_it_comes_back() {
         let cache = untrusted_cache();
         let mut ungranted = VecDeque::from([(0, Instant::now())]);
-        apply(
-            &mut cache.inner.state(),
-            &event(1, 0, Event::Heartbeat(pb::Heartbeat {})),
-            &mut ungranted,
-        );
+        receive(&cache, &mut ungranted, (1, 0), heartbeat());
         let ticket = cache.ticket();
         cache.insert(ticket, CredentialKind::Token, "k", &verdict(1));
         // No acknowledgement granted for a whole lease: auth stops waiting for this holder,
@@ -477,11 +329,7 @@ mod tests {
         tokio::time::advance(Duration::from_secs(3)).await;
         assert!(!cache.is_trusted());
         ungranted.push_back((2, Instant::now()));
-        apply(
-            &mut cache.inner.state(),
-            &event(3, 2, Event::Heartbeat(pb::Heartbeat {})),
-            &mut ungranted,
-        );
+        receive(&cache, &mut ungranted, (3, 2), heartbeat());
         assert!(cache.is_trusted(), "granted again");
         assert_eq!(cache.lookup(CredentialKind::Token, "k"), None);
     }
@@ -492,11 +340,7 @@ mod tests {
         let sent = Instant::now();
         let mut ungranted = VecDeque::from([(0, sent)]);
         tokio::time::advance(Duration::from_millis(500)).await;
-        apply(
-            &mut cache.inner.state(),
-            &event(1, 0, Event::Heartbeat(pb::Heartbeat {})),
-            &mut ungranted,
-        );
+        receive(&cache, &mut ungranted, (1, 0), heartbeat());
         let until = cache.inner.state().trusted_until.unwrap();
         assert_eq!(until, sent + Duration::from_millis(2250));
         let ticket = cache.ticket();
@@ -505,11 +349,7 @@ mod tests {
         assert!(cache.lookup(CredentialKind::Token, "k").is_none());
         assert!(cache.is_empty(), "dropped when the lease ended");
         // A heartbeat granting nothing new does not extend it.
-        apply(
-            &mut cache.inner.state(),
-            &event(2, 0, Event::Heartbeat(pb::Heartbeat {})),
-            &mut ungranted,
-        );
+        receive(&cache, &mut ungranted, (2, 0), heartbeat());
         assert!(!cache.is_trusted());
     }
 }
