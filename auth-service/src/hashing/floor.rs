@@ -16,6 +16,8 @@ use std::{
     time::Duration,
 };
 
+use crate::domain::{Password, TokenKey};
+
 /// How many kinds are remembered; a table holds a handful (one per Django version's defaults).
 const MAX_KINDS: usize = 64;
 
@@ -59,6 +61,33 @@ pub(super) fn kind_of(stored: &str) -> String {
         _ => fields.len().saturating_sub(2),
     };
     fields[..kept].join("$")
+}
+
+impl super::PasswordHasher {
+    /// Learns what checking each kind of hash among `stored` costs (and the dummy's), so that
+    /// the first failed check of an imported account costs no more than any other. Kinds
+    /// already known are skipped; each unknown one is checked once, with a wrong password.
+    pub async fn learn_costs(&self, stored: Vec<String>) {
+        let mut kinds: Vec<(String, Option<String>)> =
+            vec![(kind_of(&self.inner.dummy_hash), None::<String>)];
+        for hash in stored {
+            let kind = kind_of(&hash);
+            if !kinds.iter().any(|(known, _)| *known == kind) {
+                kinds.push((kind, Some(hash)));
+            }
+        }
+        let Ok(wrong) = Password::unchecked(TokenKey::generate().expose()) else {
+            return;
+        };
+        for (kind, hash) in kinds {
+            if self.inner.costs.knows(&kind) {
+                continue;
+            }
+            if let Err(err) = self.verify(&wrong, hash).await {
+                tracing::warn!(%err, "a password hash's cost could not be measured");
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! Password hashing with argon2id, off the async workers: every hash and verify runs on tokio's
-//! blocking pool behind a semaphore, so logins never stall other calls and a burst of them
-//! cannot take more memory than `hashing_concurrency` hashes at once. The wait for a slot is
-//! bounded in length and in time; past either, the call is refused as overloaded at once
-//! instead of queueing without end.
+//! blocking pool in one of a bounded number of slots ([`slots`]), so logins never stall other
+//! calls and a burst of them cannot take more memory than `hashing_concurrency` hashes at once
+//! (each in a working memory kept between hashes, [`memory`]). A failed check takes as long as
+//! the costliest kind of stored hash ([`floor`]).
 //!
 //! The `password_hash` column holds our argon2id PHC string, an unusable marker (`!…`, as
 //! Django writes for users who cannot log in with a password), or a hash imported from Django
@@ -11,26 +11,24 @@
 
 pub mod django;
 mod floor;
+mod memory;
+mod slots;
 
-use std::{
-    sync::{
-        Arc, Mutex, PoisonError,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::Duration,
-};
+use std::sync::Arc;
 
 use argon2::{
-    Algorithm, Argon2, Block, Params, PasswordHash, PasswordVerifier as _, Version,
+    Algorithm, Argon2, Params, PasswordHash, PasswordVerifier as _, Version,
     password_hash::{Output, ParamsString, SaltString, rand_core::OsRng},
 };
 use subtle::ConstantTimeEq as _;
-use tokio::sync::Semaphore;
 use tracing::Span;
 
 use crate::{config::Argon2Params, domain::Password, error::AuthError};
+use memory::WorkingMemory;
+use slots::Slots;
 
 pub use django::{DjangoHash, HashFormatError};
+pub use slots::HashingLimits;
 
 /// Django's prefix for a password that never verifies (`set_unusable_password`).
 const UNUSABLE_PREFIX: char = '!';
@@ -81,20 +79,9 @@ pub struct PasswordHasher {
     inner: Arc<Inner>,
 }
 
-/// How many hashes run at once, and how long the line behind them may get.
-#[derive(Debug, Clone, Copy)]
-pub struct HashingLimits {
-    pub concurrency: usize,
-    pub queue_limit: usize,
-    pub queue_timeout: Duration,
-}
-
 struct Inner {
     argon2: Argon2<'static>,
-    permits: Arc<Semaphore>,
-    limits: HashingLimits,
-    /// Calls waiting for a permit now.
-    waiting: AtomicUsize,
+    slots: Slots,
     memory: WorkingMemory,
     /// A real hash of a random password, verified against when the user does not exist (or
     /// has no usable password), so that these cost the same time as a wrong password.
@@ -112,15 +99,10 @@ impl PasswordHasher {
             None,
         )
         .map_err(AuthError::internal)?;
-        let memory = WorkingMemory {
-            blocks: params.block_count(),
-            free: Mutex::new(Vec::new()),
-        };
+        let memory = WorkingMemory::new(params.block_count());
         let mut inner = Inner {
             argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
-            permits: Arc::new(Semaphore::new(limits.concurrency.max(1))),
-            limits,
-            waiting: AtomicUsize::new(0),
+            slots: Slots::new(limits),
             memory,
             dummy_hash: String::new(),
             costs: floor::Costs::default(),
@@ -169,36 +151,11 @@ impl PasswordHasher {
         Ok(verified)
     }
 
-    /// Learns what checking each kind of hash among `stored` costs (and the dummy's), so that
-    /// the first failed check of an imported account costs no more than any other. Kinds
-    /// already known are skipped; each unknown one is checked once, with a wrong password.
-    pub async fn learn_costs(&self, stored: Vec<String>) {
-        let mut kinds: Vec<(String, Option<String>)> =
-            vec![(floor::kind_of(&self.inner.dummy_hash), None::<String>)];
-        for hash in stored {
-            let kind = floor::kind_of(&hash);
-            if !kinds.iter().any(|(known, _)| *known == kind) {
-                kinds.push((kind, Some(hash)));
-            }
-        }
-        let Ok(wrong) = Password::unchecked(crate::domain::TokenKey::generate().expose()) else {
-            return;
-        };
-        for (kind, hash) in kinds {
-            if self.inner.costs.knows(&kind) {
-                continue;
-            }
-            if let Err(err) = self.verify(&wrong, hash).await {
-                tracing::warn!(%err, "a password hash's cost could not be measured");
-            }
-        }
-    }
-
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Inner) -> Result<T, AuthError> + Send + 'static,
     ) -> Result<T, AuthError> {
-        let permit = self.permit().await?;
+        let permit = self.inner.slots.permit().await?;
         let inner = Arc::clone(&self.inner);
         let span = Span::current();
         // The permit moves into the closure: a caller that gives up does not free its slot
@@ -209,54 +166,6 @@ impl PasswordHasher {
         })
         .await
         .map_err(AuthError::internal)?
-    }
-}
-
-impl PasswordHasher {
-    /// A hashing slot: at once if one is free, else after a wait in a line of bounded length
-    /// and time.
-    async fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, AuthError> {
-        let permits = Arc::clone(&self.inner.permits);
-        if let Ok(permit) = Arc::clone(&permits).try_acquire_owned() {
-            return Ok(permit);
-        }
-        let limits = self.inner.limits;
-        let overloaded = AuthError::Overloaded {
-            retry_after: limits.queue_timeout,
-        };
-        let _place = QueuePlace::take(&self.inner.waiting, limits.queue_limit)
-            .ok_or_else(|| overloaded_now(&limits))?;
-        match tokio::time::timeout(limits.queue_timeout, permits.acquire_owned()).await {
-            Ok(permit) => permit.map_err(AuthError::internal),
-            Err(_) => Err(overloaded),
-        }
-    }
-}
-
-fn overloaded_now(limits: &HashingLimits) -> AuthError {
-    tracing::warn!(queue_limit = limits.queue_limit, "hashing queue full");
-    AuthError::Overloaded {
-        retry_after: limits.queue_timeout,
-    }
-}
-
-/// A place in the line for a hashing slot, given back when dropped (served or given up).
-struct QueuePlace<'a>(&'a AtomicUsize);
-
-impl<'a> QueuePlace<'a> {
-    fn take(waiting: &'a AtomicUsize, limit: usize) -> Option<Self> {
-        waiting
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
-                (now < limit).then_some(now + 1)
-            })
-            .ok()
-            .map(|_| Self(waiting))
-    }
-}
-
-impl Drop for QueuePlace<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -361,46 +270,10 @@ impl Inner {
     }
 }
 
-/// Argon2's working memory (`ARGON2_MEMORY_KIB` for each hash), kept between hashes: at most
-/// one buffer per hashing slot. Allocated afresh for every hash, it came from the allocator
-/// each time: glibc kept what it got back in per-thread arenas, so auth grew to many times the
-/// slots' worth (about 280 MiB in a login storm with 19 MiB hashes; BENCHMARKS.md), and any
-/// allocator that gives the pages back pays their faults again on the next hash.
-struct WorkingMemory {
-    blocks: usize,
-    free: Mutex<Vec<Vec<Block>>>,
-}
-
-impl WorkingMemory {
-    /// Runs `work`, then gives back every buffer it left (memory needed once, at start-up).
-    fn unkept<T>(memory: &Self, work: impl FnOnce() -> T) -> T {
-        let result = work();
-        memory
-            .free
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
-        result
-    }
-
-    fn with<T>(&self, work: impl FnOnce(&mut [Block]) -> T) -> T {
-        let kept = self
-            .free
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
-        let mut blocks = kept.unwrap_or_else(|| vec![Block::default(); self.blocks]);
-        let result = work(&mut blocks);
-        self.free
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(blocks);
-        result
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn cheap() -> PasswordHasher {
@@ -478,7 +351,7 @@ mod tests {
             let hash = hasher.hash(&password).await.unwrap();
             hasher.verify(&password, Some(hash)).await.unwrap();
         }
-        let kept = hasher.inner.memory.free.lock().unwrap().len();
+        let kept = hasher.inner.memory.kept();
         assert!(kept <= 2, "at most one buffer per slot: {kept}");
     }
 
@@ -534,95 +407,6 @@ mod tests {
                 Verified::Mismatch
             );
         }
-    }
-
-    /// Slow hashes (64 MiB, 4 passes: a tenth of a second or more) hold the only slot while
-    /// others line up.
-    fn one_slow_slot(queue_limit: usize, queue_timeout: Duration) -> PasswordHasher {
-        let params = Argon2Params {
-            memory_kib: 65536,
-            iterations: 4,
-            parallelism: 1,
-        };
-        let limits = HashingLimits {
-            concurrency: 1,
-            queue_limit,
-            queue_timeout,
-        };
-        PasswordHasher::new(params, limits).unwrap()
-    }
-
-    /// Waits until a hash holds the only slot.
-    async fn until_busy(hasher: &PasswordHasher) {
-        while hasher.inner.permits.available_permits() > 0 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn past_the_queue_limit_calls_are_refused_at_once() {
-        let hasher = one_slow_slot(2, Duration::from_secs(60));
-        let password = Password::parse("Password123").unwrap();
-        let calls: Vec<_> = (0..8)
-            .map(|_| {
-                let (hasher, password) = (hasher.clone(), password.clone());
-                tokio::spawn(async move { hasher.hash(&password).await })
-            })
-            .collect();
-        let mut overloaded = 0;
-        let mut hashed = 0;
-        for call in calls {
-            match call.await.unwrap() {
-                Ok(_) => hashed += 1,
-                Err(AuthError::Overloaded { .. }) => overloaded += 1,
-                Err(other) => panic!("{other:?}"),
-            }
-        }
-        // One runs, two wait; the other five are turned away without waiting.
-        assert_eq!((hashed, overloaded), (3, 5));
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_wait_past_the_deadline_is_refused_and_frees_its_place() {
-        let hasher = one_slow_slot(1, Duration::from_millis(1));
-        let password = Password::parse("Password123").unwrap();
-        let busy = {
-            let (hasher, password) = (hasher.clone(), password.clone());
-            tokio::spawn(async move { hasher.hash(&password).await })
-        };
-        until_busy(&hasher).await;
-        for _ in 0..3 {
-            let refused = hasher.hash(&password).await;
-            assert!(
-                matches!(refused, Err(AuthError::Overloaded { .. })),
-                "{refused:?}"
-            );
-        }
-        busy.await.unwrap().unwrap();
-        hasher
-            .hash(&password)
-            .await
-            .expect("the slot is free again");
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_caller_that_gives_up_keeps_its_slot_until_its_hash_ends() {
-        let hasher = one_slow_slot(4, Duration::from_secs(60));
-        let password = Password::parse("Password123").unwrap();
-        let abandoned = {
-            let (hasher, password) = (hasher.clone(), password.clone());
-            tokio::spawn(async move { hasher.hash(&password).await })
-        };
-        until_busy(&hasher).await;
-        abandoned.abort();
-        // The hash still runs on the blocking pool: the slot is not free for another at once.
-        assert!(
-            Arc::clone(&hasher.inner.permits)
-                .try_acquire_owned()
-                .is_err(),
-            "the permit stays with the running hash"
-        );
-        hasher.hash(&password).await.expect("served once it ends");
     }
 
     #[tokio::test]
