@@ -21,6 +21,7 @@ macro_rules! profile_columns {
 mod credentials;
 mod import;
 mod lockout;
+mod passwords;
 mod users;
 
 use service_kit::{
@@ -31,7 +32,8 @@ use service_kit::{
 use sqlx::{AnyPool, migrate::Migrator};
 
 pub use credentials::{CredentialLimit, NewCredential};
-pub use users::{NEEDS_AN_IDENTITY, NewUser, UserChanges, UserLookup};
+pub use passwords::UserLookup;
+pub use users::{NEEDS_AN_IDENTITY, NewUser, UserChanges};
 
 static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
