@@ -1,8 +1,8 @@
 //! The one error type of the gateway, [`ApiError`], and the one place where errors become HTTP
 //! responses in DRF's shapes and words. The gRPC → HTTP table ([`ApiError::from_status`]) is
-//! here too, written once for both services.
+//! here too, written once for both services; each case's words are in [`reasons`].
 
-use std::{borrow::Cow, time::Duration};
+use std::time::Duration;
 
 use axum::{
     Json,
@@ -13,6 +13,10 @@ use serde_json::{Map, Value, json};
 use service_kit::validation::FieldErrors;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
+
+mod reasons;
+
+pub use reasons::{AuthenticationFailure, Missing, Refusal};
 
 /// DRF's key for errors that belong to no single field.
 pub const NON_FIELD_ERRORS: &str = "non_field_errors";
@@ -65,107 +69,6 @@ pub enum ApiError {
     Timeout,
     /// 500: anything else; the cause is logged, never sent.
     Internal(String),
-}
-
-/// Why a request is not authenticated (DRF's `TokenAuthentication` cases).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthenticationFailure {
-    NotProvided,
-    HeaderWithoutKey,
-    SpacesInKey,
-    InvalidCharacters,
-    InvalidToken,
-    Expired,
-    Inactive,
-}
-
-impl AuthenticationFailure {
-    fn detail(self) -> &'static str {
-        match self {
-            Self::NotProvided => "Authentication credentials were not provided.",
-            Self::HeaderWithoutKey => "Invalid token header. No credentials provided.",
-            Self::SpacesInKey => "Invalid token header. Token string should not contain spaces.",
-            Self::InvalidCharacters => {
-                "Invalid token header. Token string should not contain invalid characters."
-            }
-            Self::InvalidToken => "Invalid token.",
-            Self::Expired => "Token has expired.",
-            Self::Inactive => "User inactive or deleted.",
-        }
-    }
-
-    /// The failure an auth-service `ErrorInfo` reason stands for.
-    fn from_reason(reason: Option<&str>) -> Self {
-        match reason {
-            Some(proto::reasons::CREDENTIALS_MISSING) => Self::NotProvided,
-            Some(proto::reasons::TOKEN_EXPIRED) => Self::Expired,
-            Some(proto::reasons::USER_INACTIVE) => Self::Inactive,
-            _ => Self::InvalidToken,
-        }
-    }
-}
-
-/// Why a request is refused (403): not allowed, or a CSRF check of Django's failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
-    Permission,
-    CsrfCookieNotSet,
-    CsrfTokenMissing,
-    CsrfTokenIncorrect,
-    /// The `Origin` (as sent) is neither the request's own nor trusted.
-    CsrfBadOrigin(String),
-    CsrfMalformedReferer,
-    CsrfInsecureReferer,
-    /// The `Referer` (as sent) is neither the request's own host nor trusted.
-    CsrfBadReferer(String),
-}
-
-impl Refusal {
-    /// DRF's words; a CSRF reason is Django's, after DRF's `CSRF Failed: `.
-    fn detail(&self) -> Cow<'static, str> {
-        match self {
-            Self::Permission => "You do not have permission to perform this action.".into(),
-            Self::CsrfCookieNotSet => "CSRF Failed: CSRF cookie not set.".into(),
-            Self::CsrfTokenMissing => "CSRF Failed: CSRF token missing.".into(),
-            Self::CsrfTokenIncorrect => {
-                "CSRF Failed: CSRF token from the 'X-Csrftoken' HTTP header incorrect.".into()
-            }
-            Self::CsrfBadOrigin(origin) => format!(
-                "CSRF Failed: Origin checking failed - {origin} does not match any trusted \
-                 origins."
-            )
-            .into(),
-            Self::CsrfMalformedReferer => {
-                "CSRF Failed: Referer checking failed - Referer is malformed.".into()
-            }
-            Self::CsrfInsecureReferer => "CSRF Failed: Referer checking failed - Referer is \
-                                          insecure while host is secure."
-                .into(),
-            Self::CsrfBadReferer(referer) => format!(
-                "CSRF Failed: Referer checking failed - {referer} does not match any trusted \
-                 origins."
-            )
-            .into(),
-        }
-    }
-}
-
-/// What was not found (404).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Missing {
-    Route,
-    Product,
-    User,
-}
-
-impl Missing {
-    fn detail(self) -> &'static str {
-        match self {
-            Self::Route => "Not found.",
-            Self::Product => "No Product matches the given query.",
-            Self::User => "No User matches the given query.",
-        }
-    }
 }
 
 /// The service that answered a gRPC call; it decides what a NOT_FOUND was about.
