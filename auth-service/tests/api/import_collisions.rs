@@ -47,6 +47,21 @@ async fn import(app: &TestApp, path: &Path) -> Result<ImportReport, String> {
         .map_err(|err| err.to_string())
 }
 
+/// A dump of one user (no usable password) and a DRF token of theirs.
+fn user_and_token(pk: u32, username: &str, token: &str) -> tempfile::NamedTempFile {
+    dump(&format!(
+        r#"[{{"model": "auth.user", "pk": {pk}, "fields": {{"username": "{username}", "password": "!"}}}},
+            {{"model": "authtoken.token", "pk": "{token}", "fields": {{"user": {pk}}}}}]"#
+    ))
+}
+
+/// Imports `path`, which must stop with `expected` in its message, writing nothing.
+async fn assert_stops(app: &TestApp, path: &Path, expected: &str) {
+    let err = import(app, path).await.unwrap_err();
+    assert!(err.contains(expected), "{err}");
+    assert!(err.contains("nothing was imported"), "{err}");
+}
+
 async fn assert_refused(app: &TestApp, key: &str) {
     let status = app.validate(key).await.expect_err("no such token here");
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
@@ -54,15 +69,13 @@ async fn assert_refused(app: &TestApp, key: &str) {
 
 async fn case_variant_usernames_in_one_dump_stop_the_import(db: TestDatabase) {
     let app = spawn_app(&db).await;
-    let err = import(&app, boss_and_clerk().path()).await.unwrap_err();
-    assert!(
-        err.contains(
-            "auth.user pk 102, field username: the same username (ignoring case) as \
-             auth.user pk 101 (Boss)"
-        ),
-        "{err}"
-    );
-    assert!(err.contains("nothing was imported"), "{err}");
+    assert_stops(
+        &app,
+        boss_and_clerk().path(),
+        "auth.user pk 102, field username: the same username (ignoring case) as auth.user pk \
+         101 (Boss)",
+    )
+    .await;
     // Before the fix, `boss` was skipped as already there and its token answered as `Boss`.
     assert_refused(&app, CLERK_TOKEN).await;
     assert_refused(&app, BOSS_TOKEN).await;
@@ -74,19 +87,17 @@ async fn case_variant_usernames_in_one_dump_stop_the_import(db: TestDatabase) {
 async fn a_user_made_here_is_never_given_a_django_users_token(db: TestDatabase) {
     let app = spawn_app(&db).await;
     let dave = app.register("Dave").await;
-    let file = dump(&format!(
-        r#"[{{"model": "auth.user", "pk": 7, "fields": {{"username": "dave", "password": "!"}}}},
-            {{"model": "authtoken.token", "pk": "{CLERK_TOKEN}", "fields": {{"user": 7}}}}]"#
-    ));
-    let err = import(&app, file.path()).await.unwrap_err();
-    assert!(
-        err.contains(&format!(
+    let file = user_and_token(7, "dave", CLERK_TOKEN);
+    assert_stops(
+        &app,
+        file.path(),
+        &format!(
             "auth.user pk 7, field username: the same username (ignoring case) as user \
              \"Dave\" (id {} here)",
             dave.id
-        )),
-        "{err}"
-    );
+        ),
+    )
+    .await;
     assert_refused(&app, CLERK_TOKEN).await;
     app.login("Dave", PASSWORD)
         .await
@@ -96,11 +107,12 @@ async fn a_user_made_here_is_never_given_a_django_users_token(db: TestDatabase) 
     let natural = dump(&format!(
         r#"[{{"model": "authtoken.token", "pk": "{CLERK_TOKEN}", "fields": {{"user": ["Dave"]}}}}]"#
     ));
-    let err = import(&app, natural.path()).await.unwrap_err();
-    assert!(
-        err.contains("field user: no user imported from that Django user"),
-        "{err}"
-    );
+    assert_stops(
+        &app,
+        natural.path(),
+        "field user: no user imported from that Django user",
+    )
+    .await;
     assert_refused(&app, CLERK_TOKEN).await;
     app.stop().await;
 }
@@ -111,23 +123,18 @@ async fn an_email_taken_here_stops_the_import(db: TestDatabase) {
         r#"[{"model": "auth.user", "pk": 1, "fields": {"username": "first", "password": "!", "email": "Shared@Example.com"}},
             {"model": "auth.user", "pk": 2, "fields": {"username": "second", "password": "!", "email": "shared@example.com"}}]"#,
     );
-    let err = import(&app, file.path()).await.unwrap_err();
-    assert!(
-        err.contains(
-            "auth.user pk 2, field email: the same email (ignoring case) as auth.user pk 1 \
-             (first)"
-        ),
-        "{err}"
-    );
+    assert_stops(
+        &app,
+        file.path(),
+        "auth.user pk 2, field email: the same email (ignoring case) as auth.user pk 1 (first)",
+    )
+    .await;
     app.stop().await;
 }
 
 async fn importing_again_skips_only_the_same_pk_and_keeps_tokens_with_it(db: TestDatabase) {
     let app = spawn_app(&db).await;
-    let first = dump(&format!(
-        r#"[{{"model": "auth.user", "pk": 101, "fields": {{"username": "Boss", "password": "!"}}}},
-            {{"model": "authtoken.token", "pk": "{BOSS_TOKEN}", "fields": {{"user": 101}}}}]"#
-    ));
+    let first = user_and_token(101, "Boss", BOSS_TOKEN);
     let report = import(&app, first.path()).await.unwrap();
     assert_eq!((report.users_imported, report.tokens_imported), (1, 1));
     let again = import(&app, first.path()).await.unwrap();
@@ -136,19 +143,17 @@ async fn importing_again_skips_only_the_same_pk_and_keeps_tokens_with_it(db: Tes
     assert_eq!(boss.username.as_deref(), Some("Boss"));
 
     // A later dump of the other Django user, `boss` (pk 102), collides with the imported `Boss`.
-    let later = dump(&format!(
-        r#"[{{"model": "auth.user", "pk": 102, "fields": {{"username": "boss", "password": "!"}}}},
-            {{"model": "authtoken.token", "pk": "{CLERK_TOKEN}", "fields": {{"user": 102}}}}]"#
-    ));
-    let err = import(&app, later.path()).await.unwrap_err();
-    assert!(
-        err.contains(&format!(
+    let later = user_and_token(102, "boss", CLERK_TOKEN);
+    assert_stops(
+        &app,
+        later.path(),
+        &format!(
             "auth.user pk 102, field username: the same username (ignoring case) as user \
              \"Boss\" (id {} here, imported from Django pk 101)",
             boss.id
-        )),
-        "{err}"
-    );
+        ),
+    )
+    .await;
     assert_refused(&app, CLERK_TOKEN).await;
     // Tokens alone, after their users: found by the Django pk they name.
     let tokens_alone = dump(&format!(

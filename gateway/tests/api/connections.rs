@@ -14,7 +14,7 @@ use tokio::{
     net::{TcpSocket, TcpStream},
 };
 
-use crate::helpers::{address, expect_status, spawn_stack, spawn_stack_with};
+use crate::helpers::{Stack, address, expect_status, spawn_stack, spawn_stack_with};
 
 /// How long a test waits for the server to close a connection before calling it a hang.
 const GUARD: Duration = Duration::from_secs(10);
@@ -93,6 +93,16 @@ async fn healthz_from(from: Ipv4Addr, gateway: SocketAddr) -> String {
 /// Whether `stream` was refused: closed with the 503 or with nothing.
 fn refused(answer: &[u8]) -> bool {
     answer.is_empty() || answer.starts_with(b"HTTP/1.1 503 ")
+}
+
+/// A gateway of its own beside `stack`'s (whose clients hold connections of their own),
+/// configured by `configure`; its address.
+async fn gateway_beside(
+    stack: &mut Stack,
+    configure: impl FnOnce(&mut gateway::Config),
+) -> SocketAddr {
+    let inventory_url = stack.inventory_url.to_string();
+    address(&stack.extra_gateway(&inventory_url, configure).await)
 }
 
 #[tokio::test]
@@ -202,13 +212,10 @@ async fn a_request_past_the_request_timeout_is_a_504() {
 #[tokio::test]
 async fn connections_over_the_cap_are_refused_until_one_closes() {
     let mut stack = spawn_stack().await;
-    let inventory_url = stack.inventory_url.to_string();
-    let base = stack
-        .extra_gateway(&inventory_url, |config| {
-            config.connections.max_connections = 2;
-        })
-        .await;
-    let gateway = address(&base);
+    let gateway = gateway_beside(&mut stack, |config| {
+        config.connections.max_connections = 2;
+    })
+    .await;
     let first = TcpStream::connect(gateway).await.unwrap();
     let _second = TcpStream::connect(gateway).await.unwrap();
     let mut third = TcpStream::connect(gateway).await.unwrap();
@@ -237,13 +244,10 @@ async fn connections_over_the_cap_are_refused_until_one_closes() {
 #[tokio::test]
 async fn at_the_cap_the_idlest_connection_makes_room_for_a_new_client() {
     let mut stack = spawn_stack().await;
-    let inventory_url = stack.inventory_url.to_string();
-    let base = stack
-        .extra_gateway(&inventory_url, |config| {
-            config.connections.max_connections = 3;
-        })
-        .await;
-    let gateway = address(&base);
+    let gateway = gateway_beside(&mut stack, |config| {
+        config.connections.max_connections = 3;
+    })
+    .await;
     let mut held = Vec::new();
     for _ in 0..3 {
         held.push(idle_connection(CLIENT_A, gateway).await);
@@ -266,14 +270,11 @@ async fn at_the_cap_the_idlest_connection_makes_room_for_a_new_client() {
 #[tokio::test]
 async fn one_client_holds_no_more_than_its_share() {
     let mut stack = spawn_stack().await;
-    let inventory_url = stack.inventory_url.to_string();
-    let base = stack
-        .extra_gateway(&inventory_url, |config| {
-            config.connections.max_connections = 4;
-            config.connections.max_connections_per_client = 2;
-        })
-        .await;
-    let gateway = address(&base);
+    let gateway = gateway_beside(&mut stack, |config| {
+        config.connections.max_connections = 4;
+        config.connections.max_connections_per_client = 2;
+    })
+    .await;
     let mut first = idle_connection(CLIENT_A, gateway).await;
     let _second = idle_connection(CLIENT_A, gateway).await;
     let _third = idle_connection(CLIENT_A, gateway).await;
