@@ -3,9 +3,9 @@
 //! addresses locked nothing, and five failures naming someone else's address locked that
 //! person out of the gateway with the right password.
 
-use proto::{auth::v1 as pb, credentials::CLIENT_ADDRESS_KEY};
+use proto::auth::v1 as pb;
 use service_kit::testing::TestDatabase;
-use tonic::{Code, Request, transport::Endpoint};
+use tonic::{Code, transport::Endpoint};
 
 use crate::helpers::*;
 
@@ -15,14 +15,6 @@ service_kit::on_both_backends!(a_caller_that_is_no_front_end_is_counted_by_its_o
 const GATEWAY: [u8; 4] = [127, 0, 0, 2];
 /// A person behind the gateway.
 const PERSON: &str = "198.51.100.7";
-
-fn naming<T>(address: &str, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert(CLIENT_ADDRESS_KEY, address.parse().unwrap());
-    request
-}
 
 async fn a_caller_that_is_no_front_end_is_counted_by_its_own_address(db: TestDatabase) {
     let mut config = auth_service::Config::for_tests(db.url());
@@ -42,7 +34,7 @@ async fn a_caller_that_is_no_front_end_is_counted_by_its_own_address(db: TestDat
     let mut direct = app.client();
     for _ in 0..5 {
         let status = direct
-            .login(naming(PERSON, login_request("victim", "Wrong1234")))
+            .login(from_address(PERSON, login_request("victim", "Wrong1234")))
             .await
             .unwrap_err();
         assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
@@ -50,7 +42,7 @@ async fn a_caller_that_is_no_front_end_is_counted_by_its_own_address(db: TestDat
     // The person, through the gateway, is not locked out.
     gateway
         .clone()
-        .login(naming(PERSON, login_request("victim", PASSWORD)))
+        .login(from_address(PERSON, login_request("victim", PASSWORD)))
         .await
         .expect("the person behind the gateway logs in");
 
@@ -59,7 +51,7 @@ async fn a_caller_that_is_no_front_end_is_counted_by_its_own_address(db: TestDat
     for guess in 0..10 {
         let address = format!("203.0.113.{guess}");
         let status = direct
-            .login(naming(&address, login_request("victim", "Wrong1234")))
+            .login(from_address(&address, login_request("victim", "Wrong1234")))
             .await
             .unwrap_err();
         if status.code() == Code::ResourceExhausted {

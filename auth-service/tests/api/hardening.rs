@@ -5,22 +5,13 @@
 
 use std::{sync::Arc, time::Duration};
 
-use proto::{auth::v1 as pb, credentials::CLIENT_ADDRESS_KEY, reasons};
+use proto::{auth::v1 as pb, reasons};
 use service_kit::testing::TestDatabase;
 use tokio::sync::Barrier;
 use tonic::{Code, Request, Status};
 use tonic_types::StatusExt;
 
 use crate::helpers::*;
-
-/// `message` from client address `address`, as the gateway names it.
-fn from_address<T>(address: &str, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert(CLIENT_ADDRESS_KEY, address.parse().unwrap());
-    request
-}
 
 async fn login_from(
     app: &TestApp,

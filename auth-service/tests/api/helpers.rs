@@ -206,6 +206,16 @@ pub fn login_request(username: &str, password: &str) -> pb::LoginRequest {
     }
 }
 
+/// `message` from client address `address`, as the gateway names it (`x-client-address`).
+pub fn from_address<T>(address: &str, message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    request.metadata_mut().insert(
+        proto::credentials::CLIENT_ADDRESS_KEY,
+        address.parse().unwrap(),
+    );
+    request
+}
+
 /// `message` carrying `authorization: Token <key>`.
 pub fn authed<T>(key: &str, message: T) -> Request<T> {
     with_authorization(&format!("Token {key}"), message)

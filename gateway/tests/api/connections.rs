@@ -179,14 +179,21 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
     eprintln!("idle connection closed after {:?}", started.elapsed());
 }
 
+/// An inventory that accepts connections (the kernel does) but never speaks, and its URL; it
+/// listens while the listener is kept.
+fn silent_inventory() -> (std::net::TcpListener, String) {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    (silent, url)
+}
+
 #[tokio::test]
 async fn a_request_past_the_request_timeout_is_a_504() {
     let mut stack = spawn_stack().await;
     let token = stack.clerk("alice").await;
-    // A listener that accepts connections (the kernel does) but never speaks, and an upstream
-    // deadline far past the client's patience: only the request timeout can answer in time.
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    // An upstream deadline far past the client's patience: only the request timeout can
+    // answer in time.
+    let (silent, silent_url) = silent_inventory();
     let base = stack
         .extra_gateway(&silent_url, |config| {
             config.upstream_timeout = Duration::from_secs(600);
@@ -303,10 +310,8 @@ async fn one_client_holds_no_more_than_its_share() {
 async fn a_connection_with_a_request_under_way_is_never_closed_for_another() {
     let mut stack = spawn_stack().await;
     let token = stack.clerk("alice").await;
-    // An inventory that accepts connections and never answers: a product read through it is
-    // in flight until the request timeout's 504.
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    // A product read through a silent inventory is in flight until the request timeout's 504.
+    let (silent, silent_url) = silent_inventory();
     let base = stack
         .extra_gateway(&silent_url, |config| {
             config.connections.max_connections = 2;
