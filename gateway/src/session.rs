@@ -5,6 +5,7 @@
 
 use axum::response::AppendHeaders;
 use http::{HeaderMap, Method, header};
+use subtle::ConstantTimeEq;
 
 use crate::error::Refusal;
 
@@ -52,7 +53,9 @@ pub fn check_csrf(headers: &HeaderMap) -> Result<(), Refusal> {
         .map(|value| value.as_bytes())
         .filter(|token| !token.is_empty())
         .ok_or(Refusal::CsrfTokenMissing)?;
-    if constant_time_eq(expected.as_bytes(), presented) {
+    // `subtle` compares without an early exit, so the time taken tells nothing about the token;
+    // slices of different lengths are unequal.
+    if bool::from(expected.as_bytes().ct_eq(presented)) {
         Ok(())
     } else {
         Err(Refusal::CsrfTokenIncorrect)
@@ -116,11 +119,6 @@ fn new_csrf_token() -> String {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).expect("the OS random source is available");
     hex::encode(bytes)
-}
-
-/// Compares without an early exit, so the time taken tells nothing about the token.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
@@ -193,5 +191,18 @@ mod tests {
             ])),
             Ok(())
         );
+    }
+
+    /// A header that is a prefix of the cookie (or the other way round) is not the token:
+    /// an empty-tail comparison would let one character of it through.
+    #[test]
+    fn refuses_a_prefix_of_the_token() {
+        for (cookie, header) in [("csrftoken=t1", "t"), ("csrftoken=t", "t1")] {
+            assert_eq!(
+                check_csrf(&headers(&[("cookie", cookie), ("x-csrftoken", header)])),
+                Err(Refusal::CsrfTokenIncorrect),
+                "{cookie:?} with {header:?}"
+            );
+        }
     }
 }
