@@ -4,7 +4,7 @@
 use std::{path::PathBuf, process::Command};
 
 use inventory_service::import::{ImportReport, import_django_file};
-use proto::inventory::v1::{GetProductRequest, ListProductsRequest};
+use proto::inventory::v1::{DeleteProductRequest, GetProductRequest, ListProductsRequest};
 use service_kit::testing::{TestDatabase, output_with_input};
 
 use crate::helpers::*;
@@ -126,6 +126,40 @@ async fn a_bad_record_or_a_taken_id_writes_nothing(db: TestDatabase) {
     assert_eq!(product_count(&app).await, 3);
 }
 
+/// A refusal met after some records were written takes them back: the import is one
+/// transaction.
+async fn an_import_refused_after_some_inserts_writes_nothing(db: TestDatabase) {
+    let app = spawn_app(db).await;
+    // Only id 3 is held here, by another product: the dump's pk 1 goes in before its pk 3 is
+    // refused.
+    for name in ["Local one", "Local two", "Local three"] {
+        app.create_product(widget_named(name)).await;
+    }
+    for id in [1, 2] {
+        app.inventory()
+            .delete_product(with_token(DeleteProductRequest { id }, &app.admin_token))
+            .await
+            .unwrap();
+    }
+    let err = import_django_file(&app.config, &fixture("products.json"), None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(
+            "inventory.product pk 3, field pk: id 3 is held by product \"Local three\""
+        ),
+        "{err}"
+    );
+    assert_eq!(product_count(&app).await, 1);
+    let status = app
+        .inventory()
+        .get_product(with_token(GetProductRequest { id: 1 }, &app.admin_token))
+        .await
+        .expect_err("pk 1 of the refused import is not kept");
+    assert_eq!(status.code(), tonic::Code::NotFound);
+}
+
 async fn the_command_reads_standard_input(db: TestDatabase) {
     let app = spawn_app(db).await;
     let run = |args: &[&str], input: &str| {
@@ -206,5 +240,6 @@ service_kit::on_both_backends!(
     a_list_call_returns_at_most_the_maximum_page,
     products_keep_ids_and_exact_prices_and_new_ids_follow,
     a_bad_record_or_a_taken_id_writes_nothing,
+    an_import_refused_after_some_inserts_writes_nothing,
     the_command_reads_standard_input,
 );
