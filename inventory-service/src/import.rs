@@ -9,7 +9,7 @@ use std::{collections::BTreeSet, path::PathBuf, time::SystemTime};
 use proto::inventory::v1::CreateProductRequest;
 use service_kit::{
     database::DatabaseError,
-    django::{self, DumpError, Record, RecordError, RecordRef},
+    django::{self, DumpError, Record, RecordError},
     time::UnixMicros,
 };
 
@@ -17,7 +17,7 @@ use crate::{
     cache::{self, CacheError},
     config::Config,
     domain::NewProduct,
-    store::ProductStore,
+    store::{ImportRefused, ImportReport, ImportedProduct, ProductStore},
 };
 
 /// `import-django`'s arguments.
@@ -46,27 +46,16 @@ pub enum ImportError {
     #[error("the products were imported, but the servers' caches could not be told: {0}")]
     Cache(#[from] CacheError),
     #[error("the import failed and nothing was written: {0}")]
-    Store(#[from] sqlx::Error),
+    Store(sqlx::Error),
 }
 
-/// A product of the dump, checked.
-#[derive(Debug)]
-pub struct ImportedProduct {
-    pub source: RecordRef,
-    /// Django's id, kept.
-    pub id: i64,
-    pub product: NewProduct,
-    /// The model's own `created_at` / `updated_at`, where it has them.
-    pub created_at: Option<SystemTime>,
-    pub updated_at: Option<SystemTime>,
-}
-
-/// What an import did.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct ImportReport {
-    pub imported: usize,
-    /// Products already here: the same id with the same name.
-    pub skipped: usize,
+impl From<ImportRefused> for ImportError {
+    fn from(refused: ImportRefused) -> Self {
+        match refused {
+            ImportRefused::IdHeld(record) => Self::Record(record),
+            ImportRefused::Database(err) => Self::Store(err),
+        }
+    }
 }
 
 /// The `import-django` command; the error is a message for the console.

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use service_kit::{
     database::{self, Backend, DatabaseError, Migrations, Readers, on_backend},
-    django::RecordError,
+    django::{RecordError, RecordRef},
     idempotency::Writes,
     time::UnixMicros,
 };
@@ -19,7 +19,6 @@ use sqlx::{AnyConnection, AnyPool, Row};
 use crate::{
     domain::{NewProduct, Price, ProductChanges, Quantity, StockDelta},
     error::InventoryError,
-    import::{ImportError, ImportReport, ImportedProduct},
 };
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -92,6 +91,38 @@ const INSERT_IMPORTED: &str = "INSERT INTO products (id, name, description, pric
 const ADVANCE_POSTGRES_IDS: &str = "SELECT setval(pg_get_serial_sequence('products', 'id'), \
                                     GREATEST((SELECT MAX(id) FROM products), 1), \
                                     (SELECT MAX(id) FROM products) IS NOT NULL)";
+
+/// A product of another system's (a Django dump's), checked as CreateProduct checks one, to
+/// be written with the id and times it had there.
+#[derive(Debug)]
+pub struct ImportedProduct {
+    /// The record it came from, named when it is refused.
+    pub source: RecordRef,
+    /// Django's id, kept.
+    pub id: i64,
+    pub product: NewProduct,
+    /// The model's own `created_at` / `updated_at`, where it has them.
+    pub created_at: Option<SystemTime>,
+    pub updated_at: Option<SystemTime>,
+}
+
+/// What an import did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    pub imported: usize,
+    /// Products already here: the same id with the same name.
+    pub skipped: usize,
+}
+
+/// Why an import wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportRefused {
+    /// A product's id is held here by another product.
+    #[error(transparent)]
+    IdHeld(#[from] RecordError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
 
 /// A stored product.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -334,7 +365,7 @@ impl ProductStore {
         &self,
         products: &[ImportedProduct],
         now: SystemTime,
-    ) -> Result<ImportReport, ImportError> {
+    ) -> Result<ImportReport, ImportRefused> {
         let mut tx = self.pool.begin().await?;
         let mut names: HashMap<i64, String> = sqlx::query(EXISTING_NAMES)
             .fetch_all(&mut *tx)

@@ -3,7 +3,7 @@
 
 use std::{path::PathBuf, process::Command};
 
-use inventory_service::import::{ImportReport, import_django_file};
+use inventory_service::{import::import_django_file, store::ImportReport};
 use proto::inventory::v1::{DeleteProductRequest, GetProductRequest, ListProductsRequest};
 use service_kit::testing::{TestDatabase, output_with_input};
 
