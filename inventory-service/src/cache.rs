@@ -16,10 +16,7 @@
 //! - A table of more than `PRODUCT_CACHE_MAX_PRODUCTS` products is not copied: reads go to the
 //!   database, as they do whenever the copy is not trusted.
 
-use std::{
-    sync::{Arc, Mutex, MutexGuard},
-    time::Duration,
-};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use service_kit::{
     database::{Claim, SqliteClaim, SqliteCommits},
@@ -28,6 +25,7 @@ use service_kit::{
 use tokio::time::Instant;
 
 use crate::{
+    config::CacheSettings,
     error::InventoryError,
     store::{Listed, Page, Product, ProductStore},
 };
@@ -42,17 +40,6 @@ pub const TABLES: Tables = Tables {
 };
 
 const PROGRAM: &str = "inventory-service";
-
-/// How the cache is set up: `PRODUCT_CACHE_LEASE_MS` and `PRODUCT_CACHE_MAX_PRODUCTS`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CacheSettings {
-    /// How long a replica may serve its copy without hearing the feed (PostgreSQL) or looking
-    /// at the file (SQLite), and so how long a write waits at most for a replica that stopped
-    /// answering. Zero: no cache.
-    pub lease: Duration,
-    /// More products than this and none are kept.
-    pub max_products: usize,
-}
 
 /// The copy, its epoch and its trust; what the feed follows.
 #[derive(Default)]
@@ -381,6 +368,8 @@ pub async fn settle_console_writes(url: &str, settings: CacheSettings) -> Result
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]

@@ -5,7 +5,6 @@ use std::{net::SocketAddr, time::Duration};
 
 use http::Uri;
 
-use crate::cache::CacheSettings;
 use service_kit::{
     database::DatabaseUrl,
     env::{self, ConfigError},
@@ -94,6 +93,17 @@ impl Config {
             },
         }
     }
+}
+
+/// How the product cache is set up ([`Config::product_cache`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheSettings {
+    /// How long a replica may serve its copy without hearing the feed (PostgreSQL) or looking
+    /// at the file (SQLite), and so how long a write waits at most for a replica that stopped
+    /// answering. Zero: no cache.
+    pub lease: Duration,
+    /// More products than this and none are kept.
+    pub max_products: usize,
 }
 
 /// A positive number of milliseconds.
