@@ -18,12 +18,6 @@ const SELECT_PAGE: &str = concat!(
     " FROM products ORDER BY id LIMIT $1 OFFSET $2"
 );
 
-const SELECT_FIRST: &str = concat!(
-    "SELECT ",
-    product_columns!(),
-    " FROM products ORDER BY id LIMIT $1"
-);
-
 const COUNT: &str = "SELECT COUNT(*) FROM products";
 
 /// Which slice of the product list to read, in id order.
@@ -64,28 +58,7 @@ impl ProductStore {
     /// there are in all (a second query, which unpaged readers do without).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list(&self, page: Page, count: bool) -> Result<Listed, InventoryError> {
-        // One row past the page tells whether more follow, without counting.
-        let (limit, offset) = (
-            saturating_i64(page.limit).saturating_add(1),
-            saturating_i64(page.offset),
-        );
-        let rows: Vec<ProductRow> = self
-            .readers
-            .read(|connection| {
-                on_backend!(connection, |connection| Box::pin(
-                    sqlx::query_as(SELECT_PAGE)
-                        .bind(limit)
-                        .bind(offset)
-                        .fetch_all(connection)
-                ))
-            })
-            .await?;
-        let more = rows.len() as u64 > page.limit;
-        let products = rows
-            .into_iter()
-            .take(usize::try_from(page.limit).unwrap_or(usize::MAX))
-            .map(Product::from)
-            .collect();
+        let (products, more) = self.page(page).await?;
         let total = if count {
             let total: i64 = self
                 .readers
@@ -109,22 +82,39 @@ impl ProductStore {
     /// Every product in id order, if there are at most `max` (the product cache keeps no more).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn all(&self, max: usize) -> Result<Option<Vec<Product>>, InventoryError> {
-        // One row past the bound tells that there are more, without counting.
-        let limit = i64::try_from(max).unwrap_or(i64::MAX).saturating_add(1);
+        let first = Page {
+            limit: u64::try_from(max).unwrap_or(u64::MAX),
+            offset: 0,
+        };
+        let (products, more) = self.page(first).await?;
+        Ok((!more).then_some(products))
+    }
+
+    /// The products of `page`, and whether more follow it.
+    async fn page(&self, page: Page) -> Result<(Vec<Product>, bool), InventoryError> {
+        // One row past the page tells whether more follow, without counting.
+        let (limit, offset) = (
+            saturating_i64(page.limit).saturating_add(1),
+            saturating_i64(page.offset),
+        );
         let rows: Vec<ProductRow> = self
             .readers
             .read(|connection| {
                 on_backend!(connection, |connection| Box::pin(
-                    sqlx::query_as(SELECT_FIRST)
+                    sqlx::query_as(SELECT_PAGE)
                         .bind(limit)
+                        .bind(offset)
                         .fetch_all(connection)
                 ))
             })
             .await?;
-        if rows.len() > max {
-            return Ok(None);
-        }
-        Ok(Some(rows.into_iter().map(Product::from).collect()))
+        let more = rows.len() as u64 > page.limit;
+        let products = rows
+            .into_iter()
+            .take(usize::try_from(page.limit).unwrap_or(usize::MAX))
+            .map(Product::from)
+            .collect();
+        Ok((products, more))
     }
 }
 
