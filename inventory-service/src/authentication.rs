@@ -224,26 +224,24 @@ mod tests {
 
     #[test]
     fn auth_failures_fail_closed() {
-        let classify = |code| classify_auth_failure(tonic::Status::new(code, "x"));
-        assert!(matches!(
-            classify(Code::Unauthenticated),
-            InventoryError::CredentialsRejected(_)
-        ));
-        for code in [
-            Code::Unavailable,
-            Code::DeadlineExceeded,
-            Code::Cancelled,
-            Code::Unknown,
+        let outcome = |code| match classify_auth_failure(tonic::Status::new(code, "x")) {
+            InventoryError::CredentialsRejected(_) => "rejected",
+            InventoryError::AuthUnavailable(_) => "unavailable",
+            InventoryError::AuthFailed(_) => "failed",
+            other => panic!("{other:?}"),
+        };
+        for (code, expected) in [
+            (Code::Unauthenticated, "rejected"),
+            (Code::Unavailable, "unavailable"),
+            (Code::DeadlineExceeded, "unavailable"),
+            (Code::Cancelled, "unavailable"),
+            (Code::Unknown, "unavailable"),
+            (Code::Internal, "failed"),
+            (Code::PermissionDenied, "failed"),
+            (Code::InvalidArgument, "failed"),
+            (Code::Ok, "failed"),
         ] {
-            assert!(matches!(classify(code), InventoryError::AuthUnavailable(_)));
-        }
-        for code in [
-            Code::Internal,
-            Code::PermissionDenied,
-            Code::InvalidArgument,
-            Code::Ok,
-        ] {
-            assert!(matches!(classify(code), InventoryError::AuthFailed(_)));
+            assert_eq!(outcome(code), expected, "{code:?}");
         }
     }
 }
