@@ -2,7 +2,8 @@
 //! every call checked with the auth service first.
 //!
 //! - `config`: settings from the environment.
-//! - `server`: `Application` binds, migrates, mounts, serves, and hands over on SIGTERM.
+//! - `server`: `Application` opens (and migrates) the database, binds, mounts, serves, and
+//!   hands over on SIGTERM.
 //! - `authentication`: the tower layer that requires every caller to be authenticated by the
 //!   auth service (any of its replicas), and the watch on auth's health.
 //! - `grpc`: the RPC handlers, thin proto ↔ domain translation plus authorization.

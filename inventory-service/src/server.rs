@@ -1,6 +1,7 @@
-//! Building and running the server: bind first (so the port is known before anything else
-//! starts), connect and migrate the database, mount health, reflection and the inventory
-//! service behind the auth layer, then serve until the shutdown future resolves.
+//! Building and running the server: connect and migrate the database and set the product cache
+//! up on it, then bind (port 0 picks a free port, which `local_addr` reports), mount health,
+//! reflection and the inventory service behind the auth layer, and serve until the shutdown
+//! future resolves.
 
 use std::{future::Future, net::SocketAddr};
 
