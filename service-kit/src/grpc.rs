@@ -98,8 +98,9 @@ pub struct HandOver {
     /// NOT_SERVING. Clients of this workspace hear at once; one that polls health needs a
     /// grace longer than its polling interval.
     pub grace: Duration,
-    /// `DRAIN_TIMEOUT_MS`: how long the calls in flight then have to finish; those still
-    /// running are cut.
+    /// `DRAIN_TIMEOUT_MS`: how long the calls in flight then have to finish before the server
+    /// stops waiting for them; they are cut when the process exits (auth first waits out the
+    /// verdict-cache leases it granted, and its connections serve on meanwhile).
     pub drain_timeout: Duration,
 }
 

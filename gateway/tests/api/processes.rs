@@ -23,6 +23,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use proto::auth::v1::{LoginRequest, auth_service_client::AuthServiceClient};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use service_kit::testing::TestDatabase;
@@ -258,7 +259,7 @@ pub struct Replicas {
     pub token: String,
     pub product: i64,
     // Dropped after the replicas (declaration order): a database outlives its servers.
-    _databases: [TestDatabase; 2],
+    databases: [TestDatabase; 2],
 }
 
 /// Every replica's `http://` URL, comma-separated: the form `AUTH_URL` and `INVENTORY_URL` take.
@@ -326,7 +327,7 @@ impl Replicas {
                 .unwrap(),
             token: String::new(),
             product: 0,
-            _databases: [auth_db, inventory_db],
+            databases: [auth_db, inventory_db],
         };
         wait_until_ready(&replicas.client, &replicas.gateway.url()).await;
         let login = replicas
@@ -358,6 +359,34 @@ impl Replicas {
             response.status()
         );
         response.json().await.expect("a JSON body")
+    }
+
+    /// A login sent straight to `auth` that takes its time: the user's password is hashed
+    /// with argon2id at 64 MiB and 8 passes, so verifying it keeps the call in flight for a
+    /// second or more. The task answers with how long the call took and how it ended.
+    pub async fn slow_login(
+        &self,
+        auth: &Replica,
+    ) -> tokio::task::JoinHandle<(Duration, Result<(), tonic::Status>)> {
+        let mut config = auth_service::Config::for_tests(self.databases[0].url());
+        config.argon2.memory_kib = 65536;
+        config.argon2.iterations = 8;
+        auth_service::create_superuser(&config, "slowpoke", None, PASSWORD)
+            .await
+            .expect("the slow user is created");
+        let mut client = AuthServiceClient::connect(auth.url())
+            .await
+            .expect("the client connects");
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let login = LoginRequest {
+                username: Some("slowpoke".to_owned()),
+                password: Some(PASSWORD.to_owned()),
+                ..Default::default()
+            };
+            let answer = client.login(login).await;
+            (started.elapsed(), answer.map(drop))
+        })
     }
 
     /// Steady reads through the gateway by `workers` callers: a product (inventory, which asks

@@ -1,15 +1,19 @@
 //! Two replicas of auth and of inventory, each a process of its own on one PostgreSQL database,
 //! behind a gateway that lists both of each: reads spread over every replica, and none fails
-//! when a replica is killed with no warning or leaves on SIGTERM; keyed writes sent into the
+//! when a replica is killed with no warning or leaves on SIGTERM (where a slow login in flight
+//! past the grace is answered, and no client had to send a call again); keyed writes sent into the
 //! kills apply exactly once, however often they are sent. PostgreSQL only (replicas
 //! share a database); skipped with a notice without `TEST_POSTGRES_URL`.
 //!
 //! The figures (calls per replica, how long each client took to take a replica out, how many
 //! calls were sent again) are printed: `cargo test -p gateway --test api replicas -- --nocapture`.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::processes::{Load, Replica, Replicas};
+
+/// How long a leaving replica serves on while it reports NOT_SERVING, in the SIGTERM test.
+const GRACE: Duration = Duration::from_millis(500);
 
 /// Callers reading at once.
 const WORKERS: usize = 8;
@@ -132,11 +136,17 @@ async fn reads_spread_over_every_replica_and_none_fails_when_one_is_killed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_leaving_on_sigterm_fails_no_call_and_is_left_before_it_goes() {
-    let Some((mut replicas, load)) = under_load(&[("SHUTDOWN_GRACE_MS", "500")]).await else {
+    let grace = GRACE.as_millis().to_string();
+    let Some((mut replicas, load)) = under_load(&[("SHUTDOWN_GRACE_MS", &grace)]).await else {
         return;
     };
 
     for service in ["auth", "inventory"] {
+        // A call that is still running when the grace ends: the drain must let it finish.
+        let slow = match service {
+            "auth" => Some(replicas.slow_login(first_of(&replicas, "auth")).await),
+            _ => None,
+        };
         let leaving = first(&mut replicas, service);
         let asked = leaving.terminate();
         let (exited, clean) = leaving.wait();
@@ -157,8 +167,20 @@ async fn a_replica_leaving_on_sigterm_fails_no_call_and_is_left_before_it_goes()
             exited - asked
         );
         print_taken_out(leaving, &clients, asked);
+        if let Some(slow) = slow {
+            let (took, answer) = slow.await.expect("the slow login ran");
+            eprintln!("the slow login on the leaving auth took {took:?}: {answer:?}");
+            assert!(took > GRACE, "the slow login was in flight past the grace");
+            answer.expect("the call in flight when the grace ended is answered");
+        }
         load.more(300).await;
         assert_eq!(load.failures(), Vec::<String>::new());
+        // A drain that works fails no call: no client had to send one to another replica.
+        let resent: u64 = clients.iter().map(|client| client.resent()).sum();
+        assert_eq!(
+            resent, 0,
+            "calls the {service} drain failed were sent again"
+        );
     }
 
     let failures = load.failures();
