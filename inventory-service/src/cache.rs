@@ -279,20 +279,7 @@ impl Products {
             Lookup::NotServing => return Ok(None),
             Lookup::Miss(ticket) => ticket,
         };
-        let Some(all) = self.store.all(self.max_products).await? else {
-            let mut state = self.shared.state();
-            if state.epoch == ticket {
-                state.oversized_at = Some(ticket);
-            }
-            return Ok(None);
-        };
-        let all: Arc<[Product]> = all.into();
-        let mut state = self.shared.state();
-        if state.epoch == ticket && Shared::trusted(&state) {
-            state.products = Some(all.clone());
-        }
-        // Read after this reader began: what it answers, kept or not, is fresh enough for it.
-        Ok(Some(all))
+        read_whole(&self.shared, ticket, self.store.all(self.max_products)).await
     }
 
     fn copy(&self) -> Lookup {
@@ -305,6 +292,30 @@ impl Products {
             None => Lookup::Miss(state.epoch),
         }
     }
+}
+
+/// The whole table as `read` reads it, kept as the copy only if nothing was dropped since
+/// `ticket` (the epoch when the read began): a read that spans a write's commit may have read
+/// from before it.
+async fn read_whole(
+    shared: &Shared,
+    ticket: u64,
+    read: impl Future<Output = Result<Option<Vec<Product>>, InventoryError>>,
+) -> Result<Option<Arc<[Product]>>, InventoryError> {
+    let Some(all) = read.await? else {
+        let mut state = shared.state();
+        if state.epoch == ticket {
+            state.oversized_at = Some(ticket);
+        }
+        return Ok(None);
+    };
+    let all: Arc<[Product]> = all.into();
+    let mut state = shared.state();
+    if state.epoch == ticket && Shared::trusted(&state) {
+        state.products = Some(all.clone());
+    }
+    // Read after this reader began: what it answers, kept or not, is fresh enough for it.
+    Ok(Some(all))
 }
 
 /// What the copy can do for a read now.
@@ -383,6 +394,47 @@ mod tests {
         for unknown in ["product:", "product:x", "user:1", "", "productsx"] {
             assert!(!shared.apply(unknown), "{unknown}");
         }
+    }
+
+    fn product(name: &str) -> Product {
+        Product {
+            id: 1,
+            name: name.to_owned(),
+            description: String::new(),
+            price: crate::domain::Price::from_cents(100),
+            quantity: crate::domain::Quantity::from_stored(1),
+            created_at: std::time::SystemTime::UNIX_EPOCH,
+            updated_at: std::time::SystemTime::UNIX_EPOCH,
+        }
+    }
+
+    /// The race the epoch guards: the whole-table read takes its snapshot, a write commits and
+    /// its drop lands, then the read returns the table as it was. Its reader may answer with
+    /// it (it began before the write returned), but it is never kept for later reads.
+    #[tokio::test]
+    async fn a_whole_table_read_that_spans_a_writes_commit_is_not_kept() {
+        let shared = Shared::default();
+        shared.grant_until(Instant::now() + Duration::from_secs(60));
+
+        let ticket = shared.state().epoch;
+        let spanning = async {
+            // The write's commit and drop, while the read is in flight.
+            shared.drop_copy();
+            Ok(Some(vec![product("before the write")]))
+        };
+        let answered = read_whole(&shared, ticket, spanning).await.unwrap();
+        assert_eq!(answered.unwrap()[0].name, "before the write");
+        assert!(shared.state().products.is_none(), "a stale copy was kept");
+
+        let ticket = shared.state().epoch;
+        let quiet = async { Ok(Some(vec![product("after the write")])) };
+        read_whole(&shared, ticket, quiet).await.unwrap();
+        let kept = shared
+            .state()
+            .products
+            .clone()
+            .expect("a read with no drop is kept");
+        assert_eq!(kept[0].name, "after the write");
     }
 
     #[tokio::test(start_paused = true)]

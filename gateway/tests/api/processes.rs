@@ -27,6 +27,7 @@ use proto::auth::v1::{LoginRequest, auth_service_client::AuthServiceClient};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use service_kit::testing::TestDatabase;
+use sqlx::Connection;
 
 use crate::helpers::{PASSWORD, credentials, wait_until_ready};
 
@@ -391,6 +392,49 @@ impl Replicas {
             let answer = client.login(login).await;
             (started.elapsed(), answer.map(drop))
         })
+    }
+
+    /// How many replicas of `service` (`auth` or `inventory`) hold a row in its feed's
+    /// replica table: the rows other replicas' writes wait on.
+    pub async fn feed_rows(&self, service: &str) -> i64 {
+        let (database, table) = match service {
+            "auth" => (&self.databases[0], "auth_replicas"),
+            _ => (&self.databases[1], "inventory_replicas"),
+        };
+        let mut connection = sqlx::PgConnection::connect(database.url())
+            .await
+            .expect("the test connects to its database");
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+            .fetch_one(&mut connection)
+            .await
+            .expect("the replica table is read")
+    }
+
+    /// Adds 1 to the product's stock through the gateway, then reads the product back at once
+    /// (from whichever inventory replica the gateway picks): the read must show the write.
+    pub async fn adjust_and_read_back(&self) {
+        let token = self.token.clone();
+        let path = format!("/api/products/{}/", self.product);
+        let adjusted = self
+            .post(
+                &format!("{path}adjust-stock/"),
+                Some(&token),
+                json!({"delta": 1}),
+            )
+            .await;
+        let read = self
+            .client
+            .get(self.url(&path))
+            .header("Authorization", format!("Token {token}"))
+            .send()
+            .await
+            .expect("the gateway answers");
+        assert_eq!(read.status(), StatusCode::OK);
+        let read: Value = read.json().await.expect("a JSON body");
+        assert_eq!(
+            read["quantity"], adjusted["quantity"],
+            "the write is read back"
+        );
     }
 
     /// Steady reads through the gateway by `workers` callers: a product (inventory, which asks

@@ -122,6 +122,10 @@ async fn reads_spread_over_every_replica_and_none_fails_when_one_is_killed() {
     // Auth first: the gateway and both inventories call it.
     kill_first(&mut replicas, &load, "auth").await;
     kill_first(&mut replicas, &load, "inventory").await;
+    // The killed inventory left a live row in the product feed: a write on the other waits
+    // for it until the row lapses, then returns, and is read back at once.
+    assert_eq!(replicas.feed_rows("inventory").await, 2);
+    replicas.adjust_and_read_back().await;
 
     let answered = load.answered();
     let failures = load.failures();
@@ -151,6 +155,12 @@ async fn a_replica_leaving_on_sigterm_fails_no_call_and_is_left_before_it_goes()
         let asked = leaving.terminate();
         let (exited, clean) = leaving.wait();
         assert!(clean, "the {service} replica exits cleanly after its drain");
+        // It deleted its row in its feed: writes on the others wait for it no more.
+        assert_eq!(
+            replicas.feed_rows(service).await,
+            1,
+            "{service} left its feed"
+        );
         let leaving = first_of(&replicas, service);
         let clients = clients(&replicas, service);
         for client in &clients {
@@ -183,6 +193,7 @@ async fn a_replica_leaving_on_sigterm_fails_no_call_and_is_left_before_it_goes()
         );
     }
 
+    replicas.adjust_and_read_back().await;
     let failures = load.failures();
     load.stop().await;
     print_served(&replicas);
