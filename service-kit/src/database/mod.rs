@@ -1,0 +1,136 @@
+//! One connection pool for either backend. SQLite (the embedded default) and PostgreSQL are
+//! served by the same SQL through sqlx's `Any` driver; the only things that differ, the
+//! migrations and a few column types, are chosen here from the URL. The hot reads skip `Any`:
+//! [`Readers`] lends connections of the backend's own driver, on which the same SQL runs
+//! ([`on_backend!`]) without converting every row and column to `Any`'s form first.
+//!
+//! - `url`: [`DatabaseUrl`], which keeps a password out of logs.
+//! - `sqlite`: the claim on a SQLite file, and hearing the commits made to it.
+//! - `readers`: [`Readers`] and [`on_backend!`], the hot reads' connections.
+
+mod readers;
+mod sqlite;
+mod url;
+
+use std::time::Duration;
+
+use sqlx::{
+    AnyPool, Row,
+    any::{AnyPoolOptions, AnyRow},
+    migrate::Migrator,
+};
+
+pub use crate::on_backend;
+pub use readers::{Read, ReadConnection, Readers};
+pub use sqlite::{Claim, ClaimError, SqliteClaim, SqliteCommits};
+pub use url::DatabaseUrl;
+
+/// The database behind a URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// A service's schema, once per backend (their SQL dialects differ in DDL only).
+#[derive(Debug, Clone, Copy)]
+pub struct Migrations {
+    pub sqlite: &'static Migrator,
+    pub postgres: &'static Migrator,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
+    #[error("unsupported database URL (expected sqlite:// or postgres://)")]
+    UnsupportedUrl,
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("cannot migrate the database: {0}")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+}
+
+/// Opens a pool on `url` and brings the schema up to date. A SQLite file is created when
+/// missing (`mode=rwc`) and switched to WAL so readers never wait for the writer.
+pub async fn connect(url: &str, migrations: Migrations) -> Result<AnyPool, DatabaseError> {
+    sqlx::any::install_default_drivers();
+    let (backend, url) = creating(url)?;
+    let pool = AnyPoolOptions::new()
+        // Fail fast when the database is gone: callers get UNAVAILABLE, not a hung request.
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(&url)
+        .await
+        .map_err(DatabaseError::Connect)?;
+    let migrator = match backend {
+        Backend::Sqlite => {
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await
+                .map_err(DatabaseError::Connect)?;
+            migrations.sqlite
+        }
+        Backend::Postgres => migrations.postgres,
+    };
+    migrator.run(&pool).await.map_err(DatabaseError::Migrate)?;
+    Ok(pool)
+}
+
+/// The backend of `url`, and `url` with SQLite's `mode=rwc` (create the file when missing)
+/// unless it names a mode.
+fn creating(url: &str) -> Result<(Backend, String), DatabaseError> {
+    let backend = Backend::of_url(url).ok_or(DatabaseError::UnsupportedUrl)?;
+    let url = match backend {
+        Backend::Sqlite if !url.contains("mode=") => {
+            let separator = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{separator}mode=rwc")
+        }
+        _ => url.to_owned(),
+    };
+    Ok((backend, url))
+}
+
+/// Reads a boolean column: PostgreSQL has BOOLEAN, SQLite stores 0 or 1.
+pub fn flag(row: &AnyRow, column: &str) -> Result<bool, sqlx::Error> {
+    row.try_get::<bool, _>(column)
+        .or_else(|_| row.try_get::<i64, _>(column).map(|value| value != 0))
+}
+
+/// The name of the unique constraint a write broke, if that is what failed. PostgreSQL names
+/// the constraint; SQLite names the column (`table.column`), so callers match on a name that
+/// both contain.
+pub fn unique_violation(err: &sqlx::Error) -> Option<String> {
+    let db = err.as_database_error()?;
+    if db.kind() != sqlx::error::ErrorKind::UniqueViolation {
+        return None;
+    }
+    Some(
+        db.constraint()
+            .map(str::to_owned)
+            .unwrap_or_else(|| db.message().to_owned()),
+    )
+}
+
+/// Whether the error means the database could not be reached (as opposed to a bad query).
+pub fn is_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        // PostgreSQL's connection exceptions (08…), operator intervention (57P…: the server
+        // shutting down or restarting, a terminated backend), too many connections (53300),
+        // and a database that takes none (55000, `ALLOW_CONNECTIONS false`).
+        sqlx::Error::Database(err) => err.code().is_some_and(|code| {
+            code.starts_with("08") || code.starts_with("57P") || code == "53300" || code == "55000"
+        }),
+        _ => false,
+    }
+}
