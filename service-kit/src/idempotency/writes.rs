@@ -1,0 +1,159 @@
+//! [`Writes`]: running a service's writes, a keyed one in the transaction that reserves its key
+//! and records its answer, and purging the keys that expired.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    time::{Duration, SystemTime},
+};
+
+use prost::Message;
+use proto::idempotency::REPLAYED_KEY;
+use sqlx::{Acquire, AnyConnection, AnyPool};
+use tonic::{Response, Status, metadata::MetadataValue};
+
+use super::{
+    Keyed,
+    answer::{Answer, decided_by_the_request, replay},
+};
+use crate::time::{UnixMicros, micros_of};
+
+const FORGET_EXPIRED_KEY: &str = "DELETE FROM idempotency_keys \
+     WHERE user_id = $1 AND method = $2 AND idempotency_key = $3 AND expires_at <= $4";
+
+const RESERVE: &str = "INSERT INTO idempotency_keys \
+     (user_id, method, idempotency_key, fingerprint, expires_at) VALUES ($1, $2, $3, $4, $5) \
+     ON CONFLICT DO NOTHING";
+
+const RECORD_ANSWER: &str = "UPDATE idempotency_keys \
+     SET response = $4, status_code = $5, status_message = $6, status_details = $7 \
+     WHERE user_id = $1 AND method = $2 AND idempotency_key = $3";
+
+const SELECT_ANSWER: &str = "SELECT fingerprint, response, status_code, status_message, \
+     status_details FROM idempotency_keys \
+     WHERE user_id = $1 AND method = $2 AND idempotency_key = $3";
+
+const PURGE_EXPIRED: &str = "DELETE FROM idempotency_keys WHERE expires_at <= $1";
+
+/// How often expired keys are deleted (a forgotten key is already ignored when it is seen).
+const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// A write to run on a connection of the service's database: on the keyed transaction, or on a
+/// pooled connection when there is no key. It owns what it uses (clone the store in), so that
+/// it may borrow the connection alone.
+pub type Write<'c, R, E> = Pin<Box<dyn Future<Output = Result<R, E>> + Send + 'c>>;
+
+/// Runs a service's writes, keyed or not, on its database.
+#[derive(Debug, Clone)]
+pub struct Writes {
+    pool: AnyPool,
+    /// `IDEMPOTENCY_KEY_TTL_SECONDS`: how long a key and its answer are kept.
+    ttl: Duration,
+}
+
+impl Writes {
+    /// Writes on `pool`, whose schema has the `idempotency_keys` table.
+    pub fn new(pool: AnyPool, ttl: Duration) -> Self {
+        Self { pool, ttl }
+    }
+
+    /// Runs `write`, at most once for `keyed`'s key: the first answer again for a repeat (a
+    /// response marked `idempotent-replayed: true`), and FAILED_PRECONDITION ([`REUSED`]) for
+    /// the key with another request. `E` is the service's error, which maps its database
+    /// errors and its refusals to statuses.
+    pub async fn run<R, E, F>(&self, keyed: Option<Keyed>, write: F) -> Result<Response<R>, Status>
+    where
+        R: Message + Default,
+        E: From<sqlx::Error> + Into<Status>,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> Write<'c, R, E>,
+    {
+        let database = |err: sqlx::Error| -> Status { E::from(err).into() };
+        let Some(keyed) = keyed else {
+            let mut connection = self.pool.acquire().await.map_err(database)?;
+            return write(&mut connection)
+                .await
+                .map(Response::new)
+                .map_err(Into::into);
+        };
+        let now = UnixMicros::now().0;
+        let mut transaction = self.pool.begin().await.map_err(database)?;
+        keyed
+            .query(FORGET_EXPIRED_KEY)
+            .bind(now)
+            .execute(&mut *transaction)
+            .await
+            .map_err(database)?;
+        let reserved = keyed
+            .query(RESERVE)
+            .bind(keyed.fingerprint.clone())
+            .bind(now.saturating_add(micros_of(self.ttl)))
+            .execute(&mut *transaction)
+            .await
+            .map_err(database)?
+            .rows_affected()
+            == 1;
+        if !reserved {
+            let row = keyed
+                .query(SELECT_ANSWER)
+                .fetch_one(&mut *transaction)
+                .await
+                .map_err(database)?;
+            let answer = Answer::from_row(&row).map_err(database)?;
+            let mut replayed = Response::new(replay(answer, &keyed.fingerprint)?);
+            replayed
+                .metadata_mut()
+                .insert(REPLAYED_KEY, MetadataValue::from_static("true"));
+            return Ok(replayed);
+        }
+
+        let mut savepoint = transaction.begin().await.map_err(database)?;
+        let outcome = write(&mut savepoint).await.map_err(Into::into);
+        let answer = match &outcome {
+            Ok(response) => {
+                savepoint.commit().await.map_err(database)?;
+                Answer::Response(response.encode_to_vec())
+            }
+            Err(status) if decided_by_the_request(status.code()) => {
+                savepoint.rollback().await.map_err(database)?;
+                Answer::Status(status.clone())
+            }
+            // The service failed, not the request: nothing is kept (the transaction rolls back
+            // when dropped), so a retry runs the write afresh.
+            Err(_) => return outcome.map(Response::new),
+        };
+        let (response, code, message, details) = answer.into_columns();
+        keyed
+            .query(RECORD_ANSWER)
+            .bind(response)
+            .bind(code)
+            .bind(message)
+            .bind(details)
+            .execute(&mut *transaction)
+            .await
+            .map_err(database)?;
+        transaction.commit().await.map_err(database)?;
+        outcome.map(Response::new)
+    }
+
+    /// Deletes every key expired at `now`; how many.
+    pub async fn purge_expired(&self, now: SystemTime) -> Result<u64, sqlx::Error> {
+        let result = sqlx::query(PURGE_EXPIRED)
+            .bind(UnixMicros::from(now).0)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected())
+    }
+
+    /// Purges expired keys hourly, for as long as it is polled.
+    pub async fn purge_periodically(self) {
+        let mut ticks = tokio::time::interval(PURGE_INTERVAL);
+        loop {
+            ticks.tick().await;
+            match self.purge_expired(SystemTime::now()).await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "expired idempotency keys purged"),
+                Err(err) => tracing::warn!(%err, "purging idempotency keys failed"),
+            }
+        }
+    }
+}
