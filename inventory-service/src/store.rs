@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use service_kit::{
     database::{self, Backend, DatabaseError, Migrations, Readers},
-    idempotency::Writes,
+    idempotency::{self, Writes},
     time::UnixMicros,
 };
 use sqlx::AnyPool;
@@ -78,6 +78,7 @@ impl ProductStore {
         let migrations = Migrations {
             sqlite: &SQLITE_MIGRATIONS,
             postgres: &POSTGRES_MIGRATIONS,
+            shared: &[(2, idempotency::CREATE_TABLE)],
         };
         let pool = database::connect(url, migrations).await?;
         let backend = Backend::of_url(url).ok_or(DatabaseError::UnsupportedUrl)?;

@@ -26,7 +26,7 @@ mod users;
 
 use service_kit::{
     database::{self, Backend, DatabaseError, Migrations},
-    idempotency::Writes,
+    idempotency::{self, Writes},
     validation::FieldErrors,
 };
 use sqlx::{AnyPool, migrate::Migrator};
@@ -53,6 +53,7 @@ impl Store {
             Migrations {
                 sqlite: &SQLITE,
                 postgres: &POSTGRES,
+                shared: &[(4, idempotency::CREATE_TABLE)],
             },
         )
         .await?;

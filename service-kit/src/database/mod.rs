@@ -5,9 +5,11 @@
 //! ([`on_backend!`]) without converting every row and column to `Any`'s form first.
 //!
 //! - `url`: [`DatabaseUrl`], which keeps a password out of logs.
+//! - `migrations`: each service's schema, with the migrations of service-kit's tables spliced in.
 //! - `sqlite`: the claim on a SQLite file, and hearing the commits made to it.
 //! - `readers`: [`Readers`] and [`on_backend!`], the hot reads' connections.
 
+mod migrations;
 mod readers;
 mod sqlite;
 mod url;
@@ -17,10 +19,10 @@ use std::time::Duration;
 use sqlx::{
     AnyPool, Row,
     any::{AnyPoolOptions, AnyRow},
-    migrate::Migrator,
 };
 
 pub use crate::on_backend;
+pub use migrations::{Migrations, SharedMigration};
 pub use readers::{Read, ReadConnection, Readers};
 pub use sqlite::{Claim, ClaimError, SqliteClaim, SqliteCommits};
 pub use url::DatabaseUrl;
@@ -44,13 +46,6 @@ impl Backend {
     }
 }
 
-/// A service's schema, once per backend (their SQL dialects differ in DDL only).
-#[derive(Debug, Clone, Copy)]
-pub struct Migrations {
-    pub sqlite: &'static Migrator,
-    pub postgres: &'static Migrator,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum DatabaseError {
     #[error("unsupported database URL (expected sqlite:// or postgres://)")]
@@ -72,17 +67,17 @@ pub async fn connect(url: &str, migrations: Migrations) -> Result<AnyPool, Datab
         .connect(&url)
         .await
         .map_err(DatabaseError::Connect)?;
-    let migrator = match backend {
-        Backend::Sqlite => {
-            sqlx::query("PRAGMA journal_mode = WAL")
-                .execute(&pool)
-                .await
-                .map_err(DatabaseError::Connect)?;
-            migrations.sqlite
-        }
-        Backend::Postgres => migrations.postgres,
-    };
-    migrator.run(&pool).await.map_err(DatabaseError::Migrate)?;
+    if backend == Backend::Sqlite {
+        sqlx::query("PRAGMA journal_mode = WAL")
+            .execute(&pool)
+            .await
+            .map_err(DatabaseError::Connect)?;
+    }
+    migrations
+        .for_backend(backend)
+        .run(&pool)
+        .await
+        .map_err(DatabaseError::Migrate)?;
     Ok(pool)
 }
 
