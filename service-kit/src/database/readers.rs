@@ -27,7 +27,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// write).
 pub type Read<'c, T> = Pin<Box<dyn Future<Output = Result<T, sqlx::Error>> + Send + 'c>>;
 
-/// A connection of the backend's own driver, as [`Readers`] lends it. [`on_backend!`] runs one
+/// A connection of the backend's own driver, as [`Readers`] lends it. [`on_backend!`](crate::on_backend!) runs one
 /// piece of SQL on either.
 #[derive(Debug)]
 pub enum ReadConnection {
@@ -77,7 +77,7 @@ impl ReadOptions {
 /// page of products, most of the reading service's allocations. One read that fails, or is
 /// dropped half-way, does not give its connection back, so the one lent next is one whose last
 /// read completed; and one that finds its connection broken (the database restarted since) is
-/// run once more on a new one, so a restart costs no read. At most [`READERS`] are open.
+/// run once more on a new one, so a restart costs no read. At most `READERS` are open.
 #[derive(Debug, Clone)]
 pub struct Readers {
     options: ReadOptions,
@@ -86,7 +86,7 @@ pub struct Readers {
 }
 
 impl Readers {
-    /// Readers of the database at `url`, which [`connect`] has created and migrated; they open
+    /// Readers of the database at `url`, which [`connect`](super::connect) has created and migrated; they open
     /// their connections when first used.
     pub fn new(url: &str) -> Result<Self, DatabaseError> {
         let (backend, url) = creating(url)?;

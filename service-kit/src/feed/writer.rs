@@ -87,7 +87,7 @@ impl Writer {
         }
     }
 
-    /// [`Writer::settle_with`] for a writer that hears no acknowledgements.
+    /// `Writer::settle_with` for a writer that hears no acknowledgements.
     pub async fn settle(&self) {
         self.settle_with(None).await;
     }

@@ -58,7 +58,7 @@ impl Writes {
     }
 
     /// Runs `write`, at most once for `keyed`'s key: the first answer again for a repeat (a
-    /// response marked `idempotent-replayed: true`), and FAILED_PRECONDITION ([`REUSED`]) for
+    /// response marked `idempotent-replayed: true`), and FAILED_PRECONDITION ([`REUSED`](proto::idempotency::REUSED)) for
     /// the key with another request. `E` is the service's error, which maps its database
     /// errors and its refusals to statuses.
     pub async fn run<R, E, F>(&self, keyed: Option<Keyed>, write: F) -> Result<Response<R>, Status>
