@@ -5,7 +5,7 @@
 //! standard input are fed it ([`output_with_input`]).
 //!
 //! Faults between services are injected by [`fault_proxy`], a proxy a test puts between a
-//! client and a server.
+//! client and a server; [`race`] runs calls at once and says whether they really overlapped.
 //!
 //! Without `TEST_POSTGRES_URL` the PostgreSQL half is skipped with a notice, except under CI
 //! (`CI` set, as `.ci/run` runs), where a skipped half would pass unseen: there it panics.
@@ -22,6 +22,7 @@ use sqlx::{AnyConnection, Connection};
 use tokio::{sync::oneshot, task::JoinHandle};
 
 pub mod fault_proxy;
+pub mod race;
 
 /// The variable naming an administrative PostgreSQL URL, e.g.
 /// `postgres://postgres@127.0.0.1:5432/postgres`. `.ci/run` always sets it.

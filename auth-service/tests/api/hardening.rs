@@ -3,12 +3,14 @@
 //! racing issuance, lost admin updates, sessions at refresh, piling credentials and the
 //! unbounded hashing queue.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
-use proto::{auth::v1 as pb, reasons};
-use service_kit::testing::TestDatabase;
-use tokio::sync::Barrier;
-use tonic::{Code, Request, Status};
+use proto::{
+    auth::v1::{self as pb, auth_service_client::AuthServiceClient},
+    reasons,
+};
+use service_kit::testing::{TestDatabase, race::race_pair};
+use tonic::{Code, Request, Status, transport::Channel};
 use tonic_types::StatusExt;
 
 use crate::helpers::*;
@@ -205,42 +207,28 @@ async fn staff_cannot_take_over_a_superuser(db: TestDatabase) {
         .expect("a superuser changes its own password");
 }
 
-/// A client on a connection of its own, so concurrent calls really overlap.
-async fn own_client(
-    app: &TestApp,
-) -> pb::auth_service_client::AuthServiceClient<tonic::transport::Channel> {
-    pb::auth_service_client::AuthServiceClient::connect(format!("http://{}", app.addr))
-        .await
-        .unwrap()
-}
-
 async fn a_login_racing_a_password_change_never_keeps_its_token(db: TestDatabase) {
     let app = spawn_app(&db).await;
     let (_, mut token) = app.user_with_token("racer").await;
     let mut password = PASSWORD.to_owned();
-    let mut both_won = 0;
+    let (mut both_won, mut overlapped) = (0, 0);
     for round in 0..30 {
         let next = format!("Round{round}pass");
-        let barrier = Arc::new(Barrier::new(2));
-        let (mut logger, mut changer) = (own_client(&app).await, own_client(&app).await);
+        let (mut logger, mut changer) = (app.own_connection().await, app.own_connection().await);
         let login = {
-            let (barrier, password) = (barrier.clone(), password.clone());
-            tokio::spawn(async move {
-                barrier.wait().await;
-                logger.login(login_request("racer", &password)).await
-            })
+            let password = password.clone();
+            async move { logger.login(login_request("racer", &password)).await }
         };
         let change = {
-            let (barrier, token, old, next) =
-                (barrier, token.clone(), password.clone(), next.clone());
-            tokio::spawn(async move {
-                barrier.wait().await;
+            let (token, old, next) = (token.clone(), password.clone(), next.clone());
+            async move {
                 changer
                     .change_password(change_password(&token, &old, &next))
                     .await
-            })
+            }
         };
-        let (login, change) = (login.await.unwrap(), change.await.unwrap());
+        let (login, change, at_once) = race_pair(login, change).await;
+        overlapped += usize::from(at_once);
         change.expect("the change succeeds");
         if let Ok(login) = login {
             // The login checked the old password, so it came before the change: whatever it
@@ -256,32 +244,29 @@ async fn a_login_racing_a_password_change_never_keeps_its_token(db: TestDatabase
         password = next;
         token = app.token_for_password("racer", &password).await;
     }
-    eprintln!("{both_won} of 30 rounds had both the login and the change succeed");
+    eprintln!("of 30 rounds, {overlapped} overlapped and {both_won} had both calls succeed");
+    assert!(overlapped > 0, "no round's login and change overlapped");
 }
 
 async fn a_refresh_racing_logout_all_never_keeps_its_token(db: TestDatabase) {
     let app = spawn_app(&db).await;
     app.register("runner").await;
+    let mut overlapped = 0;
     for _ in 0..30 {
         let (refreshed, other) = (app.token_for("runner").await, app.token_for("runner").await);
-        let barrier = Arc::new(Barrier::new(2));
-        let (mut refresher, mut revoker) = (own_client(&app).await, own_client(&app).await);
-        let refresh = {
-            let barrier = barrier.clone();
-            tokio::spawn(async move {
-                barrier.wait().await;
-                refresher
-                    .refresh_token(authed(&refreshed, pb::RefreshTokenRequest {}))
-                    .await
-            })
+        let (mut refresher, mut revoker) = (app.own_connection().await, app.own_connection().await);
+        let refresh = async move {
+            refresher
+                .refresh_token(authed(&refreshed, pb::RefreshTokenRequest {}))
+                .await
         };
-        let revoke_all = tokio::spawn(async move {
-            barrier.wait().await;
+        let revoke_all = async move {
             revoker
                 .revoke_all_tokens(authed(&other, pb::RevokeAllTokensRequest {}))
                 .await
-        });
-        let (refresh, revoke_all) = (refresh.await.unwrap(), revoke_all.await.unwrap());
+        };
+        let (refresh, revoke_all, at_once) = race_pair(refresh, revoke_all).await;
+        overlapped += usize::from(at_once);
         revoke_all.expect("logout-all succeeds");
         if let Ok(refresh) = refresh {
             let key = refresh.into_inner().token.unwrap().key;
@@ -292,43 +277,39 @@ async fn a_refresh_racing_logout_all_never_keeps_its_token(db: TestDatabase) {
             );
         }
     }
+    eprintln!("of 30 rounds, {overlapped} overlapped");
+    assert!(
+        overlapped > 0,
+        "no round's refresh and logout-all overlapped"
+    );
 }
 
 async fn two_admins_changing_different_fields_both_keep_their_change(db: TestDatabase) {
     let app = spawn_app(&db).await;
     let admin = app.admin_token().await;
     let user = app.register("edited").await;
+    let mut overlapped = 0;
     for round in 0..20 {
-        let barrier = Arc::new(Barrier::new(2));
-        let edit = |field: &'static str| {
-            let (barrier, admin) = (barrier.clone(), admin.clone());
-            let app_addr = app.addr;
-            async move {
-                let mut client = pb::auth_service_client::AuthServiceClient::connect(format!(
-                    "http://{app_addr}"
-                ))
-                .await
-                .unwrap();
-                let value = format!("{field}{round}");
-                let request = match field {
-                    "first" => pb::UpdateUserRequest {
-                        id: user.id,
-                        first_name: Some(value),
-                        ..Default::default()
-                    },
-                    _ => pb::UpdateUserRequest {
-                        id: user.id,
-                        last_name: Some(value),
-                        ..Default::default()
-                    },
-                };
-                barrier.wait().await;
-                client.update_user(authed(&admin, request)).await.unwrap();
-            }
+        let edit = |field: &'static str, mut client: AuthServiceClient<Channel>| {
+            let admin = admin.clone();
+            let value = format!("{field}{round}");
+            let request = match field {
+                "first" => pb::UpdateUserRequest {
+                    id: user.id,
+                    first_name: Some(value),
+                    ..Default::default()
+                },
+                _ => pb::UpdateUserRequest {
+                    id: user.id,
+                    last_name: Some(value),
+                    ..Default::default()
+                },
+            };
+            async move { client.update_user(authed(&admin, request)).await.unwrap() }
         };
-        let (first, last) = (tokio::spawn(edit("first")), tokio::spawn(edit("last")));
-        first.await.unwrap();
-        last.await.unwrap();
+        let (first, last) = (app.own_connection().await, app.own_connection().await);
+        let (_, _, at_once) = race_pair(edit("first", first), edit("last", last)).await;
+        overlapped += usize::from(at_once);
         let stored = app
             .client()
             .get_user(authed(&admin, pb::GetUserRequest { id: user.id }))
@@ -340,6 +321,7 @@ async fn two_admins_changing_different_fields_both_keep_their_change(db: TestDat
             (format!("first{round}"), format!("last{round}"))
         );
     }
+    assert!(overlapped > 0, "no round's two edits overlapped");
 }
 
 async fn a_session_is_not_refreshed(db: TestDatabase) {
@@ -389,19 +371,14 @@ async fn a_full_hashing_queue_answers_unavailable_with_a_retry_delay(db: TestDat
     config.lockout_threshold = 0;
     let app = spawn_app_with(config).await;
     app.register("busy").await;
-    let barrier = Arc::new(Barrier::new(6));
-    let mut calls = Vec::new();
-    for _ in 0..6 {
-        let mut client = own_client(&app).await;
-        let barrier = barrier.clone();
-        calls.push(tokio::spawn(async move {
-            barrier.wait().await;
+    let results = app
+        .race(6, |mut client, _| async move {
             client.login(login_request("busy", PASSWORD)).await
-        }));
-    }
+        })
+        .await;
     let mut unavailable = 0;
-    for call in calls {
-        match call.await.unwrap() {
+    for result in results {
+        match result {
             Ok(_) => {}
             Err(status) => {
                 assert_eq!(status.code(), Code::Unavailable, "{status:?}");

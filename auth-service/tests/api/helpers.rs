@@ -6,10 +6,9 @@ use std::{future::Future, sync::Arc, time::Duration};
 use auth_service::{Application, Config, clock::ManualClock, create_superuser};
 use proto::auth::v1::{self as pb, auth_service_client::AuthServiceClient};
 use service_kit::{
-    testing::{Running, TestDatabase},
+    testing::{Running, TestDatabase, race::race},
     validation::FieldErrors,
 };
-use tokio::sync::Barrier;
 use tonic::{Code, Request, Status, transport::Channel};
 use tonic_types::StatusExt;
 
@@ -68,25 +67,25 @@ impl TestApp {
     }
 
     /// Runs `contenders` calls of `contender(client, i)` at once: each on a connection of its
-    /// own, all connected first and then released together by a barrier, so they race in the
-    /// server instead of queueing on one connection. The results come in the order of `i`.
+    /// own, all connected first and then released together, so they race in the server instead
+    /// of queueing on one connection. The results come in the order of `i`. Fails the test
+    /// when no two calls were in flight at one time: that race proved nothing.
     pub async fn race<Call, Fut, T>(&self, contenders: usize, contender: Call) -> Vec<T>
     where
         Call: Fn(AuthServiceClient<Channel>, usize) -> Fut,
         Fut: Future<Output = T> + Send + 'static,
         T: Send + 'static,
     {
-        let start = Arc::new(Barrier::new(contenders));
-        let mut tasks = Vec::with_capacity(contenders);
+        let mut calls = Vec::with_capacity(contenders);
         for i in 0..contenders {
-            let call = contender(self.own_connection().await, i);
-            let start = Arc::clone(&start);
-            tasks.push(tokio::spawn(async move {
-                start.wait().await;
-                call.await
-            }));
+            calls.push(contender(self.own_connection().await, i));
         }
-        join_all(tasks.into_iter()).await
+        let raced = race(calls).await;
+        assert!(
+            raced.overlapped(),
+            "the {contenders} calls never overlapped"
+        );
+        raced.results
     }
 
     /// Stops the server and waits until in-flight calls are done.
@@ -264,14 +263,4 @@ pub fn field_errors<T: std::fmt::Debug>(result: Result<T, Status>) -> Vec<(Strin
 
 pub fn pair(field: &str, message: &str) -> (String, String) {
     (field.to_owned(), message.to_owned())
-}
-
-/// Awaits every task, in order.
-pub async fn join_all<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
-    let handles: Vec<_> = handles.collect();
-    let mut results = Vec::with_capacity(handles.len());
-    for handle in handles {
-        results.push(handle.await.expect("the task ends"));
-    }
-    results
 }

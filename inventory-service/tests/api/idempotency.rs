@@ -20,11 +20,10 @@ use proto::{
     },
     reasons::inventory::INSUFFICIENT_STOCK,
 };
-use service_kit::testing::TestDatabase;
+use service_kit::testing::{TestDatabase, race::race};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
-    sync::Barrier,
 };
 use tonic::{Code, Request, transport::Endpoint};
 
@@ -376,7 +375,6 @@ async fn duplicates_racing_on_two_replicas_apply_once(db: TestDatabase) {
     .await;
     let second = start_inventory(app.config.clone()).await;
     let product = app.create_product(widget(0)).await;
-    let start = Arc::new(Barrier::new(2 * PAIRS));
     let mut calls = Vec::with_capacity(2 * PAIRS);
     for pair in 0..PAIRS {
         for replica in [app.own_inventory_connection().await, second.client()] {
@@ -386,22 +384,16 @@ async fn duplicates_racing_on_two_replicas_apply_once(db: TestDatabase) {
                 &app.admin_token,
                 &format!("pair-{pair}"),
             );
-            let start = Arc::clone(&start);
-            calls.push(tokio::spawn(async move {
-                start.wait().await;
-                replica.adjust_stock(request).await
-            }));
+            calls.push(async move { replica.adjust_stock(request).await });
         }
     }
-    let mut answers = Vec::with_capacity(2 * PAIRS);
-    for call in calls {
-        answers.push(
-            call.await
-                .expect("the task completes")
-                .expect("every duplicate is answered")
-                .into_inner(),
-        );
-    }
+    let raced = race(calls).await;
+    assert!(raced.overlapped(), "the duplicates never overlapped");
+    let answers: Vec<_> = raced
+        .results
+        .into_iter()
+        .map(|answer| answer.expect("every duplicate is answered").into_inner())
+        .collect();
     for pair in answers.chunks(2) {
         assert_eq!(pair[0], pair[1], "both callers of a pair get one answer");
     }

@@ -1,11 +1,8 @@
 //! AdjustStock: one atomic statement, never below zero, no lost updates under contention.
 
-use std::sync::Arc;
-
 use proto::inventory::v1::{AdjustStockRequest, GetProductRequest};
 use proto::reasons::inventory::INSUFFICIENT_STOCK;
-use service_kit::testing::TestDatabase;
-use tokio::sync::Barrier;
+use service_kit::testing::{TestDatabase, race::race};
 use tonic::Code;
 
 use crate::helpers::{assert_reason, field_errors, spawn_app, widget, with_token};
@@ -70,7 +67,6 @@ async fn concurrent_adjustments_never_oversell(db: TestDatabase) {
     let product = app.create_product(widget(50)).await;
     // Each call on a connection of its own, all connected first and released together, so they
     // race in the server instead of queueing on one connection.
-    let start = Arc::new(Barrier::new(100));
     let mut calls = Vec::with_capacity(100);
     for _ in 0..100 {
         let mut inventory = app.own_inventory_connection().await;
@@ -81,15 +77,13 @@ async fn concurrent_adjustments_never_oversell(db: TestDatabase) {
             },
             &app.admin_token,
         );
-        let start = Arc::clone(&start);
-        calls.push(tokio::spawn(async move {
-            start.wait().await;
-            inventory.adjust_stock(request).await
-        }));
+        calls.push(async move { inventory.adjust_stock(request).await });
     }
+    let raced = race(calls).await;
+    assert!(raced.overlapped(), "the adjustments never overlapped");
     let (mut succeeded, mut refused) = (0, 0);
-    for call in calls {
-        match call.await.expect("the task completes") {
+    for result in raced.results {
+        match result {
             Ok(_) => succeeded += 1,
             Err(status) => {
                 assert_reason(&status, Code::FailedPrecondition, INSUFFICIENT_STOCK);
