@@ -334,6 +334,26 @@ mod tests {
         assert_eq!(cache.lookup(CredentialKind::Token, "k"), None);
     }
 
+    /// Trusted throughout (tokio's clock is paused, the lease never runs out): only the
+    /// verdict's own `expires_at`, on the wall clock, ends it.
+    #[tokio::test(start_paused = true)]
+    async fn a_verdict_past_its_expiry_is_never_served() {
+        let cache = untrusted_cache();
+        let mut ungranted = VecDeque::from([(0, Instant::now())]);
+        receive(&cache, &mut ungranted, (1, 0), heartbeat());
+        let expires_at = SystemTime::now() + Duration::from_millis(200);
+        let soon = ValidateTokenResponse {
+            expires_at: Some(prost_types::Timestamp::from(expires_at)),
+            ..verdict(1)
+        };
+        cache.insert(cache.ticket(), CredentialKind::Token, "k", &soon);
+        assert_eq!(cache.lookup(CredentialKind::Token, "k"), Some(soon));
+        std::thread::sleep(Duration::from_millis(250));
+        assert!(cache.is_trusted());
+        assert_eq!(cache.lookup(CredentialKind::Token, "k"), None);
+        assert!(cache.is_empty(), "the expired verdict is dropped");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn trust_ends_a_margin_before_the_lease_measured_from_the_acknowledgement() {
         let cache = untrusted_cache();
