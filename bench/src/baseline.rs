@@ -19,7 +19,10 @@ use tonic::{
     transport::{Server, server::TcpIncoming},
 };
 
-use crate::{process, stack::Stack};
+use crate::{
+    process,
+    stack::{INVENTORY_PATH, Stack},
+};
 
 /// Where the three baselines listen. Dropped, they stop, and their runtime with them: inventory's
 /// copy must let go of its database before the run drops it.
@@ -40,9 +43,6 @@ impl Drop for Baselines {
         }
     }
 }
-
-/// The path the HTTP baseline answers, the gateway's own.
-pub const INVENTORY_PATH: &str = "/api/inventory/";
 
 /// Starts the three on free ports, for `stack`; they serve until dropped.
 pub fn start(stack: &Stack) -> Result<Baselines, String> {

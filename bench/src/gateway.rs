@@ -6,9 +6,10 @@
 use std::{net::SocketAddr, time::Duration};
 
 use crate::{
-    baseline::{Baselines, INVENTORY_PATH},
+    baseline::Baselines,
     load::{self, HttpGet},
     report::{Report, ms, ratio},
+    stack::INVENTORY_PATH,
     stack::Stack,
 };
 

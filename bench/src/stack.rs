@@ -14,12 +14,13 @@ use proto::{
 use serde_json::Value;
 
 use crate::{
-    baseline::INVENTORY_PATH,
     database::{self, Backend, Database},
     load,
     process::{AUTH, Binaries, GATEWAY, INVENTORY, Service},
 };
 
+/// The gateway's product list, which the read scenarios and the HTTP baseline answer.
+pub const INVENTORY_PATH: &str = "/api/inventory/";
 /// Every account's password (it passes the Django-style validators).
 pub const PASSWORD: &str = "Bench12345";
 /// The accounts of the login storm, one per concurrent login.
