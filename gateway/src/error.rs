@@ -187,12 +187,12 @@ fn detail(status: StatusCode, detail: impl Into<String>) -> Response {
     (status, Json(json!({ "detail": detail.into() }))).into_response()
 }
 
-/// DRF's throttle message; the wait is rounded up to whole seconds, as DRF does.
 /// A wait in whole seconds, rounded up, at least one (what `Retry-After` carries).
 fn whole_seconds(wait: Duration) -> u64 {
     (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
+/// DRF's throttle message; the wait is rounded up to whole seconds, as DRF does.
 fn throttled(wait: Duration) -> Response {
     let seconds = whole_seconds(wait);
     let unit = if seconds == 1 { "second" } else { "seconds" };

@@ -85,8 +85,9 @@ impl Server for Application {
             trusted: Arc::new(config.csrf_trusted_origins),
             https: config.session_cookie_secure,
         };
-        // Every layer, here and nowhere else. Outermost last: the request id wraps everything,
-        // so even a 413 or a 404 carries it.
+        // Every layer that wraps the whole router, here; the throttle, which wraps only the
+        // routes that check a password, is `routes::router`'s. Outermost last: the request id
+        // wraps everything, so even a 413 or a 404 carries it.
         let router = routes::router(upstreams, metrics.clone(), throttle, cookies, origins)
             .layer(middleware::from_fn_with_state(
                 config.request_timeout,
