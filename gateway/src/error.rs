@@ -73,7 +73,7 @@ pub enum ApiError {
 
 /// The service that answered a gRPC call; it decides what a NOT_FOUND was about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Upstream {
+pub enum Backend {
     Auth,
     Inventory,
 }
@@ -81,7 +81,7 @@ pub enum Upstream {
 impl ApiError {
     /// The gRPC → HTTP table. Field violations become DRF field errors, ErrorInfo reasons pick
     /// DRF's 401 messages, RetryInfo becomes `Retry-After`.
-    pub fn from_status(upstream: Upstream, status: &Status) -> Self {
+    pub fn from_status(backend: Backend, status: &Status) -> Self {
         let details = status.get_error_details();
         let reason = details.error_info().map(|info| info.reason.as_str());
         match status.code() {
@@ -94,9 +94,9 @@ impl ApiError {
                 Self::NotAuthenticated(AuthenticationFailure::from_reason(reason))
             }
             Code::PermissionDenied => Self::Forbidden(Refusal::Permission),
-            Code::NotFound => Self::NotFound(match upstream {
-                Upstream::Auth => Missing::User,
-                Upstream::Inventory => Missing::Product,
+            Code::NotFound => Self::NotFound(match backend {
+                Backend::Auth => Missing::User,
+                Backend::Inventory => Missing::Product,
             }),
             Code::FailedPrecondition
                 if reason == Some(proto::reasons::inventory::INSUFFICIENT_STOCK) =>
@@ -113,12 +113,12 @@ impl ApiError {
                     .unwrap_or(Duration::from_secs(1)),
             ),
             Code::Unavailable => Self::Unavailable {
-                cause: format!("{upstream:?}: {}", status.message()),
+                cause: format!("{backend:?}: {}", status.message()),
                 retry_after: details.retry_info().and_then(|info| info.retry_delay),
             },
             Code::DeadlineExceeded | Code::Cancelled => Self::Timeout,
             code => Self::Internal(format!(
-                "{upstream:?} answered {code:?}: {}",
+                "{backend:?} answered {code:?}: {}",
                 status.message()
             )),
         }
@@ -126,12 +126,12 @@ impl ApiError {
 
     /// [`Self::from_status`] for a call to the auth service (for `map_err`).
     pub fn auth(status: Status) -> Self {
-        Self::from_status(Upstream::Auth, &status)
+        Self::from_status(Backend::Auth, &status)
     }
 
     /// [`Self::from_status`] for a call to the inventory service (for `map_err`).
     pub fn inventory(status: Status) -> Self {
-        Self::from_status(Upstream::Inventory, &status)
+        Self::from_status(Backend::Inventory, &status)
     }
 
     /// One field error.
