@@ -130,7 +130,7 @@ impl Upstreams {
     }
 
     /// Inventory's `ListProducts`, its reply left as the bytes it came in (see
-    /// `routes::listings`, which writes each distinct reply's JSON once).
+    /// [`crate::shapes::ReplyMemo`], which writes each distinct reply's JSON once).
     pub async fn list_products_reply(
         &self,
         request: tonic::Request<ListProductsRequest>,

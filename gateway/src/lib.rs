@@ -9,8 +9,10 @@
 //! - [`request_log`]: the request id every request carries, and one log line per request.
 //! - [`connections`]: the accept loop: the connection caps (in all and per client address, the
 //!   idlest connection making room), header and idle timers, draining.
-//! - [`routes`]: the routes, one module per resource, and the response shapes each one declares
-//!   (a product list's JSON is written once per distinct reply of inventory's, and looked up by it).
+//! - [`routes`]: the routes, one module per resource: what each reads from a request and asks
+//!   of which service.
+//! - [`shapes`]: the JSON bodies the routes answer with (a product list's is written once per
+//!   distinct reply of inventory's, and looked up by it).
 //! - [`extract`]: request bodies (JSON or form), the caller's credential, path ids.
 //! - [`session`]: the `sessionid` and `csrftoken` cookies and the CSRF double-submit check.
 //! - [`clients`]: the long-lived gRPC channels to every replica of both services and the metadata
@@ -36,6 +38,7 @@ pub mod request_log;
 pub mod routes;
 pub mod server;
 pub mod session;
+pub mod shapes;
 pub mod throttle;
 
 pub use config::Config;

@@ -10,15 +10,13 @@ use proto::auth::v1::{
 use serde_json::{Value, json};
 use service_kit::validation::FieldErrors;
 
-use super::{
-    Endpoint,
-    shapes::{self, FULL_USER},
-};
+use super::Endpoint;
 use crate::{
     clients::Upstreams,
     error::{ApiError, present},
     extract::{Authenticated, Caller, Fields},
     openapi::Operation,
+    shapes::{self, FULL_USER},
 };
 
 pub fn endpoints() -> Vec<Endpoint> {

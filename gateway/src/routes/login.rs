@@ -19,10 +19,7 @@ use service_kit::validation::{BLANK, FieldErrors, REQUIRED};
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
-use super::{
-    Endpoint, logout,
-    shapes::{self, USER_PROFILE_AND_FLAGS, UserField},
-};
+use super::{Endpoint, logout};
 use crate::{
     clients::Upstreams,
     error::{ApiError, NON_FIELD_ERRORS, present},
@@ -30,6 +27,7 @@ use crate::{
     openapi::Operation,
     origins::OriginVerdict,
     session::{self, CookiePolicy},
+    shapes::{self, USER_PROFILE_AND_FLAGS, UserField},
 };
 
 /// What one login route asks for and answers.

@@ -6,14 +6,12 @@
 //! one before routing.
 
 mod account;
-mod listings;
 mod login;
 mod logout;
 mod ops;
 mod pages;
 mod products;
 mod registration;
-mod shapes;
 mod users;
 
 use std::sync::Arc;
@@ -29,7 +27,6 @@ use axum::{
 use http::{HeaderValue, Method};
 use serde_json::Value;
 
-use self::listings::Listings;
 use crate::{
     clients::Upstreams,
     error::{ApiError, Missing},
@@ -37,6 +34,7 @@ use crate::{
     openapi::{self, Operation},
     origins::OriginCheck,
     session::CookiePolicy,
+    shapes::ReplyMemo,
     throttle::{self, Throttle},
 };
 
@@ -45,7 +43,7 @@ use crate::{
 pub struct AppState {
     pub upstreams: Upstreams,
     /// The product lists' JSON, by the replies it was written from.
-    pub listings: Arc<Listings>,
+    pub replies: Arc<ReplyMemo>,
     pub metrics: Arc<Metrics>,
     /// The OpenAPI document, generated once from the endpoints.
     pub schema: Arc<Value>,
@@ -72,9 +70,9 @@ impl FromRef<AppState> for Upstreams {
     }
 }
 
-impl FromRef<AppState> for Arc<Listings> {
+impl FromRef<AppState> for Arc<ReplyMemo> {
     fn from_ref(state: &AppState) -> Self {
-        state.listings.clone()
+        state.replies.clone()
     }
 }
 
@@ -137,7 +135,7 @@ pub fn router(
     );
     let state = AppState {
         upstreams,
-        listings: Arc::default(),
+        replies: Arc::default(),
         metrics,
         schema: Arc::new(openapi::document(&operations)),
         cookies,

@@ -13,17 +13,13 @@ use proto::inventory::v1::{
 };
 use service_kit::validation::{FieldErrors, REQUIRED};
 
-use super::{
-    Endpoint, Written,
-    listings::{Listings, ProductList},
-    pages,
-    shapes::{self, ProductBody, ProductPage},
-};
+use super::{Endpoint, Written, pages};
 use crate::{
     clients::Upstreams,
     error::ApiError,
     extract::{Authenticated, Fields, ObjectId, Paging},
     openapi::Operation,
+    shapes::{PageBody, ProductBody, ReplyJson, ReplyMemo},
 };
 
 const PRODUCT_FIELDS: &[&str] = &["name", "description", "price", "quantity"];
@@ -138,14 +134,14 @@ fn read_product(fields: &Fields, required: &[&str]) -> Result<CreateProductReque
 
 async fn list(
     State(upstreams): State<Upstreams>,
-    State(listings): State<Arc<Listings>>,
+    State(replies): State<Arc<ReplyMemo>>,
     Authenticated(caller): Authenticated,
     paging: Paging,
-) -> Result<ProductPage, ApiError> {
+) -> Result<PageBody<Arc<ReplyJson>>, ApiError> {
     // Only DRF's envelope shows a count; a plain list is read without one.
     let skip_total_count = paging.limit.is_none();
-    let (upstreams, listings) = (&upstreams, &listings);
-    let listed = pages::read_all(&paging, |offset, limit| {
+    let (upstreams, replies) = (&upstreams, &replies);
+    let page = pages::read_all(&paging, |offset, limit| {
         let request = caller.request(ListProductsRequest {
             limit: Some(limit),
             offset,
@@ -156,20 +152,17 @@ async fn list(
                 .list_products_reply(request)
                 .await
                 .map_err(ApiError::inventory)?;
-            let listing = listings.of(&reply)?;
-            Ok(pages::Chunk {
-                total: listing.total,
-                more: listing.more,
-                items: ProductList::from(listing),
+            let json = replies.of(&reply)?;
+            Ok(pages::Batch {
+                count: json.count,
+                total: json.total,
+                more: json.more,
+                items: vec![json],
             })
         }
     })
     .await?;
-    Ok(ProductPage(shapes::list(
-        listed.items,
-        listed.total,
-        &paging,
-    )))
+    Ok(PageBody::new(page.items, page.total, &paging))
 }
 
 async fn create(

@@ -9,18 +9,16 @@ use proto::auth::v1::{RegisterRequest, RegisterResponse, Role};
 use serde_json::{Value, json};
 use service_kit::validation::{BLANK, FieldErrors, REQUIRED};
 
-use super::{
-    Endpoint,
-    shapes::{
-        self, USER_ACCOUNT_AND_ROLE, USER_NAMES_AND_EMAIL, USER_PROFILE, USER_PROFILE_AND_FLAGS,
-        UserField,
-    },
-};
+use super::Endpoint;
 use crate::{
     clients::Upstreams,
     error::{ApiError, present},
     extract::{Anyone, Fields},
     openapi::Operation,
+    shapes::{
+        self, USER_ACCOUNT_AND_ROLE, USER_NAMES_AND_EMAIL, USER_PROFILE, USER_PROFILE_AND_FLAGS,
+        UserField,
+    },
 };
 
 /// What one sign-up route asks for and answers.

@@ -13,15 +13,13 @@ use proto::auth::v1::{
 use serde_json::Value;
 use service_kit::validation::FieldErrors;
 
-use super::{
-    Endpoint, Written, pages,
-    shapes::{self, USER_PROFILE_AND_FLAGS},
-};
+use super::{Endpoint, Written, pages};
 use crate::{
     clients::Upstreams,
     error::ApiError,
     extract::{Authenticated, Fields, ObjectId, Paging},
     openapi::Operation,
+    shapes::{self, PageBody, USER_PROFILE_AND_FLAGS},
 };
 
 const USER_FIELDS: &[&str] = &[
@@ -143,8 +141,8 @@ async fn list(
     State(upstreams): State<Upstreams>,
     Authenticated(caller): Authenticated,
     paging: Paging,
-) -> Result<Json<shapes::ListBody<Vec<Value>>>, ApiError> {
-    let listed = pages::read_all(&paging, |offset, limit| {
+) -> Result<Json<PageBody<Value>>, ApiError> {
+    let page = pages::read_all(&paging, |offset, limit| {
         let request = caller.request(ListUsersRequest {
             limit: Some(limit),
             offset,
@@ -156,20 +154,22 @@ async fn list(
                 .await
                 .map_err(ApiError::auth)?
                 .into_inner();
-            Ok(pages::Chunk {
-                more: offset + (response.users.len() as u64) < response.total_count,
-                items: response.users,
+            let count = response.users.len() as u64;
+            Ok(pages::Batch {
+                count,
                 total: response.total_count,
+                more: offset + count < response.total_count,
+                items: response.users,
             })
         }
     })
     .await?;
-    let users = listed
+    let users = page
         .items
         .iter()
         .map(|user| Value::Object(shapes::user(user, USER_PROFILE_AND_FLAGS)))
         .collect();
-    Ok(Json(shapes::list(users, listed.total, &paging)))
+    Ok(Json(PageBody::new(users, page.total, &paging)))
 }
 
 async fn create(

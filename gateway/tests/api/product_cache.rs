@@ -3,7 +3,7 @@
 //! list and a read of the product: each shows the write. On PostgreSQL the writes go through a
 //! second gateway to a second inventory replica, while the reads' replica holds the copy. The
 //! warming lists also teach the reading gateway the list's reply, whose JSON it remembers
-//! (`routes::listings`): the list after the write must not be that JSON.
+//! (`shapes::ReplyMemo`): the list after the write must not be that JSON.
 
 use std::time::Duration;
 

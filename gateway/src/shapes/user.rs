@@ -1,0 +1,121 @@
+//! A user as each document shows it: which fields, in which order, and a role's spelling.
+
+use proto::auth::v1::{Role as UserRole, User};
+use serde_json::{Map, Value, json};
+
+use super::rfc3339;
+
+/// A field of a user's representation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserField {
+    Id,
+    Username,
+    Email,
+    FirstName,
+    LastName,
+    Role,
+    IsStaff,
+    IsSuperuser,
+    IsActive,
+    DateJoined,
+    LastLogin,
+}
+
+use UserField::*;
+
+/// Seed 000's `POST /api/register/`.
+pub const USER_PROFILE: &[UserField] = &[Id, Username, Email, FirstName, LastName, Role];
+/// Seed 001's `UserSerializer`: `/register/`, `/login/` and `/users/`.
+pub const USER_PROFILE_AND_FLAGS: &[UserField] = &[
+    Id, Username, Email, FirstName, LastName, Role, IsStaff, IsActive,
+];
+/// Seed 003's `POST /api/users/registration/`.
+pub const USER_NAMES_AND_EMAIL: &[UserField] = &[Id, FirstName, LastName, Email];
+/// Seed 004's `POST /api/signup/` (inside `"user"`).
+pub const USER_ACCOUNT_AND_ROLE: &[UserField] = &[Id, Username, Email, Role];
+/// `GET /api/me/`: every field.
+pub const FULL_USER: &[UserField] = &[
+    Id,
+    Username,
+    Email,
+    FirstName,
+    LastName,
+    Role,
+    IsStaff,
+    IsSuperuser,
+    IsActive,
+    DateJoined,
+    LastLogin,
+];
+
+/// `user` as a JSON object with `fields`, in that order.
+pub fn user(user: &User, fields: &[UserField]) -> Map<String, Value> {
+    fields
+        .iter()
+        .map(|field| {
+            let (name, value) = match field {
+                Id => ("id", json!(user.id)),
+                Username => ("username", json!(user.username)),
+                Email => ("email", json!(user.email)),
+                FirstName => ("first_name", json!(user.first_name)),
+                LastName => ("last_name", json!(user.last_name)),
+                Role => ("role", json!(role_name(user.role()))),
+                IsStaff => ("is_staff", json!(user.is_staff)),
+                IsSuperuser => ("is_superuser", json!(user.is_superuser)),
+                IsActive => ("is_active", json!(user.is_active)),
+                DateJoined => ("date_joined", json!(rfc3339(user.date_joined.as_ref()))),
+                LastLogin => ("last_login", json!(rfc3339(user.last_login.as_ref()))),
+            };
+            (name.to_owned(), value)
+        })
+        .collect()
+}
+
+/// A role as the API spells it.
+pub fn role_name(role: UserRole) -> &'static str {
+    match role {
+        UserRole::Manager => "MANAGER",
+        UserRole::Admin => "ADMIN",
+        UserRole::Clerk | UserRole::Unspecified => "CLERK",
+    }
+}
+
+/// The role the API spelling names (DRF's choice field is case-sensitive).
+pub fn parse_role(name: &str) -> Option<UserRole> {
+    [UserRole::Clerk, UserRole::Manager, UserRole::Admin]
+        .into_iter()
+        .find(|role| role_name(*role) == name)
+}
+
+/// DRF's message for a value outside a choice field's choices.
+pub fn invalid_choice(value: &str) -> String {
+    format!("\"{value}\" is not a valid choice.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shows_only_the_declared_fields() {
+        let alice = User {
+            id: 1,
+            username: None,
+            email: Some("a@example.com".to_owned()),
+            role: UserRole::Manager.into(),
+            ..User::default()
+        };
+        assert_eq!(
+            Value::Object(user(&alice, USER_ACCOUNT_AND_ROLE)),
+            json!({"id": 1, "username": null, "email": "a@example.com", "role": "MANAGER"})
+        );
+    }
+
+    #[test]
+    fn role_names_round_trip() {
+        for name in ["CLERK", "MANAGER", "ADMIN"] {
+            assert_eq!(parse_role(name).map(role_name), Some(name));
+        }
+        assert_eq!(parse_role("clerk"), None);
+    }
+}
