@@ -5,7 +5,7 @@
 
 use axum::{Json, extract::State};
 use http::{Method, StatusCode};
-use proto::auth::v1::{RegisterRequest, RegisterResponse, Role};
+use proto::auth::v1::{RegisterRequest, RegisterResponse};
 use serde_json::{Value, json};
 use service_kit::validation::{BLANK, FieldErrors, REQUIRED};
 
@@ -202,13 +202,7 @@ impl SignUp {
         } else {
             None
         };
-        let role = match chosen_role {
-            None => Role::Unspecified,
-            Some(name) => shapes::parse_role(&name).unwrap_or_else(|| {
-                errors.add("role", shapes::invalid_choice(&name));
-                Role::Unspecified
-            }),
-        };
+        let role = shapes::read_role(chosen_role, errors);
         RegisterRequest {
             username,
             email,

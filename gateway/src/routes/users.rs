@@ -7,8 +7,7 @@ use axum::{
     http::{Method, StatusCode},
 };
 use proto::auth::v1::{
-    CreateUserRequest, DeleteUserRequest, GetUserRequest, ListUsersRequest, Role,
-    UpdateUserRequest, User,
+    CreateUserRequest, DeleteUserRequest, GetUserRequest, ListUsersRequest, UpdateUserRequest, User,
 };
 use serde_json::Value;
 use service_kit::validation::FieldErrors;
@@ -96,41 +95,29 @@ pub fn endpoints() -> Vec<Endpoint> {
     ]
 }
 
-/// The body's user fields, read once for create and update.
-struct UserInput {
-    username: Option<String>,
-    email: Option<String>,
-    password: Option<String>,
-    first_name: Option<String>,
-    last_name: Option<String>,
-    role: Role,
-    is_staff: Option<bool>,
-    is_active: Option<bool>,
-}
-
-impl UserInput {
-    fn read(fields: &Fields) -> Result<Self, ApiError> {
+/// `$message` with the user fields of the body `$fields`, and `$rest` as given: the create and
+/// the update message name their user fields alike, and this reads them once for both (a field
+/// a message has and neither list names is refused by the compiler).
+macro_rules! read_user {
+    ($fields:expr, $message:ident { $($rest:tt)* }) => {{
+        let fields: &Fields = $fields;
         let mut errors = FieldErrors::new();
-        let role = match fields.text("role", &mut errors) {
-            None => Role::Unspecified,
-            Some(name) => shapes::parse_role(&name).unwrap_or_else(|| {
-                errors.add("role", shapes::invalid_choice(&name));
-                Role::Unspecified
-            }),
-        };
-        let input = Self {
+        let role = shapes::read_role(fields.text("role", &mut errors), &mut errors);
+        let message = $message {
             username: fields.text("username", &mut errors),
             email: fields.text("email", &mut errors),
             password: fields.text("password", &mut errors),
             first_name: fields.text("first_name", &mut errors),
             last_name: fields.text("last_name", &mut errors),
-            role,
+            role: role.into(),
             is_staff: fields.boolean("is_staff", &mut errors),
+            // Never set through this API: only `createsuperuser` makes superusers.
+            is_superuser: None,
             is_active: fields.boolean("is_active", &mut errors),
+            $($rest)*
         };
-        errors.into_result()?;
-        Ok(input)
-    }
+        errors.into_result().map(|()| message)
+    }};
 }
 
 fn one(user: &User) -> Json<Value> {
@@ -177,19 +164,7 @@ async fn create(
     Authenticated(caller): Authenticated,
     fields: Fields,
 ) -> Result<(StatusCode, Written<Json<Value>>), ApiError> {
-    let input = UserInput::read(&fields)?;
-    let request = CreateUserRequest {
-        username: input.username,
-        email: input.email,
-        password: input.password,
-        first_name: input.first_name,
-        last_name: input.last_name,
-        role: input.role.into(),
-        is_staff: input.is_staff,
-        // Never set through this API: only `createsuperuser` makes superusers.
-        is_superuser: None,
-        is_active: input.is_active,
-    };
+    let request = read_user!(&fields, CreateUserRequest {})?;
     let created = upstreams
         .auth()
         .create_user(caller.write_request(request))
@@ -219,21 +194,14 @@ async fn update(
     ObjectId(id): ObjectId,
     fields: Fields,
 ) -> Result<Written<Json<Value>>, ApiError> {
-    let input = UserInput::read(&fields)?;
-    let request = UpdateUserRequest {
-        id,
-        username: input.username,
-        email: input.email,
-        password: input.password,
-        first_name: input.first_name,
-        last_name: input.last_name,
-        role: input.role.into(),
-        is_staff: input.is_staff,
-        is_superuser: None,
-        is_active: input.is_active,
-        clear_username: false,
-        clear_email: false,
-    };
+    let request = read_user!(
+        &fields,
+        UpdateUserRequest {
+            id,
+            clear_username: false,
+            clear_email: false,
+        }
+    )?;
     let updated = upstreams
         .auth()
         .update_user(caller.write_request(request))

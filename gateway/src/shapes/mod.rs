@@ -14,7 +14,7 @@ pub use self::{
     product_list::{ReplyJson, ReplyMemo},
     user::{
         FULL_USER, USER_ACCOUNT_AND_ROLE, USER_NAMES_AND_EMAIL, USER_PROFILE,
-        USER_PROFILE_AND_FLAGS, UserField, invalid_choice, parse_role, user,
+        USER_PROFILE_AND_FLAGS, UserField, read_role, user,
     },
 };
 use crate::extract::Paging;

@@ -2,6 +2,7 @@
 
 use proto::auth::v1::{Role as UserRole, User};
 use serde_json::{Map, Value, json};
+use service_kit::validation::FieldErrors;
 
 use super::rfc3339;
 
@@ -81,15 +82,22 @@ pub fn role_name(role: UserRole) -> &'static str {
 }
 
 /// The role the API spelling names (DRF's choice field is case-sensitive).
-pub fn parse_role(name: &str) -> Option<UserRole> {
+fn parse_role(name: &str) -> Option<UserRole> {
     [UserRole::Clerk, UserRole::Manager, UserRole::Admin]
         .into_iter()
         .find(|role| role_name(*role) == name)
 }
 
-/// DRF's message for a value outside a choice field's choices.
-pub fn invalid_choice(value: &str) -> String {
-    format!("\"{value}\" is not a valid choice.")
+/// The role a body's `role` field names, if it names one; an unknown name is DRF's error for a
+/// value outside a choice field's choices.
+pub fn read_role(name: Option<String>, errors: &mut FieldErrors) -> UserRole {
+    match name {
+        None => UserRole::Unspecified,
+        Some(name) => parse_role(&name).unwrap_or_else(|| {
+            errors.add("role", format!("\"{name}\" is not a valid choice."));
+            UserRole::Unspecified
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -117,5 +125,15 @@ mod tests {
             assert_eq!(parse_role(name).map(role_name), Some(name));
         }
         assert_eq!(parse_role("clerk"), None);
+        let mut errors = FieldErrors::new();
+        assert_eq!(
+            read_role(Some("clerk".to_owned()), &mut errors),
+            UserRole::Unspecified
+        );
+        assert_eq!(read_role(None, &mut errors), UserRole::Unspecified);
+        assert_eq!(
+            errors.iter().collect::<Vec<_>>(),
+            [("role", "\"clerk\" is not a valid choice.")]
+        );
     }
 }
