@@ -6,9 +6,21 @@ use service_kit::validation::FieldErrors;
 
 use super::rfc3339;
 
-/// A field of a user's representation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UserField {
+/// Declares [`UserField`] and [`FULL_USER`] from one list, so that `/api/me/` shows every field.
+macro_rules! user_fields {
+    ($($field:ident),+ $(,)?) => {
+        /// A field of a user's representation.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum UserField {
+            $($field),+
+        }
+
+        /// `GET /api/me/`: every field, in the order declared.
+        pub const FULL_USER: &[UserField] = &[$(UserField::$field),+];
+    };
+}
+
+user_fields!(
     Id,
     Username,
     Email,
@@ -20,7 +32,7 @@ pub enum UserField {
     IsActive,
     DateJoined,
     LastLogin,
-}
+);
 
 use UserField::*;
 
@@ -34,20 +46,6 @@ pub const USER_PROFILE_AND_FLAGS: &[UserField] = &[
 pub const USER_NAMES_AND_EMAIL: &[UserField] = &[Id, FirstName, LastName, Email];
 /// Seed 004's `POST /api/signup/` (inside `"user"`).
 pub const USER_ACCOUNT_AND_ROLE: &[UserField] = &[Id, Username, Email, Role];
-/// `GET /api/me/`: every field.
-pub const FULL_USER: &[UserField] = &[
-    Id,
-    Username,
-    Email,
-    FirstName,
-    LastName,
-    Role,
-    IsStaff,
-    IsSuperuser,
-    IsActive,
-    DateJoined,
-    LastLogin,
-];
 
 /// `user` as a JSON object with `fields`, in that order.
 pub fn user(user: &User, fields: &[UserField]) -> Map<String, Value> {
