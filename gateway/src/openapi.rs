@@ -23,7 +23,8 @@ pub struct Operation {
 }
 
 impl Operation {
-    pub fn public(
+    /// An operation anyone may call, taking no `Idempotency-Key`.
+    pub fn new(
         method: Method,
         path: &'static str,
         summary: &'static str,
@@ -41,16 +42,11 @@ impl Operation {
         }
     }
 
-    pub fn authenticated(
-        method: Method,
-        path: &'static str,
-        summary: &'static str,
-        body: &'static [&'static str],
-        success: u16,
-    ) -> Self {
+    /// The same operation, for callers with a token or session only.
+    pub fn authenticated(self) -> Self {
         Self {
             authenticated: true,
-            ..Self::public(method, path, summary, body, success)
+            ..self
         }
     }
 

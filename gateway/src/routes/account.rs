@@ -22,37 +22,40 @@ use crate::{
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
         Endpoint::new(
-            Operation::authenticated(Method::GET, "/api/me/", "The current user", &[], 200),
+            Operation::new(Method::GET, "/api/me/", "The current user", &[], 200).authenticated(),
             me,
         ),
         Endpoint::new(
-            Operation::authenticated(
+            Operation::new(
                 Method::GET,
                 "/api/dashboard/",
                 "The role's dashboard greeting (seed 004)",
                 &[],
                 200,
-            ),
+            )
+            .authenticated(),
             dashboard,
         ),
         Endpoint::new(
-            Operation::authenticated(
+            Operation::new(
                 Method::POST,
                 "/api/refresh-token/",
                 "Swap this token for a new one (seed 004)",
                 &[],
                 200,
-            ),
+            )
+            .authenticated(),
             refresh_token,
         ),
         Endpoint::new(
-            Operation::authenticated(
+            Operation::new(
                 Method::POST,
                 "/api/logout-all/",
                 "Revoke every token of the user",
                 &[],
                 200,
-            ),
+            )
+            .authenticated(),
             log_out_everywhere,
         ),
     ]
@@ -61,14 +64,15 @@ pub fn endpoints() -> Vec<Endpoint> {
 /// The password change, apart: it checks a password, so it is throttled like login.
 pub fn password_endpoints() -> Vec<Endpoint> {
     vec![Endpoint::new(
-        Operation::authenticated(
+        Operation::new(
             Method::POST,
             "/api/password/change/",
             "Change the password; other tokens are revoked. Wrong old passwords count toward \
              the account's lockout like failed logins",
             &["old_password", "new_password"],
             200,
-        ),
+        )
+        .authenticated(),
         change_password,
     )]
 }

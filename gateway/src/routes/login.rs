@@ -112,7 +112,7 @@ const DEFAULT_SESSION_AGE: Duration = Duration::from_secs(1_209_600);
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
         Endpoint::new(
-            Operation::public(
+            Operation::new(
                 Method::POST,
                 "/api/login/",
                 "Log in for a token (seed 000)",
@@ -122,7 +122,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             |s, p, o, h, c, f| log_in(&API_LOGIN, s, p, o, h, c, f),
         ),
         Endpoint::new(
-            Operation::public(
+            Operation::new(
                 Method::POST,
                 "/login/",
                 "Log in with a cookie session and a token (seed 001)",
@@ -132,7 +132,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             |s, p, o, h, c, f| log_in(&LOGIN, s, p, o, h, c, f),
         ),
         Endpoint::new(
-            Operation::public(
+            Operation::new(
                 Method::POST,
                 "/api/v1/login/",
                 "Log in for a token (seed 002)",
@@ -142,7 +142,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             |s, p, o, h, c, f| log_in(&API_V1_LOGIN, s, p, o, h, c, f),
         ),
         Endpoint::new(
-            Operation::public(
+            Operation::new(
                 Method::POST,
                 "/api/users/login/",
                 "Log in by email for a key (seed 003)",
@@ -152,7 +152,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             |s, p, o, h, c, f| log_in(&API_USERS_LOGIN, s, p, o, h, c, f),
         ),
         Endpoint::new(
-            Operation::public(
+            Operation::new(
                 Method::POST,
                 "/api/api-token-auth/",
                 "Obtain a token (seed 004)",

@@ -54,7 +54,8 @@ fn not_authenticated() -> ApiError {
 }
 
 pub fn endpoints() -> Vec<Endpoint> {
-    let logout = |path, summary| Operation::authenticated(Method::POST, path, summary, &[], 200);
+    let logout =
+        |path, summary| Operation::new(Method::POST, path, summary, &[], 200).authenticated();
     vec![
         Endpoint::new(
             logout(

@@ -17,7 +17,7 @@ use crate::{clients::Upstreams, metrics::Metrics, openapi::Operation};
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
         Endpoint::new(
-            Operation::public(
+            Operation::new(
                 Method::GET,
                 "/api/schema/",
                 "This OpenAPI document",
@@ -27,11 +27,11 @@ pub fn endpoints() -> Vec<Endpoint> {
             schema,
         ),
         Endpoint::new(
-            Operation::public(Method::GET, "/healthz/", "Liveness", &[], 200),
+            Operation::new(Method::GET, "/healthz/", "Liveness", &[], 200),
             healthz,
         ),
         Endpoint::new(
-            Operation::public(
+            Operation::new(
                 Method::GET,
                 "/readyz/",
                 "Readiness: both services reachable (else 503)",
@@ -41,7 +41,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             readyz,
         ),
         Endpoint::new(
-            Operation::public(Method::GET, "/metrics/", "Prometheus metrics", &[], 200),
+            Operation::new(Method::GET, "/metrics/", "Prometheus metrics", &[], 200),
             metrics,
         ),
     ]

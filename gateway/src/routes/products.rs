@@ -31,81 +31,89 @@ const REQUIRED_ON_PUT: &[&str] = &["name", "price"];
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
         Endpoint::new(
-            Operation::authenticated(
+            Operation::new(
                 Method::GET,
                 "/api/products/",
                 "List products (?limit=&offset= pages)",
                 &[],
                 200,
-            ),
+            )
+            .authenticated(),
             list,
         ),
         Endpoint::new(
-            Operation::authenticated(
+            Operation::new(
                 Method::POST,
                 "/api/products/",
                 "Create a product (writers)",
                 PRODUCT_FIELDS,
                 201,
             )
+            .authenticated()
             .idempotent(),
             create,
         ),
         Endpoint::new(
-            Operation::authenticated(
+            Operation::new(
                 Method::GET,
                 "/api/inventory/",
                 "List products (?limit=&offset= pages)",
                 &[],
                 200,
-            ),
+            )
+            .authenticated(),
             list,
         ),
         Endpoint::new(
-            Operation::authenticated(Method::GET, "/api/products/{id}/", "One product", &[], 200),
+            Operation::new(Method::GET, "/api/products/{id}/", "One product", &[], 200)
+                .authenticated(),
             retrieve,
         ),
         Endpoint::new(
-            Operation::authenticated(
+            Operation::new(
                 Method::PUT,
                 "/api/products/{id}/",
                 "Replace a product (writers; name and price required)",
                 PRODUCT_FIELDS,
                 200,
             )
+            .authenticated()
             .idempotent(),
             update,
         ),
         Endpoint::new(
-            Operation::authenticated(
+            Operation::new(
                 Method::PATCH,
                 "/api/products/{id}/",
                 "Update some fields of a product (writers)",
                 PRODUCT_FIELDS,
                 200,
             )
+            .authenticated()
             .idempotent(),
             update,
         ),
         Endpoint::new(
-            Operation::authenticated(
+            Operation::new(
                 Method::DELETE,
                 "/api/products/{id}/",
                 "Delete a product (writers)",
                 &[],
                 204,
             )
+            .authenticated()
             .idempotent(),
             destroy,
         ),
         Endpoint::new(
-            Operation::authenticated(
+            Operation::new(
                 Method::POST,
                 "/api/products/{id}/adjust-stock/",
                 "Add delta to the quantity; never below 0 (writers)",
                 &["delta"],
                 200,
             )
+            .authenticated()
             .idempotent(),
             adjust_stock,
         ),

@@ -79,7 +79,7 @@ const PASSWORDS_DIFFER: &str = "The two password fields did not match.";
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
         Endpoint::new(
-            Operation::public(
+            Operation::new(
                 Method::POST,
                 "/api/register/",
                 "Register (seed 000)",
@@ -89,7 +89,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             |s, c, f| sign_up(&API_REGISTER, s, c, f),
         ),
         Endpoint::new(
-            Operation::public(
+            Operation::new(
                 Method::POST,
                 "/register/",
                 "Register (seed 001)",
@@ -99,7 +99,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             |s, c, f| sign_up(&REGISTER, s, c, f),
         ),
         Endpoint::new(
-            Operation::public(
+            Operation::new(
                 Method::POST,
                 "/api/users/registration/",
                 "Register with email (seed 003)",
@@ -109,7 +109,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             |s, c, f| sign_up(&API_USERS_REGISTRATION, s, c, f),
         ),
         Endpoint::new(
-            Operation::public(
+            Operation::new(
                 Method::POST,
                 "/api/signup/",
                 "Sign up with a role and get a token (seed 004)",

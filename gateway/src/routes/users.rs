@@ -35,60 +35,66 @@ const USER_FIELDS: &[&str] = &[
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
         Endpoint::new(
-            Operation::authenticated(
+            Operation::new(
                 Method::GET,
                 "/users/",
                 "List users (admins; ?limit=&offset= pages)",
                 &[],
                 200,
-            ),
+            )
+            .authenticated(),
             list,
         ),
         Endpoint::new(
-            Operation::authenticated(
+            Operation::new(
                 Method::POST,
                 "/users/",
                 "Create a user (admins)",
                 USER_FIELDS,
                 201,
             )
+            .authenticated()
             .idempotent(),
             create,
         ),
         Endpoint::new(
-            Operation::authenticated(Method::GET, "/users/{id}/", "One user (admins)", &[], 200),
+            Operation::new(Method::GET, "/users/{id}/", "One user (admins)", &[], 200)
+                .authenticated(),
             retrieve,
         ),
         Endpoint::new(
-            Operation::authenticated(
+            Operation::new(
                 Method::PUT,
                 "/users/{id}/",
                 "Update a user (admins; only the fields sent change)",
                 USER_FIELDS,
                 200,
             )
+            .authenticated()
             .idempotent(),
             update,
         ),
         Endpoint::new(
-            Operation::authenticated(
+            Operation::new(
                 Method::PATCH,
                 "/users/{id}/",
                 "Update some fields of a user (admins)",
                 USER_FIELDS,
                 200,
             )
+            .authenticated()
             .idempotent(),
             update,
         ),
         Endpoint::new(
-            Operation::authenticated(
+            Operation::new(
                 Method::DELETE,
                 "/users/{id}/",
                 "Delete a user and its tokens (admins)",
                 &[],
                 204,
             )
+            .authenticated()
             .idempotent(),
             destroy,
         ),
