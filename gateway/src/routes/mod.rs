@@ -8,6 +8,7 @@
 mod account;
 mod login;
 mod logout;
+mod objects;
 mod ops;
 mod pages;
 mod products;

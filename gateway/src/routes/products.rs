@@ -8,15 +8,19 @@ use axum::{
     http::{Method, StatusCode},
 };
 use proto::inventory::v1::{
-    AdjustStockRequest, CreateProductRequest, DeleteProductRequest, GetProductRequest,
-    ListProductsRequest, UpdateProductRequest,
+    AdjustStockRequest, CreateProductRequest, DeleteProductRequest, DeleteProductResponse,
+    GetProductRequest, ListProductsRequest, Product, UpdateProductRequest,
 };
 use service_kit::validation::{FieldErrors, REQUIRED};
 
-use super::{Endpoint, Written, pages};
+use super::{
+    Endpoint, Written,
+    objects::{self, Kept, Reply, Summaries},
+    pages,
+};
 use crate::{
     clients::Upstreams,
-    error::ApiError,
+    error::{ApiError, Backend},
     extract::{Authenticated, Fields, ObjectId, Paging},
     openapi::Operation,
     shapes::{PageBody, ProductBody, ReplyJson, ReplyMemo},
@@ -28,95 +32,49 @@ const PRODUCT_FIELDS: &[&str] = &["name", "description", "price", "quantity"];
 /// product needs. (On create, the inventory service says what is missing.)
 const REQUIRED_ON_PUT: &[&str] = &["name", "price"];
 
+const SUMMARIES: Summaries = Summaries {
+    list: "List products (?limit=&offset= pages)",
+    create: "Create a product (writers)",
+    retrieve: "One product",
+    replace: "Replace a product (writers; name and price required)",
+    update: "Update some fields of a product (writers)",
+    destroy: "Delete a product (writers)",
+};
+
 pub fn endpoints() -> Vec<Endpoint> {
+    let [list_products, create, retrieve, replace, update, destroy] = objects::model_view_set(
+        Products,
+        ["/api/products/", "/api/products/{id}/"],
+        PRODUCT_FIELDS,
+        &SUMMARIES,
+        (list, create, update),
+    );
+    // Seed 000's name for the same list.
+    let list_inventory = Endpoint::new(
+        Operation::new(Method::GET, "/api/inventory/", SUMMARIES.list, &[], 200).authenticated(),
+        list,
+    );
+    let adjust_stock = Endpoint::new(
+        Operation::new(
+            Method::POST,
+            "/api/products/{id}/adjust-stock/",
+            "Add delta to the quantity; never below 0 (writers)",
+            &["delta"],
+            200,
+        )
+        .authenticated()
+        .idempotent(),
+        adjust_stock,
+    );
     vec![
-        Endpoint::new(
-            Operation::new(
-                Method::GET,
-                "/api/products/",
-                "List products (?limit=&offset= pages)",
-                &[],
-                200,
-            )
-            .authenticated(),
-            list,
-        ),
-        Endpoint::new(
-            Operation::new(
-                Method::POST,
-                "/api/products/",
-                "Create a product (writers)",
-                PRODUCT_FIELDS,
-                201,
-            )
-            .authenticated()
-            .idempotent(),
-            create,
-        ),
-        Endpoint::new(
-            Operation::new(
-                Method::GET,
-                "/api/inventory/",
-                "List products (?limit=&offset= pages)",
-                &[],
-                200,
-            )
-            .authenticated(),
-            list,
-        ),
-        Endpoint::new(
-            Operation::new(Method::GET, "/api/products/{id}/", "One product", &[], 200)
-                .authenticated(),
-            retrieve,
-        ),
-        Endpoint::new(
-            Operation::new(
-                Method::PUT,
-                "/api/products/{id}/",
-                "Replace a product (writers; name and price required)",
-                PRODUCT_FIELDS,
-                200,
-            )
-            .authenticated()
-            .idempotent(),
-            update,
-        ),
-        Endpoint::new(
-            Operation::new(
-                Method::PATCH,
-                "/api/products/{id}/",
-                "Update some fields of a product (writers)",
-                PRODUCT_FIELDS,
-                200,
-            )
-            .authenticated()
-            .idempotent(),
-            update,
-        ),
-        Endpoint::new(
-            Operation::new(
-                Method::DELETE,
-                "/api/products/{id}/",
-                "Delete a product (writers)",
-                &[],
-                204,
-            )
-            .authenticated()
-            .idempotent(),
-            destroy,
-        ),
-        Endpoint::new(
-            Operation::new(
-                Method::POST,
-                "/api/products/{id}/adjust-stock/",
-                "Add delta to the quantity; never below 0 (writers)",
-                &["delta"],
-                200,
-            )
-            .authenticated()
-            .idempotent(),
-            adjust_stock,
-        ),
+        list_products,
+        create,
+        list_inventory,
+        retrieve,
+        replace,
+        update,
+        destroy,
+        adjust_stock,
     ]
 }
 
@@ -187,20 +145,6 @@ async fn create(
     Ok((StatusCode::CREATED, Written::of(created, ProductBody)))
 }
 
-async fn retrieve(
-    State(upstreams): State<Upstreams>,
-    Authenticated(caller): Authenticated,
-    ObjectId(id): ObjectId,
-) -> Result<ProductBody, ApiError> {
-    let product = upstreams
-        .inventory()
-        .get_product(caller.request(GetProductRequest { id }))
-        .await
-        .map_err(ApiError::inventory)?
-        .into_inner();
-    Ok(ProductBody(product))
-}
-
 /// PUT and PATCH: only the fields sent change, but PUT must send the required ones.
 async fn update(
     State(upstreams): State<Upstreams>,
@@ -235,19 +179,6 @@ async fn update(
     Ok(Written::of(updated, ProductBody))
 }
 
-async fn destroy(
-    State(upstreams): State<Upstreams>,
-    Authenticated(caller): Authenticated,
-    ObjectId(id): ObjectId,
-) -> Result<Written<StatusCode>, ApiError> {
-    let deleted = upstreams
-        .inventory()
-        .delete_product(caller.write_request(DeleteProductRequest { id }))
-        .await
-        .map_err(ApiError::inventory)?;
-    Ok(Written::of(deleted, |_| StatusCode::NO_CONTENT))
-}
-
 async fn adjust_stock(
     State(upstreams): State<Upstreams>,
     Authenticated(caller): Authenticated,
@@ -270,4 +201,28 @@ async fn adjust_stock(
         .await
         .map_err(ApiError::inventory)?;
     Ok(Written::of(adjusted, ProductBody))
+}
+
+/// Products, as the detail routes shared with users reach them.
+struct Products;
+
+impl Kept for Products {
+    type Object = Product;
+    type Body = ProductBody;
+    type Deleted = DeleteProductResponse;
+    const BACKEND: Backend = Backend::Inventory;
+
+    fn show(product: Product) -> ProductBody {
+        ProductBody(product)
+    }
+
+    async fn get(upstreams: &Upstreams, request: tonic::Request<i64>) -> Reply<Product> {
+        let request = request.map(|id| GetProductRequest { id });
+        upstreams.inventory().get_product(request).await
+    }
+
+    async fn delete(upstreams: &Upstreams, request: tonic::Request<i64>) -> Reply<Self::Deleted> {
+        let request = request.map(|id| DeleteProductRequest { id });
+        upstreams.inventory().delete_product(request).await
+    }
 }

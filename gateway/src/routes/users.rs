@@ -1,23 +1,23 @@
 //! Seed 001's admin user management, `/users/` and `/users/{id}/` (DRF's `ModelViewSet`).
 //! Who may manage users is the auth service's decision (PERMISSION_DENIED → 403).
 
-use axum::{
-    Json,
-    extract::State,
-    http::{Method, StatusCode},
-};
+use axum::{Json, extract::State, http::StatusCode};
 use proto::auth::v1::{
-    CreateUserRequest, DeleteUserRequest, GetUserRequest, ListUsersRequest, UpdateUserRequest, User,
+    CreateUserRequest, DeleteUserRequest, DeleteUserResponse, GetUserRequest, ListUsersRequest,
+    UpdateUserRequest, User,
 };
 use serde_json::Value;
 use service_kit::validation::FieldErrors;
 
-use super::{Endpoint, Written, pages};
+use super::{
+    Endpoint, Written,
+    objects::{self, Kept, Reply, Summaries},
+    pages,
+};
 use crate::{
     clients::Upstreams,
-    error::ApiError,
+    error::{ApiError, Backend},
     extract::{Authenticated, Fields, ObjectId, Paging},
-    openapi::Operation,
     shapes::{self, PageBody, USER_PROFILE_AND_FLAGS},
 };
 
@@ -32,73 +32,24 @@ const USER_FIELDS: &[&str] = &[
     "is_active",
 ];
 
+const SUMMARIES: Summaries = Summaries {
+    list: "List users (admins; ?limit=&offset= pages)",
+    create: "Create a user (admins)",
+    retrieve: "One user (admins)",
+    replace: "Update a user (admins; only the fields sent change)",
+    update: "Update some fields of a user (admins)",
+    destroy: "Delete a user and its tokens (admins)",
+};
+
 pub fn endpoints() -> Vec<Endpoint> {
-    vec![
-        Endpoint::new(
-            Operation::new(
-                Method::GET,
-                "/users/",
-                "List users (admins; ?limit=&offset= pages)",
-                &[],
-                200,
-            )
-            .authenticated(),
-            list,
-        ),
-        Endpoint::new(
-            Operation::new(
-                Method::POST,
-                "/users/",
-                "Create a user (admins)",
-                USER_FIELDS,
-                201,
-            )
-            .authenticated()
-            .idempotent(),
-            create,
-        ),
-        Endpoint::new(
-            Operation::new(Method::GET, "/users/{id}/", "One user (admins)", &[], 200)
-                .authenticated(),
-            retrieve,
-        ),
-        Endpoint::new(
-            Operation::new(
-                Method::PUT,
-                "/users/{id}/",
-                "Update a user (admins; only the fields sent change)",
-                USER_FIELDS,
-                200,
-            )
-            .authenticated()
-            .idempotent(),
-            update,
-        ),
-        Endpoint::new(
-            Operation::new(
-                Method::PATCH,
-                "/users/{id}/",
-                "Update some fields of a user (admins)",
-                USER_FIELDS,
-                200,
-            )
-            .authenticated()
-            .idempotent(),
-            update,
-        ),
-        Endpoint::new(
-            Operation::new(
-                Method::DELETE,
-                "/users/{id}/",
-                "Delete a user and its tokens (admins)",
-                &[],
-                204,
-            )
-            .authenticated()
-            .idempotent(),
-            destroy,
-        ),
-    ]
+    objects::model_view_set(
+        Users,
+        ["/users/", "/users/{id}/"],
+        USER_FIELDS,
+        &SUMMARIES,
+        (list, create, update),
+    )
+    .into()
 }
 
 /// `$message` with the user fields of the body `$fields`, and `$rest` as given: the create and
@@ -179,20 +130,6 @@ async fn create(
     Ok((StatusCode::CREATED, Written::of(created, |user| one(&user))))
 }
 
-async fn retrieve(
-    State(upstreams): State<Upstreams>,
-    Authenticated(caller): Authenticated,
-    ObjectId(id): ObjectId,
-) -> Result<Json<Value>, ApiError> {
-    let user = upstreams
-        .auth()
-        .get_user(caller.request(GetUserRequest { id }))
-        .await
-        .map_err(ApiError::auth)?
-        .into_inner();
-    Ok(one(&user))
-}
-
 /// PUT and PATCH alike: only the fields sent change.
 async fn update(
     State(upstreams): State<Upstreams>,
@@ -216,15 +153,26 @@ async fn update(
     Ok(Written::of(updated, |user| one(&user)))
 }
 
-async fn destroy(
-    State(upstreams): State<Upstreams>,
-    Authenticated(caller): Authenticated,
-    ObjectId(id): ObjectId,
-) -> Result<Written<StatusCode>, ApiError> {
-    let deleted = upstreams
-        .auth()
-        .delete_user(caller.write_request(DeleteUserRequest { id }))
-        .await
-        .map_err(ApiError::auth)?;
-    Ok(Written::of(deleted, |_| StatusCode::NO_CONTENT))
+/// Users, as the detail routes shared with products reach them.
+struct Users;
+
+impl Kept for Users {
+    type Object = User;
+    type Body = Json<Value>;
+    type Deleted = DeleteUserResponse;
+    const BACKEND: Backend = Backend::Auth;
+
+    fn show(user: User) -> Json<Value> {
+        one(&user)
+    }
+
+    async fn get(upstreams: &Upstreams, request: tonic::Request<i64>) -> Reply<User> {
+        let request = request.map(|id| GetUserRequest { id });
+        upstreams.auth().get_user(request).await
+    }
+
+    async fn delete(upstreams: &Upstreams, request: tonic::Request<i64>) -> Reply<Self::Deleted> {
+        let request = request.map(|id| DeleteUserRequest { id });
+        upstreams.auth().delete_user(request).await
+    }
 }
