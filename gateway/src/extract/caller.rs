@@ -108,14 +108,34 @@ impl Caller {
     }
 }
 
-impl<S> FromRequestParts<S> for Caller
-where
-    Upstreams: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
+/// The extractors of the caller: each reads the [`Caller`] ([`Caller::read`]), and then its
+/// own `admit` decides, with the same rejection.
+macro_rules! caller_extractor {
+    ($extractor:ty) => {
+        impl<S> FromRequestParts<S> for $extractor
+        where
+            Upstreams: FromRef<S>,
+            S: Send + Sync,
+        {
+            type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+            async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+                let upstreams = Upstreams::from_ref(state);
+                let caller = Caller::read(parts, &upstreams).await?;
+                <$extractor>::admit(caller, &upstreams).await
+            }
+        }
+    };
+}
+
+caller_extractor!(Caller);
+caller_extractor!(Authenticated);
+caller_extractor!(Anyone);
+
+impl Caller {
+    /// The request id, the credential (the header's token, else the session cookie's, checked)
+    /// and the client's address.
+    async fn read(parts: &Parts, upstreams: &Upstreams) -> Result<Self, ApiError> {
         let request_id = parts
             .extensions
             .get::<RequestId>()
@@ -132,10 +152,14 @@ where
             idempotency_key: idempotency_key(parts)?,
         };
         if caller.credential.is_none() {
-            caller.credential =
-                session_credential(&caller, parts, &Upstreams::from_ref(state)).await?;
+            caller.credential = session_credential(&caller, parts, upstreams).await?;
         }
         Ok(caller)
+    }
+
+    /// Any caller, on the routes that check nothing more (logout decides for itself).
+    async fn admit(self, _: &Upstreams) -> Result<Self, ApiError> {
+        Ok(self)
     }
 }
 
@@ -226,15 +250,8 @@ async fn session_credential(
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub Caller);
 
-impl<S> FromRequestParts<S> for Authenticated
-where
-    Upstreams: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let caller = Caller::from_request_parts(parts, state).await?;
+impl Authenticated {
+    async fn admit(caller: Caller, _: &Upstreams) -> Result<Self, ApiError> {
         if caller.credential.is_none() {
             return Err(ApiError::NotAuthenticated(
                 AuthenticationFailure::NotProvided,
@@ -249,22 +266,15 @@ where
 #[derive(Debug, Clone)]
 pub struct Anyone(pub Caller);
 
-impl<S> FromRequestParts<S> for Anyone
-where
-    Upstreams: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let caller = Caller::from_request_parts(parts, state).await?;
+impl Anyone {
+    async fn admit(caller: Caller, upstreams: &Upstreams) -> Result<Self, ApiError> {
         if let Some(credential) = caller
             .credential
             .as_ref()
             .filter(|credential| credential.kind == CredentialKind::Token)
         {
             caller
-                .validate(&Upstreams::from_ref(state), credential)
+                .validate(upstreams, credential)
                 .await
                 .map_err(ApiError::auth)?;
         }
