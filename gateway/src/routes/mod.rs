@@ -2,8 +2,10 @@
 //! operation's documentation and its handler, declared together once, so the router and the
 //! OpenAPI document are built from the same list. Where the documents differ for the same kind
 //! of route (login, registration, logout), a module declares the differences in a table of
-//! consts and shares one handler. Paths carry their trailing slash; the server adds a missing
-//! one before routing.
+//! consts and shares one handler; products and users, both DRF `ModelViewSet`s, share their
+//! operations and their read and delete handlers ([`objects`]). Paths carry their trailing
+//! slash; the server adds a missing one before routing. The JSON the routes answer with is
+//! in [`crate::shapes`].
 
 mod account;
 mod login;
