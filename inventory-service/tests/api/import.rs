@@ -87,6 +87,16 @@ async fn products_keep_ids_and_exact_prices_and_new_ids_follow(db: TestDatabase)
     assert_eq!(product_count(&app).await, 5);
 }
 
+/// Imports `file` (of `model`), which must be refused with a message that starts with
+/// `expected`.
+async fn assert_refused(app: &TestApp, file: &str, model: Option<&str>, expected: &str) {
+    let err = import_django_file(&app.config, &fixture(file), model)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with(expected), "{err}");
+}
+
 fn widget_named(name: &str) -> proto::inventory::v1::CreateProductRequest {
     proto::inventory::v1::CreateProductRequest {
         name: Some(name.to_owned()),
@@ -96,33 +106,27 @@ fn widget_named(name: &str) -> proto::inventory::v1::CreateProductRequest {
 
 async fn a_bad_record_or_a_taken_id_writes_nothing(db: TestDatabase) {
     let app = spawn_app(db).await;
-    let err = import_django_file(&app.config, &fixture("shop_items.json"), Some("shop.item"))
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.starts_with(
-            "shop.item pk 3, field stock: Ensure this value is greater than or equal to 0."
-        ),
-        "{err}"
-    );
+    assert_refused(
+        &app,
+        "shop_items.json",
+        Some("shop.item"),
+        "shop.item pk 3, field stock: Ensure this value is greater than or equal to 0.",
+    )
+    .await;
     assert_eq!(product_count(&app).await, 0);
 
     // Products 1 and 3 exist here with other names: the first import record that meets one
     // refuses the whole file.
-    app.create_product(widget_named("Local one")).await;
-    app.create_product(widget_named("Local two")).await;
-    app.create_product(widget_named("Local three")).await;
-    let err = import_django_file(&app.config, &fixture("products.json"), None)
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.starts_with(
-            "inventory.product pk 1, field pk: id 1 is held by product \"Local one\" here"
-        ),
-        "{err}"
-    );
+    for name in ["Local one", "Local two", "Local three"] {
+        app.create_product(widget_named(name)).await;
+    }
+    assert_refused(
+        &app,
+        "products.json",
+        None,
+        "inventory.product pk 1, field pk: id 1 is held by product \"Local one\" here",
+    )
+    .await;
     assert_eq!(product_count(&app).await, 3);
 }
 
@@ -141,16 +145,13 @@ async fn an_import_refused_after_some_inserts_writes_nothing(db: TestDatabase) {
             .await
             .unwrap();
     }
-    let err = import_django_file(&app.config, &fixture("products.json"), None)
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.starts_with(
-            "inventory.product pk 3, field pk: id 3 is held by product \"Local three\""
-        ),
-        "{err}"
-    );
+    assert_refused(
+        &app,
+        "products.json",
+        None,
+        "inventory.product pk 3, field pk: id 3 is held by product \"Local three\"",
+    )
+    .await;
     assert_eq!(product_count(&app).await, 1);
     let status = app
         .inventory()
