@@ -1,12 +1,15 @@
 //! Validated types: once a request field becomes one of these, nothing inside re-checks it.
-//! Parsers return DRF's messages; callers name the field.
+//! Parsers return DRF's messages; callers name the field. Beside them, who is calling
+//! ([`Principal`]), which every layer from the handlers to the verdict caches passes on.
 
 mod identity;
 mod password;
+mod principal;
 mod token;
 mod user;
 
 pub use identity::{Email, PersonName, Username};
 pub use password::Password;
+pub use principal::Principal;
 pub use token::{CredentialKind, TokenDigest, TokenKey};
 pub use user::{Profile, ProfileChanges, Role, User};

@@ -18,9 +18,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
-    domain::{Email, Password, PersonName, Profile, ProfileChanges, Role, Username},
+    domain::{Email, Password, PersonName, Principal, Profile, ProfileChanges, Role, Username},
     error::AuthError,
-    service::{AccountChanges, Accounts, LoginRequest, Principal},
+    service::{AccountChanges, Accounts, LoginRequest},
     store::UserLookup,
 };
 

@@ -20,8 +20,7 @@ use tonic::{Status, Streaming};
 
 use crate::{
     clock::UnixMicros,
-    domain::{CredentialKind, TokenDigest},
-    service::Principal,
+    domain::{CredentialKind, Principal, TokenDigest},
 };
 
 use hub::Hub;

@@ -12,8 +12,7 @@ use std::{
 use super::Revocation;
 use crate::{
     clock::UnixMicros,
-    domain::{CredentialKind, TokenDigest},
-    service::Principal,
+    domain::{CredentialKind, Principal, TokenDigest},
 };
 
 /// Past this many entries the cache starts again empty: a bound on memory with no bookkeeping

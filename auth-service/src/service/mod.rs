@@ -11,7 +11,7 @@ use std::{sync::Arc, time::Duration};
 use service_kit::idempotency::Writes;
 
 pub use login::{LockoutPolicy, LoginRequest};
-pub use tokens::{Issued, Principal};
+pub use tokens::Issued;
 pub use users::{AccountChanges, NewAccount};
 
 use crate::{

@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::Accounts;
 use crate::{
     clock::UnixMicros,
-    domain::{CredentialKind, TokenDigest, TokenKey, User},
+    domain::{CredentialKind, Principal, TokenKey},
     error::AuthError,
     revocations::Revocation,
     store::NewCredential,
@@ -28,19 +28,6 @@ pub struct Issued {
     pub key: TokenKey,
     pub kind: CredentialKind,
     pub expires_at: UnixMicros,
-}
-
-/// Who is calling, and with which credential.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    pub user: User,
-    pub kind: CredentialKind,
-    pub digest: TokenDigest,
-    /// The refresh chain the credential belongs to.
-    pub family: String,
-    pub expires_at: UnixMicros,
-    /// The user's credentials version when validated: a refresh is issued only if it holds.
-    pub credentials_version: i64,
 }
 
 impl Accounts {

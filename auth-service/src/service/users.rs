@@ -9,11 +9,12 @@ use std::net::IpAddr;
 use service_kit::validation::FieldErrors;
 use sqlx::AnyConnection;
 
-use super::{Accounts, Issued, Principal, login::AttemptScopes};
+use super::{Accounts, Issued, login::AttemptScopes};
 use crate::{
     clock::UnixMicros,
     domain::{
-        CredentialKind, Email, Password, Profile, ProfileChanges, TokenDigest, User, Username,
+        CredentialKind, Email, Password, Principal, Profile, ProfileChanges, TokenDigest, User,
+        Username,
     },
     error::AuthError,
     import::{DjangoDump, ImportError, ImportReport},
