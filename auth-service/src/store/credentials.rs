@@ -2,7 +2,7 @@
 
 use sqlx::{Any, Row, Transaction};
 
-use super::{Store, users::user_from_row};
+use super::{Store, user_row::user_from_row};
 use crate::{
     clock::UnixMicros,
     domain::{CredentialKind, TokenDigest, User},

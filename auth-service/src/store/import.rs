@@ -9,10 +9,7 @@ use std::collections::HashMap;
 
 use sqlx::{Any, Row, Transaction};
 
-use super::{
-    Store,
-    users::{bind_profile, duplicate_or},
-};
+use super::{Store, user_row::bind_profile, users::duplicate_or};
 use crate::{
     clock::UnixMicros,
     domain::{CredentialKind, Email, Username},

@@ -1,23 +1,9 @@
 //! All SQL of the service. One code path serves SQLite and PostgreSQL (sqlx `Any`, `$n`
 //! placeholders, portable column types); only the migrations differ, chosen at connect time.
 
-// Declared before the modules that use it.
-/// The columns every user query returns, in [`user_from_row`]'s order.
-macro_rules! user_columns {
-    () => {
-        "id, username, email, first_name, last_name, role, is_staff, is_superuser, is_active, \
-         date_joined, last_login, credentials_version"
-    };
-}
-
-/// The columns a `Profile` is stored in, in the order `users::bind_profile` binds them.
-macro_rules! profile_columns {
-    () => {
-        "username, username_key, email, email_key, first_name, last_name, role, is_staff, \
-         is_superuser, is_active"
-    };
-}
-
+// First: its macros (the user columns) are for the modules declared after it.
+#[macro_use]
+mod user_row;
 mod credentials;
 mod import;
 mod lockout;

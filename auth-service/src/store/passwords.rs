@@ -4,7 +4,7 @@
 
 use sqlx::Row;
 
-use super::{Store, credentials::delete_credentials, users::user_from_row};
+use super::{Store, credentials::delete_credentials, user_row::user_from_row};
 use crate::{
     clock::UnixMicros,
     domain::{Email, TokenDigest, User, Username},

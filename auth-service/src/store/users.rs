@@ -1,17 +1,14 @@
 //! The `users` table: creating, reading, updating and deleting users (logins and passwords are
 //! `passwords`).
 
-use service_kit::database::flag;
-use sqlx::{
-    Any, AnyConnection, Connection, Executor, Row,
-    any::{AnyArguments, AnyRow},
-    query::Query,
-};
-
-use service_kit::validation::FieldErrors;
+use service_kit::{database::flag, validation::FieldErrors};
+use sqlx::{Any, AnyConnection, Connection, Executor, Row};
 
 use super::{
-    DUPLICATE_EMAIL, DUPLICATE_USERNAME, Store, credentials::delete_credentials, duplicate_field,
+    DUPLICATE_EMAIL, DUPLICATE_USERNAME, Store,
+    credentials::delete_credentials,
+    duplicate_field,
+    user_row::{bind_profile, user_from_row},
 };
 use crate::{
     clock::UnixMicros,
@@ -63,24 +60,6 @@ const USERNAME_TAKEN: &str = "SELECT COUNT(*) FROM users WHERE username_key = $1
 const EMAIL_TAKEN: &str = "SELECT COUNT(*) FROM users WHERE email_key = $1";
 const DELETE: &str = "DELETE FROM users WHERE id = $1 AND (NOT is_superuser OR $2)";
 
-pub(super) fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
-    let role: String = row.try_get("role")?;
-    Ok(User {
-        id: row.try_get("id")?,
-        username: row.try_get("username")?,
-        email: row.try_get("email")?,
-        first_name: row.try_get("first_name")?,
-        last_name: row.try_get("last_name")?,
-        role: Role::from_db(&role)
-            .ok_or_else(|| sqlx::Error::Decode(format!("role {role:?}").into()))?,
-        is_staff: flag(row, "is_staff")?,
-        is_superuser: flag(row, "is_superuser")?,
-        is_active: flag(row, "is_active")?,
-        date_joined: UnixMicros(row.try_get("date_joined")?),
-        last_login: row.try_get::<Option<i64>, _>("last_login")?.map(UnixMicros),
-    })
-}
-
 /// A user about to be inserted.
 pub struct NewUser {
     pub profile: Profile,
@@ -130,34 +109,6 @@ impl std::fmt::Debug for UserChanges {
             )
             .finish()
     }
-}
-
-/// Binds `profile` to a statement's next parameters, in the order of `profile_columns!`.
-pub(super) fn bind_profile(
-    query: Query<'static, Any, AnyArguments>,
-    profile: &Profile,
-) -> Query<'static, Any, AnyArguments> {
-    let Profile {
-        username,
-        email,
-        first_name,
-        last_name,
-        role,
-        is_staff,
-        is_superuser,
-        is_active,
-    } = profile;
-    query
-        .bind(username.as_ref().map(|u| u.as_str().to_owned()))
-        .bind(username.as_ref().map(Username::key))
-        .bind(email.as_ref().map(|e| e.as_str().to_owned()))
-        .bind(email.as_ref().map(Email::key))
-        .bind(first_name.as_str().to_owned())
-        .bind(last_name.as_str().to_owned())
-        .bind(role.as_db())
-        .bind(*is_staff)
-        .bind(*is_superuser)
-        .bind(*is_active)
 }
 
 impl Store {
