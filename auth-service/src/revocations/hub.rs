@@ -6,25 +6,25 @@
 //! Leases are measured on this side with the monotonic clock: an acknowledgement received at
 //! `t` renews the holder's lease to `t + lease`. The holder measures its own from when it
 //! *sent* that acknowledgement, less a margin, so it always stops trusting its cache first.
-//! The seq of events is this hub's own counter.
+//! The seq of events is this hub's own counter; each holder's stream ([`super::stream`]) numbers
+//! its own messages and maps them back to it.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::HashMap,
     sync::{Arc, Mutex, MutexGuard},
     time::Duration,
 };
 
-use proto::auth::v1::{self as pb, revocation_event::Event};
+use proto::auth::v1::revocation_event::Event;
 use tokio::{
     sync::{mpsc, watch},
     time::Instant,
 };
-use tonic::{Status, Streaming};
 
 use super::{Revocation, validations::Validations};
 
 /// A registration's events: (global seq, event).
-type Events = mpsc::UnboundedReceiver<(u64, Event)>;
+pub(super) type Events = mpsc::UnboundedReceiver<(u64, Event)>;
 
 /// The hub; cheap to clone. With a zero lease it grants nothing and publishing is free.
 #[derive(Clone)]
@@ -78,6 +78,16 @@ impl Hub {
                 closing: watch::Sender::new(false),
             }),
         }
+    }
+
+    /// How long an acknowledgement keeps a holder's lease; zero: caching is off.
+    pub(super) fn lease(&self) -> Duration {
+        self.inner.lease
+    }
+
+    /// Turns true once the hub closes ([`Hub::close`]): every stream ends then.
+    pub(super) fn closing(&self) -> watch::Receiver<bool> {
+        self.inner.closing.subscribe()
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -200,7 +210,7 @@ impl Hub {
     /// anything published before: it has nothing cached from then.
     /// Returns the registration, the global seq it starts after, and its events; `None` while
     /// this hub may not grant leases.
-    fn register(&self, name: &str) -> Option<(u64, u64, Events)> {
+    pub(super) fn register(&self, name: &str) -> Option<(u64, u64, Events)> {
         let (sender, receiver) = mpsc::unbounded_channel();
         let now = Instant::now();
         let mut state = self.state();
@@ -223,7 +233,7 @@ impl Hub {
     }
 
     /// The holder has applied every event up to `acked` (global seq), received now.
-    fn acknowledge(&self, name: &str, registration: u64, acked: u64) {
+    pub(super) fn acknowledge(&self, name: &str, registration: u64, acked: u64) {
         let mut state = self.state();
         if let Some(holder) = state
             .holders
@@ -239,7 +249,7 @@ impl Hub {
 
     /// The stream ended: no more events reach the holder, and writes wait for it only until
     /// its lease runs out (it may still be serving from its cache until then).
-    fn depart(&self, name: &str, registration: u64) {
+    pub(super) fn depart(&self, name: &str, registration: u64) {
         let mut state = self.state();
         if let Some(holder) = state
             .holders
@@ -251,216 +261,11 @@ impl Hub {
         drop(state);
         self.inner.changed.send_modify(|version| *version += 1);
     }
-
-    /// Serves one `WatchRevocations` stream: the hello, then events and heartbeats out and
-    /// acknowledgements in, until either side goes away. `out` is the response stream.
-    pub async fn serve_holder(
-        self,
-        inbound: Streaming<pb::WatchRequest>,
-        out: mpsc::Sender<Result<pb::RevocationEvent, Status>>,
-    ) {
-        let mut closing = self.inner.closing.subscribe();
-        tokio::select! {
-            () = self.clone().serve_stream(inbound, out) => {}
-            _ = closing.wait_for(|closing| *closing) => {}
-        }
-    }
-
-    async fn serve_stream(
-        self,
-        mut inbound: Streaming<pb::WatchRequest>,
-        out: mpsc::Sender<Result<pb::RevocationEvent, Status>>,
-    ) {
-        let name = match inbound.message().await {
-            Ok(Some(pb::WatchRequest {
-                message: Some(pb::watch_request::Message::Hello(hello)),
-            })) if !hello.holder.is_empty() => hello.holder,
-            Ok(_) => {
-                let _ = out
-                    .send(Err(Status::invalid_argument(
-                        "the first message must be a hello naming the holder",
-                    )))
-                    .await;
-                return;
-            }
-            // Bytes that are no WatchRequest: the codec's INVALID_ARGUMENT, told to the caller.
-            Err(status) => {
-                let _ = out.send(Err(status)).await;
-                return;
-            }
-        };
-        let lease_ms = u32::try_from(self.inner.lease.as_millis()).unwrap_or(u32::MAX);
-        if lease_ms == 0 {
-            // Caching is off: say so once, and hold the stream open so the holder does not
-            // reconnect in a loop.
-            let off = pb::RevocationEvent {
-                seq: 1,
-                lease_ms: 0,
-                granted: 0,
-                event: Some(Event::Heartbeat(pb::Heartbeat {})),
-            };
-            if out.send(Ok(off)).await.is_ok() {
-                while let Ok(Some(_)) = inbound.message().await {}
-            }
-            return;
-        }
-        let Some((registration, start, mut events)) = self.register(&name) else {
-            // Cut off from the feed, this replica could not keep a new holder exact.
-            let _ = out
-                .send(Err(Status::unavailable(
-                    "this replica is not on the revocation feed at the moment",
-                )))
-                .await;
-            return;
-        };
-        // However the stream ends (even cancelled at shutdown), the holder departs.
-        let _departure = Departure {
-            hub: &self,
-            name: &name,
-            registration,
-        };
-        tracing::info!(holder = %name, "verdict cache holder connected");
-        let mut stream = HolderStream {
-            lease_ms,
-            seq: 0,
-            granted: 0,
-            acked: 0,
-            forwarded: start,
-            unacked: VecDeque::new(),
-        };
-        // The hello's grant goes out at once: the holder may cache from then on.
-        let first = stream.next(start, Event::Heartbeat(pb::Heartbeat {}));
-        if out.send(Ok(first)).await.is_err() {
-            return;
-        }
-        let period = self.inner.lease / 3;
-        let mut heartbeats = tokio::time::interval_at(Instant::now() + period, period);
-        heartbeats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            let message = tokio::select! {
-                event = events.recv() => match event {
-                    Some((seq, event)) => stream.next(seq, event),
-                    // A new stream of the same holder replaced this one.
-                    None => break,
-                },
-                _ = heartbeats.tick() => {
-                    let forwarded = stream.forwarded;
-                    stream.next(forwarded, Event::Heartbeat(pb::Heartbeat {}))
-                }
-                received = inbound.message() => match received {
-                    Ok(Some(pb::WatchRequest {
-                        message: Some(pb::watch_request::Message::Ack(ack)),
-                    })) => {
-                        if let Some(acked) = stream.acknowledged(ack.seq, self.may_grant()) {
-                            self.acknowledge(&name, registration, acked);
-                        }
-                        continue;
-                    }
-                    // Anything else is a broken holder: end its stream.
-                    _ => break,
-                },
-            };
-            // A holder that does not take its events for a whole lease has lost it anyway.
-            let sent = tokio::time::timeout(self.inner.lease, out.send(Ok(message))).await;
-            if !matches!(sent, Ok(Ok(()))) {
-                break;
-            }
-        }
-    }
-}
-
-struct Departure<'a> {
-    hub: &'a Hub,
-    name: &'a str,
-    registration: u64,
-}
-
-impl Drop for Departure<'_> {
-    fn drop(&mut self) {
-        self.hub.depart(self.name, self.registration);
-        tracing::info!(holder = %self.name, "verdict cache holder disconnected");
-    }
-}
-
-/// One stream's numbering: its own seq for every message, and which global seq each covers.
-struct HolderStream {
-    lease_ms: u32,
-    seq: u64,
-    /// The holder's last acknowledgement received (0: the hello).
-    granted: u64,
-    /// The global seq of the last event sent on this stream.
-    forwarded: u64,
-    /// The holder's last acknowledgement received, granted or not.
-    acked: u64,
-    /// Sent, not yet acknowledged: (stream seq, global seq covered).
-    unacked: VecDeque<(u64, u64)>,
-}
-
-impl HolderStream {
-    fn next(&mut self, global: u64, event: Event) -> pb::RevocationEvent {
-        self.seq += 1;
-        self.forwarded = self.forwarded.max(global);
-        self.unacked.push_back((self.seq, self.forwarded));
-        pb::RevocationEvent {
-            seq: self.seq,
-            lease_ms: self.lease_ms,
-            granted: self.granted,
-            event: Some(event),
-        }
-    }
-
-    /// The global seq an acknowledgement of stream seq `seq` covers; `None` for a seq never
-    /// sent (or already acknowledged). With `grant`, the next messages renew the holder's
-    /// lease from this acknowledgement; without, they repeat the last grant, renewing nothing.
-    fn acknowledged(&mut self, seq: u64, grant: bool) -> Option<u64> {
-        if seq > self.seq || seq <= self.acked {
-            return None;
-        }
-        self.acked = seq;
-        if grant {
-            self.granted = seq;
-        }
-        let mut covered = None;
-        while let Some(&(sent, global)) = self.unacked.front() {
-            if sent > seq {
-                break;
-            }
-            covered = Some(global);
-            self.unacked.pop_front();
-        }
-        covered
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_acknowledgement_covers_everything_sent_before_it() {
-        let mut stream = HolderStream {
-            lease_ms: 3000,
-            seq: 0,
-            granted: 0,
-            acked: 0,
-            forwarded: 4,
-            unacked: VecDeque::new(),
-        };
-        stream.next(4, Event::Heartbeat(pb::Heartbeat {}));
-        stream.next(5, Event::UserId(1));
-        stream.next(5, Event::Heartbeat(pb::Heartbeat {}));
-        assert_eq!(stream.acknowledged(9, true), None, "never sent");
-        assert_eq!(stream.acknowledged(2, true), Some(5));
-        assert_eq!(stream.acknowledged(2, true), None, "already acknowledged");
-        assert_eq!(stream.acknowledged(3, true), Some(5));
-        assert_eq!(stream.granted, 3);
-        stream.next(5, Event::Heartbeat(pb::Heartbeat {}));
-        assert_eq!(stream.acknowledged(4, false), Some(5));
-        assert_eq!(
-            stream.granted, 3,
-            "an acknowledgement not granted renews nothing"
-        );
-    }
 
     #[tokio::test(start_paused = true)]
     async fn a_silent_holder_delays_a_write_by_one_lease_at_most() {

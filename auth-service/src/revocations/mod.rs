@@ -3,6 +3,7 @@
 //! that might still serve the old verdict has dropped it, or has stopped trusting itself.
 //!
 //! - [`hub`]: the holders connected to this replica, their leases and acknowledgements.
+//! - [`stream`]: one holder's `WatchRevocations` stream, from its hello to its departure.
 //! - [`feed`]: on PostgreSQL, the revocations of every replica's writes, announced by the
 //!   database with their commit and passed on by each replica to its own holders.
 //! - [`validations`]: this replica's own cache of the credentials it validated, a holder like
@@ -10,6 +11,7 @@
 
 mod feed;
 mod hub;
+mod stream;
 mod validations;
 
 use std::{sync::Arc, time::Duration};
@@ -116,7 +118,7 @@ impl Revocations {
         inbound: Streaming<pb::WatchRequest>,
         out: mpsc::Sender<Result<pb::RevocationEvent, Status>>,
     ) {
-        self.hub.serve_holder(inbound, out).await;
+        stream::serve(self.hub, inbound, out).await;
     }
 
     /// Ends every holder's stream, now and as they come: the server is shutting down. Holders
