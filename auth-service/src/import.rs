@@ -19,7 +19,7 @@ use service_kit::django::{self, DumpError, Fields, Record, RecordError, RecordRe
 use crate::{
     clock::{Clock as _, SystemClock, UnixMicros},
     config::Config,
-    domain::{Email, PersonName, Profile, Role, TokenKey, Username},
+    domain::{Email, HashedPassword, PersonName, Profile, Role, TokenKey, Username},
     error::AuthError,
     hashing::StoredHash,
     server::{StartupError, build_console_accounts},
@@ -54,28 +54,15 @@ pub enum ImportError {
 }
 
 /// A user of the dump, checked.
+#[derive(Debug)]
 pub struct ImportedUser {
     pub source: RecordRef,
     /// Django's id, kept unless `--new-ids`.
     pub id: Option<i64>,
     pub profile: Profile,
-    pub password_hash: String,
+    pub password_hash: HashedPassword,
     pub date_joined: UnixMicros,
     pub last_login: Option<UnixMicros>,
-}
-
-/// The hash is as secret as the password it came from: it never prints.
-impl std::fmt::Debug for ImportedUser {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ImportedUser")
-            .field("source", &self.source)
-            .field("id", &self.id)
-            .field("profile", &self.profile)
-            .field("password_hash", &"<redacted>")
-            .field("date_joined", &self.date_joined)
-            .field("last_login", &self.last_login)
-            .finish()
-    }
 }
 
 /// How a token names its user: by primary key, or by natural key (`dumpdata
@@ -214,7 +201,7 @@ fn check_user(
             is_superuser,
             is_active: fields.flag("is_active", true)?,
         },
-        password_hash,
+        password_hash: HashedPassword::new(password_hash),
         date_joined: fields
             .datetime("date_joined")?
             .map_or_else(|| SystemClock.now(), UnixMicros),
@@ -299,7 +286,7 @@ mod tests {
         let dump = parse_dump(USERS, true).unwrap();
         let printed = format!("{dump:?}");
         for user in &dump.users {
-            assert!(!printed.contains(&user.password_hash), "{printed}");
+            assert!(!printed.contains(user.password_hash.expose()), "{printed}");
         }
         assert!(printed.contains("<redacted>"));
     }

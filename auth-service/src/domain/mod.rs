@@ -9,7 +9,7 @@ mod token;
 mod user;
 
 pub use identity::{Email, PersonName, Username};
-pub use password::Password;
+pub use password::{HashedPassword, Password};
 pub use principal::Principal;
 pub use token::{CredentialKind, TokenDigest, TokenKey};
 pub use user::{Profile, ProfileChanges, Role, User};

@@ -1,4 +1,5 @@
-//! Passwords: the rules of API.md, and a type that never prints its contents.
+//! Passwords: the rules of API.md, and types for a password and its stored hash that never
+//! print their contents.
 
 use std::fmt;
 
@@ -63,6 +64,33 @@ impl fmt::Debug for Password {
     }
 }
 
+/// A password as stored: our argon2id PHC string, a hash imported from Django, or an unusable
+/// marker. As secret as the password it came from, so its `Debug` is redacted too, and every
+/// record that carries one may derive its own.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HashedPassword(String);
+
+impl HashedPassword {
+    pub fn new(stored: String) -> Self {
+        Self(stored)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The stored text, to bind to a statement.
+    pub fn into_exposed(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Debug for HashedPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HashedPassword(<redacted>)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +120,7 @@ mod tests {
     fn never_prints_itself() {
         let password = Password::parse("Secret123").unwrap();
         assert!(!format!("{password:?}").contains("Secret123"));
+        let hash = HashedPassword::new("pbkdf2_sha256$1$salt$output".to_owned());
+        assert!(!format!("{hash:?}").contains("output"));
     }
 }

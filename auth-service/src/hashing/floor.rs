@@ -16,7 +16,7 @@ use std::{
     time::Duration,
 };
 
-use crate::domain::{Password, TokenKey};
+use crate::domain::{HashedPassword, Password, TokenKey};
 
 /// How many kinds are remembered; a table holds a handful (one per Django version's defaults).
 const MAX_KINDS: usize = 64;
@@ -69,7 +69,7 @@ impl super::PasswordHasher {
     /// already known are skipped; each unknown one is checked once, with a wrong password.
     pub async fn learn_costs(&self, stored: Vec<String>) {
         let mut kinds: Vec<(String, Option<String>)> =
-            vec![(kind_of(&self.inner.dummy_hash), None::<String>)];
+            vec![(kind_of(self.inner.dummy_hash.expose()), None::<String>)];
         for hash in stored {
             let kind = kind_of(&hash);
             if !kinds.iter().any(|(known, _)| *known == kind) {
@@ -83,7 +83,7 @@ impl super::PasswordHasher {
             if self.inner.costs.knows(&kind) {
                 continue;
             }
-            if let Err(err) = self.verify(&wrong, hash).await {
+            if let Err(err) = self.verify(&wrong, hash.map(HashedPassword::new)).await {
                 tracing::warn!(%err, "a password hash's cost could not be measured");
             }
         }

@@ -23,7 +23,7 @@ use argon2::{
 use subtle::ConstantTimeEq as _;
 use tracing::Span;
 
-use crate::{config::Argon2Params, domain::Password, error::AuthError};
+use crate::{config::Argon2Params, domain::HashedPassword, domain::Password, error::AuthError};
 use memory::WorkingMemory;
 use slots::Slots;
 
@@ -64,7 +64,7 @@ pub enum Verified {
     /// The password is right; `rehashed` is a new hash to store in place of an imported one or
     /// one made with other parameters than today's.
     Match {
-        rehashed: Option<String>,
+        rehashed: Option<HashedPassword>,
     },
 }
 
@@ -85,7 +85,7 @@ struct Inner {
     memory: WorkingMemory,
     /// A real hash of a random password, verified against when the user does not exist (or
     /// has no usable password), so that these cost the same time as a wrong password.
-    dummy_hash: String,
+    dummy_hash: HashedPassword,
     /// What checking each kind of hash costs: the floor under a failed check.
     costs: floor::Costs,
 }
@@ -104,7 +104,7 @@ impl PasswordHasher {
             argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
             slots: Slots::new(limits),
             memory,
-            dummy_hash: String::new(),
+            dummy_hash: HashedPassword::new(String::new()),
             costs: floor::Costs::default(),
         };
         // Made in memory of its own, which goes back at once: until its first login the
@@ -118,7 +118,7 @@ impl PasswordHasher {
     }
 
     /// The PHC string of a new salted argon2id hash.
-    pub async fn hash(&self, password: &Password) -> Result<String, AuthError> {
+    pub async fn hash(&self, password: &Password) -> Result<HashedPassword, AuthError> {
         let password = password.clone();
         self.run(move |inner| inner.hash_new(password.expose()))
             .await
@@ -130,14 +130,17 @@ impl PasswordHasher {
     pub async fn verify(
         &self,
         password: &Password,
-        stored: Option<String>,
+        stored: Option<HashedPassword>,
     ) -> Result<Verified, AuthError> {
         let password = password.clone();
-        let kind = floor::kind_of(stored.as_deref().unwrap_or(&self.inner.dummy_hash));
+        let kind = floor::kind_of(stored.as_ref().unwrap_or(&self.inner.dummy_hash).expose());
         let (verified, took) = self
             .run(move |inner| {
                 let started = std::time::Instant::now();
-                let verified = inner.verify(password.expose(), stored.as_deref());
+                let verified = inner.verify(
+                    password.expose(),
+                    stored.as_ref().map(HashedPassword::expose),
+                );
                 verified.map(|verified| (verified, started.elapsed()))
             })
             .await?;
@@ -182,7 +185,8 @@ impl Inner {
             }
             StoredHash::Django(hash) => (hash.verify(password), false),
             StoredHash::Unusable => {
-                let dummy = PasswordHash::new(&self.dummy_hash).map_err(AuthError::internal)?;
+                let dummy =
+                    PasswordHash::new(self.dummy_hash.expose()).map_err(AuthError::internal)?;
                 let _ = self.check_native(password, &dummy, true);
                 (false, true)
             }
@@ -216,7 +220,7 @@ impl Inner {
 
     /// The PHC string of a new salted argon2id hash at today's parameters, computed in a
     /// working memory kept from an earlier hash.
-    fn hash_new(&self, password: &str) -> Result<String, AuthError> {
+    fn hash_new(&self, password: &str) -> Result<HashedPassword, AuthError> {
         let salt = SaltString::generate(&mut OsRng);
         let mut salt_bytes = [0u8; 64];
         let raw_salt = salt
@@ -241,7 +245,7 @@ impl Inner {
             salt: Some(salt.as_salt()),
             hash: Some(Output::new(&output).map_err(AuthError::internal)?),
         };
-        Ok(hash.to_string())
+        Ok(HashedPassword::new(hash.to_string()))
     }
 
     /// Whether `password` makes `hash`. A hash at today's parameters (`current`) is computed in
@@ -301,7 +305,7 @@ mod tests {
             hasher.hash(&password).await.unwrap(),
             hasher.hash(&password).await.unwrap(),
         );
-        assert!(a.starts_with("$argon2id$"));
+        assert!(a.expose().starts_with("$argon2id$"));
         assert_ne!(a, b);
         assert_eq!(
             hasher.verify(&password, Some(a.clone())).await.unwrap(),
@@ -320,7 +324,7 @@ mod tests {
         let hasher = cheap();
         let password = Password::parse("Password123").unwrap();
         let ours = hasher.hash(&password).await.unwrap();
-        let parsed = PasswordHash::new(&ours).unwrap();
+        let parsed = PasswordHash::new(ours.expose()).unwrap();
         // The argon2 crate's own verifier, with the same parameters, accepts ours...
         assert!(
             hasher
@@ -331,12 +335,8 @@ mod tests {
         );
         // ...and a hash the crate makes verifies here, in the kept working memory.
         let salt = SaltString::generate(&mut OsRng);
-        let theirs = hasher
-            .inner
-            .argon2
-            .hash_password(b"Password123", &salt)
-            .unwrap()
-            .to_string();
+        let theirs = hasher.inner.argon2.hash_password(b"Password123", &salt);
+        let theirs = HashedPassword::new(theirs.unwrap().to_string());
         assert_eq!(
             hasher.verify(&password, Some(theirs)).await.unwrap(),
             Verified::Match { rehashed: None }
@@ -384,7 +384,7 @@ mod tests {
         else {
             panic!("a match with a new hash");
         };
-        assert!(new.starts_with("$argon2id$v=19$m=128,t=2,p=1$"), "{new}");
+        assert!(new.expose().starts_with("$argon2id$v=19$m=128,t=2,p=1$"));
         assert_eq!(
             stronger.verify(&password, Some(new)).await.unwrap(),
             Verified::Match { rehashed: None }
@@ -392,18 +392,16 @@ mod tests {
 
         for vector in django::vectors().into_iter().filter(|v| !v.slow) {
             let right = Password::unchecked(&vector.password).unwrap();
-            let verdict = stronger
-                .verify(&right, Some(vector.encoded.clone()))
-                .await
-                .unwrap();
+            let stored = HashedPassword::new(vector.encoded.clone());
+            let verdict = stronger.verify(&right, Some(stored.clone())).await.unwrap();
             assert!(
-                matches!(verdict, Verified::Match { rehashed: Some(ref h) } if h.starts_with("$argon2id$")),
+                matches!(verdict, Verified::Match { rehashed: Some(ref h) } if h.expose().starts_with("$argon2id$")),
                 "{}: {verdict:?}",
                 vector.encoded
             );
             let wrong = Password::unchecked(&format!("{}!", vector.password)).unwrap();
             assert_eq!(
-                stronger.verify(&wrong, Some(vector.encoded)).await.unwrap(),
+                stronger.verify(&wrong, Some(stored)).await.unwrap(),
                 Verified::Mismatch
             );
         }
@@ -417,7 +415,7 @@ mod tests {
                 .unwrap_or_else(|_| Password::unchecked("x").unwrap());
             assert_eq!(
                 hasher
-                    .verify(&password, Some(stored.to_owned()))
+                    .verify(&password, Some(HashedPassword::new(stored.to_owned())))
                     .await
                     .unwrap(),
                 Verified::Mismatch,

@@ -252,7 +252,7 @@ async fn insert_user(
         None => (INSERT_WITH_NEW_ID, None),
     };
     let mut query = bind_profile(sqlx::query(statement), &user.profile)
-        .bind(user.password_hash.clone())
+        .bind(user.password_hash.expose().to_owned())
         .bind(user.date_joined.0)
         .bind(user.last_login.map(|t| t.0))
         .bind(user.source.pk.clone());

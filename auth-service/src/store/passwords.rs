@@ -7,7 +7,7 @@ use sqlx::Row;
 use super::{Store, credentials::delete_credentials, user_row::user_from_row};
 use crate::{
     clock::UnixMicros,
-    domain::{Email, TokenDigest, User, Username},
+    domain::{Email, HashedPassword, TokenDigest, User, Username},
     error::AuthError,
 };
 
@@ -48,20 +48,11 @@ pub enum UserLookup {
 
 /// A user with what a login needs: the hash, and the credentials version an issue is
 /// conditional on.
+#[derive(Debug)]
 pub struct LoginRecord {
     pub user: User,
-    pub password_hash: String,
+    pub password_hash: HashedPassword,
     pub credentials_version: i64,
-}
-
-impl std::fmt::Debug for LoginRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoginRecord")
-            .field("user", &self.user)
-            .field("password_hash", &"<redacted>")
-            .field("credentials_version", &self.credentials_version)
-            .finish()
-    }
 }
 
 impl Store {
@@ -89,7 +80,7 @@ impl Store {
         };
         Ok(Some(LoginRecord {
             user: user_from_row(&row)?,
-            password_hash: row.try_get("password_hash")?,
+            password_hash: HashedPassword::new(row.try_get("password_hash")?),
             credentials_version: row.try_get("credentials_version")?,
         }))
     }
@@ -114,12 +105,12 @@ impl Store {
     pub async fn set_password(
         &self,
         id: i64,
-        password_hash: String,
+        password_hash: HashedPassword,
         keep: Option<&TokenDigest>,
     ) -> Result<u64, AuthError> {
         let mut tx = self.pool.begin().await?;
         let result = sqlx::query(SET_PASSWORD)
-            .bind(password_hash)
+            .bind(password_hash.into_exposed())
             .bind(id)
             .execute(&mut *tx)
             .await?;
@@ -137,13 +128,13 @@ impl Store {
     pub async fn replace_password_hash(
         &self,
         id: i64,
-        old: &str,
-        new: String,
+        old: &HashedPassword,
+        new: HashedPassword,
     ) -> Result<bool, AuthError> {
         let result = sqlx::query(REPLACE_PASSWORD_HASH)
-            .bind(new)
+            .bind(new.into_exposed())
             .bind(id)
-            .bind(old.to_owned())
+            .bind(old.expose().to_owned())
             .execute(&self.pool)
             .await?;
         Ok(result.rows_affected() == 1)

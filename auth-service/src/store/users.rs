@@ -12,7 +12,7 @@ use super::{
 };
 use crate::{
     clock::UnixMicros,
-    domain::{Email, Profile, ProfileChanges, Role, TokenDigest, User, Username},
+    domain::{Email, HashedPassword, Profile, ProfileChanges, Role, TokenDigest, User, Username},
     error::AuthError,
 };
 
@@ -61,26 +61,17 @@ const EMAIL_TAKEN: &str = "SELECT COUNT(*) FROM users WHERE email_key = $1";
 const DELETE: &str = "DELETE FROM users WHERE id = $1 AND (NOT is_superuser OR $2)";
 
 /// A user about to be inserted.
+#[derive(Debug)]
 pub struct NewUser {
     pub profile: Profile,
-    pub password_hash: String,
-}
-
-/// The hash is as secret as the password it came from: it never prints.
-impl std::fmt::Debug for NewUser {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewUser")
-            .field("profile", &self.profile)
-            .field("password_hash", &"<redacted>")
-            .finish()
-    }
+    pub password_hash: HashedPassword,
 }
 
 /// A partial update of a user's row: its profile's changes, and a new password's hash.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct UserChanges {
     pub profile: ProfileChanges,
-    pub password_hash: Option<String>,
+    pub password_hash: Option<HashedPassword>,
 }
 
 impl UserChanges {
@@ -99,18 +90,6 @@ impl UserChanges {
     }
 }
 
-impl std::fmt::Debug for UserChanges {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UserChanges")
-            .field("profile", &self.profile)
-            .field(
-                "password_hash",
-                &self.password_hash.as_ref().map(|_| "<redacted>"),
-            )
-            .finish()
-    }
-}
-
 impl Store {
     /// Inserts `user` on `executor`: the pool, or a keyed write's transaction.
     #[tracing::instrument(level = "debug", skip_all)]
@@ -120,7 +99,7 @@ impl Store {
         now: UnixMicros,
     ) -> Result<User, AuthError> {
         let row = bind_profile(sqlx::query(INSERT), &user.profile)
-            .bind(user.password_hash)
+            .bind(user.password_hash.into_exposed())
             .bind(now.0)
             .fetch_one(executor)
             .await
@@ -244,7 +223,7 @@ impl Store {
             .bind(is_staff)
             .bind(is_superuser)
             .bind(is_active)
-            .bind(password_hash)
+            .bind(password_hash.map(HashedPassword::into_exposed))
             .bind(i64::from(withdraws))
             .bind(id)
             .bind(allowed)
@@ -348,7 +327,7 @@ mod tests {
         };
         let record = LoginRecord {
             user,
-            password_hash: hash.clone(),
+            password_hash: HashedPassword::new(hash.clone()),
             credentials_version: 0,
         };
         let new_user = NewUser {
@@ -362,10 +341,10 @@ mod tests {
                 is_superuser: false,
                 is_active: true,
             },
-            password_hash: hash.clone(),
+            password_hash: HashedPassword::new(hash.clone()),
         };
         let changes = UserChanges {
-            password_hash: Some(hash.clone()),
+            password_hash: Some(HashedPassword::new(hash.clone())),
             ..UserChanges::default()
         };
         for printed in [
