@@ -46,6 +46,26 @@ pub struct User {
     pub last_login: Option<UnixMicros>,
 }
 
+#[cfg(test)]
+impl User {
+    /// An active CLERK known by its id alone, for the unit tests of what carries a user.
+    pub fn plain(id: i64) -> Self {
+        Self {
+            id,
+            username: None,
+            email: None,
+            first_name: String::new(),
+            last_name: String::new(),
+            role: Role::Clerk,
+            is_staff: false,
+            is_superuser: false,
+            is_active: true,
+            date_joined: UnixMicros(0),
+            last_login: None,
+        }
+    }
+}
+
 impl User {
     /// May list, create, change and delete users.
     pub fn can_manage_users(&self) -> bool {

@@ -112,23 +112,11 @@ impl Validations {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Role, User};
+    use crate::domain::User;
 
     fn principal(digest: &str, user_id: i64, expires_at: i64) -> Principal {
         Principal {
-            user: User {
-                id: user_id,
-                username: None,
-                email: None,
-                first_name: String::new(),
-                last_name: String::new(),
-                role: Role::Clerk,
-                is_staff: false,
-                is_superuser: false,
-                is_active: true,
-                date_joined: UnixMicros(0),
-                last_login: None,
-            },
+            user: User::plain(user_id),
             kind: CredentialKind::Token,
             digest: TokenDigest(digest.to_owned()),
             family: digest.to_owned(),

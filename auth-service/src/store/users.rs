@@ -312,21 +312,8 @@ mod tests {
     #[test]
     fn hashes_never_print() {
         let hash = "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g".to_owned();
-        let user = User {
-            id: 1,
-            username: Some("u".into()),
-            email: None,
-            first_name: String::new(),
-            last_name: String::new(),
-            role: Role::Clerk,
-            is_staff: false,
-            is_superuser: false,
-            is_active: true,
-            date_joined: UnixMicros(0),
-            last_login: None,
-        };
         let record = LoginRecord {
-            user,
+            user: User::plain(1),
             password_hash: HashedPassword::new(hash.clone()),
             credentials_version: 0,
         };
