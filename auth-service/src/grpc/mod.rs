@@ -1,28 +1,20 @@
-//! The `auth.v1.AuthService` handlers: each parses its request into domain types (collecting
-//! every field error at once), authenticates the caller from the `authorization` metadata where
-//! the RPC needs one, calls [`Accounts`], and translates the answer back. The admin writes
-//! (CreateUser, UpdateUser, DeleteUser) run through [`Accounts::writes`], which applies one
-//! carrying an `idempotency-key` once.
+//! The `auth.v1.AuthService` handlers: each parses its request into domain types ([`parse`],
+//! collecting every field error at once), authenticates the caller from the `authorization`
+//! metadata where the RPC needs one, calls [`Accounts`], and translates the answer back
+//! ([`convert`]). The admin writes (CreateUser, UpdateUser, DeleteUser) run through
+//! [`Accounts::writes`], which applies one carrying an `idempotency-key` once.
 
-use std::net::IpAddr;
+use std::{future::Future, net::IpAddr};
 
 use proto::{
     auth::v1::{self as pb, auth_service_server},
     credentials,
 };
-use service_kit::{
-    idempotency::Keyed,
-    validation::{FieldErrors, REQUIRED},
-};
+use service_kit::{idempotency::Keyed, validation::FieldErrors};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::{
-    domain::{Email, Password, PersonName, Principal, Profile, ProfileChanges, Role, Username},
-    error::AuthError,
-    service::{AccountChanges, Accounts, LoginRequest},
-    store::UserLookup,
-};
+use crate::{domain::Principal, error::AuthError, service::Accounts};
 
 mod convert;
 mod frontends;
@@ -32,9 +24,7 @@ pub use frontends::TrustedFrontends;
 
 pub(crate) use convert::user_to_proto;
 use convert::{issued_to_proto, kind_from_proto, kind_to_proto};
-use parse::{AccountFields, AccountParts, clearable, parse_account, parsed, present, role_of};
-
-const ROLE_NOT_SELF_ASSIGNABLE: &str = "This role cannot be self-assigned.";
+use parse::{AccountParts, parsed};
 
 pub struct AuthApi {
     accounts: Accounts,
@@ -55,6 +45,12 @@ impl AuthApi {
     async fn principal<T>(&self, request: &Request<T>) -> Result<Principal, AuthError> {
         let (kind, key) = credentials::of_metadata(request.metadata())?;
         self.accounts.validate(key, kind_from_proto(kind)).await
+    }
+
+    /// The caller ([`AuthApi::principal`]) and what it asks.
+    async fn caller<T>(&self, request: Request<T>) -> Result<(Principal, T), AuthError> {
+        let principal = self.principal(&request).await?;
+        Ok((principal, request.into_inner()))
     }
 }
 
@@ -94,6 +90,14 @@ impl AuthApi {
         errors.into_result().map_err(AuthError::from)?;
         Ok(Response::new(pb::RegisterResponse::default()))
     }
+
+    /// Awaits an admin write of user `id` ([`Accounts::writes`]) and, once it has committed,
+    /// has the verdict caches drop what they hold of that user.
+    async fn changing_user<R>(&self, id: i64, write: impl Future<Output = Reply<R>>) -> Reply<R> {
+        let written = write.await?;
+        self.accounts.user_changed(id).await;
+        Ok(written)
+    }
 }
 
 #[tonic::async_trait]
@@ -116,25 +120,13 @@ impl auth_service_server::AuthService for AuthApi {
     #[tracing::instrument(skip_all)]
     async fn register(&self, request: Request<pb::RegisterRequest>) -> Reply<pb::RegisterResponse> {
         let request = request.into_inner();
-        let mut errors = FieldErrors::new();
-        if !matches!(role_of(request.role), Ok(Role::Clerk)) {
-            errors.add("role", ROLE_NOT_SELF_ASSIGNABLE);
-        }
-        let account = parse_account(
-            &mut errors,
-            AccountFields {
-                username: request.username,
-                email: request.email,
-                password: request.password,
-                first_name: request.first_name,
-                last_name: request.last_name,
-            },
-        );
-        if request.validate_only {
+        let (validate_only, issue_token) = (request.validate_only, request.issue_token);
+        let (errors, account) = parse::registration(request);
+        if validate_only {
             return self.check_registration(errors, &account).await;
         }
         let account = parsed(errors, account.complete())?;
-        let outcome = self.accounts.register(account, request.issue_token).await?;
+        let outcome = self.accounts.register(account, issue_token).await?;
         Ok(Response::new(pb::RegisterResponse {
             user: Some(user_to_proto(outcome.user)),
             token: outcome.token.map(issued_to_proto),
@@ -144,34 +136,8 @@ impl auth_service_server::AuthService for AuthApi {
     #[tracing::instrument(skip_all)]
     async fn login(&self, request: Request<pb::LoginRequest>) -> Reply<pb::LoginResponse> {
         let client = self.client_address(&request);
-        let request = request.into_inner();
-        let mut errors = FieldErrors::new();
-        let lookup = match (request.username, request.email) {
-            (Some(username), _) => errors
-                .check("username", Username::parse(&username))
-                .map(UserLookup::Username),
-            (None, Some(email)) => errors
-                .check("email", Email::parse(&email))
-                .map(UserLookup::Email),
-            (None, None) => {
-                errors.add("username", REQUIRED);
-                None
-            }
-        };
-        let password = errors.check(
-            "password",
-            present(request.password).and_then(|p| Password::unchecked(&p)),
-        );
-        let (lookup, password) = parsed(errors, lookup.zip(password))?;
-        let outcome = self
-            .accounts
-            .login(LoginRequest {
-                lookup,
-                password,
-                open_session: request.open_session,
-                client,
-            })
-            .await?;
+        let login = parse::login(request.into_inner(), client)?;
+        let outcome = self.accounts.login(login).await?;
         Ok(Response::new(pb::LoginResponse {
             token: Some(issued_to_proto(outcome.token)),
             session: outcome.session.map(issued_to_proto),
@@ -200,7 +166,7 @@ impl auth_service_server::AuthService for AuthApi {
         &self,
         request: Request<pb::RefreshTokenRequest>,
     ) -> Reply<pb::RefreshTokenResponse> {
-        let principal = self.principal(&request).await?;
+        let (principal, pb::RefreshTokenRequest {}) = self.caller(request).await?;
         let issued = self.accounts.refresh(&principal).await?;
         Ok(Response::new(pb::RefreshTokenResponse {
             token: Some(issued_to_proto(issued)),
@@ -212,7 +178,7 @@ impl auth_service_server::AuthService for AuthApi {
         &self,
         request: Request<pb::RevokeTokenRequest>,
     ) -> Reply<pb::RevokeTokenResponse> {
-        let principal = self.principal(&request).await?;
+        let (principal, pb::RevokeTokenRequest {}) = self.caller(request).await?;
         self.accounts.revoke(&principal).await?;
         Ok(Response::new(pb::RevokeTokenResponse {}))
     }
@@ -222,7 +188,7 @@ impl auth_service_server::AuthService for AuthApi {
         &self,
         request: Request<pb::RevokeAllTokensRequest>,
     ) -> Reply<pb::RevokeAllTokensResponse> {
-        let principal = self.principal(&request).await?;
+        let (principal, pb::RevokeAllTokensRequest {}) = self.caller(request).await?;
         let revoked = self.accounts.revoke_all(&principal).await?;
         Ok(Response::new(pb::RevokeAllTokensResponse { revoked }))
     }
@@ -232,19 +198,9 @@ impl auth_service_server::AuthService for AuthApi {
         &self,
         request: Request<pb::ChangePasswordRequest>,
     ) -> Reply<pb::ChangePasswordResponse> {
-        let principal = self.principal(&request).await?;
         let client = self.client_address(&request);
-        let request = request.into_inner();
-        let mut errors = FieldErrors::new();
-        let old = errors.check(
-            "old_password",
-            present(request.old_password).and_then(|p| Password::unchecked(&p)),
-        );
-        let new = errors.check(
-            "new_password",
-            present(request.new_password).and_then(|p| Password::parse(&p)),
-        );
-        let (old, new) = parsed(errors, old.zip(new))?;
+        let (principal, request) = self.caller(request).await?;
+        let (old, new) = parse::password_change(request)?;
         self.accounts
             .change_password(&principal, client, old, new)
             .await?;
@@ -256,7 +212,7 @@ impl auth_service_server::AuthService for AuthApi {
         &self,
         request: Request<pb::GetCurrentUserRequest>,
     ) -> Reply<pb::User> {
-        let principal = self.principal(&request).await?;
+        let (principal, pb::GetCurrentUserRequest {}) = self.caller(request).await?;
         Ok(Response::new(user_to_proto(principal.user)))
     }
 
@@ -264,27 +220,7 @@ impl auth_service_server::AuthService for AuthApi {
     async fn create_user(&self, request: Request<pb::CreateUserRequest>) -> Reply<pb::User> {
         let principal = self.principal(&request).await?;
         let keyed = Keyed::of(&request, principal.user.id, "CreateUser")?;
-        let request = request.into_inner();
-        let mut errors = FieldErrors::new();
-        let role = errors.check("role", role_of(request.role));
-        let account = parse_account(
-            &mut errors,
-            AccountFields {
-                username: request.username,
-                email: request.email,
-                password: request.password,
-                first_name: request.first_name,
-                last_name: request.last_name,
-            },
-        );
-        let (mut account, role) = parsed(errors, account.complete().zip(role))?;
-        account.profile = Profile {
-            role,
-            is_staff: request.is_staff.unwrap_or(false),
-            is_superuser: request.is_superuser.unwrap_or(false),
-            is_active: request.is_active.unwrap_or(true),
-            ..account.profile
-        };
+        let account = parse::new_user(request.into_inner())?;
         let (user, now) = self
             .accounts
             .prepare_user_creation(&principal, account)
@@ -301,8 +237,8 @@ impl auth_service_server::AuthService for AuthApi {
 
     #[tracing::instrument(skip_all, fields(user_id = request.get_ref().id))]
     async fn get_user(&self, request: Request<pb::GetUserRequest>) -> Reply<pb::User> {
-        let principal = self.principal(&request).await?;
-        let user = self.accounts.user(&principal, request.get_ref().id).await?;
+        let (principal, pb::GetUserRequest { id }) = self.caller(request).await?;
+        let user = self.accounts.user(&principal, id).await?;
         Ok(Response::new(user_to_proto(user)))
     }
 
@@ -311,18 +247,11 @@ impl auth_service_server::AuthService for AuthApi {
         &self,
         request: Request<pb::ListUsersRequest>,
     ) -> Reply<pb::ListUsersResponse> {
-        let principal = self.principal(&request).await?;
-        let page = request.get_ref();
-        let (users, total_count) = self
-            .accounts
-            .list_users(
-                &principal,
-                page.limit.map_or(proto::MAX_PAGE_SIZE, |limit| {
-                    limit.min(proto::MAX_PAGE_SIZE)
-                }),
-                page.offset,
-            )
-            .await?;
+        let (principal, pb::ListUsersRequest { limit, offset }) = self.caller(request).await?;
+        let limit = limit.map_or(proto::MAX_PAGE_SIZE, |limit| {
+            limit.min(proto::MAX_PAGE_SIZE)
+        });
+        let (users, total_count) = self.accounts.list_users(&principal, limit, offset).await?;
         Ok(Response::new(pb::ListUsersResponse {
             users: users.into_iter().map(user_to_proto).collect(),
             total_count,
@@ -333,48 +262,11 @@ impl auth_service_server::AuthService for AuthApi {
     async fn update_user(&self, request: Request<pb::UpdateUserRequest>) -> Reply<pb::User> {
         let principal = self.principal(&request).await?;
         let keyed = Keyed::of(&request, principal.user.id, "UpdateUser")?;
-        let request = request.into_inner();
-        let mut errors = FieldErrors::new();
-        // Parsed in the fields' order, as DRF lists their errors.
-        let username = clearable(
-            &mut errors,
-            "username",
-            request.username,
-            request.clear_username,
-            Username::parse,
-        );
-        let email = clearable(
-            &mut errors,
-            "email",
-            request.email,
-            request.clear_email,
-            Email::parse,
-        );
-        let password = request
-            .password
-            .and_then(|p| errors.check("password", Password::parse(&p)));
-        let profile = ProfileChanges {
-            username,
-            email,
-            first_name: request
-                .first_name
-                .and_then(|n| errors.check("first_name", PersonName::parse(&n))),
-            last_name: request
-                .last_name
-                .and_then(|n| errors.check("last_name", PersonName::parse(&n))),
-            role: match request.role {
-                0 => None,
-                role => errors.check("role", role_of(role)),
-            },
-            is_staff: request.is_staff,
-            is_superuser: request.is_superuser,
-            is_active: request.is_active,
-        };
-        let changes = AccountChanges { profile, password };
-        let changes = parsed(errors, Some(changes))?;
+        let id = request.get_ref().id;
+        let changes = parse::account_changes(request.into_inner())?;
         let update = self
             .accounts
-            .prepare_user_update(&principal, request.id, changes)
+            .prepare_user_update(&principal, id, changes)
             .await?;
         let updated = self.accounts.writes().run(keyed, move |connection| {
             Box::pin(async move {
@@ -383,9 +275,7 @@ impl auth_service_server::AuthService for AuthApi {
                     .map(user_to_proto)
             })
         });
-        let updated = updated.await?;
-        self.accounts.user_changed(request.id).await;
-        Ok(updated)
+        self.changing_user(id, updated).await
     }
 
     #[tracing::instrument(skip_all, fields(user_id = request.get_ref().id))]
@@ -403,8 +293,6 @@ impl auth_service_server::AuthService for AuthApi {
                 Ok::<_, AuthError>(pb::DeleteUserResponse {})
             })
         });
-        let deleted = deleted.await?;
-        self.accounts.user_changed(id).await;
-        Ok(deleted)
+        self.changing_user(id, deleted).await
     }
 }

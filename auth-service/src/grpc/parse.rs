@@ -1,21 +1,40 @@
 //! Requests' fields into domain types, every error recorded at once (DRF answers them all).
 
+use std::net::IpAddr;
+
 use proto::auth::v1 as pb;
 use service_kit::validation::{FieldErrors, Messages, REQUIRED};
 
 use crate::{
-    domain::{Email, Password, PersonName, Profile, Role, Username},
+    domain::{Email, Password, PersonName, Profile, ProfileChanges, Role, Username},
     error::AuthError,
-    service::NewAccount,
+    service::{AccountChanges, LoginRequest, NewAccount},
+    store::UserLookup,
 };
 
+const ROLE_NOT_SELF_ASSIGNABLE: &str = "This role cannot be self-assigned.";
+
+/// The [`AccountFields`] of a request that carries them by these names (sign-up's and user
+/// creation's), moved out of it.
+macro_rules! account_fields {
+    ($request:ident) => {
+        AccountFields {
+            username: $request.username,
+            email: $request.email,
+            password: $request.password,
+            first_name: $request.first_name,
+            last_name: $request.last_name,
+        }
+    };
+}
+
 /// The fields sign-up and user creation share.
-pub(super) struct AccountFields {
-    pub(super) username: Option<String>,
-    pub(super) email: Option<String>,
-    pub(super) password: Option<String>,
-    pub(super) first_name: Option<String>,
-    pub(super) last_name: Option<String>,
+struct AccountFields {
+    username: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
 }
 
 /// An account's fields, each parsed on its own (so a bad password does not hide a taken
@@ -49,7 +68,7 @@ impl AccountParts {
 }
 
 /// Parses an account's fields, recording every error. A username or an email is required.
-pub(super) fn parse_account(errors: &mut FieldErrors, fields: AccountFields) -> AccountParts {
+fn parse_account(errors: &mut FieldErrors, fields: AccountFields) -> AccountParts {
     if fields.username.is_none() && fields.email.is_none() {
         errors.add("username", REQUIRED);
         errors.add("email", REQUIRED);
@@ -76,6 +95,117 @@ pub(super) fn parse_account(errors: &mut FieldErrors, fields: AccountFields) -> 
     }
 }
 
+/// Sign-up's account, each field parsed on its own, and every error: any role but CLERK is one,
+/// since nobody grants themselves another.
+pub(super) fn registration(request: pb::RegisterRequest) -> (FieldErrors, AccountParts) {
+    let mut errors = FieldErrors::new();
+    if !matches!(role_of(request.role), Ok(Role::Clerk)) {
+        errors.add("role", ROLE_NOT_SELF_ASSIGNABLE);
+    }
+    let account = parse_account(&mut errors, account_fields!(request));
+    (errors, account)
+}
+
+/// An admin's new account: its fields, its role, and its flags (absent: neither staff nor
+/// superuser, and active).
+pub(super) fn new_user(request: pb::CreateUserRequest) -> Result<NewAccount, AuthError> {
+    let mut errors = FieldErrors::new();
+    let role = errors.check("role", role_of(request.role));
+    let account = parse_account(&mut errors, account_fields!(request));
+    let (mut account, role) = parsed(errors, account.complete().zip(role))?;
+    account.profile = Profile {
+        role,
+        is_staff: request.is_staff.unwrap_or(false),
+        is_superuser: request.is_superuser.unwrap_or(false),
+        is_active: request.is_active.unwrap_or(true),
+        ..account.profile
+    };
+    Ok(account)
+}
+
+/// An admin's partial update of a user; the fields are parsed in their order, as DRF lists
+/// their errors.
+pub(super) fn account_changes(request: pb::UpdateUserRequest) -> Result<AccountChanges, AuthError> {
+    let mut errors = FieldErrors::new();
+    let username = clearable(
+        &mut errors,
+        "username",
+        request.username,
+        request.clear_username,
+        Username::parse,
+    );
+    let email = clearable(
+        &mut errors,
+        "email",
+        request.email,
+        request.clear_email,
+        Email::parse,
+    );
+    let password = request
+        .password
+        .and_then(|p| errors.check("password", Password::parse(&p)));
+    let profile = ProfileChanges {
+        username,
+        email,
+        first_name: request
+            .first_name
+            .and_then(|n| errors.check("first_name", PersonName::parse(&n))),
+        last_name: request
+            .last_name
+            .and_then(|n| errors.check("last_name", PersonName::parse(&n))),
+        role: match request.role {
+            0 => None,
+            role => errors.check("role", role_of(role)),
+        },
+        is_staff: request.is_staff,
+        is_superuser: request.is_superuser,
+        is_active: request.is_active,
+    };
+    parsed(errors, Some(AccountChanges { profile, password }))
+}
+
+/// A login from `client`: the account, by username or else by email, and the password
+/// presented.
+pub(super) fn login(
+    request: pb::LoginRequest,
+    client: Option<IpAddr>,
+) -> Result<LoginRequest, AuthError> {
+    let mut errors = FieldErrors::new();
+    let lookup = match (request.username, request.email) {
+        (Some(username), _) => errors
+            .check("username", Username::parse(&username))
+            .map(UserLookup::Username),
+        (None, Some(email)) => errors
+            .check("email", Email::parse(&email))
+            .map(UserLookup::Email),
+        (None, None) => {
+            errors.add("username", REQUIRED);
+            None
+        }
+    };
+    let password = errors.check("password", presented(request.password));
+    let (lookup, password) = parsed(errors, lookup.zip(password))?;
+    Ok(LoginRequest {
+        lookup,
+        password,
+        open_session: request.open_session,
+        client,
+    })
+}
+
+/// A password change: the old password as presented, and the new one, checked.
+pub(super) fn password_change(
+    request: pb::ChangePasswordRequest,
+) -> Result<(Password, Password), AuthError> {
+    let mut errors = FieldErrors::new();
+    let old = errors.check("old_password", presented(request.old_password));
+    let new = errors.check(
+        "new_password",
+        present(request.new_password).and_then(|p| Password::parse(&p)),
+    );
+    parsed(errors, old.zip(new))
+}
+
 /// The parsed value when no field had an error; else every error at once.
 pub(super) fn parsed<T>(errors: FieldErrors, value: Option<T>) -> Result<T, AuthError> {
     errors.into_result()?;
@@ -83,7 +213,7 @@ pub(super) fn parsed<T>(errors: FieldErrors, value: Option<T>) -> Result<T, Auth
 }
 
 /// A field that an update may set, clear, or leave alone.
-pub(super) fn clearable<T>(
+fn clearable<T>(
     errors: &mut FieldErrors,
     field: &str,
     value: Option<String>,
@@ -97,12 +227,17 @@ pub(super) fn clearable<T>(
     }
 }
 
-pub(super) fn present(value: Option<String>) -> Result<String, Messages> {
+fn present(value: Option<String>) -> Result<String, Messages> {
     value.ok_or_else(|| vec![REQUIRED.to_owned()])
 }
 
+/// A password presented to be verified, not judged ([`Password::unchecked`]).
+fn presented(value: Option<String>) -> Result<Password, Messages> {
+    present(value).and_then(|p| Password::unchecked(&p))
+}
+
 /// A role from the wire; unspecified means the default, CLERK.
-pub(super) fn role_of(value: i32) -> Result<Role, Messages> {
+fn role_of(value: i32) -> Result<Role, Messages> {
     match pb::Role::try_from(value) {
         Ok(pb::Role::Unspecified | pb::Role::Clerk) => Ok(Role::Clerk),
         Ok(pb::Role::Manager) => Ok(Role::Manager),
