@@ -4,7 +4,11 @@
 
 use sqlx::Row;
 
-use super::{Store, credentials::delete_credentials, user_row::user_from_row};
+use super::{
+    Store,
+    credentials::delete_credentials,
+    user_row::{found_user, user_from_row},
+};
 use crate::{
     clock::UnixMicros,
     domain::{Email, HashedPassword, TokenDigest, User, Username},
@@ -93,10 +97,7 @@ impl Store {
             .bind(user_id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref()
-            .map(user_from_row)
-            .transpose()?
-            .ok_or(AuthError::UserNotFound)
+        found_user(row)
     }
 
     /// Sets a new password and revokes every credential of the user but `keep`, in one

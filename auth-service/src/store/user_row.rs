@@ -12,6 +12,7 @@ use sqlx::{
 use crate::{
     clock::UnixMicros,
     domain::{Email, Profile, Role, User, Username},
+    error::AuthError,
 };
 
 /// The columns every user query returns, in [`user_from_row`]'s order.
@@ -47,6 +48,12 @@ pub(super) fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
         date_joined: UnixMicros(row.try_get("date_joined")?),
         last_login: row.try_get::<Option<i64>, _>("last_login")?.map(UnixMicros),
     })
+}
+
+/// The user a statement found: no row is no such user.
+pub(super) fn found_user(row: Option<AnyRow>) -> Result<User, AuthError> {
+    let row = row.ok_or(AuthError::UserNotFound)?;
+    Ok(user_from_row(&row)?)
 }
 
 /// Binds `profile` to a statement's next parameters, in the order of `profile_columns!`.

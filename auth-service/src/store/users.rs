@@ -8,7 +8,7 @@ use super::{
     DUPLICATE_EMAIL, DUPLICATE_USERNAME, Store,
     credentials::delete_credentials,
     duplicate_field,
-    user_row::{bind_profile, user_from_row},
+    user_row::{bind_profile, found_user, user_from_row},
 };
 use crate::{
     clock::UnixMicros,
@@ -145,10 +145,7 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref()
-            .map(user_from_row)
-            .transpose()?
-            .ok_or(AuthError::UserNotFound)
+        found_user(row)
     }
 
     /// A page of users by id, and how many there are in all.
