@@ -74,12 +74,8 @@ fn parse_account(errors: &mut FieldErrors, fields: AccountFields) -> AccountPart
         errors.add("email", REQUIRED);
     }
     AccountParts {
-        username: fields
-            .username
-            .and_then(|u| errors.check("username", Username::parse(&u))),
-        email: fields
-            .email
-            .and_then(|e| errors.check("email", Email::parse(&e))),
+        username: optional(errors, "username", fields.username, Username::parse),
+        email: optional(errors, "email", fields.email, Email::parse),
         password: errors.check(
             "password",
             present(fields.password).and_then(|p| Password::parse(&p)),
@@ -141,18 +137,22 @@ pub(super) fn account_changes(request: pb::UpdateUserRequest) -> Result<AccountC
         request.clear_email,
         Email::parse,
     );
-    let password = request
-        .password
-        .and_then(|p| errors.check("password", Password::parse(&p)));
+    let password = optional(&mut errors, "password", request.password, Password::parse);
     let profile = ProfileChanges {
         username,
         email,
-        first_name: request
-            .first_name
-            .and_then(|n| errors.check("first_name", PersonName::parse(&n))),
-        last_name: request
-            .last_name
-            .and_then(|n| errors.check("last_name", PersonName::parse(&n))),
+        first_name: optional(
+            &mut errors,
+            "first_name",
+            request.first_name,
+            PersonName::parse,
+        ),
+        last_name: optional(
+            &mut errors,
+            "last_name",
+            request.last_name,
+            PersonName::parse,
+        ),
         role: match request.role {
             0 => None,
             role => errors.check("role", role_of(role)),
@@ -212,6 +212,16 @@ pub(super) fn parsed<T>(errors: FieldErrors, value: Option<T>) -> Result<T, Auth
     value.ok_or_else(|| AuthError::internal("a request parsed without errors lacks a value"))
 }
 
+/// A field that may be absent: parsed if present.
+fn optional<T>(
+    errors: &mut FieldErrors,
+    field: &str,
+    value: Option<String>,
+    parse: fn(&str) -> Result<T, Messages>,
+) -> Option<T> {
+    value.and_then(|raw| errors.check(field, parse(&raw)))
+}
+
 /// A field that an update may set, clear, or leave alone.
 fn clearable<T>(
     errors: &mut FieldErrors,
@@ -220,10 +230,10 @@ fn clearable<T>(
     clear: bool,
     parse: fn(&str) -> Result<T, Messages>,
 ) -> Option<Option<T>> {
-    match (value, clear) {
-        (_, true) => Some(None),
-        (Some(raw), false) => errors.check(field, parse(&raw)).map(Some),
-        (None, false) => None,
+    if clear {
+        Some(None)
+    } else {
+        optional(errors, field, value, parse).map(Some)
     }
 }
 
