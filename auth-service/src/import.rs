@@ -179,7 +179,7 @@ fn check_user(
         Some(role) => Role::from_db(&role.to_uppercase()).ok_or_else(|| {
             fields.fail(
                 "role",
-                format!("unknown role {role:?} (expected CLERK, MANAGER or ADMIN)"),
+                format!("unknown role {role:?} (expected {})", Role::listed()),
             )
         })?,
         None if is_superuser => Role::Admin,

@@ -7,8 +7,8 @@
 //! - `grpc`: the handlers and caller authentication; `grpc::parse` turns requests into domain
 //!   types, `grpc::convert` turns domain types into messages.
 //! - `service`: what the service does, as `Accounts`: tokens, login and lockout, users.
-//! - `domain`: validated types (usernames, passwords, token keys), a user's `Profile`, and the
-//!   caller, `Principal`.
+//! - `domain`: validated types (usernames, passwords, token keys), the roles' table, a user's
+//!   `Profile`, and the caller, `Principal`.
 //! - `store`: all SQL.
 //! - `hashing`: argon2id on a bounded blocking pool.
 //! - `revocations`: the verdict-cache holders' hub: leases, events, acknowledgements.

@@ -5,11 +5,13 @@
 mod identity;
 mod password;
 mod principal;
+mod role;
 mod token;
 mod user;
 
 pub use identity::{Email, PersonName, Username};
 pub use password::{HashedPassword, Password};
 pub use principal::Principal;
+pub use role::Role;
 pub use token::{CredentialKind, TokenDigest, TokenKey};
-pub use user::{Profile, ProfileChanges, Role, User};
+pub use user::{Profile, ProfileChanges, User};

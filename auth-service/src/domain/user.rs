@@ -1,35 +1,8 @@
-//! The user as the service knows it (never with its password hash), its role, and its profile:
-//! the fields an account is created with and changed by.
+//! The user as the service knows it (never with its password hash), and its profile: the
+//! fields an account is created with and changed by.
 
-use super::{Email, PersonName, Username};
+use super::{Email, PersonName, Role, Username};
 use crate::clock::UnixMicros;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Role {
-    #[default]
-    Clerk,
-    Manager,
-    Admin,
-}
-
-impl Role {
-    pub fn as_db(self) -> &'static str {
-        match self {
-            Self::Clerk => "CLERK",
-            Self::Manager => "MANAGER",
-            Self::Admin => "ADMIN",
-        }
-    }
-
-    pub fn from_db(value: &str) -> Option<Self> {
-        match value {
-            "CLERK" => Some(Self::Clerk),
-            "MANAGER" => Some(Self::Manager),
-            "ADMIN" => Some(Self::Admin),
-            _ => None,
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -69,7 +42,7 @@ impl User {
 impl User {
     /// May list, create, change and delete users.
     pub fn can_manage_users(&self) -> bool {
-        self.is_active && (self.is_staff || self.role == Role::Admin)
+        self.is_active && (self.is_staff || self.role.manages_users())
     }
 }
 

@@ -7,6 +7,7 @@ use crate::{
     service::Issued,
 };
 
+/// The one pairing of domain roles and proto roles; [`super::parse`] reads it backwards.
 pub(super) fn role_to_proto(role: Role) -> pb::Role {
     match role {
         Role::Clerk => pb::Role::Clerk,

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use proto::auth::v1 as pb;
 use service_kit::validation::{FieldErrors, Messages, REQUIRED};
 
+use super::convert::role_to_proto;
 use crate::{
     domain::{Email, Password, PersonName, Profile, ProfileChanges, Role, Username},
     error::AuthError,
@@ -246,12 +247,39 @@ fn presented(value: Option<String>) -> Result<Password, Messages> {
     present(value).and_then(|p| Password::unchecked(&p))
 }
 
-/// A role from the wire; unspecified means the default, CLERK.
+/// A role from the wire, by [`role_to_proto`]'s pairs; unspecified means the default, CLERK.
 fn role_of(value: i32) -> Result<Role, Messages> {
-    match pb::Role::try_from(value) {
-        Ok(pb::Role::Unspecified | pb::Role::Clerk) => Ok(Role::Clerk),
-        Ok(pb::Role::Manager) => Ok(Role::Manager),
-        Ok(pb::Role::Admin) => Ok(Role::Admin),
-        Err(_) => Err(vec![format!("\"{value}\" is not a valid choice.")]),
+    if value == i32::from(pb::Role::Unspecified) {
+        return Ok(Role::default());
+    }
+    Role::ALL
+        .into_iter()
+        .find(|role| i32::from(role_to_proto(*role)) == value)
+        .ok_or_else(|| vec![format!("\"{value}\" is not a valid choice.")])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_proto_role_is_one_domain_role_and_back() {
+        assert_eq!(role_of(0), Ok(Role::Clerk), "unspecified is the default");
+        let wire: Vec<i32> = (1..)
+            .take_while(|value| pb::Role::try_from(*value).is_ok())
+            .collect();
+        assert_eq!(
+            wire.len(),
+            Role::ALL.len(),
+            "one domain role per proto role"
+        );
+        for value in wire {
+            let role = role_of(value).expect("a domain role");
+            assert_eq!(i32::from(role_to_proto(role)), value, "{role:?}");
+        }
+        assert_eq!(
+            role_of(99),
+            Err(vec!["\"99\" is not a valid choice.".to_owned()])
+        );
     }
 }
