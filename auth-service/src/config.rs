@@ -1,14 +1,17 @@
 //! The service's settings, read from the environment (names and defaults as in API.md) and
-//! checked before anything starts.
+//! checked before anything starts; [`frontends`] is the one setting with a grammar of its own.
+
+mod frontends;
 
 use std::{net::SocketAddr, time::Duration};
 
-use crate::grpc::TrustedFrontends;
 use service_kit::{
     database::DatabaseUrl,
     env::{self, ConfigError},
     telemetry::LogFormat,
 };
+
+pub use frontends::TrustedFrontends;
 
 #[derive(Debug, Clone)]
 pub struct Config {

@@ -14,13 +14,10 @@ use service_kit::{idempotency::Keyed, validation::FieldErrors};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::{domain::Principal, error::AuthError, service::Accounts};
+use crate::{config::TrustedFrontends, domain::Principal, error::AuthError, service::Accounts};
 
 mod convert;
-mod frontends;
 mod parse;
-
-pub use frontends::TrustedFrontends;
 
 pub(crate) use convert::user_to_proto;
 use convert::{issued_to_proto, kind_from_proto, kind_to_proto};
