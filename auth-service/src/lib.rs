@@ -15,12 +15,14 @@
 //! - `clock`: time as a parameter.
 //! - `error`: the one error type and its mapping to `tonic::Status`.
 //! - `bootstrap`: `createsuperuser`.
-//! - `import`: `import-django`, users and DRF tokens from a Django `dumpdata`.
+//! - `import`: `import-django`, users and DRF tokens from a Django `dumpdata`, which `dump`
+//!   checks into domain values for the store.
 
 pub mod bootstrap;
 pub mod clock;
 pub mod config;
 mod domain;
+mod dump;
 mod error;
 mod grpc;
 mod hashing;

@@ -16,8 +16,8 @@ use crate::{
         CredentialKind, Email, Password, Principal, Profile, ProfileChanges, TokenDigest, User,
         Username,
     },
+    dump::{DjangoDump, ImportReport, NotImported},
     error::AuthError,
-    import::{DjangoDump, ImportError, ImportReport},
     revocations::Revocation,
     store::{NEEDS_AN_IDENTITY, NewUser, Store, UserChanges, UserLookup},
 };
@@ -267,7 +267,7 @@ impl Accounts {
         &self,
         dump: &DjangoDump,
         keep_ids: bool,
-    ) -> Result<ImportReport, ImportError> {
+    ) -> Result<ImportReport, NotImported> {
         let now = self.clock.now();
         self.store
             .import_django(dump, keep_ids, now, now.plus(self.token_ttl))

@@ -1,4 +1,4 @@
-//! Writing a checked Django dump (`crate::import`) in one transaction. Each imported user keeps
+//! Writing a checked Django dump (`crate::dump`) in one transaction. Each imported user keeps
 //! the Django primary key it came from (`users.django_pk`): a user imported before from the
 //! same pk is skipped, any other user with the same username or email (ignoring case, as this
 //! service compares them) stops the import naming both records, and a token is attached only
@@ -13,8 +13,8 @@ use super::{Store, user_row::bind_profile, users::duplicate_or};
 use crate::{
     clock::UnixMicros,
     domain::{CredentialKind, Email, Username},
+    dump::{DjangoDump, ImportReport, ImportedUser, NotImported, UserRef},
     error::AuthError,
-    import::{DjangoDump, ImportError, ImportReport, ImportedUser, UserRef},
 };
 use service_kit::{database::Backend, django::RecordError};
 
@@ -127,7 +127,7 @@ impl Store {
         keep_ids: bool,
         now: UnixMicros,
         token_expires_at: UnixMicros,
-    ) -> Result<ImportReport, ImportError> {
+    ) -> Result<ImportReport, NotImported> {
         let mut tx = self.pool.begin().await.map_err(AuthError::from)?;
         let mut known = existing_users(&mut tx).await?;
         let mut report = ImportReport::default();
@@ -246,7 +246,7 @@ async fn existing_users(tx: &mut Transaction<'_, Any>) -> Result<KnownUsers, Aut
 async fn insert_user(
     tx: &mut Transaction<'_, Any>,
     user: &ImportedUser,
-) -> Result<i64, ImportError> {
+) -> Result<i64, NotImported> {
     let (statement, id) = match user.id {
         Some(id) => (INSERT_KEEPING_ID, Some(id)),
         None => (INSERT_WITH_NEW_ID, None),
@@ -265,9 +265,9 @@ async fn insert_user(
         .map_err(|err| match duplicate_or(err) {
             AuthError::Invalid(errors) => {
                 let (field, message) = errors.iter().next().unwrap_or(("pk", "duplicate"));
-                ImportError::Record(RecordError::new(&user.source, field, message))
+                NotImported::Record(RecordError::new(&user.source, field, message))
             }
-            other => ImportError::Store(other),
+            other => NotImported::Store(other),
         })?;
     Ok(row.try_get("id").map_err(AuthError::from)?)
 }
