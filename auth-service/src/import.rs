@@ -8,11 +8,12 @@ use service_kit::django::{self, DumpError};
 
 use crate::{
     config::Config,
-    dump::{DjangoDump, NotImported, check_dump},
+    dump::{NotImported, check_dump},
     server::{StartupError, build_console_accounts},
 };
 
-pub use crate::dump::ImportReport;
+// What `import_django_file` answers with, by the names it always had.
+pub use crate::dump::{DjangoDump, ImportReport};
 
 /// `import-django`'s arguments.
 #[derive(Debug, clap::Args)]
