@@ -8,6 +8,8 @@ mod credentials;
 mod import;
 mod lockout;
 mod passwords;
+#[cfg(test)]
+mod tests;
 mod users;
 
 use service_kit::{
