@@ -1,7 +1,7 @@
 //! The gateway's integration tests: each test starts the real auth and inventory services (each
 //! on a database of its own) and the gateway, all on port 0, and talks HTTP to the gateway. The
 //! databases are SQLite files, or PostgreSQL databases with `TEST_BACKEND=postgres`
-//! (`.ci/run` runs this binary both ways).
+//! (`.ci/run` runs the storage-dependent modules both ways).
 //!
 //! - `helpers`: `spawn_stack()` and the client-side conveniences.
 //! - `seeds`: every example request of the five documents, replayed as written.
