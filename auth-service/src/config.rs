@@ -8,6 +8,7 @@ use std::{net::SocketAddr, time::Duration};
 use service_kit::{
     database::DatabaseUrl,
     env::{self, ConfigError},
+    grpc,
     telemetry::LogFormat,
 };
 
@@ -62,6 +63,10 @@ pub struct Config {
     pub reflection: bool,
     /// `LOG_FORMAT`, default plain.
     pub log_format: LogFormat,
+    /// The `GRPC_*` limits every server shares.
+    pub grpc: grpc::Limits,
+    /// `SHUTDOWN_GRACE_MS`, `DRAIN_TIMEOUT_MS`: how a replica leaves on SIGTERM.
+    pub hand_over: grpc::HandOver,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +128,8 @@ impl Config {
             trusted_frontends: env::parse_or("TRUSTED_FRONTENDS", "")?,
             reflection: env::switch_or("GRPC_REFLECTION", true)?,
             log_format: env::parse_or("LOG_FORMAT", "plain")?,
+            grpc: grpc::Limits::from_env()?,
+            hand_over: grpc::HandOver::from_env()?,
         })
     }
 
@@ -151,6 +158,8 @@ impl Config {
             trusted_frontends: TrustedFrontends::loopback(),
             reflection: true,
             log_format: LogFormat::Plain,
+            grpc: grpc::Limits::default(),
+            hand_over: grpc::HandOver::default(),
         }
     }
 }
@@ -159,4 +168,25 @@ impl Config {
 fn default_hashing_concurrency() -> usize {
     std::thread::available_parallelism()
         .map_or(1, |cpus| usize::from(cpus).saturating_sub(1).max(1))
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+
+    /// The settings `from_env` reads are the rows of docs/API.md's configuration table that name
+    /// this program, with their defaults; `--help` lists the same.
+    #[test]
+    fn every_setting_read_is_documented_and_every_documented_one_read() {
+        let settings = service_kit::env::settings_read_by(Config::from_env);
+        let doc = include_str!("../../docs/API.md");
+        let wrong = service_kit::testing::settings::mismatches(
+            "auth",
+            &settings,
+            doc,
+            &["HASHING_CONCURRENCY"],
+            &["RUST_LOG"],
+        );
+        assert_eq!(wrong, Vec::<String>::new());
+    }
 }

@@ -11,7 +11,7 @@ use auth_service::{
 };
 use clap::{Parser, Subcommand};
 use proto::auth::v1::auth_service_server::AuthServiceServer;
-use service_kit::{grpc, program};
+use service_kit::{env, grpc, program};
 use tonic::server::NamedService;
 
 #[derive(Parser)]
@@ -35,7 +35,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = program::parse_cli(&env::settings_read_by(Config::from_env));
     let log_format = |config: &Config| config.log_format;
     program::run(
         "auth-service",

@@ -43,8 +43,6 @@ pub enum StartupError {
     #[error("server failed: {0}")]
     Serve(#[from] tonic::transport::Error),
     #[error(transparent)]
-    Config(#[from] service_kit::env::ConfigError),
-    #[error(transparent)]
     Feed(#[from] FeedError),
     #[error(transparent)]
     Claim(#[from] ClaimError),
@@ -71,9 +69,7 @@ impl Application {
         config: Config,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
-        // The `GRPC_*` limits every server shares, read (and checked) before anything starts.
-        let limits = grpc::Limits::from_env()?;
-        let hand_over = grpc::HandOver::from_env()?;
+        let (limits, hand_over) = (config.grpc, config.hand_over);
         let claim = if config.verdict_cache_lease.is_zero() {
             Claim::Cacheless
         } else {

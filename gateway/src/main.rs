@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use gateway::{Application, Config, server::probe_health};
-use service_kit::program;
+use service_kit::{env, program};
 
 /// The REST gateway in front of the auth and inventory services. Every setting comes from the
 /// environment (see README.md).
@@ -24,7 +24,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = program::parse_cli(&env::settings_read_by(Config::from_env));
     let log_format = |config: &Config| config.log_format;
     program::run(
         "gateway",

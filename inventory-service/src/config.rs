@@ -113,3 +113,24 @@ fn millis(name: &'static str, default: &str) -> Result<Duration, ConfigError> {
         ms => Ok(Duration::from_millis(ms)),
     }
 }
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+
+    /// The settings `from_env` reads are the rows of docs/API.md's configuration table that name
+    /// this program, with their defaults; `--help` lists the same.
+    #[test]
+    fn every_setting_read_is_documented_and_every_documented_one_read() {
+        let settings = service_kit::env::settings_read_by(Config::from_env);
+        let doc = include_str!("../../docs/API.md");
+        let wrong = service_kit::testing::settings::mismatches(
+            "inventory",
+            &settings,
+            doc,
+            &[],
+            &["RUST_LOG"],
+        );
+        assert_eq!(wrong, Vec::<String>::new());
+    }
+}

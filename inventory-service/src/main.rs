@@ -10,7 +10,7 @@ use inventory_service::{
     import::{ImportDjangoArgs, import_django_command},
     server::SERVICE_NAME,
 };
-use service_kit::{grpc, program};
+use service_kit::{env, grpc, program};
 
 /// The inventory gRPC service. Every setting comes from the environment (see README.md).
 #[derive(Debug, Parser)]
@@ -32,7 +32,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = program::parse_cli(&env::settings_read_by(Config::from_env));
     let log_format = |config: &Config| config.log_format;
     program::run(
         "inventory-service",

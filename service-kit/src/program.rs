@@ -7,10 +7,39 @@
 use std::{fmt::Display, future::Future, net::SocketAddr, process::ExitCode};
 
 use crate::{
-    env::ConfigError,
+    env::{ConfigError, Setting},
     shutdown,
     telemetry::{self, LogFormat},
 };
+
+/// Parses the command line as `C`, with `settings` (what the program's `from_env` reads, see
+/// [`crate::env::settings_read_by`]) listed after `--help`'s usage.
+pub fn parse_cli<C: clap::Parser>(settings: &[Setting]) -> C {
+    let matches = C::command()
+        .after_help(settings_help(settings))
+        .get_matches();
+    C::from_arg_matches(&matches).unwrap_or_else(|err| err.exit())
+}
+
+/// `--help`'s list of settings: each variable and its default.
+fn settings_help(settings: &[Setting]) -> String {
+    let width = settings
+        .iter()
+        .map(|s| s.name.len())
+        .max()
+        .unwrap_or(0)
+        .max("RUST_LOG".len());
+    let mut help = String::from(
+        "Settings, from the environment (each explained in docs/API.md, \"Configuration\"):\n",
+    );
+    for Setting { name, default } in settings {
+        let default = if default.is_empty() { "none" } else { default };
+        help.push_str(&format!("  {name:<width$}  [default: {default}]\n"));
+    }
+    let filter = telemetry::DEFAULT_FILTER;
+    help.push_str(&format!("  {:<width$}  [default: {filter}]\n", "RUST_LOG"));
+    help
+}
 
 /// A server's life: built from its settings (a service opens and migrates its database before
 /// it binds its port, so that an open port belongs to a server that can answer), then serving

@@ -25,10 +25,14 @@ impl FromStr for LogFormat {
     }
 }
 
+/// `RUST_LOG` when it is unset: what every program logs.
+pub const DEFAULT_FILTER: &str = "info";
+
 /// Installs the global subscriber, filtered by `RUST_LOG` (default `info`). Later calls
 /// (several services in one process, tests) are no-ops.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     init_filtered(format, filter);
 }
 

@@ -23,6 +23,7 @@ use tokio::{sync::oneshot, task::JoinHandle};
 
 pub mod fault_proxy;
 pub mod race;
+pub mod settings;
 
 /// The variable naming an administrative PostgreSQL URL, e.g.
 /// `postgres://postgres@127.0.0.1:5432/postgres`. `.ci/run` always sets it.
