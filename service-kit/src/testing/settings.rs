@@ -2,7 +2,7 @@
 //! configuration table of docs/API.md: every setting the program reads is a row naming it as a
 //! user with its default, and every row naming it is read.
 
-use crate::env::Setting;
+use crate::env::{Setting, settings_read_by};
 
 /// A row of the table: its variables, the programs that use them, and the whole row's text.
 struct Row<'a> {
@@ -70,6 +70,20 @@ pub fn mismatches(
         }
     }
     wrong
+}
+
+/// Fails the test when `program`'s settings, as `from_env` reads them, and the table of the
+/// workspace's docs/API.md disagree. `computed`: settings whose default is worked out at start.
+pub fn assert_documented<T>(program: &str, from_env: impl FnOnce() -> T, computed: &[&str]) {
+    let settings = settings_read_by(from_env);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/API.md");
+    let doc = std::fs::read_to_string(&path).expect("docs/API.md is readable");
+    // `RUST_LOG` is read by the log filter, not by `from_env`.
+    let wrong = mismatches(program, &settings, &doc, computed, &["RUST_LOG"]);
+    assert!(
+        wrong.is_empty(),
+        "docs/API.md and {program}'s settings: {wrong:#?}"
+    );
 }
 
 #[cfg(test)]
