@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use prost::Message as _;
 use proto::{
     MAX_PAGE_SIZE,
-    auth::v1::{Role, User},
+    auth::v1::User,
     inventory::v1::{
         self as pb, inventory_service_server::InventoryService,
         inventory_service_server::InventoryServiceServer,
@@ -44,7 +44,7 @@ fn authorize<T>(request: &Request<T>, access: Access) -> Result<i64, InventoryEr
     let allowed = user.is_active
         && match access {
             Access::Read => true,
-            Access::Write => user.is_staff || matches!(user.role(), Role::Manager | Role::Admin),
+            Access::Write => user.is_staff || user.role().writes_products(),
         };
     if allowed {
         Ok(user.id)

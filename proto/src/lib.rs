@@ -2,11 +2,13 @@
 //! `auth.v1` and `inventory.v1`, the encoded descriptor set that server reflection serves, and
 //! the conventions the `.proto` comments describe in words: the `authorization` metadata
 //! ([`credentials`]), the `idempotency-key` metadata of writes and which calls may be sent twice
-//! ([`idempotency`]), and the `google.rpc.ErrorInfo` reasons ([`reasons`]). Every client and
+//! ([`idempotency`]), the `google.rpc.ErrorInfo` reasons ([`reasons`]), and what each role is
+//! called and may do ([`roles`]). Every client and
 //! server encodes with [`codec::ProtoCodec`].
 
 pub mod codec;
 pub mod idempotency;
+pub mod roles;
 
 pub mod auth {
     pub mod v1 {

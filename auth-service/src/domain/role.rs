@@ -2,7 +2,8 @@
 
 /// What a user is, beside its flags. A new role is a variant here, its row in [`Role::facts`]
 /// (the compiler asks for it, and for its proto value in `grpc::convert`), and its place in
-/// [`Role::ALL`] (the tests check it).
+/// [`Role::ALL`] (the tests check it); `grpc::convert`'s test holds the rows to the contract's
+/// table (`proto::roles`), which the gateway and inventory read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Role {
     #[default]

@@ -53,3 +53,20 @@ pub(super) fn issued_to_proto(issued: Issued) -> pb::IssuedCredential {
         expires_at: Some(issued.expires_at.to_proto()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Auth's roles are the contract's: the same names and the same power over users, so the
+    /// gateway and inventory, which read the contract's table, agree with auth.
+    #[test]
+    fn each_domain_role_is_its_proto_role() {
+        for role in Role::ALL {
+            let proto = role_to_proto(role);
+            assert_eq!(role.as_db(), proto.name(), "{role:?}");
+            assert_eq!(role.manages_users(), proto.manages_users(), "{role:?}");
+        }
+        assert_eq!(Role::ALL.map(role_to_proto), pb::Role::ASSIGNABLE);
+    }
+}

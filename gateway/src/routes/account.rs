@@ -4,8 +4,7 @@
 use axum::{Json, extract::State};
 use http::Method;
 use proto::auth::v1::{
-    ChangePasswordRequest, GetCurrentUserRequest, RefreshTokenRequest, RevokeAllTokensRequest,
-    Role, User,
+    ChangePasswordRequest, GetCurrentUserRequest, RefreshTokenRequest, RevokeAllTokensRequest, User,
 };
 use serde_json::{Value, json};
 use service_kit::validation::FieldErrors;
@@ -100,11 +99,7 @@ async fn dashboard(
     Authenticated(caller): Authenticated,
 ) -> Result<Json<Value>, ApiError> {
     let user = current_user(&upstreams, &caller).await?;
-    let role = match user.role() {
-        Role::Admin => "Admin",
-        Role::Manager => "Manager",
-        Role::Clerk | Role::Unspecified => "Clerk",
-    };
+    let role = user.role().title();
     Ok(Json(
         json!({ "message": format!("Welcome to the {role} Dashboard!") }),
     ))
