@@ -246,7 +246,7 @@ mod tests {
         for user in &dump.users {
             assert!(!printed.contains(user.password_hash.expose()), "{printed}");
         }
-        assert!(printed.contains("<redacted>"));
+        assert!(printed.contains("[REDACTED]"), "{printed}");
     }
 
     #[test]

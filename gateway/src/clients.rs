@@ -23,6 +23,7 @@ use proto::{
         inventory_service_server,
     },
 };
+use secrecy::{ExposeSecret, SecretString};
 use tonic::{Status, metadata::MetadataValue};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
@@ -41,20 +42,11 @@ const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A key the caller presented, and how: header token or cookie session. Services are told
 /// which, because a session must not pass for a token (and the other way round).
-#[derive(Clone, PartialEq, Eq)]
+/// The key is a bearer secret, so a `secrecy` string: never in a log line.
+#[derive(Clone, Debug)]
 pub struct Credential {
     pub kind: CredentialKind,
-    pub key: String,
-}
-
-impl std::fmt::Debug for Credential {
-    // The key is a bearer secret: never in a log line.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credential")
-            .field("kind", &self.kind)
-            .field("key", &"<redacted>")
-            .finish()
-    }
+    pub key: SecretString,
 }
 
 /// Wraps `message` with the metadata every call carries: `x-request-id`, so the services log
@@ -70,9 +62,10 @@ pub fn request<T>(
     if let Some(credential) = credential {
         // A key that cannot be metadata (control characters) authenticates nobody; sending none
         // makes the service answer CREDENTIALS_MISSING instead of failing here.
-        if let Ok(value) =
-            MetadataValue::try_from(credentials::format(credential.kind, &credential.key))
-        {
+        if let Ok(value) = MetadataValue::try_from(credentials::format(
+            credential.kind,
+            credential.key.expose_secret(),
+        )) {
             metadata.insert(credentials::METADATA_KEY, value);
         }
     }
@@ -183,7 +176,7 @@ mod tests {
     fn every_call_carries_the_request_id_and_the_credential() {
         let session = Credential {
             kind: CredentialKind::Session,
-            key: "k1".to_owned(),
+            key: "k1".into(),
         };
         let request = request((), "rid-1", Some(&session));
         let metadata = request.metadata();
@@ -218,7 +211,7 @@ mod tests {
     fn never_logs_a_key() {
         let token = Credential {
             kind: CredentialKind::Token,
-            key: "secret-key".to_owned(),
+            key: "secret-key".into(),
         };
         assert!(!format!("{token:?}").contains("secret-key"));
     }

@@ -1,17 +1,17 @@
 //! Passwords: the rules of API.md, and types for a password and its stored hash that never
 //! print their contents.
 
-use std::fmt;
-
+use secrecy::{ExposeSecret, SecretString};
 use service_kit::validation::{BLANK, Messages, too_long};
 
 const MIN_CHARS: usize = 8;
 const MAX_CHARS: usize = 1024;
 
 /// A password that met the rules (or, from [`Password::unchecked`], one only to be verified).
-/// Its `Debug` is redacted so it can never reach a log.
-#[derive(Clone)]
-pub struct Password(String);
+/// A `secrecy` string: its `Debug` is redacted, so it can never reach a log, and its memory is
+/// wiped when it is dropped.
+#[derive(Clone, Debug)]
+pub struct Password(SecretString);
 
 impl Password {
     /// Checks a new password: 8 to 1024 characters, at least one letter and one digit. Every
@@ -35,7 +35,7 @@ impl Password {
             messages.push("Password must contain at least one letter.".to_owned());
         }
         if messages.is_empty() {
-            Ok(Self(raw.to_owned()))
+            Ok(Self(raw.into()))
         } else {
             Err(messages)
         }
@@ -50,46 +50,42 @@ impl Password {
         if raw.chars().count() > MAX_CHARS {
             return Err(vec![too_long(MAX_CHARS)]);
         }
-        Ok(Self(raw.to_owned()))
+        Ok(Self(raw.into()))
     }
 
     pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Password {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Password(<redacted>)")
+        self.0.expose_secret()
     }
 }
 
 /// A password as stored: our argon2id PHC string, a hash imported from Django, or an unusable
-/// marker. As secret as the password it came from, so its `Debug` is redacted too, and every
-/// record that carries one may derive its own.
-#[derive(Clone, PartialEq, Eq)]
-pub struct HashedPassword(String);
+/// marker. As secret as the password it came from, so it is a `secrecy` string too, and every
+/// record that carries one may derive its `Debug`.
+#[derive(Clone, Debug)]
+pub struct HashedPassword(SecretString);
 
 impl HashedPassword {
     pub fn new(stored: String) -> Self {
-        Self(stored)
+        Self(stored.into())
     }
 
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
     }
 
     /// The stored text, to bind to a statement.
     pub fn into_exposed(self) -> String {
-        self.0
+        self.expose().to_owned()
     }
 }
 
-impl fmt::Debug for HashedPassword {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("HashedPassword(<redacted>)")
+impl PartialEq for HashedPassword {
+    fn eq(&self, other: &Self) -> bool {
+        self.expose() == other.expose()
     }
 }
+
+impl Eq for HashedPassword {}
 
 #[cfg(test)]
 mod tests {

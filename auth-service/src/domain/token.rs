@@ -1,9 +1,10 @@
 //! Credential keys: 40 lowercase hex characters (160 bits from the OS CSPRNG), of which only a
 //! SHA-256 digest is ever stored.
 
-use std::fmt;
+use secrecy::{ExposeSecret, SecretString};
 
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 const KEY_BYTES: usize = 20;
 
@@ -33,15 +34,16 @@ impl CredentialKind {
     }
 }
 
-/// A credential's secret key, as handed to its holder once. `Debug` is redacted.
-#[derive(Clone, PartialEq, Eq)]
-pub struct TokenKey(String);
+/// A credential's secret key, as handed to its holder once: a `secrecy` string, whose `Debug`
+/// is redacted and whose memory is wiped on drop.
+#[derive(Clone, Debug)]
+pub struct TokenKey(SecretString);
 
 impl TokenKey {
     pub fn generate() -> Self {
         let mut bytes = [0u8; KEY_BYTES];
         getrandom::fill(&mut bytes).expect("the OS random source is available");
-        Self(hex::encode(bytes))
+        Self(hex::encode(bytes).into())
     }
 
     /// A presented key, if it has the shape of one; anything else cannot match and needs no
@@ -51,23 +53,29 @@ impl TokenKey {
             && raw
                 .bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        well_formed.then(|| Self(raw.to_owned()))
+        well_formed.then(|| Self(raw.into()))
     }
 
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
     }
 
     pub fn digest(&self) -> TokenDigest {
-        TokenDigest(hex::encode(Sha256::digest(self.0.as_bytes())))
+        TokenDigest(hex::encode(Sha256::digest(self.expose().as_bytes())))
     }
 }
 
-impl fmt::Debug for TokenKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("TokenKey(<redacted>)")
+/// Compared without an early exit, so the time taken tells nothing about a key.
+impl PartialEq for TokenKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.expose()
+            .as_bytes()
+            .ct_eq(other.expose().as_bytes())
+            .into()
     }
 }
+
+impl Eq for TokenKey {}
 
 /// What the database stores and indexes in place of a key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -337,7 +337,7 @@ mod tests {
             format!("{changes:?}"),
         ] {
             assert!(!printed.contains(&hash), "{printed}");
-            assert!(printed.contains("<redacted>"), "{printed}");
+            assert!(printed.contains("[REDACTED]"), "{printed}");
         }
     }
 }

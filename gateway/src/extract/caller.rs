@@ -4,6 +4,7 @@
 //! here on protected routes: the service called next checks it anyway, which saves a round trip.
 //! An unsafe request's `Idempotency-Key` is read here too, and travels with the writes it makes.
 
+use secrecy::ExposeSecret;
 use std::{
     borrow::Cow,
     net::{IpAddr, SocketAddr},
@@ -89,13 +90,16 @@ impl Caller {
         credential: &Credential,
     ) -> Result<(), tonic::Status> {
         let verdicts = upstreams.verdicts();
-        if verdicts.lookup(credential.kind, &credential.key).is_some() {
+        if verdicts
+            .lookup(credential.kind, credential.key.expose_secret())
+            .is_some()
+        {
             return Ok(());
         }
         // Taken before asking: an event arriving meanwhile keeps the answer out of the cache.
         let ticket = verdicts.ticket();
         let message = ValidateTokenRequest {
-            key: credential.key.clone(),
+            key: credential.key.expose_secret().to_owned(),
             kind: credential.kind.into(),
         };
         let verdict = upstreams
@@ -103,7 +107,12 @@ impl Caller {
             .validate_token(clients::request(message, &self.request_id, None))
             .await?
             .into_inner();
-        verdicts.insert(ticket, credential.kind, &credential.key, &verdict);
+        verdicts.insert(
+            ticket,
+            credential.kind,
+            credential.key.expose_secret(),
+            &verdict,
+        );
         Ok(())
     }
 }
@@ -183,7 +192,7 @@ fn header_token(parts: &Parts) -> Result<Option<Credential>, ApiError> {
     match credentials::parse(&text) {
         Ok((_, key)) if is_utf8 => Ok(Some(Credential {
             kind: CredentialKind::Token,
-            key: key.to_owned(),
+            key: key.into(),
         })),
         Ok(_) => Err(ApiError::NotAuthenticated(
             AuthenticationFailure::InvalidCharacters,
@@ -233,7 +242,7 @@ async fn session_credential(
     };
     let credential = Credential {
         kind: CredentialKind::Session,
-        key: key.to_owned(),
+        key: key.into(),
     };
     match caller.validate(upstreams, &credential).await {
         Ok(()) => {}
@@ -299,7 +308,9 @@ mod tests {
 
     fn parse(value: &[u8]) -> Result<Option<String>, AuthenticationFailure> {
         match header_token(&parts_with_authorization(value)) {
-            Ok(credential) => Ok(credential.map(|credential| credential.key)),
+            Ok(credential) => {
+                Ok(credential.map(|credential| credential.key.expose_secret().to_owned()))
+            }
             Err(ApiError::NotAuthenticated(failure)) => Err(failure),
             Err(other) => panic!("unexpected {other:?}"),
         }

@@ -108,7 +108,7 @@ async fn log_out(
 pub(super) async fn revoke_session(upstreams: &Upstreams, caller: &Caller, key: &str) {
     let session = Credential {
         kind: CredentialKind::Session,
-        key: key.to_owned(),
+        key: key.into(),
     };
     if let Err(status) = upstreams
         .auth()
