@@ -11,7 +11,6 @@ use axum::{
     middleware::{self, Next},
     response::{IntoResponse, Response},
 };
-use http::Uri;
 use service_kit::{
     listener::{self, BindError},
     program::Server,
@@ -20,10 +19,8 @@ use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
 };
-use tower::{
-    Layer,
-    util::{MapRequest, MapRequestLayer},
-};
+use tower::Layer;
+use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 
 use crate::{
     clients::Upstreams,
@@ -47,7 +44,7 @@ pub enum StartupError {
 }
 
 /// The router with every layer, as connections are served it.
-type App = MapRequest<Router, fn(Request) -> Request>;
+type App = NormalizePath<Router>;
 
 /// A bound, ready-to-run gateway.
 #[derive(Debug)]
@@ -101,8 +98,8 @@ impl Server for Application {
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .layer(middleware::from_fn(request_log::record));
         // Outside the router, so that both spellings of a path reach the same route (and the
-        // same metrics label).
-        let app = MapRequestLayer::new(with_trailing_slash as fn(Request) -> Request).layer(router);
+        // same metrics label): `/api/login` is served as `/api/login/`, the query kept.
+        let app = NormalizePathLayer::append_trailing_slash().layer(router);
         Ok(Self {
             listener,
             local_addr,
@@ -140,26 +137,6 @@ async fn request_deadline(
     }
 }
 
-/// `/api/login` → `/api/login/`, keeping the query.
-fn with_trailing_slash(mut request: Request) -> Request {
-    let uri = request.uri();
-    if uri.path().ends_with('/') {
-        return request;
-    }
-    let path_and_query = match uri.query() {
-        Some(query) => format!("{}/?{query}", uri.path()),
-        None => format!("{}/", uri.path()),
-    };
-    let mut parts = uri.clone().into_parts();
-    if let Ok(path_and_query) = path_and_query.parse() {
-        parts.path_and_query = Some(path_and_query);
-        if let Ok(uri) = Uri::from_parts(parts) {
-            *request.uri_mut() = uri;
-        }
-    }
-    request
-}
-
 /// Asks the gateway listening on `listen` (this host) for `GET /healthz` with `Host: host`
 /// (one `ALLOWED_HOSTS` lets through): what a container's health check runs, since the runtime
 /// image has no curl.
@@ -188,26 +165,5 @@ pub async fn probe_health(listen: SocketAddr, host: &str) -> Result<(), String> 
             "unhealthy: {}",
             String::from_utf8_lossy(status_line)
         ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use axum::body::Body;
-
-    use super::*;
-
-    #[test]
-    fn adds_the_trailing_slash_and_keeps_the_query() {
-        let request = |uri: &str| Request::builder().uri(uri).body(Body::empty()).unwrap();
-        assert_eq!(
-            with_trailing_slash(request("/api/login")).uri(),
-            "/api/login/"
-        );
-        assert_eq!(
-            with_trailing_slash(request("/api/products?limit=2")).uri(),
-            "/api/products/?limit=2"
-        );
-        assert_eq!(with_trailing_slash(request("/users/")).uri(), "/users/");
     }
 }
