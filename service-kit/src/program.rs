@@ -1,6 +1,6 @@
-//! The shape of every binary's `main`: the settings read and checked from the environment before
-//! anything starts, the log subscriber, then the command (serve, or one of the program's
-//! subcommands). A failure at any step is one line, `<program>: <why>`, on standard error and
+//! The shape of every binary's `main`: the command line (whose `--help` lists the program's
+//! settings, [`parse_cli`]), the settings read and checked from the environment before anything
+//! starts, the log subscriber, then the command (serve, or one of the program's subcommands). A failure at any step is one line, `<program>: <why>`, on standard error and
 //! exit status 1. Every server has the one life cycle of [`Server`], so serving is
 //! [`serve`] in every program.
 
