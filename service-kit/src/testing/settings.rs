@@ -35,7 +35,7 @@ fn rows(doc: &str) -> Vec<Row<'_>> {
 /// What is wrong between `program`'s `settings` and the table in `doc`; empty when nothing.
 /// `computed` names settings whose default is worked out at start (the table says how), and
 /// `read_elsewhere` rows the program reads by other means (`RUST_LOG`, by the log filter).
-pub fn mismatches(
+fn mismatches(
     program: &str,
     settings: &[Setting],
     doc: &str,
