@@ -25,9 +25,9 @@ pub struct Config {
     /// `ARGON2_MEMORY_KIB`, `ARGON2_ITERATIONS`, `ARGON2_PARALLELISM`: OWASP's argon2id
     /// parameters by default.
     pub argon2: Argon2Params,
-    /// `HASHING_CONCURRENCY`: how many hashes may run at once on the blocking pool, so a burst
-    /// of logins can neither exhaust memory (each hash holds `ARGON2_MEMORY_KIB`) nor take every
-    /// core from the async runtime. Default: the number of CPUs less one (at least one).
+    /// `HASHING_CONCURRENCY`: how many hashes may run at once, each on a hashing thread of the
+    /// lowest priority, so a burst of logins cannot exhaust memory (each hash holds
+    /// `ARGON2_MEMORY_KIB`) and the async runtime always preempts it. Default: the CPUs.
     pub hashing_concurrency: usize,
     /// `HASHING_QUEUE_LIMIT`, default 64: how many more may wait for a hashing slot; past that a
     /// login is answered UNAVAILABLE at once (the gateway's 503 with `Retry-After`).
@@ -164,10 +164,10 @@ impl Config {
     }
 }
 
-/// One core is left to the async runtime, so validations stay fast during a login storm.
+/// Every core: the hashing threads' low priority, not a core held back, keeps validations fast
+/// during a login storm.
 fn default_hashing_concurrency() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, |cpus| usize::from(cpus).saturating_sub(1).max(1))
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 //! - `domain`: validated types (usernames, passwords, token keys), the roles' table, a user's
 //!   `Profile`, and the caller, `Principal`.
 //! - `store`: all SQL.
-//! - `hashing`: argon2id on a bounded blocking pool.
+//! - `hashing`: argon2id on a bounded pool of low-priority threads.
 //! - `revocations`: the verdict-cache holders' hub: leases, events, acknowledgements.
 //! - `clock`: time as a parameter.
 //! - `error`: the one error type and its mapping to `tonic::Status`.

@@ -1,6 +1,6 @@
-//! Password hashing with argon2id, off the async workers: every hash and verify runs on tokio's
-//! blocking pool in one of a bounded number of slots ([`slots`]), so logins never stall other
-//! calls and a burst of them cannot take more memory than `hashing_concurrency` hashes at once
+//! Password hashing with argon2id, off the async workers: every hash and verify runs on the
+//! hashing threads ([`pool`], at the lowest priority) in one of a bounded number of slots
+//! ([`slots`]), so logins never stall other calls and a burst of them cannot take more memory than `hashing_concurrency` hashes at once
 //! (each in a working memory kept between hashes, [`memory`]). A failed check takes as long as
 //! the costliest kind of stored hash ([`floor`]).
 //!
@@ -12,6 +12,7 @@
 pub mod django;
 mod floor;
 mod memory;
+mod pool;
 mod slots;
 
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use tracing::Span;
 
 use crate::{config::Argon2Params, domain::HashedPassword, domain::Password, error::AuthError};
 use memory::WorkingMemory;
+use pool::Pool;
 use slots::Slots;
 
 pub use django::{DjangoHash, HashFormatError};
@@ -82,6 +84,8 @@ pub struct PasswordHasher {
 struct Inner {
     argon2: Argon2<'static>,
     slots: Slots,
+    /// One thread for each slot.
+    pool: Pool,
     memory: WorkingMemory,
     /// A real hash of a random password, verified against when the user does not exist (or
     /// has no usable password), so that these cost the same time as a wrong password.
@@ -103,6 +107,7 @@ impl PasswordHasher {
         let mut inner = Inner {
             argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
             slots: Slots::new(limits),
+            pool: Pool::new(limits.concurrency)?,
             memory,
             dummy_hash: HashedPassword::new(String::new()),
             costs: floor::Costs::default(),
@@ -163,12 +168,13 @@ impl PasswordHasher {
         let span = Span::current();
         // The permit moves into the closure: a caller that gives up does not free its slot
         // while its hash still runs.
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            span.in_scope(|| work(&inner))
-        })
-        .await
-        .map_err(AuthError::internal)?
+        self.inner
+            .pool
+            .run(move || {
+                let _permit = permit;
+                span.in_scope(|| work(&inner))
+            })
+            .await
     }
 }
 

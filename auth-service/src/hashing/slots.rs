@@ -1,4 +1,4 @@
-//! The hashing slots: how many hashes run at once on the blocking pool, and the line behind
+//! The hashing slots: how many hashes run at once on the hashing threads, and the line behind
 //! them, bounded in length and in time. Past either, a call is refused as overloaded at once
 //! instead of queueing without end.
 
@@ -171,7 +171,7 @@ mod tests {
         };
         until_busy(&hasher).await;
         abandoned.abort();
-        // The hash still runs on the blocking pool: the slot is not free for another at once.
+        // The hash still runs on its hashing thread: the slot is not free for another at once.
         assert!(
             Arc::clone(&hasher.inner.slots.permits)
                 .try_acquire_owned()
