@@ -61,9 +61,18 @@ pub enum DatabaseError {
 pub async fn connect(url: &str, migrations: Migrations) -> Result<AnyPool, DatabaseError> {
     sqlx::any::install_default_drivers();
     let (backend, url) = creating(url)?;
-    let pool = AnyPoolOptions::new()
+    let mut options = AnyPoolOptions::new()
         // Fail fast when the database is gone: callers get UNAVAILABLE, not a hung request.
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5));
+    if backend == Backend::Sqlite {
+        // SQLite takes one writer at a time. With several connections, concurrent writers
+        // raced for its lock and the losers slept in its busy handler (a p99 near a second
+        // at 32 writers: issue 25); with one, they wait in the pool's queue, in order, and
+        // each is woken as the one before it ends. The hot reads have connections of their
+        // own ([`Readers`]).
+        options = options.max_connections(1);
+    }
+    let pool = options
         .connect(&url)
         .await
         .map_err(DatabaseError::Connect)?;
@@ -127,5 +136,47 @@ pub fn is_unavailable(err: &sqlx::Error) -> bool {
             code.starts_with("08") || code.starts_with("57P") || code == "53300" || code == "55000"
         }),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::migrate::Migrator;
+
+    use super::*;
+
+    fn no_migrations() -> Migrations {
+        static NONE: Migrator = Migrator::DEFAULT;
+        Migrations {
+            sqlite: &NONE,
+            postgres: &NONE,
+            shared: &[],
+        }
+    }
+
+    /// A second writer waits in the pool's queue for the one connection, not in SQLite's
+    /// sleeping busy handler on a connection of its own.
+    #[tokio::test]
+    async fn sqlite_writers_queue_for_one_connection() {
+        let folder = std::env::temp_dir().join(format!("writers-{}", std::process::id()));
+        std::fs::create_dir_all(&folder).unwrap();
+        let url = format!("sqlite://{}", folder.join("writers.db").display());
+        let pool = connect(&url, no_migrations()).await.unwrap();
+        let mut writing = pool.begin().await.unwrap();
+        sqlx::query("CREATE TABLE t (id INTEGER)")
+            .execute(&mut *writing)
+            .await
+            .unwrap();
+        // Without the one-connection pool a second connection opens in a few milliseconds.
+        let second = tokio::time::timeout(Duration::from_millis(500), pool.acquire()).await;
+        assert!(
+            second.is_err(),
+            "a second connection was lent while a write was open"
+        );
+        writing.commit().await.unwrap();
+        // The connection goes back to the pool once the write ends.
+        pool.acquire().await.expect("the connection is lent again");
+        pool.close().await;
+        std::fs::remove_dir_all(&folder).unwrap();
     }
 }
