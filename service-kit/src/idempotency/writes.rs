@@ -18,12 +18,15 @@ use super::{
 };
 use crate::time::{UnixMicros, micros_of};
 
-const FORGET_EXPIRED_KEY: &str = "DELETE FROM idempotency_keys \
-     WHERE user_id = $1 AND method = $2 AND idempotency_key = $3 AND expires_at <= $4";
-
+/// Reserves the key for this write: a new row, or a row whose key expired taken over afresh
+/// (one statement, so a write costs one round trip less than a delete and an insert). Affects
+/// no row when the key is held and not expired: the write ran, or runs, under it already.
 const RESERVE: &str = "INSERT INTO idempotency_keys \
      (user_id, method, idempotency_key, fingerprint, expires_at) VALUES ($1, $2, $3, $4, $5) \
-     ON CONFLICT DO NOTHING";
+     ON CONFLICT (user_id, method, idempotency_key) DO UPDATE SET \
+     fingerprint = excluded.fingerprint, expires_at = excluded.expires_at, response = NULL, \
+     status_code = NULL, status_message = NULL, status_details = NULL \
+     WHERE idempotency_keys.expires_at <= $6";
 
 const RECORD_ANSWER: &str = "UPDATE idempotency_keys \
      SET response = $4, status_code = $5, status_message = $6, status_details = $7 \
@@ -77,16 +80,11 @@ impl Writes {
         };
         let now = UnixMicros::now().0;
         let mut transaction = self.pool.begin().await.map_err(database)?;
-        keyed
-            .query(FORGET_EXPIRED_KEY)
-            .bind(now)
-            .execute(&mut *transaction)
-            .await
-            .map_err(database)?;
         let reserved = keyed
             .query(RESERVE)
             .bind(keyed.fingerprint.clone())
             .bind(now.saturating_add(micros_of(self.ttl)))
+            .bind(now)
             .execute(&mut *transaction)
             .await
             .map_err(database)?
