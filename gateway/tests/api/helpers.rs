@@ -1,9 +1,11 @@
 //! `spawn_stack()`: auth, inventory and the gateway in this test's runtime, each service on a
 //! database of its own (SQLite, or PostgreSQL with `TEST_BACKEND=postgres`), stopped when the
-//! [`Stack`] is dropped.
+//! [`Stack`] is dropped. [`spawn_gateway`] starts a gateway in front of any upstream (the real
+//! services here, `fake_upstream`'s fake there), and [`Http`] is a client of one, which both
+//! kinds of stack dereference to; the client-side conveniences (`expect`, `raw_exchange`...).
 
 use service_kit::program::Server;
-use std::{sync::Arc, time::Duration};
+use std::{ops::Deref, sync::Arc, time::Duration};
 
 use auth_service::clock::ManualClock;
 use inventory_service::cache::Products;
@@ -22,11 +24,16 @@ pub fn credentials(username: &str) -> Value {
     json!({ "username": username, "password": PASSWORD })
 }
 
-/// The three servers of one test.
-pub struct Stack {
+/// A client of one gateway.
+pub struct Http {
     /// `http://127.0.0.1:PORT` of the gateway.
     pub base: String,
     pub client: reqwest::Client,
+}
+
+/// The three servers of one test. Its [`Http`] talks to the gateway.
+pub struct Stack {
+    http: Http,
     /// The auth service's time: move it to expire tokens without sleeping.
     pub clock: ManualClock,
     pub auth_config: auth_service::Config,
@@ -97,35 +104,36 @@ pub async fn spawn_stack_on(
             .expect("inventory runs");
     }));
 
-    let mut config = gateway::Config::for_tests(auth_url.clone(), inventory_url.clone());
-    configure(&mut config);
-    let (base, gateway, gateway_verdicts) = spawn_gateway(config).await;
+    let (base, gateway, gateway_verdicts) =
+        spawn_gateway(&auth_url, &inventory_url, configure).await;
     servers.push(gateway);
 
-    let stack = Stack {
-        base,
+    Stack {
+        http: Http::ready(base).await,
         auth_url,
         inventory_url,
         inventory_verdicts,
         gateway_verdicts,
         inventory_products,
         inventory_config,
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap(),
         clock,
         auth_config,
         servers,
         _databases: [auth_db, inventory_db],
         extra_databases: Vec::new(),
-    };
-    wait_until_ready(&stack.client, &stack.base).await;
-    stack
+    }
 }
 
-/// A gateway with `config`: its base URL, the server, and its verdict cache.
-async fn spawn_gateway(config: gateway::Config) -> (String, Running, VerdictCache) {
+/// A gateway in front of the services at `auth_url` and `inventory_url` (real or fake), with
+/// the test configuration adjusted by `configure`: its base URL, the server (stopped when
+/// dropped), and its verdict cache.
+pub async fn spawn_gateway(
+    auth_url: &http::Uri,
+    inventory_url: &http::Uri,
+    configure: impl FnOnce(&mut gateway::Config),
+) -> (String, Running, VerdictCache) {
+    let mut config = gateway::Config::for_tests(auth_url.clone(), inventory_url.clone());
+    configure(&mut config);
     let app = gateway::Application::build(config)
         .await
         .expect("gateway starts");
@@ -139,6 +147,14 @@ async fn spawn_gateway(config: gateway::Config) -> (String, Running, VerdictCach
     (base, running, verdicts)
 }
 
+impl Deref for Stack {
+    type Target = Http;
+
+    fn deref(&self) -> &Http {
+        &self.http
+    }
+}
+
 impl Stack {
     /// Another gateway in front of this stack's auth service and the inventory at
     /// `inventory_url`, its configuration adjusted by `configure`; its base URL. It stops with
@@ -148,10 +164,9 @@ impl Stack {
         inventory_url: &str,
         configure: impl FnOnce(&mut gateway::Config),
     ) -> String {
-        let mut config =
-            gateway::Config::for_tests(self.auth_url.clone(), inventory_url.parse().unwrap());
-        configure(&mut config);
-        let (base, gateway, _verdicts) = spawn_gateway(config).await;
+        let inventory_url = inventory_url.parse().unwrap();
+        let (base, gateway, _verdicts) =
+            spawn_gateway(&self.auth_url, &inventory_url, configure).await;
         self.servers.push(gateway);
         base
     }
@@ -200,47 +215,6 @@ impl Stack {
                 .expect("inventory runs");
         }));
         url
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// A request to `path` on the gateway.
-    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        self.client.request(method, self.url(path))
-    }
-
-    /// `POST path` with a JSON body, optionally with `Authorization: Token <token>`.
-    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
-        with_token(self.request(Method::POST, path), token)
-            .json(&body)
-            .send()
-            .await
-            .expect("the gateway answers")
-    }
-
-    /// `GET path`, optionally with a token.
-    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
-        self.get_at(&self.base, path, token).await
-    }
-
-    /// `GET path` on the gateway at `base` (one of [`Stack::extra_gateway`]'s), optionally with
-    /// a token.
-    pub async fn get_at(&self, base: &str, path: &str, token: Option<&str>) -> Response {
-        with_token(self.client.get(format!("{base}{path}")), token)
-            .send()
-            .await
-            .expect("the gateway answers")
-    }
-
-    /// `method path` with a token and a JSON body.
-    pub async fn send(&self, method: Method, path: &str, token: &str, body: Value) -> Response {
-        with_token(self.request(method, path), Some(token))
-            .json(&body)
-            .send()
-            .await
-            .expect("the gateway answers")
     }
 
     /// The URLs of the auth and the inventory databases, for tests that reach behind the
@@ -295,6 +269,59 @@ impl Stack {
         let response = self.post("/api/products/", Some(token), body).await;
         let body = expect_status(response, StatusCode::CREATED).await;
         body["id"].as_i64().expect("an id")
+    }
+}
+
+impl Http {
+    /// A client of the gateway at `base`, once its `/readyz` says both services answer.
+    pub async fn ready(base: String) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        wait_until_ready(&client, &base).await;
+        Self { base, client }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A request to `path` on the gateway.
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    /// `POST path` with a JSON body, optionally with `Authorization: Token <token>`.
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
+        with_token(self.request(Method::POST, path), token)
+            .json(&body)
+            .send()
+            .await
+            .expect("the gateway answers")
+    }
+
+    /// `GET path`, optionally with a token.
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        self.get_at(&self.base, path, token).await
+    }
+
+    /// `GET path` on the gateway at `base` (another gateway's), optionally with
+    /// a token.
+    pub async fn get_at(&self, base: &str, path: &str, token: Option<&str>) -> Response {
+        with_token(self.client.get(format!("{base}{path}")), token)
+            .send()
+            .await
+            .expect("the gateway answers")
+    }
+
+    /// `method path` with a token and a JSON body.
+    pub async fn send(&self, method: Method, path: &str, token: &str, body: Value) -> Response {
+        with_token(self.request(method, path), Some(token))
+            .json(&body)
+            .send()
+            .await
+            .expect("the gateway answers")
     }
 }
 
