@@ -1,9 +1,8 @@
-//! The gateway's own faults and its services': 500 (a service's database broke), 503 (a service
-//! is down) and 504 (a service does not answer). Each answer is the fixed `detail` and nothing
-//! else: no SQL, no address or port, no transport error reaches the client, in the body or in a
-//! header.
-
-use std::time::Duration;
+//! The services' faults on the full stack: 500 when a service's database breaks, the fixed
+//! `detail` and nothing else (no SQL, no address or port, no transport error reaches the
+//! client, in the body or in a header: [`expect_opaque`], which `routes::faults` uses for the
+//! 503 and 504 of a service down or silent); and `/readyz` of an inventory that cannot reach
+//! auth.
 
 use reqwest::{Response, StatusCode, header};
 use serde_json::json;
@@ -32,7 +31,7 @@ const INTERNALS: &[&str] = &[
 
 /// Checks the status and that the body is exactly `{"detail": detail}`, and that neither the
 /// body nor a header holds any of [`INTERNALS`] or `:PORT` of any of `ports`.
-async fn expect_opaque(response: Response, status: StatusCode, detail: &str, ports: &[u16]) {
+pub async fn expect_opaque(response: Response, status: StatusCode, detail: &str, ports: &[u16]) {
     assert_eq!(response.status(), status);
     // The date and the request id are the gateway's own (and may hold any digits).
     let headers: Vec<String> = response
@@ -101,51 +100,19 @@ async fn server_error_when_a_database_breaks() {
     server_error(stack.post("/api/login/", None, credentials("alice")).await).await;
 }
 
+/// `/readyz` asks each service's health for that service by name: an inventory that cannot
+/// reach auth (so cannot check any caller) reports itself NOT_SERVING while its process, the
+/// whole-server status "", stays SERVING.
 #[tokio::test]
-async fn service_unavailable_when_a_service_is_down() {
+async fn readiness_asks_each_service_by_name() {
     let mut stack = spawn_stack().await;
-    let token = stack.clerk("alice").await;
-    // Nothing listens on the discard port of loopback here: inventory calls cannot connect.
-    let base = stack.extra_gateway("http://127.0.0.1:9", |_| {}).await;
-    let response = stack.get_at(&base, "/api/inventory/", Some(&token)).await;
-    let mut ports = service_ports(&stack);
-    ports.push(9);
-    expect_opaque(
-        response,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Service temporarily unavailable, try again later.",
-        &ports,
-    )
-    .await;
+    // Nothing listens on the discard port of loopback: this inventory never reaches auth.
+    let stranded = stack.extra_inventory("http://127.0.0.1:9").await;
+    let base = stack.extra_gateway(&stranded, |_| {}).await;
     expect(
         stack.get_at(&base, "/readyz", None).await,
         StatusCode::SERVICE_UNAVAILABLE,
         json!({"auth": "ok", "inventory": "unavailable"}),
     )
     .await;
-}
-
-#[tokio::test]
-async fn gateway_timeout_when_a_service_does_not_answer() {
-    let mut stack = spawn_stack().await;
-    let token = stack.clerk("alice").await;
-    // A listener that accepts connections (the kernel does) but never speaks.
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let silent_addr = silent.local_addr().unwrap();
-    let base = stack
-        .extra_gateway(&format!("http://{silent_addr}"), |config| {
-            config.upstream_timeout = Duration::from_millis(300);
-        })
-        .await;
-    let response = stack.get_at(&base, "/api/inventory/", Some(&token)).await;
-    let mut ports = service_ports(&stack);
-    ports.push(silent_addr.port());
-    expect_opaque(
-        response,
-        StatusCode::GATEWAY_TIMEOUT,
-        "The service did not answer in time.",
-        &ports,
-    )
-    .await;
-    drop(silent);
 }

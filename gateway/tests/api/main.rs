@@ -1,17 +1,23 @@
-//! The gateway's integration tests: each test starts the real auth and inventory services (each
-//! on a database of its own) and the gateway, all on port 0, and talks HTTP to the gateway. The
-//! databases are SQLite files, or PostgreSQL databases with `TEST_BACKEND=postgres`
-//! (`.ci/run` runs the storage-dependent modules both ways).
+//! The gateway's integration tests, all servers on port 0, talking HTTP to the gateway. Two kinds:
 //!
-//! - `helpers`: `spawn_stack()` and the client-side conveniences.
+//! - `routes`: the route tests. The gateway stands in front of `fake_upstream`, a scripted fake
+//!   of both services: what the gateway itself decides (error mapping, shapes, paging, headers),
+//!   with no database.
+//! - every other module: the full stack. Each test starts the real auth and inventory services
+//!   (each on a database of its own) and the gateway, for what the services' behaviour takes
+//!   part in. The databases are SQLite files, or PostgreSQL databases with
+//!   `TEST_BACKEND=postgres` (`.ci/run` runs the storage-dependent modules both ways).
+//!
+//! - `helpers`: `spawn_stack()`, `spawn_gateway()` (either kind's) and the client-side
+//!   conveniences.
+//! - `fake_upstream`: the fake and `spawn_fake()`.
 //! - `seeds`: every example request of the five documents, replayed as written.
-//! - `errors`: one test per row of API.md's error tables.
-//! - `faults`: 500, 503 and 504 say only their fixed detail.
+//! - `errors`: the error rows the services' behaviour decides (field errors, expiry, stock).
+//! - `faults`: a broken database's 500 says only its fixed detail; readiness by service name.
 //! - `sessions`: the cookie session, its CSRF check, and the origin check on opening one.
 //! - `throttling`: per-IP limits and the account lockout.
 //! - `connections`: header, idle and request timeouts and the connection caps (the idlest
 //!   connection making room, never a busy one), over raw sockets.
-//! - `operations`: schema, health, readiness, metrics, request ids.
 //! - `fuzz`: arbitrary JSON to every JSON route never gets a 5xx.
 //! - `lists`: lists larger than one gRPC reply, read page by page.
 //! - `logs`: no password or key in any service's log, even at TRACE.
@@ -28,16 +34,17 @@
 mod connections;
 mod django;
 mod errors;
+mod fake_upstream;
 mod faults;
 mod fuzz;
 mod helpers;
 mod idempotency;
 mod lists;
 mod logs;
-mod operations;
 mod processes;
 mod product_cache;
 mod replicas;
+mod routes;
 mod seeds;
 mod sessions;
 mod throttling;

@@ -1,14 +1,19 @@
-//! The routes for operators and the conventions of every response: schema, health, readiness,
-//! metrics, request ids, trailing slashes, form bodies and paging.
+//! The routes for operators and the conventions of every response, on the fake: schema,
+//! health, readiness, metrics, request ids, trailing slashes, form bodies and `ALLOWED_HOSTS`
+//! (paging is in `shapes`).
 
+use proto::auth::v1::{IssuedCredential, LoginResponse, Role};
 use reqwest::{Method, StatusCode, header};
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, expect, expect_status, raw_exchange, spawn_stack};
+use crate::{
+    fake_upstream::{GET_PRODUCT, LOGIN, product, spawn_fake, user},
+    helpers::{PASSWORD, expect, expect_status, raw_exchange},
+};
 
 #[tokio::test]
 async fn schema_documents_every_route_and_every_route_is_served() {
-    let stack = spawn_stack().await;
+    let stack = spawn_fake().await;
     let schema = expect_status(stack.get("/api/schema/", None).await, StatusCode::OK).await;
     assert_eq!(schema["openapi"], "3.0.3");
     let paths = schema["paths"].as_object().unwrap();
@@ -42,7 +47,7 @@ async fn schema_documents_every_route_and_every_route_is_served() {
 
 #[tokio::test]
 async fn health_readiness_and_metrics() {
-    let stack = spawn_stack().await;
+    let stack = spawn_fake().await;
     expect(
         stack.get("/healthz", None).await,
         StatusCode::OK,
@@ -79,7 +84,7 @@ async fn health_readiness_and_metrics() {
 
 #[tokio::test]
 async fn request_ids_are_returned_and_kept() {
-    let stack = spawn_stack().await;
+    let stack = spawn_fake().await;
     let generated = stack.get("/api/nothing/", None).await;
     let id = generated.headers()["x-request-id"].to_str().unwrap();
     assert_eq!(id.len(), 32);
@@ -90,6 +95,16 @@ async fn request_ids_are_returned_and_kept() {
         .await
         .unwrap();
     assert_eq!(kept.headers()["x-request-id"], "client-chosen-id-1");
+    // The services are told the same id.
+    stack
+        .request(Method::GET, "/api/products/1/")
+        .header("X-Request-Id", "client-chosen-id-2")
+        .header(header::AUTHORIZATION, "Token key-1")
+        .send()
+        .await
+        .unwrap();
+    let told = stack.fake.requests(GET_PRODUCT);
+    assert_eq!(told[0].header("x-request-id"), Some("client-chosen-id-2"));
     // Only 1 to 64 of `[A-Za-z0-9._-]` pass through; anything else is replaced by a new id.
     for unusable in [
         "a".repeat(65),
@@ -112,61 +127,38 @@ async fn request_ids_are_returned_and_kept() {
 
 #[tokio::test]
 async fn paths_work_without_the_trailing_slash_and_forms_are_accepted() {
-    let stack = spawn_stack().await;
-    stack.clerk("alice").await;
+    let stack = spawn_fake().await;
+    let key = "0123456789abcdef0123456789abcdef01234567";
+    let issued = IssuedCredential {
+        key: key.to_owned(),
+        ..IssuedCredential::default()
+    };
+    let answer = LoginResponse {
+        token: Some(issued),
+        session: None,
+        user: Some(user(1, "alice", Role::Clerk)),
+    };
+    stack.fake.answer(LOGIN, Ok(answer));
     let response = stack
         .request(Method::POST, "/api/login")
         .form(&[("username", "alice"), ("password", PASSWORD)])
         .send()
         .await
         .unwrap();
-    let body = expect_status(response, StatusCode::OK).await;
-    assert!(body["token"].is_string());
-}
-
-#[tokio::test]
-async fn lists_page_with_limit_and_offset() {
-    let stack = spawn_stack().await;
-    let admin = stack.admin().await;
-    for name in ["a", "b", "c"] {
-        stack.product(&admin, name, 1).await;
-    }
-    let page = expect_status(
-        stack.get("/api/products/?limit=2", Some(&admin)).await,
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(page["count"], 3);
-    assert_eq!(page["previous"], json!(null));
-    assert!(
-        page["next"]
-            .as_str()
-            .unwrap()
-            .ends_with("/api/products/?limit=2&offset=2")
-    );
-    assert_eq!(page["results"].as_array().unwrap().len(), 2);
-    let last = expect_status(
-        stack
-            .get("/api/products?limit=2&offset=2", Some(&admin))
-            .await,
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(last["next"], json!(null));
-    assert!(
-        last["previous"]
-            .as_str()
-            .unwrap()
-            .ends_with("/api/products/?limit=2")
-    );
-    assert_eq!(last["results"][0]["name"], "c");
+    expect(response, StatusCode::OK, json!({ "token": key })).await;
+    let [login] = &stack.fake.requests(LOGIN)[..] else {
+        panic!("one Login call");
+    };
+    assert_eq!(login.message.username.as_deref(), Some("alice"));
+    assert_eq!(login.message.password.as_deref(), Some(PASSWORD));
+    assert!(!login.message.open_session);
 }
 
 /// Any token is a method to HTTP; `/metrics` keeps one series per label, so a client must not
 /// be able to add labels: unknown methods count as `other`, unknown paths as `unmatched`.
 #[tokio::test]
 async fn metrics_labels_stay_bounded_whatever_the_client_sends() {
-    let stack = spawn_stack().await;
+    let stack = spawn_fake().await;
     for (method, path) in [
         ("X1", "/api/products/"),
         ("BREW", "/api/products/"),
@@ -200,19 +192,16 @@ async fn metrics_labels_stay_bounded_whatever_the_client_sends() {
 /// carry only an allowed host.
 #[tokio::test]
 async fn hosts_outside_allowed_hosts_get_djangos_400_and_never_reach_a_link() {
-    let mut stack = spawn_stack().await;
-    let admin = stack.admin().await;
-    stack.product(&admin, "a", 1).await;
-    stack.product(&admin, "b", 1).await;
-    let page = |base: String, host: &'static str| {
-        let admin = admin.clone();
-        async move {
-            let request = format!(
-                "GET /api/products/?limit=1 HTTP/1.1\r\nHost: {host}\r\n\
-                 Authorization: Token {admin}\r\nConnection: close\r\n\r\n"
-            );
-            raw_exchange(&base, request.as_bytes()).await
-        }
+    let mut stack = spawn_fake().await;
+    stack
+        .fake
+        .set_products(vec![product(1, "a"), product(2, "b")]);
+    let page = |base: String, host: &'static str| async move {
+        let request = format!(
+            "GET /api/products/?limit=1 HTTP/1.1\r\nHost: {host}\r\n\
+                 Authorization: Token key-1\r\nConnection: close\r\n\r\n"
+        );
+        raw_exchange(&base, request.as_bytes()).await
     };
     for refused in [
         "evil.example",
@@ -243,9 +232,8 @@ async fn hosts_outside_allowed_hosts_get_djangos_400_and_never_reach_a_link() {
         "{allowed}"
     );
 
-    let inventory_url = stack.inventory_url.to_string();
     let subdomains = stack
-        .extra_gateway(&inventory_url, |config| {
+        .extra_gateway(|config| {
             config.allowed_hosts = ".example.com".parse().unwrap();
         })
         .await;
@@ -271,28 +259,11 @@ async fn hosts_outside_allowed_hosts_get_djangos_400_and_never_reach_a_link() {
     );
 }
 
-/// `/readyz` asks each service's health for that service by name: an inventory that cannot
-/// reach auth (so cannot check any caller) reports itself NOT_SERVING while its process, the
-/// whole-server status "", stays SERVING.
-#[tokio::test]
-async fn readiness_asks_each_service_by_name() {
-    let mut stack = spawn_stack().await;
-    // Nothing listens on the discard port of loopback: this inventory never reaches auth.
-    let stranded = stack.extra_inventory("http://127.0.0.1:9").await;
-    let base = stack.extra_gateway(&stranded, |_| {}).await;
-    expect(
-        stack.get_at(&base, "/readyz", None).await,
-        StatusCode::SERVICE_UNAVAILABLE,
-        json!({"auth": "ok", "inventory": "unavailable"}),
-    )
-    .await;
-}
-
 /// The repository's contract, docs/API.md, stays in step with the schema the gateway serves:
 /// every operation of `/api/schema/` is described there, method and path.
 #[tokio::test]
 async fn docs_api_md_describes_every_operation_of_the_schema() {
-    let stack = spawn_stack().await;
+    let stack = spawn_fake().await;
     let schema = expect_status(stack.get("/api/schema/", None).await, StatusCode::OK).await;
     let contract = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/API.md"))
         .expect("docs/API.md is in the repository");

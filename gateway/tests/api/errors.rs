@@ -1,120 +1,23 @@
-//! One test per row of API.md's error tables: the 401 cases, 403, 404, 405, 415, 400 (parse
-//! error, an unreadable body and field errors), 413 and 409. (429 is in `throttling`, the CSRF
-//! 403s in `sessions`, the 500, 503 and 504 in `faults`.) The 401 cases are in `unauthorized`.
+//! API.md's error rows where the services' behaviour is what is checked, on the full stack:
+//! the services' field errors (with the gateway's own, and NUL characters on either database),
+//! a key that expires or whose user is deactivated (401), stock that would go below zero (409,
+//! nothing changed). How the gateway answers each gRPC status, and the errors it answers
+//! without asking a service, are `routes::errors` and `routes::refusals`, on the fake. (429 is
+//! in `throttling`, the CSRF 403s in `sessions`, the 500 in `faults`.)
 
-mod unauthorized;
+use std::time::Duration;
 
-use reqwest::{Method, StatusCode, header};
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use service_kit::testing::TestDatabase;
 
 use crate::helpers::{
-    PASSWORD, Stack, expect, expect_detail, expect_status, raw_exchange, spawn_stack,
-    spawn_stack_on,
+    PASSWORD, Stack, expect, expect_detail, expect_status, spawn_stack, spawn_stack_on,
 };
 
 #[tokio::test]
-async fn forbidden_without_permission() {
-    let stack = spawn_stack().await;
-    let clerk = stack.clerk("alice").await;
-    let response = stack
-        .post(
-            "/api/products/",
-            Some(&clerk),
-            json!({"name": "x", "price": "1.00"}),
-        )
-        .await;
-    expect_detail(
-        response,
-        StatusCode::FORBIDDEN,
-        "You do not have permission to perform this action.",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn not_found_objects_and_routes() {
-    let stack = spawn_stack().await;
-    let admin = stack.admin().await;
-    expect_detail(
-        stack.get("/api/products/999/", Some(&admin)).await,
-        StatusCode::NOT_FOUND,
-        "No Product matches the given query.",
-    )
-    .await;
-    expect_detail(
-        stack.get("/users/999/", Some(&admin)).await,
-        StatusCode::NOT_FOUND,
-        "No User matches the given query.",
-    )
-    .await;
-    expect_detail(
-        stack.get("/api/products/abc/", Some(&admin)).await,
-        StatusCode::NOT_FOUND,
-        "Not found.",
-    )
-    .await;
-    expect_detail(
-        stack.get("/api/nothing-here/", None).await,
-        StatusCode::NOT_FOUND,
-        "Not found.",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn method_not_allowed_with_allow_header() {
-    let stack = spawn_stack().await;
-    let response = stack.get("/api/login/", None).await;
-    assert_eq!(response.headers()[header::ALLOW], "POST");
-    expect_detail(
-        response,
-        StatusCode::METHOD_NOT_ALLOWED,
-        "Method \"GET\" not allowed.",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn unsupported_media_type() {
-    let stack = spawn_stack().await;
-    let response = stack
-        .request(Method::POST, "/api/login/")
-        .header(header::CONTENT_TYPE, "text/plain")
-        .body("username=alice")
-        .send()
-        .await
-        .unwrap();
-    expect_detail(
-        response,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "Unsupported media type \"text/plain\" in request.",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn bad_request_on_malformed_json() {
-    let stack = spawn_stack().await;
-    let response = stack
-        .request(Method::POST, "/api/login/")
-        .header(header::CONTENT_TYPE, "application/json")
-        .body("{\"username\": ")
-        .send()
-        .await
-        .unwrap();
-    let body = expect_status(response, StatusCode::BAD_REQUEST).await;
-    assert!(
-        body["detail"]
-            .as_str()
-            .is_some_and(|d| d.starts_with("JSON parse error - ")),
-        "{body}"
-    );
-}
-
-#[tokio::test]
-async fn bad_request_with_field_errors() {
+async fn bad_request_with_the_services_field_errors() {
     let stack = spawn_stack().await;
     let response = stack
         .post(
@@ -125,29 +28,6 @@ async fn bad_request_with_field_errors() {
         .await;
     expect(response, StatusCode::BAD_REQUEST,
            json!({"username": ["This field may not be blank."], "password": ["This field is required."]})).await;
-    let admin = stack.admin().await;
-    let response = stack
-        .post(
-            "/api/products/",
-            Some(&admin),
-            json!({"name": "x", "price": "1.00", "quantity": "many"}),
-        )
-        .await;
-    expect(
-        response,
-        StatusCode::BAD_REQUEST,
-        json!({"quantity": ["A valid integer is required."]}),
-    )
-    .await;
-    let response = stack
-        .post("/api/products/", Some(&admin), json!([1, 2]))
-        .await;
-    expect(
-        response,
-        StatusCode::BAD_REQUEST,
-        json!({"non_field_errors": ["Invalid data. Expected a dictionary, but got list."]}),
-    )
-    .await;
 }
 
 /// A NUL character in any text field is DRF's field error, on either database (PostgreSQL
@@ -280,37 +160,6 @@ async fn field_errors_of_the_route_and_the_service_come_together() {
     .await;
 }
 
-/// A body that cannot be read (here a chunk size that is not hexadecimal) is the client's
-/// fault: DRF's 400 for a request it cannot parse, not a 500.
-#[tokio::test]
-async fn bad_request_on_a_broken_chunked_body() {
-    let stack = spawn_stack().await;
-    let response = raw_exchange(
-        &stack.base,
-        b"POST /api/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
-          Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
-    )
-    .await;
-    assert!(response.starts_with("HTTP/1.1 400 "), "{response}");
-    assert!(
-        response.ends_with(r#"{"detail":"Malformed request."}"#),
-        "{response}"
-    );
-}
-
-#[tokio::test]
-async fn payload_too_large() {
-    let stack = spawn_stack().await;
-    let response = stack
-        .request(Method::POST, "/api/login/")
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(vec![b' '; 2 * 1024 * 1024])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
-}
-
 #[tokio::test]
 async fn conflict_on_insufficient_stock() {
     let stack = spawn_stack().await;
@@ -333,4 +182,46 @@ async fn conflict_on_insufficient_stock() {
         expect_status(unchanged, StatusCode::OK).await["quantity"],
         1
     );
+}
+
+#[tokio::test]
+async fn unauthorized_expired_key() {
+    let stack = spawn_stack().await;
+    let token = stack.clerk("alice").await;
+    expect_status(stack.get("/api/me/", Some(&token)).await, StatusCode::OK).await;
+    stack
+        .clock
+        .advance(stack.auth_config.token_ttl + Duration::from_secs(1));
+    expect_detail(
+        stack.get("/api/me/", Some(&token)).await,
+        StatusCode::UNAUTHORIZED,
+        "Token has expired.",
+    )
+    .await;
+    // It is deleted on that use.
+    expect_detail(
+        stack.get("/api/me/", Some(&token)).await,
+        StatusCode::UNAUTHORIZED,
+        "Invalid token.",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unauthorized_inactive_user() {
+    let stack = spawn_stack().await;
+    let admin = stack.admin().await;
+    let token = stack.clerk("alice").await;
+    let me = expect_status(stack.get("/api/me/", Some(&token)).await, StatusCode::OK).await;
+    let path = format!("/users/{}/", me["id"]);
+    let response = stack
+        .send(Method::PATCH, &path, &admin, json!({"is_active": "false"}))
+        .await;
+    expect_status(response, StatusCode::OK).await;
+    expect_detail(
+        stack.get("/api/me/", Some(&token)).await,
+        StatusCode::UNAUTHORIZED,
+        "User inactive or deleted.",
+    )
+    .await;
 }

@@ -1,0 +1,16 @@
+//! The gateway's route tests, on `fake_upstream`'s fake in place of the services: what the
+//! gateway itself decides, whatever the services store. No database is involved, so `.ci/run`
+//! runs these once, not again on PostgreSQL.
+//!
+//! - `errors`: each gRPC status a service answers, as DRF's status, body and headers.
+//! - `refusals`: the gateway's own 400, 401, 404, 405, 413 and 415, no service asked.
+//! - `shapes`: the bodies of a product, a page of products and a user, and what each route sent.
+//! - `operations`: schema, health, readiness, metrics, request ids, trailing slashes, form
+//!   bodies, paging and `ALLOWED_HOSTS`.
+//! - `faults`: 503 and 504 when a service is down or silent, saying only their fixed detail.
+
+mod errors;
+mod faults;
+mod operations;
+mod refusals;
+mod shapes;
