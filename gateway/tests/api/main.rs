@@ -1,8 +1,8 @@
 //! The gateway's integration tests, all servers on port 0, talking HTTP to the gateway. Two kinds:
 //!
 //! - `routes`: the route tests. The gateway stands in front of `fake_upstream`, a scripted fake
-//!   of both services: what the gateway itself decides (error mapping, shapes, paging, headers),
-//!   with no database.
+//!   of both services: what the gateway itself decides (error mapping, shapes, paging, headers,
+//!   connections), with no database.
 //! - every other module: the full stack. Each test starts the real auth and inventory services
 //!   (each on a database of its own) and the gateway, for what the services' behaviour takes
 //!   part in. The databases are SQLite files, or PostgreSQL databases with
@@ -16,8 +16,6 @@
 //! - `faults`: a broken database's 500 says only its fixed detail; readiness by service name.
 //! - `sessions`: the cookie session, its CSRF check, and the origin check on opening one.
 //! - `throttling`: per-IP limits and the account lockout.
-//! - `connections`: header, idle and request timeouts and the connection caps (the idlest
-//!   connection making room, never a busy one), over raw sockets.
 //! - `fuzz`: arbitrary JSON to every JSON route never gets a 5xx.
 //! - `lists`: lists larger than one gRPC reply, read page by page.
 //! - `logs`: no password or key in any service's log, even at TRACE.
@@ -31,7 +29,6 @@
 //! - `replicas`: two replicas of each service behind one gateway: reads spread, and none fails
 //!   when a replica is killed or leaves on SIGTERM (PostgreSQL only).
 
-mod connections;
 mod django;
 mod errors;
 mod fake_upstream;

@@ -8,7 +8,10 @@
 //! - `operations`: schema, health, readiness, metrics, request ids, trailing slashes, form
 //!   bodies, paging and `ALLOWED_HOSTS`.
 //! - `faults`: 503 and 504 when a service is down or silent, saying only their fixed detail.
+//! - `connections`: header, idle and request timeouts and the connection caps (the idlest
+//!   connection making room, never a busy one), over raw sockets.
 
+mod connections;
 mod errors;
 mod faults;
 mod operations;

@@ -1,7 +1,8 @@
 //! The connection limits, over raw sockets: a request head must arrive within the header
 //! timeout (however slowly it trickles), an idle keep-alive connection is closed, a request has
 //! a deadline, connections over the cap are refused, and at a cap (of all connections or of one
-//! client address's) the idlest keep-alive connection makes room, never a busy one.
+//! client address's) the idlest keep-alive connection makes room, never a busy one. The gateway
+//! stands in front of the fake; none of this asks anything of the services but to be slow.
 
 use std::{
     net::{Ipv4Addr, SocketAddr},
@@ -14,7 +15,10 @@ use tokio::{
     net::{TcpSocket, TcpStream},
 };
 
-use crate::helpers::{Stack, address, expect_status, spawn_stack, spawn_stack_with};
+use crate::{
+    fake_upstream::{FakeStack, spawn_fake, spawn_fake_with},
+    helpers::{address, expect_status},
+};
 
 /// How long a test waits for the server to close a connection before calling it a hang.
 const GUARD: Duration = Duration::from_secs(10);
@@ -98,17 +102,16 @@ fn refused(answer: &[u8]) -> bool {
 /// A gateway of its own beside `stack`'s (whose clients hold connections of their own),
 /// configured by `configure`; its address.
 async fn gateway_beside(
-    stack: &mut Stack,
+    stack: &mut FakeStack,
     configure: impl FnOnce(&mut gateway::Config),
 ) -> SocketAddr {
-    let inventory_url = stack.inventory_url.to_string();
-    address(&stack.extra_gateway(&inventory_url, configure).await)
+    address(&stack.extra_gateway(configure).await)
 }
 
 #[tokio::test]
 async fn a_half_sent_head_is_closed_after_the_header_timeout() {
     let timeout = Duration::from_millis(300);
-    let stack = spawn_stack_with(|config| config.connections.header_timeout = timeout).await;
+    let stack = spawn_fake_with(|config| config.connections.header_timeout = timeout).await;
     let mut stream = TcpStream::connect(address(&stack.base)).await.unwrap();
     let started = Instant::now();
     stream
@@ -130,7 +133,7 @@ async fn a_half_sent_head_is_closed_after_the_header_timeout() {
 #[tokio::test]
 async fn a_trickled_head_is_closed_after_the_header_timeout() {
     let timeout = Duration::from_millis(300);
-    let stack = spawn_stack_with(|config| config.connections.header_timeout = timeout).await;
+    let stack = spawn_fake_with(|config| config.connections.header_timeout = timeout).await;
     let stream = TcpStream::connect(address(&stack.base)).await.unwrap();
     let (mut reader, mut writer) = stream.into_split();
     let started = Instant::now();
@@ -164,7 +167,7 @@ async fn a_trickled_head_is_closed_after_the_header_timeout() {
 
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
-    let stack = spawn_stack_with(|config| {
+    let stack = spawn_fake_with(|config| {
         config.connections.idle_timeout = Duration::from_millis(300);
         // Longer than the guard: only the idle timer can close this connection in time.
         config.connections.header_timeout = Duration::from_secs(60);
@@ -179,31 +182,38 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
     eprintln!("idle connection closed after {:?}", started.elapsed());
 }
 
-/// An inventory that accepts connections (the kernel does) but never speaks, and its URL; it
-/// listens while the listener is kept.
-fn silent_inventory() -> (std::net::TcpListener, String) {
+/// A gateway beside `stack`'s whose inventory accepts connections (the kernel does) but never
+/// speaks, configured by `configure` too: its base URL, and the silent listener, which listens
+/// while it is kept.
+async fn gateway_before_a_silent_inventory(
+    stack: &mut FakeStack,
+    configure: impl FnOnce(&mut gateway::Config),
+) -> (String, std::net::TcpListener) {
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", silent.local_addr().unwrap());
-    (silent, url)
+    let base = stack
+        .extra_gateway(|config| {
+            config.inventory_url = url.parse().unwrap();
+            configure(config);
+        })
+        .await;
+    (base, silent)
 }
 
 #[tokio::test]
 async fn a_request_past_the_request_timeout_is_a_504() {
-    let mut stack = spawn_stack().await;
-    let token = stack.clerk("alice").await;
+    let mut stack = spawn_fake().await;
     // An upstream deadline far past the client's patience: only the request timeout can
     // answer in time.
-    let (silent, silent_url) = silent_inventory();
-    let base = stack
-        .extra_gateway(&silent_url, |config| {
-            config.upstream_timeout = Duration::from_secs(600);
-            config.request_timeout = Duration::from_millis(300);
-        })
-        .await;
+    let (base, silent) = gateway_before_a_silent_inventory(&mut stack, |config| {
+        config.upstream_timeout = Duration::from_secs(600);
+        config.request_timeout = Duration::from_millis(300);
+    })
+    .await;
     let response = stack
         .client
         .get(format!("{base}/api/inventory/"))
-        .header(header::AUTHORIZATION, format!("Token {token}"))
+        .header(header::AUTHORIZATION, "Token key-1")
         .timeout(GUARD)
         .send()
         .await
@@ -218,7 +228,7 @@ async fn a_request_past_the_request_timeout_is_a_504() {
 
 #[tokio::test]
 async fn connections_over_the_cap_are_refused_until_one_closes() {
-    let mut stack = spawn_stack().await;
+    let mut stack = spawn_fake().await;
     let gateway = gateway_beside(&mut stack, |config| {
         config.connections.max_connections = 2;
     })
@@ -250,7 +260,7 @@ async fn connections_over_the_cap_are_refused_until_one_closes() {
 /// out another address; the connection idle the longest makes room, and only it.
 #[tokio::test]
 async fn at_the_cap_the_idlest_connection_makes_room_for_a_new_client() {
-    let mut stack = spawn_stack().await;
+    let mut stack = spawn_fake().await;
     let gateway = gateway_beside(&mut stack, |config| {
         config.connections.max_connections = 3;
     })
@@ -276,7 +286,7 @@ async fn at_the_cap_the_idlest_connection_makes_room_for_a_new_client() {
 /// is still served.
 #[tokio::test]
 async fn one_client_holds_no_more_than_its_share() {
-    let mut stack = spawn_stack().await;
+    let mut stack = spawn_fake().await;
     let gateway = gateway_beside(&mut stack, |config| {
         config.connections.max_connections = 4;
         config.connections.max_connections_per_client = 2;
@@ -308,24 +318,19 @@ async fn one_client_holds_no_more_than_its_share() {
 /// never the one closed to make room: with only such connections open, a new one is refused.
 #[tokio::test]
 async fn a_connection_with_a_request_under_way_is_never_closed_for_another() {
-    let mut stack = spawn_stack().await;
-    let token = stack.clerk("alice").await;
+    let mut stack = spawn_fake().await;
     // A product read through a silent inventory is in flight until the request timeout's 504.
-    let (silent, silent_url) = silent_inventory();
-    let base = stack
-        .extra_gateway(&silent_url, |config| {
-            config.connections.max_connections = 2;
-            config.upstream_timeout = Duration::from_secs(600);
-            config.request_timeout = Duration::from_secs(3);
-        })
-        .await;
+    let (base, silent) = gateway_before_a_silent_inventory(&mut stack, |config| {
+        config.connections.max_connections = 2;
+        config.upstream_timeout = Duration::from_secs(600);
+        config.request_timeout = Duration::from_secs(3);
+    })
+    .await;
     let gateway = address(&base);
     // The oldest connection, busy.
     let mut busy = connect_from(CLIENT_A, gateway).await;
-    let read = format!(
-        "GET /api/inventory/ HTTP/1.1\r\nHost: localhost\r\nAuthorization: Token {token}\r\n\
-         Connection: close\r\n\r\n"
-    );
+    let read = "GET /api/inventory/ HTTP/1.1\r\nHost: localhost\r\nAuthorization: Token key-1\r\n\
+                Connection: close\r\n\r\n";
     busy.write_all(read.as_bytes()).await.unwrap();
     let mut idle = idle_connection(CLIENT_A, gateway).await;
 
