@@ -15,7 +15,7 @@
 //! - `errors`: the error rows the services' behaviour decides (field errors, expiry, stock).
 //! - `faults`: a broken database's 500 says only its fixed detail; readiness by service name.
 //! - `sessions`: the cookie session, its CSRF check, and the origin check on opening one.
-//! - `throttling`: per-IP limits and the account lockout.
+//! - `throttling`: the account lockout.
 //! - `fuzz`: arbitrary JSON to every JSON route never gets a 5xx.
 //! - `lists`: lists larger than one gRPC reply, read page by page.
 //! - `logs`: no password or key in any service's log, even at TRACE.

@@ -1,0 +1,89 @@
+//! The gateway's own 429: its per-client-IP limit on the routes that check a password (login,
+//! registration, password change), shared by them and by no other route, with DRF's message and
+//! `Retry-After`. The fake refuses every password; what was throttled never reached it. (The
+//! auth service's account lockout is `crate::throttling`, on the full stack.)
+
+use reqwest::{StatusCode, header};
+use serde_json::json;
+use service_kit::{grpc::with_reason, validation::FieldErrors};
+use tonic::Code;
+
+use crate::{
+    fake_upstream::{CHANGE_PASSWORD, LOGIN, REGISTER, spawn_fake_with},
+    helpers::{expect, expect_status},
+};
+
+/// A gateway that lets each client address three password checks a minute.
+async fn three_a_minute() -> crate::fake_upstream::FakeStack {
+    spawn_fake_with(|config| config.auth_rate = Some("3/minute".parse().unwrap())).await
+}
+
+#[tokio::test]
+async fn login_and_registration_are_throttled_per_ip() {
+    let stack = three_a_minute().await;
+    let wrong = with_reason(
+        Code::Unauthenticated,
+        "wrong password",
+        proto::reasons::INVALID_CREDENTIALS,
+        proto::reasons::DOMAIN,
+    );
+    stack.fake.answer(LOGIN, Err(wrong));
+    let attempt = json!({"username": "nobody", "password": "wrong-pass1"});
+    for _ in 0..3 {
+        let response = stack.post("/api/login/", None, attempt.clone()).await;
+        let invalid = json!({"error": "Invalid credentials"});
+        expect(response, StatusCode::UNAUTHORIZED, invalid).await;
+    }
+    let throttled = stack.post("/api/v1/login/", None, attempt).await;
+    let retry_after: u64 = throttled.headers()[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    let body = expect_status(throttled, StatusCode::TOO_MANY_REQUESTS).await;
+    let unit = if retry_after == 1 {
+        "second"
+    } else {
+        "seconds"
+    };
+    assert_eq!(
+        body,
+        json!({"detail": format!("Request was throttled. Expected available in {retry_after} {unit}.")})
+    );
+    // Registration shares the limit; other routes do not.
+    let signup = stack.post("/api/signup/", None, json!({})).await;
+    assert_eq!(signup.status(), StatusCode::TOO_MANY_REQUESTS);
+    let inventory = stack.get("/api/inventory/", None).await;
+    assert_eq!(inventory.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(stack.fake.requests(LOGIN).len(), 3);
+    assert!(stack.fake.requests(REGISTER).is_empty());
+}
+
+#[tokio::test]
+async fn password_change_is_throttled_like_login() {
+    let stack = three_a_minute().await;
+    let mut taken = FieldErrors::new();
+    taken.add("username", "A user with that username already exists.");
+    stack.fake.answer(REGISTER, Err(taken.into()));
+    let mut wrong = FieldErrors::new();
+    wrong.add("old_password", "Wrong password.");
+    stack.fake.answer(CHANGE_PASSWORD, Err(wrong.into()));
+    let signup = json!({"username": "alice", "email": "a@example.com", "password": "Password1"});
+    let response = stack.post("/api/signup/", None, signup).await; // one of the three
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let guess = json!({"old_password": "Guess1234", "new_password": "Newpass123"});
+    for _ in 0..2 {
+        let response = stack
+            .post("/api/password/change/", Some("key-1"), guess.clone())
+            .await;
+        let refused = json!({"old_password": ["Wrong password."]});
+        expect(response, StatusCode::BAD_REQUEST, refused).await;
+    }
+    let throttled = stack
+        .post("/api/password/change/", Some("key-1"), guess)
+        .await;
+    assert!(throttled.headers().contains_key(header::RETRY_AFTER));
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(stack.fake.requests(CHANGE_PASSWORD).len(), 2);
+}
