@@ -1,14 +1,12 @@
-//! The cookie session of `POST /login/`: safe methods need only the cookie; unsafe ones need the
-//! CSRF double-submit (Django's three refusals); logout revokes the session and clears both
-//! cookies; a session that no longer authenticates is ignored; another site cannot open one
-//! (Django's origin check).
+//! The cookie session of `POST /login/` on the full stack: safe methods need only the cookie;
+//! unsafe ones need the CSRF double-submit (Django's three refusals); logout revokes the session
+//! and clears both cookies; a session that no longer authenticates is ignored. (Who may open a
+//! session, an exact CSRF match and `Secure` cookies are `routes::sessions`, on the fake.)
 
 use reqwest::{Method, Response, StatusCode, header};
 use serde_json::json;
 
-use crate::helpers::{
-    Stack, credentials, expect, expect_detail, expect_status, spawn_stack, spawn_stack_with,
-};
+use crate::helpers::{Http, Stack, credentials, expect, expect_detail, expect_status, spawn_stack};
 
 /// The value of cookie `name` set by `response`.
 pub fn set_cookie(response: &Response, name: &str) -> Option<String> {
@@ -47,7 +45,7 @@ pub fn both_cookies(session: &str, csrf: &str) -> String {
 
 /// `method path` with the given cookies and, if any, an `X-CSRFToken` header.
 pub async fn with_cookies(
-    stack: &Stack,
+    stack: &Http,
     method: Method,
     path: &str,
     cookies: &str,
@@ -61,7 +59,7 @@ pub async fn with_cookies(
 }
 
 /// `GET /api/me/` with no cookie but the session.
-async fn me_by_session(stack: &Stack, session: &str) -> Response {
+pub async fn me_by_session(stack: &Http, session: &str) -> Response {
     let cookies = format!("sessionid={session}");
     with_cookies(stack, Method::GET, "/api/me/", &cookies, None).await
 }
@@ -201,183 +199,4 @@ async fn a_session_cannot_refresh_and_its_key_never_comes_back_in_a_body() {
         serde_json::from_str::<serde_json::Value>(&body).unwrap(),
         json!({"detail": "Authentication credentials were not provided."})
     );
-}
-
-#[tokio::test]
-async fn session_cookies_are_secure_when_configured() {
-    let login_cookies = |stack: Stack| async move {
-        stack.clerk("alice").await;
-        let response = stack.post("/login/", None, credentials("alice")).await;
-        let cookies: Vec<String> = response
-            .headers()
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .map(|value| value.to_str().unwrap().to_owned())
-            .collect();
-        assert_eq!(cookies.len(), 2, "{cookies:?}");
-        cookies
-    };
-    let secure =
-        login_cookies(spawn_stack_with(|config| config.session_cookie_secure = true).await).await;
-    assert!(secure.iter().all(|c| c.ends_with("; Secure")), "{secure:?}");
-    let plain = login_cookies(spawn_stack().await).await;
-    assert!(plain.iter().all(|c| !c.contains("Secure")), "{plain:?}");
-}
-
-/// Review item: a CSRF header must equal the cookie, not merely begin or end it.
-#[tokio::test]
-async fn a_csrf_header_that_is_a_prefix_of_the_cookie_is_refused() {
-    let stack = spawn_stack().await;
-    let (session, csrf) = session_login(&stack).await;
-    let both = both_cookies(&session, &csrf);
-    let longer = format!("{csrf}0");
-    for header in [&csrf[..csrf.len() - 1], &csrf[..1], longer.as_str()] {
-        let response = with_cookies(&stack, Method::POST, "/logout/", &both, Some(header)).await;
-        expect_detail(
-            response,
-            StatusCode::FORBIDDEN,
-            "CSRF Failed: CSRF token from the 'X-Csrftoken' HTTP header incorrect.",
-        )
-        .await;
-    }
-    // The session is still open: none of those logged it out.
-    expect_status(me_by_session(&stack, &session).await, StatusCode::OK).await;
-}
-
-/// `POST path` logging alice in, with the given `Origin` and `Referer` headers.
-async fn log_in_from(
-    stack: &Stack,
-    path: &str,
-    origin: Option<&str>,
-    referer: Option<&str>,
-) -> Response {
-    let mut request = stack
-        .request(Method::POST, path)
-        .json(&credentials("alice"));
-    if let Some(origin) = origin {
-        request = request.header(header::ORIGIN, origin);
-    }
-    if let Some(referer) = referer {
-        request = request.header(header::REFERER, referer);
-    }
-    request.send().await.unwrap()
-}
-
-/// Checks that `response` opened a session.
-async fn expect_session(response: Response) {
-    assert!(set_cookie(&response, "sessionid").is_some());
-    expect_status(response, StatusCode::OK).await;
-}
-
-/// Checks that `response` is Django's CSRF refusal for `reason` and opened no session.
-async fn expect_csrf_refusal(response: Response, reason: &str) {
-    assert!(
-        response.headers().get(header::SET_COOKIE).is_none(),
-        "{:?}",
-        response.headers()
-    );
-    expect_detail(
-        response,
-        StatusCode::FORBIDDEN,
-        &format!("CSRF Failed: {reason}"),
-    )
-    .await;
-}
-
-/// Finding 8 (login CSRF): another site's form cannot log a browser in at `/login/`, the one
-/// route that opens a session; the gateway's own origin, and a request without `Origin` or
-/// `Referer` (curl, API clients), can.
-#[tokio::test]
-async fn another_sites_form_cannot_open_a_session() {
-    let stack = spawn_stack().await;
-    stack.clerk("alice").await;
-    let evil = "https://evil.example";
-    expect_csrf_refusal(
-        log_in_from(&stack, "/login/", Some(evil), None).await,
-        "Origin checking failed - https://evil.example does not match any trusted origins.",
-    )
-    .await;
-    // Over plain HTTP the Referer is not consulted, as in Django; the Origin decides.
-    expect_csrf_refusal(
-        log_in_from(&stack, "/login/", Some(evil), Some(&stack.base)).await,
-        "Origin checking failed - https://evil.example does not match any trusted origins.",
-    )
-    .await;
-
-    let own = stack.base.as_str();
-    expect_session(log_in_from(&stack, "/login/", Some(own), None).await).await;
-    expect_session(log_in_from(&stack, "/login/", None, None).await).await;
-    expect_session(log_in_from(&stack, "/login/", None, Some("https://evil.example/")).await).await;
-    // The token logins open no session, so (as DRF's views are) they are not origin-checked.
-    let token_login = log_in_from(&stack, "/api/login/", Some(evil), None).await;
-    expect_status(token_login, StatusCode::OK).await;
-}
-
-#[tokio::test]
-async fn a_trusted_origin_may_open_a_session() {
-    let stack = spawn_stack_with(|config| {
-        config.csrf_trusted_origins = "https://app.example.com, https://*.example.org"
-            .parse()
-            .unwrap();
-    })
-    .await;
-    stack.clerk("alice").await;
-    for origin in [
-        "https://app.example.com",
-        "https://www.example.org",
-        "https://example.org",
-    ] {
-        expect_session(log_in_from(&stack, "/login/", Some(origin), None).await).await;
-    }
-    for origin in [
-        "http://app.example.com",
-        "https://other.example.com",
-        "https://example.org.evil.example",
-    ] {
-        expect_csrf_refusal(
-            log_in_from(&stack, "/login/", Some(origin), None).await,
-            &format!("Origin checking failed - {origin} does not match any trusted origins."),
-        )
-        .await;
-    }
-}
-
-/// Behind HTTPS (`SESSION_COOKIE_SECURE`), the gateway's own origin is `https://` and, as in
-/// Django, a request without `Origin` has its `Referer` checked instead.
-#[tokio::test]
-async fn behind_https_the_referer_stands_in_for_a_missing_origin() {
-    let stack = spawn_stack_with(|config| config.session_cookie_secure = true).await;
-    stack.clerk("alice").await;
-    let host = stack.base.trim_start_matches("http://");
-    let https_own = format!("https://{host}");
-    expect_session(log_in_from(&stack, "/login/", Some(&https_own), None).await).await;
-    let own_page = format!("https://{host}/login");
-    expect_session(log_in_from(&stack, "/login/", None, Some(&own_page)).await).await;
-    expect_session(log_in_from(&stack, "/login/", None, None).await).await;
-
-    expect_csrf_refusal(
-        log_in_from(&stack, "/login/", Some(&stack.base), None).await,
-        &format!(
-            "Origin checking failed - {} does not match any trusted origins.",
-            stack.base
-        ),
-    )
-    .await;
-    expect_csrf_refusal(
-        log_in_from(&stack, "/login/", None, Some("https://evil.example/form")).await,
-        "Referer checking failed - https://evil.example/form does not match any trusted \
-         origins.",
-    )
-    .await;
-    expect_csrf_refusal(
-        log_in_from(
-            &stack,
-            "/login/",
-            None,
-            Some(&format!("{}/login", stack.base)),
-        )
-        .await,
-        "Referer checking failed - Referer is insecure while host is secure.",
-    )
-    .await;
 }

@@ -8,6 +8,7 @@
 //! - `operations`: schema, health, readiness, metrics, request ids, trailing slashes, form
 //!   bodies, paging and `ALLOWED_HOSTS`.
 //! - `faults`: 503 and 504 when a service is down or silent, saying only their fixed detail.
+//! - `sessions`: who may open a cookie session, an exact CSRF match, `Secure` cookies.
 //! - `throttling`: the per-IP limit on the routes that check a password.
 //! - `connections`: header, idle and request timeouts and the connection caps (the idlest
 //!   connection making room, never a busy one), over raw sockets.
@@ -17,5 +18,6 @@ mod errors;
 mod faults;
 mod operations;
 mod refusals;
+mod sessions;
 mod shapes;
 mod throttling;
