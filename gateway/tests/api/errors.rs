@@ -3,7 +3,8 @@
 //! a key that expires or whose user is deactivated (401), stock that would go below zero (409,
 //! nothing changed). How the gateway answers each gRPC status, and the errors it answers
 //! without asking a service, are `routes::errors` and `routes::refusals`, on the fake. (429 is
-//! in `throttling`, the CSRF 403s in `sessions`, the 500 in `faults`.)
+//! in `throttling` and `routes::throttling`, the CSRF 403s in `sessions` and `routes::sessions`,
+//! the 500 in `faults`.)
 
 use std::time::Duration;
 

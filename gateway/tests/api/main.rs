@@ -14,7 +14,7 @@
 //! - `seeds`: every example request of the five documents, replayed as written.
 //! - `errors`: the error rows the services' behaviour decides (field errors, expiry, stock).
 //! - `faults`: a broken database's 500 says only its fixed detail; readiness by service name.
-//! - `sessions`: the cookie session, its CSRF check, and the origin check on opening one.
+//! - `sessions`: the cookie session, its CSRF double-submit, and logout revoking it.
 //! - `throttling`: the account lockout.
 //! - `fuzz`: arbitrary JSON to every JSON route never gets a 5xx.
 //! - `lists`: lists larger than one gRPC reply, read page by page.
