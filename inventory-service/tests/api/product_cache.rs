@@ -30,6 +30,7 @@ service_kit::on_postgres!(
     a_replica_whose_feed_connection_broke_misses_no_write_and_recovers,
     an_operators_own_sql_reaches_the_cache,
     without_the_database_the_copy_is_not_served,
+    concurrent_writes_share_their_wait_for_the_replicas,
 );
 
 const ROUNDS: usize = 100;
@@ -374,4 +375,48 @@ fn database_name(app: &TestApp) -> String {
     let url = app.config.database_url.as_str();
     let path = url.rsplit('/').next().expect("a database in the URL");
     path.split('?').next().unwrap_or(path).to_owned()
+}
+
+/// Writes that overlap wait for the replicas together: one mark, drawn after all their
+/// commits, answers for all of them (the feed writer's rounds), and each is still read back.
+async fn concurrent_writes_share_their_wait_for_the_replicas(db: TestDatabase) {
+    const WRITES: i64 = 16;
+    let app = spawn_app(db).await;
+    let token = &app.admin_token;
+    let product = app.create_product(widget(0)).await;
+    let mut inventory = app.inventory();
+    warm(app.products(), &inventory, token).await;
+    let before = marks_drawn(&app).await;
+    let writes = (0..WRITES).map(|_| {
+        let mut inventory = app.inventory();
+        let request = with_token(
+            AdjustStockRequest {
+                id: product.id,
+                delta: 1,
+            },
+            token,
+        );
+        tokio::spawn(async move { inventory.adjust_stock(request).await })
+    });
+    for write in writes.collect::<Vec<_>>() {
+        write
+            .await
+            .expect("the write ran")
+            .expect("the write applied");
+    }
+    let drawn = marks_drawn(&app).await - before;
+    assert!(
+        drawn < WRITES,
+        "{WRITES} overlapping writes drew {drawn} marks: each waited for the replicas alone"
+    );
+    let read = get(&mut inventory, token, product.id).await.expect("a get");
+    assert_eq!(read.quantity, WRITES);
+}
+
+/// How many marks the feed's writers have drawn (the sequence's last value).
+async fn marks_drawn(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT last_value FROM inventory_change_marks")
+        .fetch_one(&mut operator(app).await)
+        .await
+        .expect("the marks drawn")
 }

@@ -1,7 +1,14 @@
 //! A writer's side of the feed: announcing a mark after a commit, and waiting until every
-//! replica with a live lease has acknowledged it.
+//! replica with a live lease has acknowledged it. Concurrent writers share rounds, as a group
+//! commit shares a flush: one mark drawn after all their commits answers for all of them.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use sqlx::{
     AssertSqlSafe,
@@ -21,6 +28,19 @@ pub struct Writer {
     pub(super) pool: PgPool,
     pub(super) statements: Arc<Statements>,
     pub(super) leases: Leases,
+    rounds: Arc<Rounds>,
+}
+
+/// The writers' rounds: at most one runs at a time, and a writer that arrives while one runs
+/// waits for the next, which answers for every writer that arrived before it began. So at 32
+/// concurrent writes a round costs its round trips once for all of them, not 32 times.
+#[derive(Default)]
+struct Rounds {
+    /// Rounds begun: a round numbered above what a writer read on arrival drew its mark after
+    /// that writer's commit.
+    begun: AtomicU64,
+    /// Held while a round runs; its value is the number of the last round finished.
+    finished: tokio::sync::Mutex<u64>,
 }
 
 impl Writer {
@@ -34,14 +54,30 @@ impl Writer {
             pool,
             statements: Arc::new(Statements::of(tables)),
             leases: Leases::of(lease),
+            rounds: Arc::default(),
         })
     }
 
     /// Returns once every replica with a live lease has passed on what was committed before
-    /// this call. Without the database, after one replica lease: by then every replica has
-    /// either passed it on or stopped trusting. `acks` wakes it when a replica acknowledges
-    /// (without it, it looks every [`POLL`]).
-    pub(super) async fn settle_with(&self, mut acks: Option<watch::Receiver<u64>>) {
+    /// this call: after the first round to begin after it (waiting for the round in progress,
+    /// if any, to end first). Without the database, a round ends after one replica lease: by
+    /// then every replica has either passed it on or stopped trusting. `acks` wakes it when a
+    /// replica acknowledges (without it, it looks every [`POLL`]).
+    pub(super) async fn settle_with(&self, acks: Option<watch::Receiver<u64>>) {
+        // What was committed before this call is covered by any round begun after this read.
+        let needed = self.rounds.begun.load(Ordering::SeqCst) + 1;
+        let mut finished = self.rounds.finished.lock().await;
+        if *finished >= needed {
+            return;
+        }
+        let round = self.rounds.begun.fetch_add(1, Ordering::SeqCst) + 1;
+        self.round(acks).await;
+        *finished = round;
+    }
+
+    /// One round: draws a mark and waits until every replica with a live lease has
+    /// acknowledged it (or, failing that, out the leases).
+    async fn round(&self, mut acks: Option<watch::Receiver<u64>>) {
         let deadline = Instant::now() + self.leases.replica;
         let statements = &self.statements;
         let mark = match sqlx::query_scalar::<_, i64>(AssertSqlSafe(statements.mark.clone()))
