@@ -6,6 +6,7 @@
 //!
 //! Faults between services are injected by [`fault_proxy`], a proxy a test puts between a
 //! client and a server; [`race`] runs calls at once and says whether they really overlapped.
+//! [`tls_postgres`] starts a PostgreSQL server of a test's own that takes TLS only.
 //!
 //! Without `TEST_POSTGRES_URL` the PostgreSQL half is skipped with a notice, except under CI
 //! (`CI` set, as `.ci/run` runs), where a skipped half would pass unseen: there it panics.
@@ -24,6 +25,7 @@ use tokio::{sync::oneshot, task::JoinHandle};
 pub mod fault_proxy;
 pub mod race;
 pub mod settings;
+pub mod tls_postgres;
 
 /// The variable naming an administrative PostgreSQL URL, e.g.
 /// `postgres://postgres@127.0.0.1:5432/postgres`. `.ci/run` always sets it.

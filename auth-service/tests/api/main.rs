@@ -4,6 +4,7 @@
 mod helpers;
 
 mod accounts;
+mod database_tls;
 mod feed;
 mod frontends;
 mod hardening;
