@@ -46,18 +46,28 @@ HASHERS = [
 # ---------------------------------------------------------------------------
 # Source of the throwaway project's apps (written into the temp dir).
 # ---------------------------------------------------------------------------
-APP_FILES = {
-    "accounts/__init__.py": "",
-    "accounts/migrations/__init__.py": "",
-    "accounts/apps.py": """
+def django_app(label: str, models: str) -> dict[str, str]:
+    """One app of the throwaway project: its package, its migrations package, its AppConfig
+    (`<Label>Config`, named `label`) and `models` as its models.py."""
+    return {
+        f"{label}/__init__.py": "",
+        f"{label}/migrations/__init__.py": "",
+        f"{label}/apps.py": f"""
         from django.apps import AppConfig
 
 
-        class AccountsConfig(AppConfig):
+        class {label.capitalize()}Config(AppConfig):
             default_auto_field = "django.db.models.BigAutoField"
-            name = "accounts"
+            name = "{label}"
     """,
-    "accounts/models.py": """
+        f"{label}/models.py": models,
+    }
+
+
+APP_FILES = {
+    **django_app(
+        "accounts",
+        """
         from django.contrib.auth.models import AbstractUser
         from django.db import models
 
@@ -70,17 +80,10 @@ APP_FILES = {
             ]
             role = models.CharField(max_length=10, choices=ROLE_CHOICES, default="CLERK")
     """,
-    "inventory/__init__.py": "",
-    "inventory/migrations/__init__.py": "",
-    "inventory/apps.py": """
-        from django.apps import AppConfig
-
-
-        class InventoryConfig(AppConfig):
-            default_auto_field = "django.db.models.BigAutoField"
-            name = "inventory"
-    """,
-    "inventory/models.py": """
+    ),
+    **django_app(
+        "inventory",
+        """
         from django.db import models
 
 
@@ -90,17 +93,10 @@ APP_FILES = {
             price = models.DecimalField(max_digits=10, decimal_places=2)
             quantity = models.PositiveIntegerField(default=0)
     """,
-    "shop/__init__.py": "",
-    "shop/migrations/__init__.py": "",
-    "shop/apps.py": """
-        from django.apps import AppConfig
-
-
-        class ShopConfig(AppConfig):
-            default_auto_field = "django.db.models.BigAutoField"
-            name = "shop"
-    """,
-    "shop/models.py": """
+    ),
+    **django_app(
+        "shop",
+        """
         from django.db import models
 
 
@@ -109,6 +105,7 @@ APP_FILES = {
             price = models.DecimalField(max_digits=10, decimal_places=2)
             stock = models.IntegerField(default=0)
     """,
+    ),
 }
 
 
