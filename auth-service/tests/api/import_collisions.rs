@@ -67,6 +67,18 @@ async fn assert_refused(app: &TestApp, key: &str) {
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
 }
 
+/// Imports Django's user `pk`, `username`, with the token [`CLERK_TOKEN`]: the import must stop
+/// because `username` is, but for case, that of the user here that `here` describes
+/// (`"Dave" (id 3 here)`), and the token must stay refused.
+async fn assert_username_taken(app: &TestApp, pk: u32, username: &str, here: &str) {
+    let file = user_and_token(pk, username, CLERK_TOKEN);
+    let expected = format!(
+        "auth.user pk {pk}, field username: the same username (ignoring case) as user {here}"
+    );
+    assert_stops(app, file.path(), &expected).await;
+    assert_refused(app, CLERK_TOKEN).await;
+}
+
 async fn case_variant_usernames_in_one_dump_stop_the_import(db: TestDatabase) {
     let app = spawn_app(&db).await;
     assert_stops(
@@ -87,18 +99,8 @@ async fn case_variant_usernames_in_one_dump_stop_the_import(db: TestDatabase) {
 async fn a_user_made_here_is_never_given_a_django_users_token(db: TestDatabase) {
     let app = spawn_app(&db).await;
     let dave = app.register("Dave").await;
-    let file = user_and_token(7, "dave", CLERK_TOKEN);
-    assert_stops(
-        &app,
-        file.path(),
-        &format!(
-            "auth.user pk 7, field username: the same username (ignoring case) as user \
-             \"Dave\" (id {} here)",
-            dave.id
-        ),
-    )
-    .await;
-    assert_refused(&app, CLERK_TOKEN).await;
+    let dave_here = format!("\"Dave\" (id {} here)", dave.id);
+    assert_username_taken(&app, 7, "dave", &dave_here).await;
     app.login("Dave", PASSWORD)
         .await
         .expect("Dave's own account is untouched");
@@ -143,18 +145,11 @@ async fn importing_again_skips_only_the_same_pk_and_keeps_tokens_with_it(db: Tes
     assert_eq!(boss.username.as_deref(), Some("Boss"));
 
     // A later dump of the other Django user, `boss` (pk 102), collides with the imported `Boss`.
-    let later = user_and_token(102, "boss", CLERK_TOKEN);
-    assert_stops(
-        &app,
-        later.path(),
-        &format!(
-            "auth.user pk 102, field username: the same username (ignoring case) as user \
-             \"Boss\" (id {} here, imported from Django pk 101)",
-            boss.id
-        ),
-    )
-    .await;
-    assert_refused(&app, CLERK_TOKEN).await;
+    let boss_here = format!(
+        "\"Boss\" (id {} here, imported from Django pk 101)",
+        boss.id
+    );
+    assert_username_taken(&app, 102, "boss", &boss_here).await;
     // Tokens alone, after their users: found by the Django pk they name.
     let tokens_alone = dump(&format!(
         r#"[{{"model": "authtoken.token", "pk": "{CLERK_TOKEN}", "fields": {{"user": 101}}}}]"#
