@@ -14,16 +14,12 @@ use std::{
 };
 
 use auth_service::bootstrap::{CreateSuperuserArgs, createsuperuser_command};
-use clap::{Parser, Subcommand};
-use service_kit::{program::Server, shutdown, telemetry};
+use clap::Subcommand;
+use service_kit::{
+    program::{self, Server},
+    shutdown, telemetry,
+};
 use tokio::sync::watch;
-
-#[derive(Parser)]
-#[command(about = "Runs the auth service, the inventory service and the gateway together")]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-}
 
 #[derive(Subcommand)]
 enum Command {
@@ -34,8 +30,9 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let outcome = match cli.command {
+    let program = clap::Command::new("stack")
+        .about("Runs the auth service, the inventory service and the gateway together");
+    let outcome = match program::parse_command(program) {
         None => run().await,
         Some(Command::Createsuperuser(args)) => {
             match data_dir().and_then(|data| auth_config(&data)) {

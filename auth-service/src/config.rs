@@ -8,7 +8,7 @@ use std::{net::SocketAddr, time::Duration};
 use service_kit::{
     database::DatabaseUrl,
     env::{self, ConfigError},
-    grpc,
+    grpc, program,
     telemetry::LogFormat,
 };
 
@@ -161,6 +161,17 @@ impl Config {
             grpc: grpc::Limits::default(),
             hand_over: grpc::HandOver::default(),
         }
+    }
+}
+
+/// What [`program::main`] reads: [`Config::from_env`]'s settings, and the log format they name.
+impl program::FromEnv for Config {
+    fn from_env() -> Result<Self, ConfigError> {
+        Config::from_env()
+    }
+
+    fn log_format(&self) -> LogFormat {
+        self.log_format
     }
 }
 

@@ -9,17 +9,10 @@ use auth_service::{
     bootstrap::{CreateSuperuserArgs, createsuperuser_command},
     import::{ImportDjangoArgs, import_django_command},
 };
-use clap::{Parser, Subcommand};
+use clap::Subcommand;
 use proto::auth::v1::auth_service_server::AuthServiceServer;
-use service_kit::{env, grpc, program};
+use service_kit::{grpc, program};
 use tonic::server::NamedService;
-
-#[derive(Parser)]
-#[command(version, about = "Users, roles and tokens over gRPC")]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-}
 
 #[derive(Subcommand)]
 enum Command {
@@ -33,26 +26,19 @@ enum Command {
     ImportDjango(ImportDjangoArgs),
 }
 
+/// Runs a subcommand, with the settings read.
+async fn run(command: Command, config: Config) -> Result<(), String> {
+    match command {
+        Command::Createsuperuser(args) => createsuperuser_command(&config, &args).await,
+        Command::ImportDjango(args) => import_django_command(&config, &args).await,
+        Command::Healthcheck => {
+            grpc::probe_health(config.listen, AuthServiceServer::<()>::NAME).await
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli: Cli = program::parse_cli(&env::settings_read_by(Config::from_env));
-    let log_format = |config: &Config| config.log_format;
-    program::run(
-        "auth-service",
-        Config::from_env(),
-        log_format,
-        |config| async move {
-            match cli.command {
-                None => program::serve::<Application>(config).await,
-                Some(Command::Createsuperuser(args)) => {
-                    createsuperuser_command(&config, &args).await
-                }
-                Some(Command::ImportDjango(args)) => import_django_command(&config, &args).await,
-                Some(Command::Healthcheck) => {
-                    grpc::probe_health(config.listen, AuthServiceServer::<()>::NAME).await
-                }
-            }
-        },
-    )
-    .await
+    let program = service_kit::program!("Users, roles and tokens over gRPC");
+    program::main::<Application, _, _>(program, run).await
 }

@@ -6,6 +6,7 @@ use std::{net::SocketAddr, str::FromStr, time::Duration};
 use crate::{connections::Limits, hosts::AllowedHosts, origins::TrustedOrigins};
 use service_kit::{
     env::{self, ConfigError},
+    program,
     telemetry::LogFormat,
     upstream::{self, Targets},
 };
@@ -104,6 +105,17 @@ impl Config {
             session_cookie_secure: false,
             csrf_trusted_origins: TrustedOrigins::default(),
         }
+    }
+}
+
+/// What [`program::main`] reads: [`Config::from_env`]'s settings, and the log format they name.
+impl program::FromEnv for Config {
+    fn from_env() -> Result<Self, ConfigError> {
+        Config::from_env()
+    }
+
+    fn log_format(&self) -> LogFormat {
+        self.log_format
     }
 }
 

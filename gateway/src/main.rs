@@ -3,18 +3,9 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Subcommand;
 use gateway::{Application, Config, server::probe_health};
-use service_kit::{env, program};
-
-/// The REST gateway in front of the auth and inventory services. Every setting comes from the
-/// environment (see README.md).
-#[derive(Debug, Parser)]
-#[command(version)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-}
+use service_kit::program;
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -22,22 +13,20 @@ enum Command {
     Healthcheck,
 }
 
+/// Runs a subcommand, with the settings read.
+async fn run(command: Command, config: Config) -> Result<(), String> {
+    match command {
+        Command::Healthcheck => {
+            probe_health(config.listen, config.allowed_hosts.an_allowed_host()).await
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli: Cli = program::parse_cli(&env::settings_read_by(Config::from_env));
-    let log_format = |config: &Config| config.log_format;
-    program::run(
-        "gateway",
-        Config::from_env(),
-        log_format,
-        |config| async move {
-            match cli.command {
-                None => program::serve::<Application>(config).await,
-                Some(Command::Healthcheck) => {
-                    probe_health(config.listen, config.allowed_hosts.an_allowed_host()).await
-                }
-            }
-        },
-    )
-    .await
+    let program = service_kit::program!(
+        "The REST gateway in front of the auth and inventory services. Every setting comes \
+         from the environment (see README.md)"
+    );
+    program::main::<Application, _, _>(program, run).await
 }

@@ -8,7 +8,7 @@ use http::Uri;
 use service_kit::{
     database::DatabaseUrl,
     env::{self, ConfigError},
-    grpc,
+    grpc, program,
     telemetry::LogFormat,
     upstream::{self, Targets},
 };
@@ -92,6 +92,17 @@ impl Config {
                 max_products: 10_000,
             },
         }
+    }
+}
+
+/// What [`program::main`] reads: [`Config::from_env`]'s settings, and the log format they name.
+impl program::FromEnv for Config {
+    fn from_env() -> Result<Self, ConfigError> {
+        Config::from_env()
+    }
+
+    fn log_format(&self) -> LogFormat {
+        self.log_format
     }
 }
 

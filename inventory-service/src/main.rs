@@ -4,21 +4,13 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Subcommand;
 use inventory_service::{
     Application, Config,
     import::{ImportDjangoArgs, import_django_command},
     server::SERVICE_NAME,
 };
-use service_kit::{env, grpc, program};
-
-/// The inventory gRPC service. Every setting comes from the environment (see README.md).
-#[derive(Debug, Parser)]
-#[command(version)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-}
+use service_kit::{grpc, program};
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -30,21 +22,18 @@ enum Command {
     ImportDjango(ImportDjangoArgs),
 }
 
+/// Runs a subcommand, with the settings read.
+async fn run(command: Command, config: Config) -> Result<(), String> {
+    match command {
+        Command::Healthcheck => grpc::probe_health(config.listen, SERVICE_NAME).await,
+        Command::ImportDjango(args) => import_django_command(&config, &args).await,
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli: Cli = program::parse_cli(&env::settings_read_by(Config::from_env));
-    let log_format = |config: &Config| config.log_format;
-    program::run(
-        "inventory-service",
-        Config::from_env(),
-        log_format,
-        |config| async move {
-            match cli.command {
-                None => program::serve::<Application>(config).await,
-                Some(Command::Healthcheck) => grpc::probe_health(config.listen, SERVICE_NAME).await,
-                Some(Command::ImportDjango(args)) => import_django_command(&config, &args).await,
-            }
-        },
-    )
-    .await
+    let program = service_kit::program!(
+        "The inventory gRPC service. Every setting comes from the environment (see README.md)"
+    );
+    program::main::<Application, _, _>(program, run).await
 }

@@ -1,24 +1,77 @@
-//! The shape of every binary's `main`: the command line (whose `--help` lists the program's
-//! settings, [`parse_cli`]), the settings read and checked from the environment before anything
-//! starts, the log subscriber, then the command (serve, or one of the program's subcommands). A failure at any step is one line, `<program>: <why>`, on standard error and
-//! exit status 1. Every server has the one life cycle of [`Server`], so serving is
-//! [`serve`] in every program.
+//! The shape of every binary's `main`, [`main`]: the command line (whose `--help` lists the
+//! program's settings), the settings read and checked from the environment before anything
+//! starts, the log subscriber, then the command: serve, or one of the program's subcommands. A
+//! failure at any step is one line, `<program>: <why>`, on standard error and exit status 1.
+//! Every server has the one life cycle of [`Server`]; every program's settings are
+//! [`FromEnv`].
 
 use std::{fmt::Display, future::Future, net::SocketAddr, process::ExitCode};
 
 use crate::{
-    env::{ConfigError, Setting},
+    env::{self, ConfigError, Setting},
     shutdown,
     telemetry::{self, LogFormat},
 };
 
-/// Parses the command line as `C`, with `settings` (what the program's `from_env` reads, see
-/// [`crate::env::settings_read_by`]) listed after `--help`'s usage.
-pub fn parse_cli<C: clap::Parser>(settings: &[Setting]) -> C {
-    let matches = C::command()
-        .after_help(settings_help(settings))
-        .get_matches();
-    C::from_arg_matches(&matches).unwrap_or_else(|err| err.exit())
+/// A program's settings: read, and checked, from the environment.
+pub trait FromEnv: Sized {
+    fn from_env() -> Result<Self, ConfigError>;
+
+    /// `LOG_FORMAT`: how the log subscriber writes.
+    fn log_format(&self) -> LogFormat;
+}
+
+/// The `main` of the binary `program` (its name, version and about) of the server `S`: parses
+/// the command line, whose subcommands are `C`'s and whose `--help` lists the settings; reads
+/// the settings and starts the log subscriber; then serves until SIGTERM or Ctrl-C when no
+/// subcommand is given, else runs `command` with the subcommand.
+pub async fn main<S, C, Run>(
+    program: clap::Command,
+    command: impl FnOnce(C, S::Settings) -> Run,
+) -> ExitCode
+where
+    S: Server<Settings: FromEnv>,
+    C: clap::Subcommand,
+    Run: Future<Output = Result<(), String>>,
+{
+    let name = program.get_name().to_owned();
+    let settings = env::settings_read_by(S::Settings::from_env);
+    let subcommand = parse_command::<C>(program.after_help(settings_help(&settings)));
+    run(&name, S::Settings::from_env(), |settings| async move {
+        match subcommand {
+            None => serve::<S>(settings).await,
+            Some(subcommand) => command(subcommand, settings).await,
+        }
+    })
+    .await
+}
+
+/// The command line of the binary that calls it: its Cargo package's name and version, and
+/// `about`, what `--help` says it does. For [`main`](crate::program::main).
+#[macro_export]
+macro_rules! program {
+    ($about:expr) => {
+        ::clap::Command::new(env!("CARGO_PKG_NAME"))
+            .version(env!("CARGO_PKG_VERSION"))
+            .about($about)
+    };
+}
+
+// A command line: one of the program's subcommands, or none.
+#[derive(clap::Args)]
+struct Cli<C: clap::Subcommand> {
+    #[command(subcommand)]
+    command: Option<C>,
+}
+
+/// Parses the command line as `program` (its name, version, about and help) with the
+/// subcommands of `C`: the one given, or `None`.
+pub fn parse_command<C: clap::Subcommand>(program: clap::Command) -> Option<C> {
+    use clap::{Args as _, FromArgMatches as _};
+    let matches = Cli::<C>::augment_args(program).get_matches();
+    Cli::<C>::from_arg_matches(&matches)
+        .unwrap_or_else(|err| err.exit())
+        .command
 }
 
 /// `--help`'s list of settings: each variable and its default.
@@ -62,7 +115,7 @@ pub trait Server: Sized {
 }
 
 /// A program's default command: builds `S` and serves until SIGTERM or Ctrl-C.
-pub async fn serve<S: Server>(settings: S::Settings) -> Result<(), String> {
+async fn serve<S: Server>(settings: S::Settings) -> Result<(), String> {
     let server = S::build(settings).await.map_err(|err| err.to_string())?;
     server
         .run_until_stopped(shutdown::signal())
@@ -71,16 +124,14 @@ pub async fn serve<S: Server>(settings: S::Settings) -> Result<(), String> {
 }
 
 /// Runs `command` as `program` with `settings`, the program's settings as read from the
-/// environment, whose `log_format` (`LOG_FORMAT`) picks the log subscriber's output.
-pub async fn run<Settings, Command, Failure>(
+/// environment, whose `LOG_FORMAT` picks the log subscriber's output.
+async fn run<Settings: FromEnv, Command>(
     program: &str,
     settings: Result<Settings, ConfigError>,
-    log_format: impl FnOnce(&Settings) -> LogFormat,
     command: impl FnOnce(Settings) -> Command,
 ) -> ExitCode
 where
-    Command: Future<Output = Result<(), Failure>>,
-    Failure: Display,
+    Command: Future<Output = Result<(), String>>,
 {
     let settings = match settings {
         Ok(settings) => settings,
@@ -89,7 +140,7 @@ where
             return ExitCode::FAILURE;
         }
     };
-    telemetry::init(log_format(&settings));
+    telemetry::init(settings.log_format());
     match command(settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
