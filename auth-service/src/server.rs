@@ -2,22 +2,17 @@
 //! migrated) first, so a bad configuration opens no socket; then the listener is bound (tests
 //! use port 0 and read the real address) and the service, health and reflection mounted on it.
 
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use proto::auth::v1::auth_service_server::AuthServiceServer;
+use service_kit::program::{Server, Stop};
 use service_kit::{
     database::{Backend, Claim, ClaimError, DatabaseError, SqliteClaim},
     feed::FeedError,
     grpc,
     listener::{self, BindError},
-    program::Server,
 };
-use tokio::net::TcpListener;
-use tonic::{
-    server::NamedService,
-    service::{Routes, RoutesBuilder},
-};
-use tonic_health::server::HealthReporter;
+use tonic::{server::NamedService, service::RoutesBuilder};
 
 use crate::{
     clock::{Clock, SystemClock},
@@ -50,13 +45,7 @@ pub enum StartupError {
 
 /// A bound, ready server.
 pub struct Application {
-    listener: TcpListener,
-    local_addr: SocketAddr,
-    routes: Routes,
-    limits: grpc::Limits,
-    /// Told NOT_SERVING when the replica starts leaving.
-    health: HealthReporter,
-    hand_over: grpc::HandOver,
+    grpc: grpc::Bound,
     accounts: Accounts,
     purge_interval: Duration,
     /// Held while serving, on SQLite.
@@ -99,12 +88,14 @@ impl Application {
             limits
         )));
         Ok(Self {
-            listener,
-            local_addr,
-            routes: routes.routes(),
-            limits,
-            health,
-            hand_over,
+            grpc: grpc::Bound {
+                listener,
+                local_addr,
+                routes: routes.routes(),
+                limits,
+                health,
+                hand_over,
+            },
             accounts,
             purge_interval: config.purge_interval,
             _sqlite_claim: sqlite_claim,
@@ -121,35 +112,18 @@ impl Server for Application {
     }
 
     fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.grpc.local_addr
     }
 
     /// Hands over ([`grpc::HandOver`]) when `shutdown` resolves: NOT_SERVING through the
     /// grace, then calls in flight finish (within the drain deadline) before this returns.
-    async fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), StartupError> {
-        tracing::info!(addr = %self.local_addr, "auth service listening");
+    async fn run_until_stopped(self, shutdown: impl Stop) -> Result<(), StartupError> {
+        tracing::info!(addr = %self.local_addr(), "auth service listening");
         let hub = self.accounts.revocations().clone();
-        let (mut health, hand_over) = (self.health, self.hand_over);
-        let shutdown = async move {
-            shutdown.await;
-            hand_over
-                .leave(&mut health, &[AuthServiceServer::<AuthApi>::NAME])
-                .await;
-            // Revocation streams never end by themselves; the drain would wait for them.
-            hub.close();
-        };
         let purge = tokio::spawn(purge_every(self.accounts.clone(), self.purge_interval));
-        let served = grpc::serve(
-            self.listener,
-            self.routes,
-            self.limits,
-            hand_over.drain_timeout,
-            shutdown,
-        )
-        .await;
+        let service = AuthServiceServer::<AuthApi>::NAME;
+        // Revocation streams never end by themselves; the drain would wait for them.
+        let served = self.grpc.serve(service, shutdown, || hub.close()).await;
         purge.abort();
         self.accounts.revocations().leave().await;
         served?;

@@ -3,7 +3,7 @@
 //! [`Server::run_until_stopped`] serves (through [`crate::connections`], with its timers and
 //! connection caps) until the shutdown future resolves, then lets in-flight requests finish.
 
-use std::{future::Future, io, net::SocketAddr, sync::Arc};
+use std::{io, net::SocketAddr, sync::Arc};
 
 use axum::{
     Router,
@@ -13,7 +13,7 @@ use axum::{
 };
 use service_kit::{
     listener::{self, BindError},
-    program::Server,
+    program::{Server, Stop},
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -114,10 +114,7 @@ impl Server for Application {
     }
 
     /// Drains the requests in flight when `shutdown` resolves.
-    async fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), StartupError> {
+    async fn run_until_stopped(self, shutdown: impl Stop) -> Result<(), StartupError> {
         tracing::info!(address = %self.local_addr, "gateway listening");
         connections::serve(self.listener, self.app, self.connections, shutdown).await;
         Ok(())

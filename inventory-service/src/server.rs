@@ -10,13 +10,12 @@ use service_kit::{
     database::DatabaseError,
     grpc,
     listener::{self, BindError},
-    program::Server,
+    program::{Server, Stop},
     upstream::{self, Upstream},
     verdicts::VerdictCache,
 };
-use tokio::net::TcpListener;
 use tonic::{server::NamedService, service::Routes};
-use tonic_health::{ServingStatus, server::HealthReporter};
+use tonic_health::ServingStatus;
 use tower::Layer;
 
 use crate::{
@@ -49,17 +48,11 @@ pub enum StartupError {
 
 /// A server that is bound and ready to run.
 pub struct Application {
-    listener: TcpListener,
-    local_addr: SocketAddr,
-    routes: Routes,
+    grpc: grpc::Bound,
     /// Drives the health of [`SERVICE_NAME`] from auth's reachability, while running.
     auth_health: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
     /// Deletes expired idempotency keys, while running.
     key_purge: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
-    limits: grpc::Limits,
-    /// Told NOT_SERVING when the replica starts leaving.
-    health: HealthReporter,
-    hand_over: grpc::HandOver,
     verdicts: VerdictCache,
     products: Products,
 }
@@ -130,44 +123,35 @@ impl Server for Application {
 
         tracing::info!(%local_addr, auth_url = %config.auth_url, "inventory service ready");
         Ok(Self {
-            listener,
-            local_addr,
-            routes: routes.routes(),
+            grpc: grpc::Bound {
+                listener,
+                local_addr,
+                routes: routes.routes(),
+                limits: config.grpc,
+                health: reporter,
+                hand_over: config.hand_over,
+            },
             auth_health,
             key_purge,
-            limits: config.grpc,
-            health: reporter,
-            hand_over: config.hand_over,
             verdicts,
             products,
         })
     }
 
     fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.grpc.local_addr
     }
 
     /// Hands over ([`grpc::HandOver`]) when `shutdown` resolves: NOT_SERVING through the
     /// grace, then calls in flight finish (within the drain deadline).
-    async fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), StartupError> {
+    async fn run_until_stopped(self, shutdown: impl Stop) -> Result<(), StartupError> {
         let (stop_watching, watch_stopped) = tokio::sync::oneshot::channel::<()>();
-        let (mut health, hand_over) = (self.health, self.hand_over);
-        let shutdown = async move {
+        let leaving = async move {
             shutdown.await;
             // Auth's reachability must not report the service SERVING again while it leaves.
             let _ = stop_watching.send(());
-            hand_over.leave(&mut health, &[SERVICE_NAME]).await;
         };
-        let serving = grpc::serve(
-            self.listener,
-            self.routes,
-            self.limits,
-            hand_over.drain_timeout,
-            shutdown,
-        );
+        let serving = self.grpc.serve(SERVICE_NAME, leaving, || {});
         let auth_health = async move {
             tokio::select! {
                 () = self.auth_health => {}

@@ -2,8 +2,8 @@
 //! program's settings), the settings read and checked from the environment before anything
 //! starts, the log subscriber, then the command: serve, or one of the program's subcommands. A
 //! failure at any step is one line, `<program>: <why>`, on standard error and exit status 1.
-//! Every server has the one life cycle of [`Server`]; every program's settings are
-//! [`FromEnv`].
+//! Every server has the one life cycle of [`Server`], stopped by a [`Stop`]; every program's
+//! settings are [`FromEnv`].
 
 use std::{fmt::Display, future::Future, net::SocketAddr, process::ExitCode};
 
@@ -110,9 +110,15 @@ pub trait Server: Sized {
     /// Serves until `shutdown` resolves; returns once the calls in flight have finished.
     fn run_until_stopped(
         self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
+        shutdown: impl Stop,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
+
+/// What tells a server to stop ([`Server::run_until_stopped`]): a future that resolves when
+/// it should, which the server's task owns.
+pub trait Stop: Future<Output = ()> + Send + 'static {}
+
+impl<F: Future<Output = ()> + Send + 'static> Stop for F {}
 
 /// A program's default command: builds `S` and serves until SIGTERM or Ctrl-C.
 async fn serve<S: Server>(settings: S::Settings) -> Result<(), String> {

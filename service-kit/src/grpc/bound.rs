@@ -1,0 +1,52 @@
+//! [`Bound`]: a gRPC server between its build and its end, the part of every service's
+//! `Application` that is not its own (the socket, the routes, the limits, and how it leaves).
+
+use std::{future::Future, net::SocketAddr};
+
+use tokio::net::TcpListener;
+use tonic::service::Routes;
+use tonic_health::server::HealthReporter;
+
+use super::{HandOver, Limits, serve};
+
+/// A gRPC server bound and built, ready to [`serve`](Bound::serve).
+pub struct Bound {
+    pub listener: TcpListener,
+    /// The address bound (the real port when port 0 was asked for).
+    pub local_addr: SocketAddr,
+    /// The service, health and reflection.
+    pub routes: Routes,
+    pub limits: Limits,
+    /// Reports the service's health; told NOT_SERVING when the replica starts leaving.
+    pub health: HealthReporter,
+    pub hand_over: HandOver,
+}
+
+impl Bound {
+    /// Serves until `leaving` resolves, then hands over ([`HandOver::leave`]): `service`
+    /// NOT_SERVING through the grace; then runs `left` (what would hold the drain, such as
+    /// streams that never end by themselves, ends there) and lets the calls in flight finish,
+    /// within the drain deadline, before this returns.
+    pub async fn serve(
+        self,
+        service: &str,
+        leaving: impl Future<Output = ()>,
+        left: impl FnOnce(),
+    ) -> Result<(), tonic::transport::Error> {
+        let (mut health, hand_over) = (self.health, self.hand_over);
+        let shutdown = async move {
+            leaving.await;
+            hand_over.leave(&mut health, &[service]).await;
+            left();
+        };
+        let drain_timeout = hand_over.drain_timeout;
+        serve(
+            self.listener,
+            self.routes,
+            self.limits,
+            drain_timeout,
+            shutdown,
+        )
+        .await
+    }
+}
