@@ -21,17 +21,14 @@ fn follows_product_announcements_and_nothing_else() {
 
 fn product(name: &str) -> Product {
     let epoch = std::time::SystemTime::UNIX_EPOCH;
-    let (price, quantity) = (Price::from_cents(100), Quantity::from_stored(1));
-    let (id, name, description) = (1, name.to_owned(), String::new());
-    let (created_at, updated_at) = (epoch, epoch);
     Product {
-        id,
-        name,
-        description,
-        price,
-        quantity,
-        created_at,
-        updated_at,
+        id: 1,
+        name: name.to_owned(),
+        description: String::new(),
+        price: Price::from_cents(100),
+        quantity: Quantity::from_stored(1),
+        created_at: epoch,
+        updated_at: epoch,
     }
 }
 
