@@ -213,28 +213,21 @@ impl TryFrom<pb::CreateProductRequest> for NewProduct {
             price,
             quantity,
         } = request;
-        let mut errors = FieldErrors::new();
-        let name = errors.check("name", ProductName::parse(name));
-        let description = errors.check(
-            "description",
-            validation::optional_text(description.as_deref().unwrap_or_default()),
-        );
-        let price = errors.check(
-            "price",
-            price
-                .ok_or_else(|| complaint(validation::REQUIRED))
-                .and_then(|raw| Price::parse(&raw)),
-        );
-        let quantity = errors.check("quantity", Quantity::parse(quantity.unwrap_or(0)));
-        match (name, description, price, quantity) {
-            (Some(name), Some(description), Some(price), Some(quantity)) if errors.is_empty() => {
-                Ok(Self {
-                    name,
-                    description,
-                    price,
-                    quantity,
-                })
-            }
+        let description = Some(description.unwrap_or_default());
+        let (given, errors) =
+            ProductChanges::parse(name, description, price, Some(quantity.unwrap_or(0)), true);
+        match given {
+            ProductChanges {
+                name: Some(name),
+                description: Some(description),
+                price: Some(price),
+                quantity: Some(quantity),
+            } if errors.is_empty() => Ok(Self {
+                name,
+                description,
+                price,
+                quantity,
+            }),
             _ => Err(errors),
         }
     }
@@ -249,6 +242,50 @@ pub struct ProductChanges {
     pub quantity: Option<Quantity>,
 }
 
+impl ProductChanges {
+    /// The fields a write gives, each parsed (with DRF's messages, in DRF's field order, for
+    /// a create as for an update); a field left out stays `None`, but for name and price when
+    /// `required`: those are "required" errors.
+    fn parse(
+        name: Option<String>,
+        description: Option<String>,
+        price: Option<String>,
+        quantity: Option<i64>,
+        required: bool,
+    ) -> (Self, FieldErrors) {
+        let mut errors = FieldErrors::new();
+        let changes = Self {
+            name: given(&mut errors, "name", name, required, |raw| {
+                ProductName::parse(Some(raw))
+            }),
+            description: given(&mut errors, "description", description, false, |raw| {
+                validation::optional_text(&raw)
+            }),
+            price: given(&mut errors, "price", price, required, |raw| {
+                Price::parse(&raw)
+            }),
+            quantity: given(&mut errors, "quantity", quantity, false, Quantity::parse),
+        };
+        (changes, errors)
+    }
+}
+
+/// `raw` parsed, what is wrong with it recorded under `field`; when it is missing, `None`, or
+/// DRF's "required" error when `required`.
+fn given<R, T>(
+    errors: &mut FieldErrors,
+    field: &str,
+    raw: Option<R>,
+    required: bool,
+    parse: impl FnOnce(R) -> Result<T, Messages>,
+) -> Option<T> {
+    match raw {
+        Some(raw) => errors.check(field, parse(raw)),
+        None if required => errors.check(field, Err(complaint(validation::REQUIRED))),
+        None => None,
+    }
+}
+
 /// The fields the request sets, checked; which product is the handler's concern.
 impl TryFrom<pb::UpdateProductRequest> for ProductChanges {
     type Error = FieldErrors;
@@ -261,14 +298,7 @@ impl TryFrom<pb::UpdateProductRequest> for ProductChanges {
             price,
             quantity,
         } = request;
-        let mut errors = FieldErrors::new();
-        let changes = Self {
-            name: name.and_then(|raw| errors.check("name", ProductName::parse(Some(raw)))),
-            description: description
-                .and_then(|raw| errors.check("description", validation::optional_text(&raw))),
-            price: price.and_then(|raw| errors.check("price", Price::parse(&raw))),
-            quantity: quantity.and_then(|value| errors.check("quantity", Quantity::parse(value))),
-        };
+        let (changes, errors) = Self::parse(name, description, price, quantity, false);
         errors.into_result().map(|()| changes)
     }
 }
