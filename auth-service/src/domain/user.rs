@@ -75,6 +75,22 @@ pub struct ProfileChanges {
     pub is_active: Option<bool>,
 }
 
+/// Every field set: the change that makes a new user's row.
+impl From<Profile> for ProfileChanges {
+    fn from(profile: Profile) -> Self {
+        Self {
+            username: Some(profile.username),
+            email: Some(profile.email),
+            first_name: Some(profile.first_name),
+            last_name: Some(profile.last_name),
+            role: Some(profile.role),
+            is_staff: Some(profile.is_staff),
+            is_superuser: Some(profile.is_superuser),
+            is_active: Some(profile.is_active),
+        }
+    }
+}
+
 impl ProfileChanges {
     /// Whether only a superuser may make these changes to a superuser: its activity, staff
     /// flag, role or superuser flag, or what it logs in with (its username and email, which a

@@ -1,5 +1,5 @@
 //! A user's row: the columns every user query returns and a profile is stored in, reading a
-//! [`User`] from the one and binding a [`Profile`] to the other. Every module of the store that
+//! [`User`] from the one and binding a [`Profile`], or its [`ProfileChanges`], to the other. Every module of the store that
 //! reads or writes users uses these.
 
 use service_kit::database::flag;
@@ -11,7 +11,7 @@ use sqlx::{
 
 use crate::{
     clock::UnixMicros,
-    domain::{Email, Profile, Role, User, Username},
+    domain::{Email, Profile, ProfileChanges, Role, User, Username},
     error::AuthError,
 };
 
@@ -23,7 +23,7 @@ macro_rules! user_columns {
     };
 }
 
-/// The columns a `Profile` is stored in, in the order [`bind_profile`] binds them.
+/// The columns a `Profile` is stored in, in the order [`bind_changes`] binds them.
 macro_rules! profile_columns {
     () => {
         "username, username_key, email, email_key, first_name, last_name, role, is_staff, \
@@ -61,7 +61,16 @@ pub(super) fn bind_profile(
     query: Query<'static, Any, AnyArguments>,
     profile: &Profile,
 ) -> Query<'static, Any, AnyArguments> {
-    let Profile {
+    bind_changes(query, &ProfileChanges::from(profile.clone()))
+}
+
+/// Binds `changes` to a statement's next parameters, in the order of `profile_columns!`: NULL
+/// for a field left as it is, or for a username or an email cleared.
+pub(super) fn bind_changes(
+    query: Query<'static, Any, AnyArguments>,
+    changes: &ProfileChanges,
+) -> Query<'static, Any, AnyArguments> {
+    let ProfileChanges {
         username,
         email,
         first_name,
@@ -70,15 +79,17 @@ pub(super) fn bind_profile(
         is_staff,
         is_superuser,
         is_active,
-    } = profile;
+    } = changes;
+    let username = username.as_ref().and_then(Option::as_ref);
+    let email = email.as_ref().and_then(Option::as_ref);
     query
-        .bind(username.as_ref().map(|u| u.as_str().to_owned()))
-        .bind(username.as_ref().map(Username::key))
-        .bind(email.as_ref().map(|e| e.as_str().to_owned()))
-        .bind(email.as_ref().map(Email::key))
-        .bind(first_name.as_str().to_owned())
-        .bind(last_name.as_str().to_owned())
-        .bind(role.as_db())
+        .bind(username.map(|u| u.as_str().to_owned()))
+        .bind(username.map(Username::key))
+        .bind(email.map(|e| e.as_str().to_owned()))
+        .bind(email.map(Email::key))
+        .bind(first_name.as_ref().map(|n| n.as_str().to_owned()))
+        .bind(last_name.as_ref().map(|n| n.as_str().to_owned()))
+        .bind(role.map(Role::as_db))
         .bind(*is_staff)
         .bind(*is_superuser)
         .bind(*is_active)

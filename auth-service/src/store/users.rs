@@ -8,11 +8,11 @@ use super::{
     DUPLICATE_EMAIL, DUPLICATE_USERNAME, Store,
     credentials::delete_credentials,
     duplicate_field,
-    user_row::{bind_profile, found_user, user_from_row},
+    user_row::{bind_changes, bind_profile, found_user, user_from_row},
 };
 use crate::{
     clock::UnixMicros,
-    domain::{Email, HashedPassword, Profile, ProfileChanges, Role, TokenDigest, User, Username},
+    domain::{Email, HashedPassword, Profile, ProfileChanges, TokenDigest, User, Username},
     error::AuthError,
 };
 
@@ -34,15 +34,15 @@ const LIST: &str = concat!(
 );
 const COUNT: &str = "SELECT COUNT(*) FROM users";
 /// Every field a patch sets, in one statement (so two admins' changes to different fields both
-/// stay); `$1`/`$4` say whether username/email are set (to a value or to none). The version is
+/// stay); `$1`/`$2` say whether username/email are set (to a value or to none). The version is
 /// bumped when the patch withdraws credentials. A superuser is changed only when `$16` allows
 /// it (the caller is one, or only unprotected fields change).
 const UPDATE: &str = concat!(
     "UPDATE users SET \
-     username = CASE WHEN $1 THEN $2 ELSE username END, \
-     username_key = CASE WHEN $1 THEN $3 ELSE username_key END, \
-     email = CASE WHEN $4 THEN $5 ELSE email END, \
-     email_key = CASE WHEN $4 THEN $6 ELSE email_key END, \
+     username = CASE WHEN $1 THEN $3 ELSE username END, \
+     username_key = CASE WHEN $1 THEN $4 ELSE username_key END, \
+     email = CASE WHEN $2 THEN $5 ELSE email END, \
+     email_key = CASE WHEN $2 THEN $6 ELSE email_key END, \
      first_name = COALESCE($7, first_name), last_name = COALESCE($8, last_name), \
      role = COALESCE($9, role), is_staff = COALESCE($10, is_staff), \
      is_superuser = COALESCE($11, is_superuser), is_active = COALESCE($12, is_active), \
@@ -181,21 +181,10 @@ impl Store {
         let withdraws = changes.withdraws_credentials();
         let new_password = changes.password_hash.is_some();
         let UserChanges {
-            profile:
-                ProfileChanges {
-                    username,
-                    email,
-                    first_name,
-                    last_name,
-                    role,
-                    is_staff,
-                    is_superuser,
-                    is_active,
-                },
+            profile,
             password_hash,
         } = changes;
-        let reactivates = is_active == Some(true);
-        let (username, email) = (username.as_ref(), email.as_ref());
+        let reactivates = profile.is_active == Some(true);
         // A transaction of its own, or a savepoint within a keyed write's.
         let mut tx = connection.begin().await?;
         let Some(was_active) = sqlx::query(LOCK_AND_READ_ACTIVE)
@@ -207,19 +196,10 @@ impl Store {
         else {
             return Err(AuthError::UserNotFound);
         };
-        let row = sqlx::query(UPDATE)
-            .bind(username.is_some())
-            .bind(username.and_then(|u| u.as_ref().map(|u| u.as_str().to_owned())))
-            .bind(username.and_then(|u| u.as_ref().map(Username::key)))
-            .bind(email.is_some())
-            .bind(email.and_then(|e| e.as_ref().map(|e| e.as_str().to_owned())))
-            .bind(email.and_then(|e| e.as_ref().map(Email::key)))
-            .bind(first_name.map(|n| n.as_str().to_owned()))
-            .bind(last_name.map(|n| n.as_str().to_owned()))
-            .bind(role.map(Role::as_db))
-            .bind(is_staff)
-            .bind(is_superuser)
-            .bind(is_active)
+        let set = sqlx::query(UPDATE)
+            .bind(profile.username.is_some())
+            .bind(profile.email.is_some());
+        let row = bind_changes(set, &profile)
             .bind(password_hash.map(HashedPassword::into_exposed))
             .bind(i64::from(withdraws))
             .bind(id)
@@ -304,7 +284,10 @@ pub(super) fn duplicate_or(err: sqlx::Error) -> AuthError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{domain::PersonName, store::passwords::LoginRecord};
+    use crate::{
+        domain::{PersonName, Role},
+        store::passwords::LoginRecord,
+    };
 
     #[test]
     fn hashes_never_print() {
