@@ -5,19 +5,16 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use proto::auth::v1::auth_service_server::AuthServiceServer;
-use service_kit::program::{Server, Stop};
 use service_kit::{
-    database::{Backend, Claim, ClaimError, DatabaseError, SqliteClaim},
-    feed::FeedError,
-    grpc,
-    listener::{self, BindError},
+    database::{Backend, Claim, SqliteClaim},
+    grpc, listener,
+    program::{Server, Stop},
 };
 use tonic::{server::NamedService, service::RoutesBuilder};
 
 use crate::{
     clock::{Clock, SystemClock},
     config::Config,
-    error::AuthError,
     grpc::AuthApi,
     hashing::{HashingLimits, PasswordHasher},
     revocations::Revocations,
@@ -25,23 +22,7 @@ use crate::{
     store::{CredentialLimit, Store},
 };
 
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    #[error(transparent)]
-    Bind(#[from] BindError),
-    #[error(transparent)]
-    Database(#[from] DatabaseError),
-    #[error("cannot set up password hashing: {0}")]
-    Hashing(AuthError),
-    #[error("cannot build reflection: {0}")]
-    Reflection(#[from] tonic_reflection::server::Error),
-    #[error("server failed: {0}")]
-    Serve(#[from] tonic::transport::Error),
-    #[error(transparent)]
-    Feed(#[from] FeedError),
-    #[error(transparent)]
-    Claim(#[from] ClaimError),
-}
+pub use service_kit::grpc::StartupError;
 
 /// A bound, ready server.
 pub struct Application {
@@ -183,7 +164,8 @@ async fn build_accounts(
         queue_limit: config.hashing_queue_limit,
         queue_timeout: config.hashing_queue_timeout,
     };
-    let hasher = PasswordHasher::new(config.argon2, limits).map_err(StartupError::Hashing)?;
+    let hasher = PasswordHasher::new(config.argon2, limits)
+        .map_err(|err| StartupError::Service(format!("cannot set up password hashing: {err}")))?;
     let issue = IssuePolicy {
         token_ttl: config.token_ttl,
         limit_per_user: CredentialLimit(

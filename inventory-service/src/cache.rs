@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use service_kit::{
     database::{Claim, SqliteClaim, SqliteCommits},
     feed::{Feed, FeedError, Follower, Leases, Tables, Writer},
+    grpc::StartupError,
 };
 use tokio::time::Instant;
 
@@ -162,6 +163,17 @@ pub enum CacheError {
     Feed(#[from] FeedError),
     #[error(transparent)]
     Database(#[from] service_kit::database::DatabaseError),
+}
+
+/// A cache that cannot be set up stops the service's start-up, for the same reason.
+impl From<CacheError> for StartupError {
+    fn from(err: CacheError) -> Self {
+        match err {
+            CacheError::Claim(err) => err.into(),
+            CacheError::Feed(err) => err.into(),
+            CacheError::Database(err) => err.into(),
+        }
+    }
 }
 
 impl Products {

@@ -7,9 +7,7 @@ use std::{future::Future, net::SocketAddr};
 
 use proto::inventory::v1::inventory_service_server::InventoryServiceServer;
 use service_kit::{
-    database::DatabaseError,
-    grpc,
-    listener::{self, BindError},
+    grpc, listener,
     program::{Server, Stop},
     upstream::{self, Upstream},
     verdicts::VerdictCache,
@@ -20,31 +18,19 @@ use tower::Layer;
 
 use crate::{
     authentication::{self, RequireAuthenticationLayer, TokenValidator},
-    cache::{CacheError, Products},
+    cache::Products,
     config::Config,
     grpc::InventoryApi,
     store::ProductStore,
 };
+
+pub use service_kit::grpc::StartupError;
 
 /// The name health reports the inventory service under (NOT_SERVING while auth is unreachable).
 pub const SERVICE_NAME: &str = <InventoryServiceServer<InventoryApi> as NamedService>::NAME;
 
 /// The name auth's replicas report their health under.
 const AUTH_SERVICE_NAME: &str = proto::auth::v1::auth_service_server::SERVICE_NAME;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    #[error(transparent)]
-    Bind(#[from] BindError),
-    #[error(transparent)]
-    Database(#[from] DatabaseError),
-    #[error(transparent)]
-    Cache(#[from] CacheError),
-    #[error("cannot set up server reflection: {0}")]
-    Reflection(#[from] tonic_reflection::server::Error),
-    #[error("the gRPC server failed: {0}")]
-    Serve(#[from] tonic::transport::Error),
-}
 
 /// A server that is bound and ready to run.
 pub struct Application {

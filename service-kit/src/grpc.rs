@@ -1,11 +1,14 @@
 //! The services every server mounts beside its own: reflection (v1 and v1alpha, so every grpcurl
 //! can list and call) and `grpc.health.v1.Health`, plus the serve loop itself, the [`Limits`] it
 //! enforces on every caller, the [`HandOver`] by which a replica leaves without failing a call,
-//! and [`Bound`], a server that holds all of these, ready to serve.
+//! [`Bound`], a server that holds all of these, ready to serve, and the [`StartupError`] of
+//! every gRPC service.
 
 mod bound;
+mod startup;
 
 pub use bound::Bound;
+pub use startup::StartupError;
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 

@@ -12,10 +12,11 @@
 //! - `idempotency`: writes keyed by `idempotency-key` metadata, applied once, answered again.
 //! - `django`: reading Django's `dumpdata` JSON, for the `import-django` commands.
 //! - `listener`: binding the port a server listens on.
-//! - `program`: the shape of every binary's `main`, and `Server`, the life cycle every
-//!   service's `Application` has (build from settings, serve until stopped).
-//! - `grpc`: reflection (v1 and v1alpha) and health, the parts every server mounts, and the
-//!   serve loop with the `GRPC_*` limits on every caller.
+//! - `program`: every binary's `main`, and `Server`, the life cycle every service's
+//!   `Application` has (build from settings, serve until stopped).
+//! - `grpc`: reflection (v1 and v1alpha) and health, the parts every server mounts; the serve
+//!   loop with the `GRPC_*` limits on every caller; `Bound`, a server ready to serve and to
+//!   hand over; and the start-up errors of every gRPC service.
 //! - `time`: unix microseconds, the time every table stores.
 //! - `validation`: field errors, carried as `google.rpc.BadRequest`.
 //! - `shutdown`: the SIGTERM / Ctrl-C future that drains a server.
