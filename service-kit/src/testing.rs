@@ -266,8 +266,33 @@ impl Drop for TestDatabase {
 
 /// Runs each named `async fn(TestDatabase)` once on SQLite and once on PostgreSQL (skipped with
 /// a notice when `TEST_POSTGRES_URL` is unset, failing under CI).
+///
+/// `on_both_backends!(start => a, b)` runs `async fn a(app)` with what `async fn start(db)`
+/// (in the same module) makes of each database: for tests that all begin by starting the same
+/// thing.
 #[macro_export]
 macro_rules! on_both_backends {
+    ($start:ident => $($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = $crate::testing::TestDatabase::sqlite();
+                    super::$name(super::$start(db).await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(db) = $crate::testing::TestDatabase::postgres().await {
+                        super::$name(super::$start(db).await).await;
+                    }
+                }
+            )*
+        }
+    };
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(

@@ -17,6 +17,18 @@ use crate::{
     openapi::Operation,
 };
 
+/// What the module of each kind (products, users) names: the view set's parts, and the
+/// extractors and errors its own handlers take and give.
+pub(super) mod prelude {
+    pub(in crate::routes) use super::{Kept, Reply, Summaries};
+    pub(in crate::routes) use crate::{
+        clients::Upstreams,
+        error::{ApiError, Backend},
+        extract::{Authenticated, Fields, ObjectId, Paging},
+        routes::{Endpoint, Written, pages},
+    };
+}
+
 /// A service's answer to one call.
 pub(super) type Reply<M> = Result<tonic::Response<M>, Status>;
 

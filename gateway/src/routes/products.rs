@@ -13,15 +13,8 @@ use proto::inventory::v1::{
 };
 use service_kit::validation::{FieldErrors, REQUIRED};
 
-use super::{
-    Endpoint, Written,
-    objects::{self, Kept, Reply, Summaries},
-    pages,
-};
+use super::objects::{self, prelude::*};
 use crate::{
-    clients::Upstreams,
-    error::{ApiError, Backend},
-    extract::{Authenticated, Fields, ObjectId, Paging},
     openapi::Operation,
     shapes::{PageBody, ProductBody, ReplyJson, ReplyMemo},
 };

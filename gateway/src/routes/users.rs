@@ -9,17 +9,8 @@ use proto::auth::v1::{
 use serde_json::Value;
 use service_kit::validation::FieldErrors;
 
-use super::{
-    Endpoint, Written,
-    objects::{self, Kept, Reply, Summaries},
-    pages,
-};
-use crate::{
-    clients::Upstreams,
-    error::{ApiError, Backend},
-    extract::{Authenticated, Fields, ObjectId, Paging},
-    shapes::{self, PageBody, USER_PROFILE_AND_FLAGS},
-};
+use super::objects::{self, prelude::*};
+use crate::shapes::{self, PageBody, USER_PROFILE_AND_FLAGS};
 
 const USER_FIELDS: &[&str] = &[
     "username",

@@ -4,12 +4,12 @@ use proto::inventory::v1::{
     CreateProductRequest, DeleteProductRequest, GetProductRequest, ListProductsRequest,
     UpdateProductRequest,
 };
-use service_kit::testing::TestDatabase;
 use tonic::Code;
 
-use crate::helpers::{field_errors, spawn_app, widget, with_token};
+use crate::helpers::{TestApp, field_errors, spawn_app, widget, with_token};
 
 service_kit::on_both_backends!(
+    spawn_app =>
     products_are_created_read_updated_and_deleted,
     lists_are_ordered_by_id_and_paged_with_a_total,
     unknown_products_are_not_found,
@@ -19,8 +19,7 @@ service_kit::on_both_backends!(
 
 /// A NUL in a name or description is INVALID_ARGUMENT with DRF's message on that field, on
 /// PostgreSQL (which cannot store one) as on SQLite (which would).
-async fn null_characters_are_invalid_arguments(db: TestDatabase) {
-    let app = spawn_app(db).await;
+async fn null_characters_are_invalid_arguments(app: TestApp) {
     let token = &app.admin_token;
     let mut inventory = app.inventory();
     let nul = "Null characters are not allowed.".to_owned();
@@ -54,8 +53,7 @@ async fn null_characters_are_invalid_arguments(db: TestDatabase) {
     assert_eq!(field_errors(&status), [("name".to_owned(), nul)]);
 }
 
-async fn products_are_created_read_updated_and_deleted(db: TestDatabase) {
-    let app = spawn_app(db).await;
+async fn products_are_created_read_updated_and_deleted(app: TestApp) {
     let token = &app.admin_token;
     let mut inventory = app.inventory();
 
@@ -103,8 +101,7 @@ async fn products_are_created_read_updated_and_deleted(db: TestDatabase) {
     assert_eq!(gone.code(), Code::NotFound);
 }
 
-async fn lists_are_ordered_by_id_and_paged_with_a_total(db: TestDatabase) {
-    let app = spawn_app(db).await;
+async fn lists_are_ordered_by_id_and_paged_with_a_total(app: TestApp) {
     let mut ids = Vec::new();
     for name in ["a", "b", "c"] {
         let product = CreateProductRequest {
@@ -149,8 +146,7 @@ async fn lists_are_ordered_by_id_and_paged_with_a_total(db: TestDatabase) {
     );
 }
 
-async fn unknown_products_are_not_found(db: TestDatabase) {
-    let app = spawn_app(db).await;
+async fn unknown_products_are_not_found(app: TestApp) {
     let token = &app.admin_token;
     let mut inventory = app.inventory();
     let statuses = [
@@ -179,8 +175,7 @@ async fn unknown_products_are_not_found(db: TestDatabase) {
     }
 }
 
-async fn invalid_products_get_drf_messages(db: TestDatabase) {
-    let app = spawn_app(db).await;
+async fn invalid_products_get_drf_messages(app: TestApp) {
     let token = &app.admin_token;
     let mut inventory = app.inventory();
     let create = |request: CreateProductRequest| {
