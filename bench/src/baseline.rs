@@ -1,16 +1,16 @@
-//! The limits the services are measured against: an axum handler answering a fixed copy of the
-//! gateway's `/api/inventory/` document, and a bare tonic server answering tonic-health's
-//! `Check` (a unary call with next to nothing in it), and inventory's handlers served without
-//! the auth layer in front of them. They run on a runtime of their own, with
+//! The limits the services are measured against: an axum handler answering the bytes of the
+//! gateway's `/api/inventory/` page (the machine's limit for a page over HTTP), the two-hop
+//! floor (`floor`: the same page fetched with one tonic call), a bare tonic server answering
+//! tonic-health's `Check` (a unary call with next to nothing in it), and inventory's handlers
+//! served without the auth layer in front of them. They run on a runtime of their own, with
 //! as many worker threads as a service's `#[tokio::main]`, so they compete with the load
 //! generator for the CPUs as a separate process would.
 
-use std::{net::SocketAddr, sync::Arc, sync::mpsc};
+use std::{net::SocketAddr, sync::mpsc};
 
-use axum::{Json, Router, routing::get, serve::ListenerExt};
+use axum::{Router, http::header, routing::get, serve::ListenerExt};
 use inventory_service::{Config, cache::Products, grpc::InventoryApi, store::ProductStore};
 use proto::auth::v1::User;
-use serde_json::Value;
 use service_kit::{grpc, listener, telemetry::LogFormat};
 use sqlx::Connection;
 use tokio::{net::TcpListener, sync::oneshot};
@@ -20,15 +20,17 @@ use tonic::{
 };
 
 use crate::{
-    process,
+    floor, process,
     stack::{INVENTORY_PATH, Stack},
 };
 
-/// Where the three baselines listen. Dropped, they stop, and their runtime with them: inventory's
+/// Where the baselines listen. Dropped, they stop, and their runtime with them: inventory's
 /// copy must let go of its database before the run drops it.
 #[derive(Debug)]
 pub struct Baselines {
     pub http: SocketAddr,
+    /// The two-hop floor.
+    pub floor: SocketAddr,
     pub grpc: SocketAddr,
     /// Inventory without its auth layer.
     pub inventory: SocketAddr,
@@ -44,9 +46,9 @@ impl Drop for Baselines {
     }
 }
 
-/// Starts the three on free ports, for `stack`; they serve until dropped.
+/// Starts them on free ports, for `stack`; they serve until dropped.
 pub fn start(stack: &Stack) -> Result<Baselines, String> {
-    let document = Arc::new(stack.inventory_document.clone());
+    let page = stack.inventory_page.clone();
     let (database_url, admin) = (
         stack.inventory_database.url().to_owned(),
         stack.admin.clone(),
@@ -62,19 +64,21 @@ pub fn start(stack: &Stack) -> Result<Baselines, String> {
             let http = TcpListener::bind("127.0.0.1:0").await.expect("a port");
             let grpc = TcpListener::bind("127.0.0.1:0").await.expect("a port");
             let inventory = serve_inventory_without_auth_layer(&database_url, admin).await;
+            let floor = floor::serve(INVENTORY_PATH, page.clone()).await;
             let addrs = inventory.map(|inventory| {
                 (
                     http.local_addr().expect("an address"),
+                    floor,
                     grpc.local_addr().expect("an address"),
                     inventory,
                 )
             });
-            // Serialized on every request, as the gateway serializes its answer.
+            // The same bytes every time, as the gateway answers an unchanged list from memory.
             let app = Router::new().route(
                 INVENTORY_PATH,
                 get(move || {
-                    let document = Arc::clone(&document);
-                    async move { Json(Value::clone(&document)) }
+                    let page = page.clone();
+                    async move { ([(header::CONTENT_TYPE, "application/json")], page) }
                 }),
             );
             let (_health, health) = tonic_health::server::health_reporter();
@@ -92,9 +96,10 @@ pub fn start(stack: &Stack) -> Result<Baselines, String> {
             let _ = stopped.await;
         });
     });
-    let (http, grpc, inventory) = addresses.recv().expect("the baselines start")?;
+    let (http, floor, grpc, inventory) = addresses.recv().expect("the baselines start")?;
     Ok(Baselines {
         http,
+        floor,
         grpc,
         inventory,
         stop: Some((stop, thread)),

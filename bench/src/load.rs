@@ -3,15 +3,9 @@
 //! and each one's latency counts from when it was due, so a stall is not hidden by the calls
 //! it delayed. Every latency is kept (a sorted `Vec` is an exact histogram at this size).
 
-use std::{future::Future, net::SocketAddr, pin::Pin, time::Duration};
+use std::{future::Future, pin::Pin, time::Duration};
 
-use axum::{
-    body::Body,
-    http::{HeaderName, HeaderValue, Request, StatusCode, header},
-};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
-use tokio::{net::TcpStream, time::Instant};
+use tokio::time::Instant;
 use tonic::{Request as GrpcRequest, transport::Channel};
 
 /// HTTP/2 connections a gRPC load spreads its workers over (h2load's `-c`, with `-m` workers
@@ -52,7 +46,7 @@ pub struct Record {
 }
 
 impl Record {
-    fn add(&mut self, latency: Duration, ok: bool) {
+    pub fn add(&mut self, latency: Duration, ok: bool) {
         if ok {
             self.latencies.push(latency);
         } else {
@@ -82,18 +76,43 @@ impl Record {
             p50: at(0.50),
             p99: at(0.99),
             errors: self.errors,
+            by: OWN,
         }
     }
 }
 
 /// What a table row shows of a [`Record`].
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Summary {
     /// Successful calls per second.
     pub per_second: f64,
     pub p50: Duration,
     pub p99: Duration,
     pub errors: u64,
+    /// What generated the load: [`OWN`], `wrk` or `h2load`.
+    pub by: &'static str,
+}
+
+/// The bench's own generator, as a [`Summary`] names it.
+pub const OWN: &str = "bench";
+
+impl Summary {
+    /// Turns of one target: the mean rate, the median p50 and p99, every error.
+    pub fn combine(turns: &[Summary]) -> Summary {
+        let median = |of: fn(&Summary) -> Duration| {
+            let mut values: Vec<Duration> = turns.iter().map(of).collect();
+            values.sort_unstable();
+            values.get(values.len() / 2).copied().unwrap_or_default()
+        };
+        Summary {
+            per_second: turns.iter().map(|turn| turn.per_second).sum::<f64>()
+                / turns.len().max(1) as f64,
+            p50: median(|turn| turn.p50),
+            p99: median(|turn| turn.p99),
+            errors: turns.iter().map(|turn| turn.errors).sum(),
+            by: turns.first().map_or(OWN, |turn| turn.by),
+        }
+    }
 }
 
 /// Runs every caller in a closed loop for `warmup`, then records for `measure`. The callers
@@ -129,8 +148,7 @@ pub async fn closed<C: Call>(
     for worker in workers {
         let (caller, part) = worker.await.expect("a load worker ends");
         callers.push(caller);
-        record.latencies.extend(part.latencies);
-        record.errors += part.errors;
+        record.extend(part);
     }
     record.window = measure;
     (callers, record)
@@ -200,100 +218,6 @@ pub fn authorized<T>(key: &str, message: T) -> GrpcRequest<T> {
     request
 }
 
-/// One keep-alive HTTP/1.1 connection making the same GET again and again (wrk's connection).
-/// A call succeeds on a 200 whose body has the expected length; after a broken connection the
-/// next call opens a new one.
-pub struct HttpGet {
-    addr: SocketAddr,
-    path: String,
-    headers: Vec<(HeaderName, HeaderValue)>,
-    body_len: usize,
-    sender: Option<SendRequest<Body>>,
-}
-
-impl HttpGet {
-    pub fn new(addr: SocketAddr, path: &str, authorization: Option<&str>, body_len: usize) -> Self {
-        let mut headers = vec![(
-            header::HOST,
-            HeaderValue::from_str(&addr.to_string()).expect("an address is a header value"),
-        )];
-        if let Some(value) = authorization {
-            headers.push((
-                header::AUTHORIZATION,
-                HeaderValue::from_str(value).expect("an ASCII credential"),
-            ));
-        }
-        Self {
-            addr,
-            path: path.to_owned(),
-            headers,
-            body_len,
-            sender: None,
-        }
-    }
-}
-
-/// One GET of `path` on `addr` on a connection of its own: the status and the body.
-pub async fn get(
-    addr: SocketAddr,
-    path: &str,
-    authorization: Option<&str>,
-) -> Result<(StatusCode, axum::body::Bytes), String> {
-    let request = HttpGet::new(addr, path, authorization, 0).request();
-    let mut sender = connect(addr).await.map_err(|e| e.to_string())?;
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = response.status();
-    let body = axum::body::to_bytes(Body::new(response.into_body()), usize::MAX)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok((status, body))
-}
-
-impl HttpGet {
-    fn request(&self) -> Request<Body> {
-        let mut request = Request::get(self.path.as_str());
-        for (name, value) in &self.headers {
-            request = request.header(name, value);
-        }
-        request.body(Body::empty()).expect("a valid request")
-    }
-}
-
-impl Call for HttpGet {
-    async fn call(&mut self) -> bool {
-        let mut sender = match self.sender.take() {
-            Some(sender) => sender,
-            None => match connect(self.addr).await {
-                Ok(sender) => sender,
-                Err(_) => return false,
-            },
-        };
-        if sender.ready().await.is_err() {
-            return false;
-        }
-        let Ok(response) = sender.send_request(self.request()).await else {
-            return false;
-        };
-        let ok = response.status() == StatusCode::OK;
-        let body = axum::body::to_bytes(Body::new(response.into_body()), usize::MAX).await;
-        self.sender = Some(sender);
-        ok && body.is_ok_and(|body| body.len() == self.body_len)
-    }
-}
-
-async fn connect(
-    addr: SocketAddr,
-) -> Result<SendRequest<Body>, Box<dyn std::error::Error + Send + Sync>> {
-    let stream = TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
-    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
-    Ok(sender)
-}
-
 /// A target's first, unrecorded, stretch of load: connections open, pools fill, caches warm.
 pub const WARMUP: Duration = Duration::from_secs(1);
 /// Before each later turn: the connections are open, the queues just refill.
@@ -319,4 +243,21 @@ pub async fn in_turns<C: Call, const N: usize>(mut targets: [Vec<C>; N]) -> [Sum
         }
     }
     records.map(Record::summary)
+}
+
+/// A small, fast, seedable generator (xorshift64*): which key a call presents.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// A number in `1..=n`.
+    pub fn one_to(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n + 1
+    }
 }

@@ -2,32 +2,42 @@
 //! limit in one run. It builds and starts `auth-service`, `inventory-service` and `gateway` as
 //! child processes on free ports (SQLite files in a temporary folder; with
 //! `BENCH_POSTGRES_URL` or `TEST_POSTGRES_URL`, fresh PostgreSQL databases, dropped after),
-//! seeds them, starts trivial axum and tonic servers as baselines, and prints for each scenario
-//! requests per second, p50, p99, failed requests, the services' peak RSS, the ratio to the
-//! baseline and the target. It exits non-zero when any request failed, never on a slow
-//! figure. The load generator shares the machine with the servers: compare the figures of one
-//! run with each other (the ratios), not across machines.
+//! seeds them, starts trivial axum and tonic servers as baselines, drives HTTP with wrk and gRPC
+//! with h2load (the bench's own generator where they are missing, or where a load cannot be
+//! given to them), and prints for each scenario requests per second, p50, p99, failed requests,
+//! the services' peak RSS, and at the end one table of every figure beside its baseline and
+//! target. It exits non-zero when any request failed, never on a slow figure. The generators
+//! share the machine with the servers: compare the figures of one run with each other (the
+//! ratios), not across machines.
 //!
 //! Scenarios (all by default):
-//! - `gateway`: 1. authenticated `GET /api/inventory/` through the gateway vs axum;
+//! - `gateway`: 1. authenticated `GET /api/inventory/` through the gateway vs axum and the
+//!   two-hop floor, and the bench's own generator vs wrk on axum;
 //! - `validate`: 2. `ValidateToken` vs an empty tonic unary call;
 //! - `inventory`: 3. `GetProduct` through the auth layer vs the same handlers without it;
-//! - `storm`: 4. a login storm under fixed-rate validations vs raw argon2id;
+//! - `storm`: 4. a login storm under fixed-rate `GET /api/me/` vs raw argon2id;
 //! - `scale`: 5. `ValidateToken` with 1,000,000 users and 2,000,000 tokens (PostgreSQL only).
 //!
 //! Layout: `process` (the binaries and their memory), `database` (a run's databases), `stack`
-//! (the seeded services), `baseline` (the limits), `load` (the load generators and their
-//! records), `report` (what is printed), then one module per scenario.
+//! (the seeded services), `baseline` and `floor` (the limits),
+//! `load` (the bench's own generator and its records), `http` and `grpc` (requests as the
+//! bench and the tools make them), `tools` (wrk and h2load), `drive` (which of them drives a
+//! load), `report` (what is printed), then one module per scenario.
 
 mod baseline;
 mod database;
+mod drive;
+mod floor;
 mod gateway;
+mod grpc;
+mod http;
 mod load;
 mod process;
 mod report;
 mod scale;
 mod stack;
 mod storm;
+mod tools;
 mod unary;
 
 use std::process::ExitCode;
@@ -36,8 +46,26 @@ use database::{Backend, POSTGRES_URL_VARS};
 use process::{Binaries, mib};
 use report::Report;
 use stack::Stack;
+use tools::Tools;
 
-const SCENARIOS: [&str; 5] = ["gateway", "validate", "inventory", "storm", "scale"];
+const SCENARIOS: [&str; 7] = [
+    "gateway",
+    "validate",
+    "inventory",
+    "storm",
+    "scale",
+    "writes",
+    "mixed",
+];
+/// The scenarios run on the seeded stack (all but `scale`).
+const ON_THE_STACK: [&str; 6] = [
+    "gateway",
+    "validate",
+    "inventory",
+    "storm",
+    "writes",
+    "mixed",
+];
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -71,6 +99,7 @@ async fn run(wanted: &dyn Fn(&str) -> bool) -> Result<u64, String> {
     let binaries = Binaries::build_and_locate()?;
     let backend = Backend::from_env();
     let dir = tempfile::tempdir().map_err(|e| format!("no temporary folder: {e}"))?;
+    let tools = Tools::find();
     println!(
         "bench on {}: {} CPUs ({}), HASHING_CONCURRENCY={}",
         backend.name(),
@@ -78,12 +107,10 @@ async fn run(wanted: &dyn Fn(&str) -> bool) -> Result<u64, String> {
         cpu_model(),
         stack::hashing_concurrency()
     );
+    println!("{}", tools.describe());
     let mut report = Report::new(backend.name());
 
-    if ["gateway", "validate", "inventory", "storm"]
-        .iter()
-        .any(|name| wanted(name))
-    {
+    if ON_THE_STACK.iter().any(|name| wanted(name)) {
         let stack = Stack::start(&binaries, &backend, dir.path()).await?;
         let rss = |of: fn(&process::Service) -> u64| {
             let line: Vec<String> = stack
@@ -97,14 +124,14 @@ async fn run(wanted: &dyn Fn(&str) -> bool) -> Result<u64, String> {
         println!("RSS after seeding: {}", rss(|s| s.memory().rss_kib));
         let baselines = baseline::start(&stack)?;
         if wanted("gateway") {
-            gateway::run(&stack, &baselines, &mut report).await;
+            gateway::run(&stack, &baselines, &tools, &mut report).await?;
         }
         if wanted("validate") || wanted("inventory") {
             let printed = unary::Wanted {
                 validate: wanted("validate"),
                 inventory: wanted("inventory"),
             };
-            unary::run(&stack, &baselines, printed, &mut report).await;
+            unary::run(&stack, &baselines, &tools, printed, &mut report).await?;
         }
         if wanted("storm") {
             storm::run(&stack, &mut report).await;

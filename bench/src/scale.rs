@@ -2,7 +2,9 @@
 //! 2,000,000 tokens, against the same on an almost empty database. Both are bulk-loaded
 //! straight into the tables, after the service has created its schema, by one statement per
 //! table: the users share one precomputed argon2id hash, and token `i`'s key is `i` as 40 hex
-//! digits, stored as the service stores every key (the hex SHA-256 of the key).
+//! digits, stored as the service stores every key (the hex SHA-256 of the key). The keys
+//! differ from call to call, which h2load cannot do: the bench's own generator drives it, and
+//! compares two loads it makes alike (its p99s), not a rate with a limit.
 
 use std::{
     path::Path,
@@ -16,13 +18,15 @@ use sqlx::{Connection, PgConnection};
 
 use crate::{
     database::{self, Backend, Database},
-    load::{self, GRPC_CONNECTIONS, Rpc},
+    load::{self, GRPC_CONNECTIONS, Rng, Rpc},
     process::{AUTH, Binaries, Service},
-    report::{Report, ms, ratio},
+    report::Report,
     stack::auth_env,
     storm::default_argon2,
-    unary::STREAMS,
 };
+
+/// Calls in flight at once, spread over [`GRPC_CONNECTIONS`] connections.
+const STREAMS: usize = 32;
 
 const TOKENS_PER_USER: i64 = 2;
 const USERS: i64 = 1_000_000;
@@ -78,19 +82,11 @@ pub async fn run(
         (few_row.as_str(), few_summary),
         (many_row.as_str(), many_summary),
     ]);
-    report.check(
+    report.p99(
         "5 scale",
-        "p99 within 1.5x of the almost empty database",
-        format!(
-            "{} vs {} = {:.2}x",
-            ms(many_summary.p99),
-            ms(few_summary.p99),
-            ratio(
-                many_summary.p99.as_secs_f64(),
-                few_summary.p99.as_secs_f64()
-            )
-        ),
-        many_summary.p99 <= few_summary.p99.mul_f64(1.5),
+        ("p99 with 1,000,000 users", many_summary.p99),
+        ("with 10", few_summary.p99),
+        1.5,
     );
     report.memory(&[&few.service, &many.service]);
     Ok(())
@@ -194,21 +190,4 @@ fn failed(what: &'static str) -> impl Fn(sqlx::Error) -> String {
 /// `i` as the service hands out keys: 40 lowercase hex digits.
 fn key(i: u64) -> String {
     format!("{i:040x}")
-}
-
-/// A small, fast, seedable generator (xorshift64*): which key each call presents.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    /// A number in `1..=n`.
-    fn one_to(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n + 1
-    }
 }

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use axum::body::Bytes;
 use proto::{
     auth::v1::{
         CredentialKind, LoginRequest, RegisterRequest, User, ValidateTokenRequest,
@@ -15,6 +16,7 @@ use serde_json::Value;
 
 use crate::{
     database::{self, Backend, Database},
+    http::HttpRequest,
     load,
     process::{AUTH, Binaries, GATEWAY, INVENTORY, Service},
 };
@@ -40,8 +42,8 @@ pub struct Stack {
     pub clerks: Vec<String>,
     /// A product to read with GetProduct.
     pub product_id: i64,
-    /// The gateway's answer to the admin's `GET /api/inventory/`.
-    pub inventory_document: Value,
+    /// The gateway's answer to the admin's `GET /api/inventory/`, as it came.
+    pub inventory_page: Bytes,
     /// The admin as auth validates them: the caller the auth layer would pin.
     pub admin: User,
     // After the services, so they are stopped first.
@@ -149,7 +151,7 @@ impl Stack {
                 .id;
         }
 
-        let inventory_document = inventory_document(&gateway, &admin_key).await?;
+        let inventory_page = inventory_page(&gateway, &admin_key).await?;
         Ok(Self {
             gateway,
             inventory,
@@ -157,7 +159,7 @@ impl Stack {
             admin_key,
             clerks,
             product_id,
-            inventory_document,
+            inventory_page,
             admin,
             inventory_database: inventory_db,
             _auth_database: auth_db,
@@ -192,10 +194,13 @@ pub async fn login(
 
 /// Waits until the gateway reaches both services (inventory reports auth's health on a timer),
 /// then reads the product list the baseline will answer with.
-async fn inventory_document(gateway: &Service, key: &str) -> Result<Value, String> {
+async fn inventory_page(gateway: &Service, key: &str) -> Result<Bytes, String> {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        match load::get(gateway.addr(), "/readyz/", None).await {
+        match HttpRequest::get(gateway.addr(), "/readyz/", None)
+            .send_once()
+            .await
+        {
             Ok((status, _)) if status.is_success() => break,
             _ if tokio::time::Instant::now() > deadline => {
                 return Err("the gateway never became ready".to_owned());
@@ -203,12 +208,13 @@ async fn inventory_document(gateway: &Service, key: &str) -> Result<Value, Strin
             _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
         }
     }
-    let authorization = format!("Token {key}");
-    let (status, body) = load::get(gateway.addr(), INVENTORY_PATH, Some(&authorization)).await?;
+    let (status, body) = HttpRequest::get(gateway.addr(), INVENTORY_PATH, Some(key))
+        .send_once()
+        .await?;
     let document: Value = serde_json::from_slice(&body)
         .map_err(|e| format!("GET {INVENTORY_PATH} answered {status} and no JSON: {e}"))?;
     match document.as_array() {
-        Some(products) if status.is_success() && products.len() == PRODUCTS => Ok(document),
+        Some(products) if status.is_success() && products.len() == PRODUCTS => Ok(body),
         _ => Err(format!(
             "GET {INVENTORY_PATH} answered {status}, not {PRODUCTS} products: {document}"
         )),

@@ -1,88 +1,112 @@
-//! Scenarios 2 and 3, measured in turns in one pass: auth's `ValidateToken` of a valid key
-//! against a bare tonic server's unary `grpc.health.v1.Health/Check`, and inventory's
+//! Scenarios 2 and 3, driven by h2load: auth's `ValidateToken` of a valid key against a bare
+//! tonic server's unary `grpc.health.v1.Health/Check` (`h2load -c32 -m8`), and inventory's
 //! `GetProduct` through its auth layer (the binary) against the same handlers on the same
-//! database without the layer (`baseline::serve_inventory_without_auth_layer`). Concurrent
-//! streams over a few HTTP/2 connections, as `h2load -c4 -m8` makes them.
-
-use std::future::Future;
+//! database without the layer (`baseline::serve_inventory_without_auth_layer`, `-c4 -m8`).
 
 use proto::{
-    auth::v1::{CredentialKind, ValidateTokenRequest, auth_service_client::AuthServiceClient},
-    inventory::v1::{GetProductRequest, inventory_service_client::InventoryServiceClient},
+    auth::v1::{CredentialKind, ValidateTokenRequest},
+    inventory::v1::GetProductRequest,
 };
-use tonic::transport::Channel;
-use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+use tonic_health::pb::HealthCheckRequest;
 
 use crate::{
     baseline::Baselines,
-    load::{self, GRPC_CONNECTIONS, Rpc},
-    report::{Report, ratio},
+    drive::{self, Load},
+    grpc::GrpcRequest,
+    report::Report,
     stack::Stack,
+    tools::Tools,
 };
 
-/// Calls in flight at once, spread over [`GRPC_CONNECTIONS`] connections.
-pub const STREAMS: usize = 32;
+/// ValidateToken's load: connections, and streams on each.
+const VALIDATE: (usize, usize) = (32, 8);
+/// GetProduct's: a few connections, as a gateway or a replica pool holds.
+const GET_PRODUCT: (usize, usize) = (4, 8);
 
-/// Which of the two scenarios to print.
+const VALIDATE_PATH: &str = "/auth.v1.AuthService/ValidateToken";
+const CHECK_PATH: &str = "/grpc.health.v1.Health/Check";
+const GET_PRODUCT_PATH: &str = "/inventory.v1.InventoryService/GetProduct";
+
+/// Which of the two scenarios to run.
 pub struct Wanted {
     pub validate: bool,
     pub inventory: bool,
 }
 
-pub async fn run(stack: &Stack, baselines: &Baselines, wanted: Wanted, report: &mut Report) {
-    let empty = callers(&format!("http://{}", baselines.grpc), |channel| {
-        let mut client = HealthClient::new(channel);
-        async move { client.check(HealthCheckRequest::default()).await.is_ok() }
-    })
-    .await;
-    let key = stack.admin_key.clone();
-    let validate = callers(&stack.auth.url(), move |channel| {
-        let mut client = AuthServiceClient::new(channel);
-        let request = ValidateTokenRequest {
-            key: key.clone(),
-            kind: CredentialKind::Token.into(),
-        };
-        async move { client.validate_token(request).await.is_ok() }
-    })
-    .await;
-    let get_product = |url: String| {
-        let (key, id) = (stack.admin_key.clone(), stack.product_id);
-        async move {
-            callers(&url, move |channel| {
-                let mut client = InventoryServiceClient::new(channel);
-                let request = load::authorized(&key, GetProductRequest { id });
-                async move { client.get_product(request).await.is_ok() }
-            })
-            .await
-        }
+pub async fn run(
+    stack: &Stack,
+    baselines: &Baselines,
+    tools: &Tools,
+    wanted: Wanted,
+    report: &mut Report,
+) -> Result<(), String> {
+    let load = |request: GrpcRequest, (connections, streams): (usize, usize)| Load::Grpc {
+        request,
+        connections,
+        streams,
     };
-    let through_layer = get_product(stack.inventory.url()).await;
-    let without_layer = get_product(format!("http://{}", baselines.inventory)).await;
-    for service in stack.services() {
-        service.reset_peak();
-    }
-    let [empty, validate, through_layer, without_layer] =
-        load::in_turns([empty, validate, through_layer, without_layer]).await;
-
-    let setting = format!("{STREAMS} streams over {GRPC_CONNECTIONS} HTTP/2 connections");
     if wanted.validate {
-        report.heading(&format!("2. ValidateToken of a valid key, {setting}"));
+        let validate = GrpcRequest::new(
+            stack.auth.addr(),
+            VALIDATE_PATH,
+            &ValidateTokenRequest {
+                key: stack.admin_key.clone(),
+                kind: CredentialKind::Token.into(),
+            },
+        );
+        let empty = GrpcRequest::new(baselines.grpc, CHECK_PATH, &HealthCheckRequest::default());
+        stack.auth.reset_peak();
+        let summaries = drive::in_turns(
+            tools,
+            &[
+                load(validate, VALIDATE).into(),
+                load(empty, VALIDATE).into(),
+            ],
+        )
+        .await?;
+        let (validate, empty) = (summaries[0], summaries[1]);
+        report.heading(&format!(
+            "2. ValidateToken of a valid key, {} connections x {} streams",
+            VALIDATE.0, VALIDATE.1
+        ));
         report.table(&[
             ("auth ValidateToken", validate),
             ("empty tonic unary (health Check)", empty),
         ]);
-        let share = ratio(validate.per_second, empty.per_second);
-        report.check(
-            "2 ValidateToken",
-            ">= 60% of empty tonic",
-            format!("{:.1}%", 100.0 * share),
-            share >= 0.60,
+        report.rate(
+            "2 validate",
+            ("ValidateToken", validate),
+            ("empty tonic unary", empty),
+            0.90,
         );
         report.memory(&[&stack.auth]);
     }
     if wanted.inventory {
+        let get_product = |addr| {
+            GrpcRequest::new(
+                addr,
+                GET_PRODUCT_PATH,
+                &GetProductRequest {
+                    id: stack.product_id,
+                },
+            )
+            .authorized(&stack.admin_key)
+        };
+        for service in stack.services() {
+            service.reset_peak();
+        }
+        let summaries = drive::in_turns(
+            tools,
+            &[
+                load(get_product(stack.inventory.addr()), GET_PRODUCT).into(),
+                load(get_product(baselines.inventory), GET_PRODUCT).into(),
+            ],
+        )
+        .await?;
+        let (through_layer, without_layer) = (summaries[0], summaries[1]);
         report.heading(&format!(
-            "3. GetProduct with and without the auth layer, {setting}"
+            "3. GetProduct with and without the auth layer, {} connections x {} streams",
+            GET_PRODUCT.0, GET_PRODUCT.1
         ));
         report.table(&[
             (
@@ -90,35 +114,14 @@ pub async fn run(stack: &Stack, baselines: &Baselines, wanted: Wanted, report: &
                 through_layer,
             ),
             ("the same handlers without the layer", without_layer),
-            ("empty tonic unary (health Check)", empty),
         ]);
-        report.note(&format!(
-            "GetProduct through the layer / empty tonic: {:.1}%",
-            100.0 * ratio(through_layer.per_second, empty.per_second)
-        ));
-        let share = ratio(through_layer.per_second, without_layer.per_second);
-        report.check(
-            "3 GetProduct",
-            "through the auth layer >= 90% of without",
-            format!("{:.1}%", 100.0 * share),
-            share >= 0.90,
+        report.rate(
+            "3 get product",
+            ("through the auth layer", through_layer),
+            ("without", without_layer),
+            0.90,
         );
         report.memory(&[&stack.inventory, &stack.auth]);
     }
-}
-
-/// [`STREAMS`] callers of `url`, spread over [`GRPC_CONNECTIONS`] connections; `call` makes one
-/// call on the channel it is given.
-pub async fn callers<F, Fut>(url: &str, call: F) -> Vec<Rpc>
-where
-    F: Fn(Channel) -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = bool> + Send + 'static,
-{
-    let channels = load::channels(url, GRPC_CONNECTIONS).await;
-    (0..STREAMS)
-        .map(|i| {
-            let (channel, call) = (channels[i % channels.len()].clone(), call.clone());
-            Rpc::new(move || call(channel.clone()))
-        })
-        .collect()
+    Ok(())
 }
