@@ -44,6 +44,17 @@ impl HttpRequest {
         }
     }
 
+    /// `POST path` of a JSON body, with `Authorization: Token <key>` when a key is given.
+    pub fn post_json(addr: SocketAddr, path: &str, key: Option<&str>, body: String) -> Self {
+        let mut request = Self::get(addr, path, key);
+        request.method = "POST";
+        request
+            .headers
+            .push(("content-type", "application/json".to_owned()));
+        request.body = body;
+        request
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}{}", self.addr, self.path)
     }

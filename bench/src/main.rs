@@ -16,15 +16,17 @@
 //! - `validate`: 2. `ValidateToken` vs an empty tonic unary call;
 //! - `inventory`: 3. `GetProduct` through the auth layer vs the same handlers without it;
 //! - `storm`: 4. a login storm under fixed-rate `GET /api/me/` vs raw argon2id;
-//! - `scale`: 5. `ValidateToken` with 1,000,000 users and 2,000,000 tokens (PostgreSQL only).
+//! - `scale`: 5. `ValidateToken` with 1,000,000 users and 2,000,000 tokens (PostgreSQL only);
+//! - `writes`: 6. adjust-stock and product creation vs the database's own commits.
 //!
 //! Layout: `process` (the binaries and their memory), `database` (a run's databases), `stack`
-//! (the seeded services), `baseline` and `floor` (the limits),
+//! (the seeded services), `baseline` and `floor` (the limits), `commits` (the database's),
 //! `load` (the bench's own generator and its records), `http` and `grpc` (requests as the
 //! bench and the tools make them), `tools` (wrk and h2load), `drive` (which of them drives a
 //! load), `report` (what is printed), then one module per scenario.
 
 mod baseline;
+mod commits;
 mod database;
 mod drive;
 mod floor;
@@ -39,6 +41,7 @@ mod stack;
 mod storm;
 mod tools;
 mod unary;
+mod writes;
 
 use std::process::ExitCode;
 
@@ -135,6 +138,10 @@ async fn run(wanted: &dyn Fn(&str) -> bool) -> Result<u64, String> {
         }
         if wanted("storm") {
             storm::run(&stack, &mut report).await;
+        }
+        // Writes last: each product they create lengthens the list the others read.
+        if wanted("writes") {
+            writes::run(&stack, &backend, &tools, &mut report).await?;
         }
     }
 
