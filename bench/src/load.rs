@@ -61,6 +61,11 @@ impl Record {
         self.window += later.window;
     }
 
+    /// The window the latencies were recorded in, for parts recorded side by side.
+    pub fn set_window(&mut self, window: Duration) {
+        self.window = window;
+    }
+
     pub fn summary(mut self) -> Summary {
         self.latencies.sort_unstable();
         let at = |q: f64| {
@@ -245,7 +250,8 @@ pub async fn in_turns<C: Call, const N: usize>(mut targets: [Vec<C>; N]) -> [Sum
     records.map(Record::summary)
 }
 
-/// A small, fast, seedable generator (xorshift64*): which key a call presents.
+/// A small, fast, seedable generator (xorshift64*): which key a call presents, which class a
+/// mixed call is.
 pub struct Rng(u64);
 
 impl Rng {

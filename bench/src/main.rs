@@ -17,7 +17,8 @@
 //! - `inventory`: 3. `GetProduct` through the auth layer vs the same handlers without it;
 //! - `storm`: 4. a login storm under fixed-rate `GET /api/me/` vs raw argon2id;
 //! - `scale`: 5. `ValidateToken` with 1,000,000 users and 2,000,000 tokens (PostgreSQL only);
-//! - `writes`: 6. adjust-stock and product creation vs the database's own commits.
+//! - `writes`: 6. adjust-stock and product creation vs the database's own commits;
+//! - `mixed`: 7. reads, adjust-stock and logins at once, per class.
 //!
 //! Layout: `process` (the binaries and their memory), `database` (a run's databases), `stack`
 //! (the seeded services), `baseline` and `floor` (the limits), `commits` (the database's),
@@ -34,6 +35,7 @@ mod gateway;
 mod grpc;
 mod http;
 mod load;
+mod mixed;
 mod process;
 mod report;
 mod scale;
@@ -138,6 +140,9 @@ async fn run(wanted: &dyn Fn(&str) -> bool) -> Result<u64, String> {
         }
         if wanted("storm") {
             storm::run(&stack, &mut report).await;
+        }
+        if wanted("mixed") {
+            mixed::run(&stack, &mut report).await;
         }
         // Writes last: each product they create lengthens the list the others read.
         if wanted("writes") {
