@@ -9,7 +9,7 @@ use std::{
     io::Write,
     path::{Path, PathBuf},
     process::Command,
-    time::Duration,
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use crate::{grpc::GrpcRequest, http::HttpRequest, load::Summary};
@@ -172,14 +172,20 @@ pub fn h2load(
         command.arg("-H").arg(format!("{name}: {value}"));
     }
     command.arg(request.url());
+    // Whether or not h2load logs its warm-up, only the calls started after it count.
+    let measured_from = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_micros())
+        + warmup.as_secs().max(1) as u128 * 1_000_000;
     let report = output(command)?;
     let log = std::fs::read_to_string(log.path()).map_err(|e| e.to_string())?;
-    parse_h2load(&report, &log)
+    parse_h2load(&report, &log, u64::try_from(measured_from).unwrap_or(0))
 }
 
 /// h2load's `finished in 2.00s, 63999.80 req/s, …`, its `requests:` counts, and the log's
-/// latencies (the third column, microseconds) of the 2xx answers.
-fn parse_h2load(report: &str, log: &str) -> Result<Summary, String> {
+/// latencies (the third column, microseconds) of the 2xx answers to calls started (the first
+/// column, microseconds since the epoch) from `from_us` on.
+fn parse_h2load(report: &str, log: &str, from_us: u64) -> Result<Summary, String> {
     let line = |prefix: &str| {
         report
             .lines()
@@ -202,10 +208,11 @@ fn parse_h2load(report: &str, log: &str) -> Result<Summary, String> {
     let mut latencies: Vec<u64> = log
         .lines()
         .filter_map(|line| {
-            let mut columns = line.split('\t').skip(1);
+            let mut columns = line.split('\t');
+            let started: u64 = columns.next()?.parse().ok()?;
             let status: u16 = columns.next()?.parse().ok()?;
             let micros = columns.next()?.trim().parse().ok()?;
-            (200..300).contains(&status).then_some(micros)
+            (started >= from_us && (200..300).contains(&status)).then_some(micros)
         })
         .collect();
     latencies.sort_unstable();
@@ -263,8 +270,8 @@ mod tests {
     fn reads_h2loads_report_and_log() {
         let report = "finished in 2.00s, 1500.50 req/s, 1.00MB/s\nrequests: 4 total, 4 \
                       started, 4 done, 3 succeeded, 1 failed, 0 errored, 0 timeout\n";
-        let log = "1\t200\t100\n2\t200\t300\n3\t200\t200\n4\t500\t9000\n";
-        let summary = parse_h2load(report, log).unwrap();
+        let log = "1\t200\t5000\n2\t200\t100\n3\t200\t300\n4\t200\t200\n5\t500\t9000\n";
+        let summary = parse_h2load(report, log, 2).unwrap();
         assert_eq!(summary.per_second, 1500.5);
         assert_eq!(summary.p50, Duration::from_micros(200));
         assert_eq!(summary.p99, Duration::from_micros(300));
