@@ -17,8 +17,8 @@
 //! - `inventory`: 3. `GetProduct` through the auth layer vs the same handlers without it;
 //! - `storm`: 4. a login storm under fixed-rate `GET /api/me/` vs raw argon2id;
 //! - `scale`: 5. `ValidateToken` with 1,000,000 users and 2,000,000 tokens (PostgreSQL only);
-//! - `writes`: 6. adjust-stock and product creation vs the database's own commits;
-//! - `mixed`: 7. reads, adjust-stock and logins at once, per class.
+//! - `mixed`: 6. reads, adjust-stock and logins at once, per class;
+//! - `writes`: 7. adjust-stock and product creation vs the database's own commits.
 //!
 //! Layout: `process` (the binaries and their memory), `database` (a run's databases), `stack`
 //! (the seeded services), `baseline` and `floor` (the limits), `commits` (the database's),
@@ -59,8 +59,8 @@ const SCENARIOS: [&str; 7] = [
     "inventory",
     "storm",
     "scale",
-    "writes",
     "mixed",
+    "writes",
 ];
 /// The scenarios run on the seeded stack (all but `scale`).
 const ON_THE_STACK: [&str; 6] = [

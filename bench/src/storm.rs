@@ -81,7 +81,7 @@ pub async fn run(stack: &Stack, report: &mut Report) {
     let (logins, alone, during) = (storm.summary(), alone.summary(), during.summary());
 
     report.heading(&format!(
-        "4. Login storm ({} clerks, {} at once) with {PROBES_PER_SECOND} GET {PROBE_PATH}/s",
+        "4. Login storm ({} clerks, {} at once), GET {PROBE_PATH} {PROBES_PER_SECOND} times a second",
         stack.clerks.len(),
         stack.clerks.len()
     ));

@@ -1,4 +1,4 @@
-//! Scenario 6: writes through the gateway, by wrk with a Lua script for the POST body (no
+//! Scenario 7: writes through the gateway, by wrk with a Lua script for the POST body (no
 //! `Idempotency-Key`: the gateway makes one per write when the client sends none). `POST
 //! /api/products/{id}/adjust-stock/` of `{"delta": 1}` on one hot product, and `POST
 //! /api/products/` of a new product, each on 1 and on 32 connections, against the database's
@@ -57,7 +57,7 @@ pub async fn run(
     )
     .await?;
 
-    report.heading("6. Writes through the gateway against the database's own commits");
+    report.heading("7. Writes through the gateway against the database's own commits");
     report.note(&format!("the database's commits: {setting}"));
     let rows = [
         ("adjust-stock, 1 connection", summaries[0]),
@@ -78,11 +78,11 @@ pub async fn run(
             } else {
                 ("INSERT commits", baseline.insert)
             };
-            report.rate("6 writes", (label, figure), of, 0.50);
+            report.rate("7 writes", (label, figure), of, 0.50);
         }
         let (label, figure) = rows[at[1]];
         report.p99(
-            "6 writes",
+            "7 writes",
             (&format!("{label} p99"), figure.p99),
             ("its p50", figure.p50),
             3.0,
