@@ -61,7 +61,13 @@ pub async fn run(
             *own,
             axum,
         ),
-        None => report.note("the bench's own generator on axum: unverified (no wrk to compare)"),
+        None => report.check(
+            "generator",
+            "the bench's own generator on axum, against wrk",
+            "unverified".to_owned(),
+            "no wrk on PATH".to_owned(),
+            None,
+        ),
     }
     report.rate_and_p99(
         "1 list",
