@@ -51,11 +51,11 @@ pub struct Stack {
     _auth_database: Database,
 }
 
-/// `HASHING_CONCURRENCY` as the service defaults it (the CPUs less one, at least one), passed
-/// explicitly so that the login storm knows how many threads it is measured against.
+/// `HASHING_CONCURRENCY` as the service defaults it (the CPUs, on threads of the lowest
+/// priority), passed explicitly so that the login storm knows how many threads it is measured
+/// against.
 pub fn hashing_concurrency() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, |cpus| usize::from(cpus).saturating_sub(1).max(1))
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 /// The auth service's environment on `database_url`: the defaults, argon2's included, with
