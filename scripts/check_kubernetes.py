@@ -221,6 +221,169 @@ def selects(selector: dict, labels: dict) -> bool:
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
 
+@dataclass
+class Workload:
+    """A program's Deployment with what its one container is given."""
+
+    name: str
+    program: Program
+    deployment: dict
+    values: dict[str, str | None]
+    sources: dict[str, str]
+    settings: dict  # documented()
+    port: int | None = None  # the listen port, when it is 0.0.0.0:PORT
+
+    @property
+    def pod(self) -> dict:
+        return self.deployment["spec"]["template"]
+
+    @property
+    def container(self) -> dict:
+        return self.pod["spec"]["containers"][0]
+
+    @property
+    def labels(self) -> dict:
+        return self.pod["metadata"].get("labels", {})
+
+    def ports(self) -> dict:
+        return {p.get("name"): p["containerPort"] for p in self.container.get("ports", [])}
+
+    def setting(self, variable: str) -> str | None:
+        """The value given, else docs/API.md's default."""
+        if variable in self.values:
+            return self.values[variable]
+        return self.settings.get(variable, (set(), None))[1]
+
+
+def check_settings(w: Workload) -> list[str]:
+    """Every variable is one docs/API.md gives the program; it listens on every interface."""
+    problems = []
+    for variable in sorted(w.values):
+        users = w.settings.get(variable, (set(), None))[0]
+        if w.program.column not in users and "all" not in users:
+            problems.append(f"{w.name} sets {variable}, which docs/API.md does not give to {w.program.column}")
+    listen = str(w.values.get(w.program.listen))
+    match = re.fullmatch(r"0\.0\.0\.0:(\d+)", listen)
+    if not match:
+        return problems + [f"{w.name}'s {w.program.listen} is {listen!r}, not 0.0.0.0:PORT"]
+    w.port = int(match.group(1))
+    if w.port not in w.ports().values():
+        problems.append(f"{w.name} does not declare its listen port {w.port}")
+    return problems
+
+
+def check_probes(w: Workload) -> list[str]:
+    """Probes ask the listen port: gRPC probes name the service the server registers, the
+    gateway's the routes it serves with a Host it allows."""
+    problems, service = [], None
+    if w.program.proto:
+        service, problem = grpc_service_name(w.name, w.program.proto)
+        problems += [problem] if problem else []
+    for kind in ("readinessProbe", "livenessProbe", "startupProbe"):
+        probe = w.container.get(kind)
+        if probe is None:
+            problems += [] if kind == "startupProbe" else [f"{w.name} has no {kind}"]
+            continue
+        action = probe.get("grpc") or probe.get("httpGet") or {}
+        if w.ports().get(action.get("port"), action.get("port")) != w.port:
+            problems.append(f"{w.name}'s {kind} asks port {action.get('port')}, it listens on {w.port}")
+        if w.program.proto:
+            # Readiness names the service (NOT_SERVING through a hand-over, and inventory's
+            # while auth is down); the others the server (""), lest they restart a pod for it.
+            wanted = service if kind == "readinessProbe" else ""
+            if "grpc" not in probe or probe["grpc"].get("service", "") != wanted:
+                problems.append(f"{w.name}'s {kind} is not a gRPC probe of service {wanted!r}")
+            continue
+        path = GATEWAY_PROBES.get(kind)
+        if path and action.get("path") != path:
+            problems.append(f"{w.name}'s {kind} asks {action.get('path')}, not {path}")
+        # The kubelet sends the pod's address as Host unless told otherwise.
+        headers = {h["name"].lower(): h["value"] for h in action.get("httpHeaders", [])}
+        host = headers.get("host", "POD-IP")
+        if not host_allowed(host, str(w.setting("ALLOWED_HOSTS"))):
+            problems.append(f"{w.name}'s {kind} sends Host {host}, which ALLOWED_HOSTS refuses")
+    if not w.program.proto:
+        scrape = {"prometheus.io/scrape": "true", "prometheus.io/port": str(w.port),
+                  "prometheus.io/path": "/metrics"}
+        annotations = w.pod["metadata"].get("annotations", {})
+        if any(annotations.get(k) != v for k, v in scrape.items()):
+            problems.append(f"{w.name}'s pods are not annotated for scraping: {scrape}")
+    return problems
+
+
+def check_leaving(w: Workload) -> list[str]:
+    """Killed only after the process has left by itself: its preStop, then its hand-over."""
+    leaving = [w.setting(variable) for variable in w.program.leaves_within]
+    if None in leaving:
+        return [f"no value or documented default for one of {w.program.leaves_within}"]
+    pre_stop = w.container.get("lifecycle", {}).get("preStop", {})
+    if pre_stop and "sleep" not in pre_stop:
+        return [f"{w.name}'s preStop is not a sleep: its length is unknown here"]
+    needed = pre_stop.get("sleep", {}).get("seconds", 0) + sum(int(v) for v in leaving) / 1000
+    grace = w.pod["spec"].get("terminationGracePeriodSeconds", DEFAULT_TERMINATION_GRACE_S)
+    if grace <= needed:
+        return [f"{w.name} is killed after {grace} s, before it leaves ({needed:g} s: preStop and "
+                f"{' + '.join(w.program.leaves_within)})"]
+    return []
+
+
+def check_pods(w: Workload, objects: list[dict]) -> list[str]:
+    """The database URL from a Secret, resources bounded, the pod locked down, a disruption
+    budget, and a Service: headless, over two replicas, for the services others call."""
+    problems = []
+    if w.program.database and not w.sources.get(w.program.database, "").startswith("Secret "):
+        problems.append(f"{w.name}'s {w.program.database} does not come from a Secret")
+    resources = w.container.get("resources", {})
+    for bound in ("requests", "limits"):
+        if set(resources.get(bound, {})) != {"cpu", "memory"}:
+            problems.append(f"{w.name} has no cpu and memory {bound}")
+    security, pod_security = w.container.get("securityContext", {}), w.pod["spec"].get("securityContext", {})
+    if not (pod_security.get("runAsNonRoot") and security.get("readOnlyRootFilesystem")
+            and security.get("allowPrivilegeEscalation") is False
+            and "ALL" in security.get("capabilities", {}).get("drop", [])):
+        problems.append(f"{w.name} may run as root, write its image, escalate or keep capabilities")
+    budgets = [o["spec"].get("selector", {}).get("matchLabels", {})
+               for o in objects if o["kind"] == "PodDisruptionBudget"]
+    if not any(selects(selector, w.labels) for selector in budgets):
+        problems.append(f"no PodDisruptionBudget covers {w.name}")
+    front = [o for o in objects if o["kind"] == "Service" and selects(o["spec"].get("selector", {}), w.labels)]
+    if not front:
+        problems.append(f"no Service selects {w.name}")
+    if w.name in UPSTREAMS.values():
+        if any(s["spec"].get("clusterIP") != "None" for s in front):
+            problems.append(f"{w.name}'s Service is not headless: its clients would see one address")
+        if w.deployment["spec"].get("replicas", 1) < 2:
+            problems.append(f"{w.name} runs fewer than 2 replicas")
+    return problems
+
+
+def check_clients(w: Workload, workloads: dict[str, Workload], keyed: dict) -> list[str]:
+    """Each URL a caller is given names a headless Service (in its namespace) that selects the
+    callee, on a port that reaches the callee's listen port."""
+    problems = []
+    namespace = w.deployment["metadata"].get("namespace", "")
+    suffixes = ("", f".{namespace}", f".{namespace}.svc", f".{namespace}.svc.cluster.local")
+    for variable in CALLERS.get(w.name, ()):
+        callee = workloads.get(UPSTREAMS[variable])
+        for url in (u.strip() for u in str(w.values.get(variable, "")).split(",")):
+            match = re.fullmatch(r"http://([a-z0-9-]+)(\.[a-z0-9.-]+)?:(\d+)", url)
+            service = keyed.get(("Service", match.group(1))) if match else None
+            if not (match and (match.group(2) or "") in suffixes and service
+                    and service["spec"].get("clusterIP") == "None"):
+                problems.append(f"{w.name}'s {variable} {url!r} does not name a headless Service")
+                continue
+            if callee is None or not selects(service["spec"].get("selector", {}), callee.labels):
+                problems.append(f"{w.name}'s {variable} names Service {match.group(1)}, "
+                                f"which does not select {UPSTREAMS[variable]}")
+                continue
+            targets = {p["port"]: p.get("targetPort", p["port"]) for p in service["spec"]["ports"]}
+            target = targets.get(int(match.group(3)))
+            if target is None or callee.ports().get(target, target) != callee.port:
+                problems.append(f"{w.name}'s {variable} port {match.group(3)} does not reach "
+                                f"{callee.name}'s listen port")
+    return problems
+
+
 def check() -> list[str]:
     objects = render()
     problems = compare_with_kubectl(objects)
@@ -231,131 +394,24 @@ def check() -> list[str]:
             problems.append(f"{obj['kind']} {obj['metadata']['name']} is not valid for Kubernetes "
                             f"{KUBERNETES_VERSION}: {error.message} at {'.'.join(map(str, error.path))}")
     keyed, settings = by_key(objects), documented()
-    services = [o for o in objects if o["kind"] == "Service"]
-    budgets = [o for o in objects if o["kind"] == "PodDisruptionBudget"]
     deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
     if set(deployments) != set(PROGRAMS):
         problems.append(f"Deployments {sorted(deployments)}, expected {sorted(PROGRAMS)}")
-    listen_ports = {}
-    for name, program in PROGRAMS.items():
-        deployment = deployments.get(name)
-        if deployment is None:
+    workloads = {}
+    for name, deployment in deployments.items():
+        if name not in PROGRAMS:
             continue
-        pod = deployment["spec"]["template"]
-        (container,) = pod["spec"]["containers"]
-        values, sources, missing = environment(container, keyed)
-        problems += missing
-
-        def setting(variable: str) -> str | None:
-            return values[variable] if variable in values else settings.get(variable, (set(), None))[1]
-
-        for variable in sorted(values):
-            users = settings.get(variable, (set(), None))[0]
-            if program.column not in users and "all" not in users:
-                problems.append(f"{name} sets {variable}, which docs/API.md does not give to {program.column}")
-
-        # Listening on every interface, on the port the probes, the container and Services use.
-        listen = str(values.get(program.listen))
-        match = re.fullmatch(r"0\.0\.0\.0:(\d+)", listen)
-        if not match:
-            problems.append(f"{name}'s {program.listen} is {listen!r}, not 0.0.0.0:PORT")
+        if len(containers(deployment)) != 1:
+            problems.append(f"{name} does not run one container")
             continue
-        port = listen_ports[name] = int(match.group(1))
-        named_ports = {p.get("name"): p["containerPort"] for p in container.get("ports", [])}
-        if port not in named_ports.values():
-            problems.append(f"{name} does not declare its listen port {port}")
-        expected, problem = grpc_service_name(name, program.proto) if program.proto else (None, None)
-        problems += [problem] if problem else []
-        for probe_kind in ("readinessProbe", "livenessProbe", "startupProbe"):
-            probe = container.get(probe_kind)
-            if probe is None:
-                if probe_kind != "startupProbe":
-                    problems.append(f"{name} has no {probe_kind}")
-                continue
-            action = probe.get("grpc") or probe.get("httpGet") or {}
-            probed = named_ports.get(action.get("port"), action.get("port"))
-            if probed != port:
-                problems.append(f"{name}'s {probe_kind} asks port {action.get('port')}, it listens on {port}")
-            if program.proto:
-                # Readiness names the service (NOT_SERVING through a hand-over, and inventory's
-                # while auth is down); the others the server (""), lest they restart a pod for it.
-                wanted = expected if probe_kind == "readinessProbe" else ""
-                if "grpc" not in probe or probe["grpc"].get("service", "") != wanted:
-                    problems.append(f"{name}'s {probe_kind} is not a gRPC probe of service {wanted!r}")
-            else:
-                path = GATEWAY_PROBES.get(probe_kind)
-                if path and action.get("path") != path:
-                    problems.append(f"{name}'s {probe_kind} asks {action.get('path')}, not {path}")
-                # The kubelet sends the pod's address as Host unless told otherwise.
-                headers = {h["name"].lower(): h["value"] for h in action.get("httpHeaders", [])}
-                host = headers.get("host", "POD-IP")
-                if not host_allowed(host, str(setting("ALLOWED_HOSTS"))):
-                    problems.append(f"{name}'s {probe_kind} sends Host {host}, which ALLOWED_HOSTS refuses")
-        if program.proto is None:
-            annotations = pod["metadata"].get("annotations", {})
-            scrape = {"prometheus.io/scrape": "true", "prometheus.io/port": str(port), "prometheus.io/path": "/metrics"}
-            if any(annotations.get(k) != v for k, v in scrape.items()):
-                problems.append(f"{name}'s pods are not annotated for scraping: {scrape}")
-
-        # Killed only after the process has left by itself.
-        leaving = [setting(variable) for variable in program.leaves_within]
-        if None in leaving:
-            problems.append(f"no value or documented default for one of {program.leaves_within}")
-            continue
-        pre_stop = container.get("lifecycle", {}).get("preStop", {})
-        if pre_stop and "sleep" not in pre_stop:
-            problems.append(f"{name}'s preStop is not a sleep: its length is unknown here")
-        needed = pre_stop.get("sleep", {}).get("seconds", 0) + sum(int(v) for v in leaving) / 1000
-        grace = pod["spec"].get("terminationGracePeriodSeconds", DEFAULT_TERMINATION_GRACE_S)
-        if grace <= needed:
-            problems.append(f"{name} is killed after {grace} s, before it leaves ({needed:g} s: preStop and "
-                            f"{' + '.join(program.leaves_within)})")
-
-        if program.database and not sources.get(program.database, "").startswith("Secret "):
-            problems.append(f"{name}'s {program.database} does not come from a Secret")
-        resources = container.get("resources", {})
-        for bound in ("requests", "limits"):
-            if set(resources.get(bound, {})) != {"cpu", "memory"}:
-                problems.append(f"{name} has no cpu and memory {bound}")
-        security, pod_security = container.get("securityContext", {}), pod["spec"].get("securityContext", {})
-        if not (pod_security.get("runAsNonRoot") and security.get("readOnlyRootFilesystem")
-                and security.get("allowPrivilegeEscalation") is False
-                and "ALL" in security.get("capabilities", {}).get("drop", [])):
-            problems.append(f"{name} may run as root, write its image, escalate or keep capabilities")
-        labels = pod["metadata"].get("labels", {})
-        if not any(selects(b["spec"].get("selector", {}).get("matchLabels", {}), labels) for b in budgets):
-            problems.append(f"no PodDisruptionBudget covers {name}")
-        front = [s for s in services if selects(s["spec"].get("selector", {}), labels)]
-        if not front:
-            problems.append(f"no Service selects {name}")
-        if name in UPSTREAMS.values() and any(s["spec"].get("clusterIP") != "None" for s in front):
-            problems.append(f"{name}'s Service is not headless: its clients would see one address")
-        if name in UPSTREAMS.values() and deployment["spec"].get("replicas", 1) < 2:
-            problems.append(f"{name} runs fewer than 2 replicas")
-
-        # Each caller names the callee's headless Service and its port.
-        for variable in CALLERS.get(name, ()):
-            callee = UPSTREAMS[variable]
-            namespace = deployment["metadata"].get("namespace", "")
-            urls = [u.strip() for u in str(values.get(variable, "")).split(",")]
-            for url in urls:
-                match = re.fullmatch(r"http://([a-z0-9-]+)(\.[a-z0-9.-]+)?:(\d+)", url)
-                suffix_ok = match and (match.group(2) or "") in ("", f".{namespace}", f".{namespace}.svc",
-                                                                  f".{namespace}.svc.cluster.local")
-                service = keyed.get(("Service", match.group(1))) if match else None
-                if not (suffix_ok and service and service["spec"].get("clusterIP") == "None"):
-                    problems.append(f"{name}'s {variable} {url!r} does not name a headless Service")
-                    continue
-                callee_labels = deployments.get(callee, {}).get("spec", {}).get("template", {}) \
-                    .get("metadata", {}).get("labels", {})
-                if not selects(service["spec"].get("selector", {}), callee_labels):
-                    problems.append(f"{name}'s {variable} names Service {match.group(1)}, which does not select {callee}")
-                service_ports = {p["port"]: p.get("targetPort", p["port"]) for p in service["spec"]["ports"]}
-                target = service_ports.get(int(match.group(3)))
-                callee_ports = {p.get("name"): p["containerPort"]
-                                for c in containers(deployments.get(callee, {})) for p in c.get("ports", [])}
-                if target is None or callee_ports.get(target, target) != listen_ports.get(callee, "?"):
-                    problems.append(f"{name}'s {variable} port {match.group(3)} does not reach {callee}'s listen port")
+        values, sources, missing = environment(containers(deployment)[0], keyed)
+        workloads[name] = Workload(name, PROGRAMS[name], deployment, values, sources, settings)
+        problems += missing + check_settings(workloads[name])
+    # With every listen port known, which the clients' checks need.
+    for w in workloads.values():
+        if w.port is not None:
+            problems += check_probes(w) + check_leaving(w) + check_pods(w, objects)
+            problems += check_clients(w, workloads, keyed)
     return problems
 
 
