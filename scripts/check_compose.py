@@ -6,10 +6,10 @@ their clients find by the service's name and that leave without being killed mid
 the Dockerfile has a stage for each service."""
 
 import re
-import sys
 from pathlib import Path
 
 import yaml
+from offline_check import report
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("auth-service", "inventory-service", "gateway")
@@ -92,9 +92,4 @@ def check() -> list[str]:
 
 
 if __name__ == "__main__":
-    found = check()
-    for problem in found:
-        print(f"docker-compose: {problem}")
-    if found:
-        sys.exit(1)
-    print("docker-compose.yml and Dockerfile: OK")
+    report("docker-compose", check(), "docker-compose.yml and Dockerfile: OK")

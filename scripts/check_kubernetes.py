@@ -11,12 +11,12 @@ other); where kubectl is installed, its `kubectl kustomize` must render the same
 import re
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import kubernetes_validate
 import yaml
+from offline_check import report
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFESTS = ROOT / "deploy" / "kubernetes"
@@ -416,9 +416,4 @@ def check() -> list[str]:
 
 
 if __name__ == "__main__":
-    found = check()
-    for problem in found:
-        print(f"kubernetes: {problem}")
-    if found:
-        sys.exit(1)
-    print(f"deploy/kubernetes: valid for Kubernetes {KUBERNETES_VERSION}, agrees with the binaries: OK")
+    report("kubernetes", check(), f"deploy/kubernetes: valid for Kubernetes {KUBERNETES_VERSION}, agrees with the binaries: OK")
