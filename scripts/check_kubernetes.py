@@ -96,6 +96,9 @@ def render() -> list[dict]:
             if all(obj.get("kind") == v if k == "kind" else obj["metadata"]["name"] == v
                    for k, v in patch["target"].items()):
                 json_patch(obj, operations)
+    images = kustomization.get("images", [])
+    if any(set(image) - {"name", "newName", "newTag"} for image in images):
+        raise SystemExit(f"kubernetes: images {images} are not rendered here")
     namespace = kustomization.get("namespace")
     for obj in objects:
         metadata = obj["metadata"]
@@ -111,7 +114,7 @@ def render() -> list[dict]:
             if group.get("includeTemplates") and template is not None:
                 template.setdefault("metadata", {}).setdefault("labels", {}).update(group["pairs"])
         for container in containers(obj):
-            for image in kustomization.get("images", []):
+            for image in images:
                 if container["image"] == image["name"]:
                     tag = f":{image['newTag']}" if "newTag" in image else ""
                     container["image"] = image.get("newName", image["name"]) + tag
