@@ -53,10 +53,21 @@ def check() -> list[str]:
             continue
         build = service.get("build", {})
         need(build.get("target") == name, f"{name} is not built from the Dockerfile stage {name}")
-        need(re.search(rf"^FROM \S+ AS {re.escape(name)}$", dockerfile, re.M) is not None,
-             f"the Dockerfile has no stage {name}")
-        need(re.search(rf'HEALTHCHECK .*"{re.escape(name)}", "healthcheck"', dockerfile) is not None,
-             f"the {name} image has no health check")
+        stage = re.search(rf"^FROM (\S+) AS {re.escape(name)}$(.*?)(?=^FROM |\Z)", dockerfile, re.M | re.S)
+        need(stage is not None, f"the Dockerfile has no stage {name}")
+        # The health check: the stage's own, or the shared runtime stage's `service healthcheck`
+        # with the stage copying in its binary's directory, where `service` links to it.
+        own_check = stage is not None and re.search(
+            rf'HEALTHCHECK .*"{re.escape(name)}", "healthcheck"', stage.group(2)) is not None
+        runtime = stage and re.search(
+            rf"^FROM \S+ AS {re.escape(stage.group(1))}$(.*?)(?=^FROM |\Z)", dockerfile, re.M | re.S)
+        shared_check = bool(
+            runtime
+            and re.search(r'HEALTHCHECK .*"service", "healthcheck"', runtime.group(1))
+            and re.search(rf"COPY --from=\S+ /out/{re.escape(name)}/ ", stage.group(2))
+            and re.search(rf"ln -s \$service /out/\$service/service", dockerfile)
+            and re.search(rf'ENTRYPOINT \["{re.escape(name)}"\]', stage.group(2)))
+        need(own_check or shared_check, f"the {name} image has no health check")
         for dependency, condition in service.get("depends_on", {}).items():
             need(condition.get("condition") == "service_healthy",
                  f"{name} starts before {dependency} is healthy")
