@@ -1,6 +1,9 @@
 //! `ALLOWED_HOSTS`, as Django checks it: the `Host` a request names must be one the gateway is
 //! served as, or the request is Django's plain 400. The `Host` is copied into the absolute URLs
 //! of paging links, so an unchecked one would let anyone put their own site into them.
+//!
+//! The probes and the scrape ([`ANY_HOST`]) answer whatever the `Host`: the kubelet and
+//! Prometheus name the pod by its IP, and these answers link nowhere.
 
 use std::str::FromStr;
 
@@ -112,8 +115,12 @@ fn domain_of(host: &str) -> Option<String> {
     (port_ok(port) && !port_required && !domain.is_empty()).then_some(domain)
 }
 
-/// Middleware: Django's 400 for a request whose `Host` is missing, malformed or not allowed;
-/// otherwise the host goes on as [`RequestHost`].
+/// The paths served whatever the `Host` (after the trailing slash is added): liveness,
+/// readiness and metrics.
+pub const ANY_HOST: [&str; 3] = ["/healthz/", "/readyz/", "/metrics/"];
+
+/// Middleware: Django's 400 for a request whose `Host` is missing, malformed or not allowed
+/// (but for the [`ANY_HOST`] paths); otherwise the host goes on as [`RequestHost`].
 pub async fn check(
     State(allowed): State<std::sync::Arc<AllowedHosts>>,
     mut request: Request,
@@ -130,6 +137,7 @@ pub async fn check(
             request.extensions_mut().insert(RequestHost(host));
             next.run(request).await
         }
+        None if ANY_HOST.contains(&request.uri().path()) => next.run(request).await,
         None => {
             tracing::info!(host = ?request.headers().get(header::HOST), "disallowed Host");
             ApiError::DisallowedHost.into_response()
