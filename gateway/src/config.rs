@@ -3,7 +3,12 @@
 
 use std::{net::SocketAddr, str::FromStr, time::Duration};
 
-use crate::{connections::Limits, hosts::AllowedHosts, origins::TrustedOrigins};
+use crate::{
+    connections::Limits,
+    forwarded::{ProxyCount, TrustedProxies},
+    hosts::AllowedHosts,
+    origins::TrustedOrigins,
+};
 use service_kit::{
     env::{self, ConfigError},
     program,
@@ -46,6 +51,15 @@ pub struct Config {
     /// The origins besides the gateway's own that may open a session (`CSRF_TRUSTED_ORIGINS`,
     /// Django's format, default none).
     pub csrf_trusted_origins: TrustedOrigins,
+    /// The proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed
+    /// (`TRUSTED_PROXIES`, default none).
+    pub trusted_proxies: TrustedProxies,
+    /// How many proxies stand in front (`NUM_PROXIES`, DRF's setting, default unset): the
+    /// client is the `X-Forwarded-For` entry that many from the right.
+    pub num_proxies: ProxyCount,
+    /// The browser origins that may call the API from their pages (`CORS_ALLOWED_ORIGINS`,
+    /// default none: no CORS headers at all).
+    pub cors_allowed_origins: TrustedOrigins,
 }
 
 /// `ALLOWED_HOSTS` by default: this machine, by name and by loopback address.
@@ -78,6 +92,9 @@ impl Config {
             },
             session_cookie_secure: env::switch_or("SESSION_COOKIE_SECURE", false)?,
             csrf_trusted_origins: env::parse_or("CSRF_TRUSTED_ORIGINS", "")?,
+            trusted_proxies: env::parse_or("TRUSTED_PROXIES", "")?,
+            num_proxies: env::parse_or("NUM_PROXIES", "")?,
+            cors_allowed_origins: env::parse_or("CORS_ALLOWED_ORIGINS", "")?,
         })
     }
 
@@ -104,6 +121,9 @@ impl Config {
             },
             session_cookie_secure: false,
             csrf_trusted_origins: TrustedOrigins::default(),
+            trusted_proxies: TrustedProxies::default(),
+            num_proxies: ProxyCount::default(),
+            cors_allowed_origins: TrustedOrigins::default(),
         }
     }
 }

@@ -7,6 +7,10 @@
 //! - [`config`]: the settings, read from the environment and checked before any socket opens.
 //! - [`server`]: binds the listener, assembles the middleware and serves until shutdown.
 //! - [`request_log`]: the request id every request carries, and one log line per request.
+//! - [`forwarded`]: the client's address and scheme behind trusted proxies (`TRUSTED_PROXIES`,
+//!   `NUM_PROXIES`), worked out once per request for the throttle, the lockout, the logs and
+//!   the cookies.
+//! - [`cors`]: `CORS_ALLOWED_ORIGINS`, the other origins whose pages may call the API.
 //! - [`connections`]: the accept loop: the connection caps (in all and per client address, the
 //!   idlest connection making room), header and idle timers, draining.
 //! - [`routes`]: the routes, one module per resource: what each reads from a request and asks
@@ -18,18 +22,20 @@
 //! - [`clients`]: the long-lived gRPC channels to every replica of both services and the metadata
 //!   every call carries.
 //! - [`error`]: the one error type, and the one table from gRPC status to HTTP status and DRF body.
-//! - [`hosts`]: `ALLOWED_HOSTS`, the `Host` names the gateway answers for.
+//! - [`hosts`]: `ALLOWED_HOSTS`, the `Host` names the API answers for (the probes answer any).
 //! - [`origins`]: `CSRF_TRUSTED_ORIGINS` and Django's origin check on the routes that open a
 //!   session.
-//! - [`throttle`]: per-client-IP rate limits on login and registration.
+//! - [`throttle`]: per-client rate limits on login and registration.
 //! - [`metrics`]: request counts and latency histograms in Prometheus text format.
 //! - [`openapi`]: the OpenAPI 3 document served at `/api/schema/`.
 
 pub mod clients;
 pub mod config;
 pub mod connections;
+pub mod cors;
 pub mod error;
 pub mod extract;
+pub mod forwarded;
 pub mod hosts;
 pub mod metrics;
 pub mod openapi;

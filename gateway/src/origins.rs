@@ -13,7 +13,7 @@ use std::{convert::Infallible, str::FromStr, sync::Arc};
 use axum::extract::{FromRef, FromRequestParts};
 use http::{HeaderMap, header, request::Parts};
 
-use crate::{error::Refusal, hosts::RequestHost};
+use crate::{error::Refusal, forwarded::Secure, hosts::RequestHost};
 
 /// The origins trusted besides the gateway's own (`CSRF_TRUSTED_ORIGINS`, Django's format):
 /// `scheme://host[:port]`, or `scheme://*.domain[:port]` for every subdomain of `domain` (and
@@ -79,6 +79,23 @@ impl FromStr for TrustedOrigins {
     }
 }
 
+impl TrustedOrigins {
+    /// Whether `origin` (an `Origin` header: `scheme://host[:port]`, nothing after) is one of
+    /// these, or a subdomain a `*.domain` covers, on its scheme.
+    pub fn contains(&self, origin: &str) -> bool {
+        let Some((scheme, netloc, "")) = split_url(origin) else {
+            return false;
+        };
+        self.0.iter().any(|trusted| {
+            trusted.scheme.eq_ignore_ascii_case(scheme) && trusted.host.matches(netloc)
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// `scheme://netloc` and whatever follows the netloc (path, query, fragment), as Python's
 /// `urlsplit` reads them; `None` without a scheme or a netloc.
 fn split_url(url: &str) -> Option<(&str, &str, &str)> {
@@ -97,9 +114,9 @@ fn split_url(url: &str) -> Option<(&str, &str, &str)> {
 #[derive(Debug, Clone, Default)]
 pub struct OriginCheck {
     pub trusted: Arc<TrustedOrigins>,
-    /// Whether the gateway is served over HTTPS (by a proxy in front of it), as
-    /// `SESSION_COOKIE_SECURE` declares: its own origin is then `https://` and a request
-    /// without `Origin` has its `Referer` checked.
+    /// Whether the request came over HTTPS (by a proxy in front of the gateway), as
+    /// [`Secure`] says: its own origin is then `https://` and a request without `Origin` has
+    /// its `Referer` checked.
     pub https: bool,
 }
 
@@ -130,12 +147,7 @@ impl OriginCheck {
         if host.is_some_and(|host| origin.eq_ignore_ascii_case(&format!("{scheme}://{host}"))) {
             return true;
         }
-        let Some((scheme, netloc, "")) = split_url(origin) else {
-            return false;
-        };
-        self.trusted.0.iter().any(|trusted| {
-            trusted.scheme.eq_ignore_ascii_case(scheme) && trusted.host.matches(netloc)
-        })
+        self.trusted.contains(origin)
     }
 
     /// Django's `_check_referer`, for an HTTPS request without `Origin`: the `Referer` must be
@@ -161,7 +173,7 @@ pub struct OriginVerdict(pub Result<(), Refusal>);
 
 impl<S> FromRequestParts<S> for OriginVerdict
 where
-    OriginCheck: FromRef<S>,
+    Arc<TrustedOrigins>: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = Infallible;
@@ -169,9 +181,14 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Infallible> {
         let host = parts.extensions.get::<RequestHost>();
         let host = host.map(|RequestHost(host)| host.as_str());
-        Ok(Self(
-            OriginCheck::from_ref(state).check(&parts.headers, host),
-        ))
+        let check = OriginCheck {
+            trusted: Arc::from_ref(state),
+            https: parts
+                .extensions
+                .get::<Secure>()
+                .is_some_and(|secure| secure.0),
+        };
+        Ok(Self(check.check(&parts.headers, host)))
     }
 }
 

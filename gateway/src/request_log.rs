@@ -9,10 +9,10 @@ use http::HeaderValue;
 use service_kit::request_id::{HEADER, accept, generate};
 use tracing::Instrument;
 
-use crate::extract::RequestId;
+use crate::{extract::RequestId, forwarded::ClientAddress};
 
 /// Accepts the client's `X-Request-Id` (or makes one), hands it to the handlers, logs under it
-/// and returns it on the response.
+/// (with the client's address) and returns it on the response.
 pub async fn record(mut request: Request, next: Next) -> Response {
     let id = accept(request.headers().get(HEADER)).unwrap_or_else(generate);
     request.extensions_mut().insert(RequestId(id.clone()));
@@ -21,7 +21,11 @@ pub async fn record(mut request: Request, next: Next) -> Response {
         request_id = %id,
         method = %request.method(),
         path = %request.uri().path(),
+        client = tracing::field::Empty,
     );
+    if let Some(ClientAddress(client)) = request.extensions().get::<ClientAddress>() {
+        span.record("client", tracing::field::display(client));
+    }
     let started = std::time::Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
     let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);

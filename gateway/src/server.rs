@@ -25,14 +25,13 @@ use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 use crate::{
     clients::Upstreams,
     config::Config,
-    connections,
+    connections, cors,
     error::ApiError,
     extract::BODY_LIMIT,
+    forwarded::{self, Proxies},
     hosts,
     metrics::{self, Metrics},
-    origins::OriginCheck,
     request_log, routes,
-    session::CookiePolicy,
     throttle::Throttle,
 };
 
@@ -75,28 +74,31 @@ impl Server for Application {
         let throttle = Arc::new(Throttle::new(config.auth_rate));
         let upstreams = Upstreams::connect_lazy(&config);
         let verdicts = upstreams.verdicts().clone();
-        let cookies = CookiePolicy {
-            secure: config.session_cookie_secure,
+        let proxies = Proxies {
+            trusted: config.trusted_proxies,
+            count: config.num_proxies,
+            always_secure: config.session_cookie_secure,
         };
-        let origins = OriginCheck {
-            trusted: Arc::new(config.csrf_trusted_origins),
-            https: config.session_cookie_secure,
-        };
+        let origins = Arc::new(config.csrf_trusted_origins);
         // Every layer that wraps the whole router, here; the throttle, which wraps only the
-        // routes that check a password, is `routes::router`'s. Outermost last: the request id
-        // wraps everything, so even a 413 or a 404 carries it.
-        let router = routes::router(upstreams, metrics.clone(), throttle, cookies, origins)
-            .layer(middleware::from_fn_with_state(
-                config.request_timeout,
-                request_deadline,
-            ))
+        // routes that check a password, is `routes::router`'s. Outermost last: CORS answers
+        // preflights inside the `Host` check but before any route, the request id wraps
+        // everything (so even a 413 or a 404 carries it), and the client is known before it.
+        let router = routes::router(upstreams, metrics.clone(), throttle, origins).layer(
+            middleware::from_fn_with_state(config.request_timeout, request_deadline),
+        );
+        let router = cors::wrap(router, config.cors_allowed_origins)
             .layer(middleware::from_fn_with_state(
                 Arc::new(config.allowed_hosts),
                 hosts::check,
             ))
             .layer(middleware::from_fn_with_state(metrics, metrics::record))
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
-            .layer(middleware::from_fn(request_log::record));
+            .layer(middleware::from_fn(request_log::record))
+            .layer(middleware::from_fn_with_state(
+                Arc::new(proxies),
+                forwarded::identify,
+            ));
         // Outside the router, so that both spellings of a path reach the same route (and the
         // same metrics label): `/api/login` is served as `/api/login/`, the query kept.
         let app = NormalizePathLayer::append_trailing_slash().layer(router);

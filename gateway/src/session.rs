@@ -3,11 +3,13 @@
 //! `csrftoken` cookie, and Django's double-submit check that an unsafe request made with the
 //! session carries the same token in `X-CSRFToken`.
 
-use axum::response::AppendHeaders;
-use http::{HeaderMap, Method, header};
+use std::convert::Infallible;
+
+use axum::{extract::FromRequestParts, response::AppendHeaders};
+use http::{HeaderMap, Method, header, request::Parts};
 use subtle::ConstantTimeEq;
 
-use crate::error::Refusal;
+use crate::{error::Refusal, forwarded::Secure};
 
 /// The cookie holding the session key (Django's name).
 pub const SESSION_COOKIE: &str = "sessionid";
@@ -62,12 +64,22 @@ pub fn check_csrf(headers: &HeaderMap) -> Result<(), Refusal> {
     }
 }
 
-/// How the gateway's cookies are set (Django's `SESSION_COOKIE_SECURE` and
-/// `CSRF_COOKIE_SECURE`, one switch for both).
+/// How the gateway's cookies are set on a response (Django's `SESSION_COOKIE_SECURE` and
+/// `CSRF_COOKIE_SECURE`, one switch for both): taken from the request, `Secure` when it came
+/// over HTTPS ([`Secure`]: the setting, or a trusted proxy's `X-Forwarded-Proto`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CookiePolicy {
     /// Add `Secure`: browsers then send the cookies over HTTPS only.
     pub secure: bool,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CookiePolicy {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
+        let Secure(secure) = parts.extensions.get().copied().unwrap_or_default();
+        Ok(Self { secure })
+    }
 }
 
 impl CookiePolicy {

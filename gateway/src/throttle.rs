@@ -4,18 +4,18 @@
 
 use std::{
     collections::{HashMap, VecDeque},
-    net::{IpAddr, Ipv4Addr, SocketAddr},
+    net::{IpAddr, Ipv4Addr},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use axum::{
-    extract::{ConnectInfo, Request, State},
+    extract::{Request, State},
     middleware::Next,
     response::{IntoResponse, Response},
 };
 
-use crate::{config::Rate, error::ApiError};
+use crate::{config::Rate, error::ApiError, forwarded::ClientAddress};
 
 /// Past this many tracked clients, the ones whose windows are empty are forgotten.
 const PRUNE_ABOVE_CLIENTS: usize = 10_000;
@@ -69,8 +69,8 @@ impl Throttle {
     }
 }
 
-/// Middleware: 429 with `Retry-After` for a client over the rate. The client is the peer
-/// address (no proxy headers are trusted: any client could forge them).
+/// Middleware: 429 with `Retry-After` for a client over the rate. The client is the
+/// [`ClientAddress`]: the peer, or whom the trusted proxies forwarded for.
 pub async fn limit(
     State(throttle): State<Arc<Throttle>>,
     request: Request,
@@ -78,8 +78,8 @@ pub async fn limit(
 ) -> Response {
     let client = request
         .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
+        .get::<ClientAddress>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |client| client.0);
     match throttle.check(client, Instant::now()) {
         Ok(()) => next.run(request).await,
         Err(wait) => ApiError::Throttled(wait).into_response(),

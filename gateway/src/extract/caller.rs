@@ -5,12 +5,9 @@
 //! An unsafe request's `Idempotency-Key` is read here too, and travels with the writes it makes.
 
 use secrecy::ExposeSecret;
-use std::{
-    borrow::Cow,
-    net::{IpAddr, SocketAddr},
-};
+use std::{borrow::Cow, net::IpAddr};
 
-use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
+use axum::extract::{FromRef, FromRequestParts};
 use http::{header, request::Parts};
 use proto::{
     auth::v1::{CredentialKind, ValidateTokenRequest},
@@ -22,6 +19,7 @@ use tonic::{Code, metadata::MetadataValue};
 use crate::{
     clients::{self, Credential, Upstreams},
     error::{ApiError, AuthenticationFailure},
+    forwarded::ClientAddress,
     session,
 };
 
@@ -34,8 +32,8 @@ pub struct RequestId(pub String);
 pub struct Caller {
     pub request_id: String,
     pub credential: Option<Credential>,
-    /// The peer of the HTTP connection, passed on so the auth service counts failed logins by
-    /// the real client rather than by the gateway.
+    /// The client's address (the peer, or whom the trusted proxies forwarded for), passed on so
+    /// the auth service counts failed logins by the real client rather than by the gateway.
     pub client: Option<IpAddr>,
     /// The client's `Idempotency-Key` (POST, PUT, PATCH and DELETE only), checked.
     pub idempotency_key: Option<String>,
@@ -152,8 +150,8 @@ impl Caller {
             .unwrap_or_else(service_kit::request_id::generate);
         let client = parts
             .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|info| info.0.ip());
+            .get::<ClientAddress>()
+            .map(|client| client.0);
         let mut caller = Self {
             request_id,
             credential: header_token(parts)?,

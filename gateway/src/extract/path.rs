@@ -6,6 +6,7 @@ use http::request::Parts;
 
 use crate::{
     error::{ApiError, Missing},
+    forwarded::Secure,
     hosts::RequestHost,
 };
 
@@ -69,9 +70,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Paging {
             limit: None,
             offset: 0,
             // Only a host `ALLOWED_HOSTS` let through, never the raw header: a link must not
-            // point wherever a client's `Host` says.
+            // point wherever a client's `Host` says. `https` when the request came over it.
             base_url: format!(
-                "http://{}{}",
+                "{}://{}{}",
+                if parts.extensions.get::<Secure>().is_some_and(|s| s.0) {
+                    "https"
+                } else {
+                    "http"
+                },
                 parts
                     .extensions
                     .get::<RequestHost>()

@@ -167,7 +167,7 @@ pub fn endpoints() -> Vec<Endpoint> {
 async fn log_in(
     route: &'static Login,
     State(upstreams): State<Upstreams>,
-    State(cookie_policy): State<CookiePolicy>,
+    cookie_policy: CookiePolicy,
     OriginVerdict(origin): OriginVerdict,
     headers: HeaderMap,
     Anyone(caller): Anyone,

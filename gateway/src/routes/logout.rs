@@ -82,7 +82,7 @@ pub fn endpoints() -> Vec<Endpoint> {
 async fn log_out(
     route: &'static Logout,
     State(upstreams): State<Upstreams>,
-    State(cookie_policy): State<CookiePolicy>,
+    cookie_policy: CookiePolicy,
     headers: HeaderMap,
     caller: Caller,
 ) -> Result<Response, ApiError> {

@@ -35,8 +35,7 @@ use crate::{
     error::{ApiError, Missing},
     metrics::Metrics,
     openapi::{self, Operation},
-    origins::OriginCheck,
-    session::CookiePolicy,
+    origins::TrustedOrigins,
     shapes::ReplyMemo,
     throttle::{self, Throttle},
 };
@@ -50,18 +49,11 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The OpenAPI document, generated once from the endpoints.
     pub schema: Arc<Value>,
-    pub cookies: CookiePolicy,
-    /// Who may open a session.
-    pub origins: OriginCheck,
+    /// Who may open a session besides the gateway's own origin (`CSRF_TRUSTED_ORIGINS`).
+    pub origins: Arc<TrustedOrigins>,
 }
 
-impl FromRef<AppState> for CookiePolicy {
-    fn from_ref(state: &AppState) -> Self {
-        state.cookies
-    }
-}
-
-impl FromRef<AppState> for OriginCheck {
+impl FromRef<AppState> for Arc<TrustedOrigins> {
     fn from_ref(state: &AppState) -> Self {
         state.origins.clone()
     }
@@ -113,8 +105,7 @@ pub fn router(
     upstreams: Upstreams,
     metrics: Arc<Metrics>,
     throttle: Arc<Throttle>,
-    cookies: CookiePolicy,
-    origins: OriginCheck,
+    origins: Arc<TrustedOrigins>,
 ) -> Router {
     let mut operations = Vec::new();
     let throttled = mount(
@@ -141,7 +132,6 @@ pub fn router(
         replies: Arc::default(),
         metrics,
         schema: Arc::new(openapi::document(&operations)),
-        cookies,
         origins,
     };
     throttled
