@@ -153,6 +153,16 @@ impl Fake {
     }
 }
 
+/// Auth's refusal of a wrong password, for `LOGIN` to answer.
+pub fn wrong_password() -> Status {
+    service_kit::grpc::with_reason(
+        tonic::Code::Unauthenticated,
+        "wrong password",
+        proto::reasons::INVALID_CREDENTIALS,
+        proto::reasons::DOMAIN,
+    )
+}
+
 /// A user the fake can answer with: active, with an email of its name's.
 pub fn user(id: i64, username: &str, role: Role) -> User {
     User {

@@ -8,6 +8,8 @@
 //! - `operations`: schema, health, readiness, metrics, request ids, trailing slashes, form
 //!   bodies, paging and `ALLOWED_HOSTS`.
 //! - `faults`: 503 and 504 when a service is down or silent, saying only their fixed detail.
+//! - `proxies`: the client and the scheme behind trusted proxies (throttle, lockout address,
+//!   `Secure` cookies, links), and the probes that answer any `Host`.
 //! - `sessions`: who may open a cookie session, an exact CSRF match, `Secure` cookies.
 //! - `throttling`: the per-IP limit on the routes that check a password.
 //! - `connections`: header, idle and request timeouts and the connection caps (the idlest
@@ -17,6 +19,7 @@ mod connections;
 mod errors;
 mod faults;
 mod operations;
+mod proxies;
 mod refusals;
 mod sessions;
 mod shapes;

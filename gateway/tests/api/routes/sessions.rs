@@ -19,7 +19,7 @@ const SESSION_KEY: &str = "5e55105e55105e55105e55105e55105e55105e55";
 
 /// A gateway configured by `configure` in front of a fake whose every login succeeds as alice,
 /// with a token and a session ([`SESSION_KEY`], which then authenticates alice).
-async fn spawn_logging_in(configure: impl FnOnce(&mut gateway::Config)) -> FakeStack {
+pub(super) async fn spawn_logging_in(configure: impl FnOnce(&mut gateway::Config)) -> FakeStack {
     let stack = spawn_fake_with(configure).await;
     let alice = user(1, "alice", Role::Clerk);
     let issued = |key: &str, kind: CredentialKind| IssuedCredential {

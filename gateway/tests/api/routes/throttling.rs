@@ -5,11 +5,10 @@
 
 use reqwest::{StatusCode, header};
 use serde_json::json;
-use service_kit::{grpc::with_reason, validation::FieldErrors};
-use tonic::Code;
+use service_kit::validation::FieldErrors;
 
 use crate::{
-    fake_upstream::{CHANGE_PASSWORD, LOGIN, REGISTER, spawn_fake_with},
+    fake_upstream::{CHANGE_PASSWORD, LOGIN, REGISTER, spawn_fake_with, wrong_password},
     helpers::{expect, expect_status},
 };
 
@@ -21,13 +20,7 @@ async fn three_a_minute() -> crate::fake_upstream::FakeStack {
 #[tokio::test]
 async fn login_and_registration_are_throttled_per_ip() {
     let stack = three_a_minute().await;
-    let wrong = with_reason(
-        Code::Unauthenticated,
-        "wrong password",
-        proto::reasons::INVALID_CREDENTIALS,
-        proto::reasons::DOMAIN,
-    );
-    stack.fake.answer(LOGIN, Err(wrong));
+    stack.fake.answer(LOGIN, Err(wrong_password()));
     let attempt = json!({"username": "nobody", "password": "wrong-pass1"});
     for _ in 0..3 {
         let response = stack.post("/api/login/", None, attempt.clone()).await;
