@@ -10,12 +10,14 @@
 //! - `faults`: 503 and 504 when a service is down or silent, saying only their fixed detail.
 //! - `proxies`: the client and the scheme behind trusted proxies (throttle, lockout address,
 //!   `Secure` cookies, links), and the probes that answer any `Host`.
+//! - `cors`: CORS for listed origins only, preflights answered before any route.
 //! - `sessions`: who may open a cookie session, an exact CSRF match, `Secure` cookies.
 //! - `throttling`: the per-IP limit on the routes that check a password.
 //! - `connections`: header, idle and request timeouts and the connection caps (the idlest
 //!   connection making room, never a busy one), over raw sockets.
 
 mod connections;
+mod cors;
 mod errors;
 mod faults;
 mod operations;
