@@ -6,7 +6,9 @@
 //!
 //! The forwarding headers (`X-Forwarded-For`, `X-Forwarded-Proto`) are read only from a peer that
 //! is a trusted proxy (with `NUM_PROXIES` alone, from any peer, as DRF reads them); anyone else
-//! could forge them. RFC 7239's `Forwarded` is not read.
+//! could forge them. RFC 7239's `Forwarded` is not read: a proxy that writes only one of the
+//! two kinds passes the other on as the client wrote it, so reading both would let a client
+//! name itself.
 
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
