@@ -58,18 +58,15 @@ impl<'a> MakeWriter<'a> for Captured {
     }
 }
 
-/// The scenario below, in a process of its own: its log subscriber must be the global one, to
-/// see every thread (the runtime's, its blocking pool's, SQLite's connection threads), and a
-/// global subscriber in this process would log every other test too.
-#[test]
-fn no_password_or_key_reaches_the_logs() {
+/// Runs the ignored test `name` of this binary in a child process, alone, and fails with its
+/// output unless it passed. A scenario that reads the logs runs so: its subscriber must be the
+/// global one, to see every thread (the runtime's, its blocking pool's, SQLite's connection
+/// threads), and neither a global subscriber here, which would log every other test, nor a
+/// thread's own (`set_default`), whose callsite interest other tests' threads race to cache,
+/// holds in a process shared with the other tests.
+pub fn run_alone(name: &str) {
     let output = Command::new(std::env::current_exe().expect("this test binary"))
-        .args([
-            "--exact",
-            "logs::logins_checks_and_refreshes_log_no_secret",
-            "--ignored",
-            "--test-threads=1",
-        ])
+        .args(["--exact", name, "--ignored", "--test-threads=1"])
         .output()
         .expect("the test binary runs");
     let report = format!(
@@ -84,18 +81,29 @@ fn no_password_or_key_reaches_the_logs() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "run by no_password_or_key_reaches_the_logs, in a process of its own"]
-async fn logins_checks_and_refreshes_log_no_secret() {
+/// Logs the whole process at `level` into what it returns; the only subscriber it may have.
+pub fn capture_logs(level: Level) -> Captured {
     let captured = Captured::default();
     tracing::subscriber::set_global_default(
         tracing_subscriber::fmt()
-            .with_max_level(Level::TRACE)
+            .with_max_level(level)
             .with_ansi(false)
             .with_writer(captured.clone())
             .finish(),
     )
     .expect("this process has no other log subscriber");
+    captured
+}
+
+#[test]
+fn no_password_or_key_reaches_the_logs() {
+    run_alone("logs::logins_checks_and_refreshes_log_no_secret");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by no_password_or_key_reaches_the_logs, in a process of its own"]
+async fn logins_checks_and_refreshes_log_no_secret() {
+    let captured = capture_logs(Level::TRACE);
     // Everything is logged at TRACE, and the imported password is Django's PBKDF2 at its
     // production cost: slow, so the gateway waits for auth as long as a request may take.
     let stack = spawn_stack_with(|config| config.upstream_timeout = config.request_timeout).await;

@@ -9,7 +9,7 @@ use super::sessions::spawn_logging_in;
 use crate::{
     fake_upstream::{FakeStack, LOGIN, product, spawn_fake, spawn_fake_with, wrong_password},
     helpers::{credentials, raw_exchange},
-    logs::Captured,
+    logs::{capture_logs, run_alone},
 };
 
 /// A gateway trusting `trusted` (and `count` proxies), two password checks a minute per client,
@@ -205,17 +205,16 @@ async fn probes_answer_any_host_and_the_api_keeps_allowed_hosts() {
     }
 }
 
-/// The request log names the forwarded client. The gateway's tasks run on this test's thread
-/// (a current-thread runtime), so a subscriber set for this thread sees their lines.
+/// The request log names the forwarded client; read from the logs of a process of its own.
+#[test]
+fn the_request_log_names_the_forwarded_client() {
+    run_alone("routes::proxies::request_log_of_a_forwarded_client");
+}
+
 #[tokio::test]
-async fn the_request_log_names_the_forwarded_client() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .with_writer(captured.clone())
-        .finish();
-    let _logging = tracing::subscriber::set_default(subscriber);
+#[ignore = "run by the_request_log_names_the_forwarded_client, in a process of its own"]
+async fn request_log_of_a_forwarded_client() {
+    let captured = capture_logs(tracing::Level::INFO);
     let stack = spawn_behind("127.0.0.1", None).await;
     let request = stack.request(Method::GET, "/healthz/");
     let request = request.header("x-forwarded-for", "198.51.100.23");
