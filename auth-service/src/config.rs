@@ -10,6 +10,7 @@ use service_kit::{
     env::{self, ConfigError},
     grpc, program,
     telemetry::LogFormat,
+    tls::ServerTls,
 };
 
 pub use frontends::TrustedFrontends;
@@ -59,6 +60,9 @@ pub struct Config {
     /// whose `x-client-address` is believed, i.e. the gateways; any other caller's failed
     /// logins are counted by its own address.
     pub trusted_frontends: TrustedFrontends,
+    /// `TLS_CERT_FILE` and `TLS_KEY_FILE` (and `TLS_CLIENT_CA_FILE`), default none: the
+    /// server then speaks TLS only (and requires client certificates from that CA).
+    pub tls: Option<ServerTls>,
     /// `GRPC_REFLECTION`, default on.
     pub reflection: bool,
     /// `LOG_FORMAT`, default plain.
@@ -126,6 +130,7 @@ impl Config {
             )?),
             idempotency_key_ttl: service_kit::idempotency::key_ttl_from_env()?,
             trusted_frontends: env::parse_or("TRUSTED_FRONTENDS", "")?,
+            tls: ServerTls::from_env()?,
             reflection: env::switch_or("GRPC_REFLECTION", true)?,
             log_format: env::parse_or("LOG_FORMAT", "plain")?,
             grpc: grpc::Limits::from_env()?,
@@ -156,6 +161,7 @@ impl Config {
             verdict_cache_lease: Duration::from_secs(3),
             // The tests play the gateway from loopback.
             trusted_frontends: TrustedFrontends::loopback(),
+            tls: None,
             reflection: true,
             log_format: LogFormat::Plain,
             grpc: grpc::Limits::default(),

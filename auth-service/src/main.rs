@@ -32,7 +32,8 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
         Command::Createsuperuser(args) => createsuperuser_command(&config, &args).await,
         Command::ImportDjango(args) => import_django_command(&config, &args).await,
         Command::Healthcheck => {
-            grpc::probe_health(config.listen, AuthServiceServer::<()>::NAME).await
+            let service = AuthServiceServer::<()>::NAME;
+            grpc::probe_health(config.listen, service, config.tls.as_ref()).await
         }
     }
 }

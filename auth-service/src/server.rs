@@ -74,6 +74,7 @@ impl Application {
                 local_addr,
                 routes: routes.routes(),
                 limits,
+                tls: config.tls.clone(),
                 health,
                 hand_over,
             },

@@ -146,6 +146,7 @@ async fn serve_inventory_without_auth_layer(
         listener,
         routes.routes(),
         config.grpc,
+        None,
         config.hand_over.drain_timeout,
         std::future::pending(),
     ));

@@ -95,8 +95,10 @@ impl Upstreams {
             resolve_interval: config.resolve_interval,
             timeout: config.upstream_timeout,
             connect_timeout: CONNECT_TIMEOUT,
+            tls: config.upstream_tls.clone(),
         };
-        let spawn = |service, targets: &Targets| Upstream::spawn(service, targets, settings);
+        let spawn =
+            |service, targets: &Targets| Upstream::spawn(service, targets, settings.clone());
         let auth = spawn(auth_service_server::SERVICE_NAME, &config.auth_url);
         Self {
             shared: Arc::new(Shared {

@@ -13,6 +13,7 @@ use service_kit::{
     env::{self, ConfigError},
     program,
     telemetry::LogFormat,
+    tls::ClientTls,
     upstream::{self, Targets},
 };
 
@@ -26,6 +27,9 @@ pub struct Config {
     pub auth_url: Targets,
     /// The inventory service's replicas (`INVENTORY_URL`), as `auth_url`.
     pub inventory_url: Targets,
+    /// What `https://` upstreams are verified against, and the certificate presented to them
+    /// (`TLS_CA_FILE`, `TLS_CLIENT_CERT_FILE`, `TLS_CLIENT_KEY_FILE`).
+    pub upstream_tls: Option<ClientTls>,
     /// How often the names in both are looked up again (`RESOLVE_INTERVAL_MS`).
     pub resolve_interval: Duration,
     /// Per-client-IP limit on the login and registration routes (`THROTTLE_AUTH_RATE`);
@@ -71,10 +75,16 @@ const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
 impl Config {
     /// Reads every setting, with API.md's defaults.
     pub fn from_env() -> Result<Self, ConfigError> {
+        let auth_url = env::parse_or("AUTH_URL", "http://127.0.0.1:50051")?;
+        let inventory_url = env::parse_or("INVENTORY_URL", "http://127.0.0.1:50052")?;
+        let upstream_tls = ClientTls::from_env()?;
+        upstream::check_tls("AUTH_URL", &auth_url, upstream_tls.as_ref())?;
+        upstream::check_tls("INVENTORY_URL", &inventory_url, upstream_tls.as_ref())?;
         Ok(Self {
             listen: env::parse_or("GATEWAY_LISTEN", "127.0.0.1:8000")?,
-            auth_url: env::parse_or("AUTH_URL", "http://127.0.0.1:50051")?,
-            inventory_url: env::parse_or("INVENTORY_URL", "http://127.0.0.1:50052")?,
+            auth_url,
+            inventory_url,
+            upstream_tls,
             resolve_interval: upstream::resolve_interval_from_env()?,
             auth_rate: env::parse_or::<Throttling>("THROTTLE_AUTH_RATE", "20/minute")?.0,
             allowed_hosts: env::parse_or("ALLOWED_HOSTS", DEFAULT_ALLOWED_HOSTS)?,
@@ -104,6 +114,7 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             auth_url: auth_url.to_string().parse().expect("an http:// URL"),
             inventory_url: inventory_url.to_string().parse().expect("an http:// URL"),
+            upstream_tls: None,
             resolve_interval: Duration::from_secs(5),
             auth_rate: None,
             allowed_hosts: DEFAULT_ALLOWED_HOSTS

@@ -10,6 +10,7 @@ use service_kit::{
     env::{self, ConfigError},
     grpc, program,
     telemetry::LogFormat,
+    tls::{ClientTls, ServerTls},
     upstream::{self, Targets},
 };
 
@@ -23,6 +24,9 @@ pub struct Config {
     /// `http://host:port` or several, comma-separated; a name stands for every address it
     /// resolves to (each auth replica).
     pub auth_url: Targets,
+    /// `TLS_CA_FILE` (and `TLS_CLIENT_CERT_FILE`, `TLS_CLIENT_KEY_FILE`): what an `https://`
+    /// `AUTH_URL` is verified against (and the certificate presented to it).
+    pub auth_tls: Option<ClientTls>,
     /// `RESOLVE_INTERVAL_MS`: how often the names in `AUTH_URL` are looked up again, so that
     /// replicas added or removed are found.
     pub resolve_interval: Duration,
@@ -32,6 +36,9 @@ pub struct Config {
     /// `AUTH_HEALTH_INTERVAL_MS`: how often auth's health is polled to report this service
     /// NOT_SERVING while auth is unreachable.
     pub auth_health_interval: Duration,
+    /// `TLS_CERT_FILE` and `TLS_KEY_FILE` (and `TLS_CLIENT_CA_FILE`): the server then speaks
+    /// TLS only (and requires client certificates from that CA).
+    pub tls: Option<ServerTls>,
     /// `GRPC_REFLECTION`: `off` hides the schema from clients.
     pub reflection: bool,
     /// `LOG_FORMAT`: `plain` or `json`.
@@ -51,13 +58,18 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
+        let auth_url = env::parse_or("AUTH_URL", "http://127.0.0.1:50051")?;
+        let auth_tls = ClientTls::from_env()?;
+        upstream::check_tls("AUTH_URL", &auth_url, auth_tls.as_ref())?;
         Ok(Self {
             listen: env::parse_or("INVENTORY_LISTEN", "127.0.0.1:50052")?,
             database_url: env::string_or("INVENTORY_DATABASE_URL", "sqlite://inventory.db").into(),
-            auth_url: env::parse_or("AUTH_URL", "http://127.0.0.1:50051")?,
+            auth_url,
+            auth_tls,
             resolve_interval: upstream::resolve_interval_from_env()?,
             auth_timeout: millis("AUTH_TIMEOUT_MS", "2000")?,
             auth_health_interval: millis("AUTH_HEALTH_INTERVAL_MS", "2000")?,
+            tls: ServerTls::from_env()?,
             reflection: env::switch_or("GRPC_REFLECTION", true)?,
             log_format: env::parse_or("LOG_FORMAT", "plain")?,
             grpc: grpc::Limits::from_env()?,
@@ -79,9 +91,11 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             database_url: database_url.into(),
             auth_url: auth_url.to_string().parse().expect("an http:// URL"),
+            auth_tls: None,
             resolve_interval: Duration::from_secs(5),
             auth_timeout: Duration::from_secs(2),
             auth_health_interval: Duration::from_millis(100),
+            tls: None,
             reflection: true,
             log_format: LogFormat::Plain,
             grpc: grpc::Limits::default(),

@@ -25,7 +25,9 @@ enum Command {
 /// Runs a subcommand, with the settings read.
 async fn run(command: Command, config: Config) -> Result<(), String> {
     match command {
-        Command::Healthcheck => grpc::probe_health(config.listen, SERVICE_NAME).await,
+        Command::Healthcheck => {
+            grpc::probe_health(config.listen, SERVICE_NAME, config.tls.as_ref()).await
+        }
         Command::ImportDjango(args) => import_django_command(&config, &args).await,
     }
 }

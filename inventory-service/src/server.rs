@@ -78,6 +78,7 @@ impl Server for Application {
                 resolve_interval: config.resolve_interval,
                 timeout: config.auth_timeout,
                 connect_timeout: config.auth_timeout,
+                tls: config.auth_tls.clone(),
             },
         );
 
@@ -114,6 +115,7 @@ impl Server for Application {
                 local_addr,
                 routes: routes.routes(),
                 limits: config.grpc,
+                tls: config.tls.clone(),
                 health: reporter,
                 hand_over: config.hand_over,
             },

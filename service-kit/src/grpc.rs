@@ -2,7 +2,7 @@
 //! can list and call) and `grpc.health.v1.Health`, plus the serve loop itself, the [`Limits`] it
 //! enforces on every caller, the [`HandOver`] by which a replica leaves without failing a call,
 //! [`Bound`], a server that holds all of these, ready to serve, and the [`StartupError`] of
-//! every gRPC service.
+//! every gRPC service. A server given a [`ServerTls`] speaks TLS only.
 
 mod bound;
 mod startup;
@@ -27,6 +27,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 use crate::{
     env::{self, ConfigError},
     request_id::RequestIdLayer,
+    tls::ServerTls,
 };
 
 /// A refusal clients can branch on: `reason` and `domain` ride in a `google.rpc.ErrorInfo`
@@ -242,12 +243,13 @@ pub fn add_reflection(
 }
 
 /// Serves `routes` on `listener` within `limits` until `shutdown` resolves, then takes no new
-/// calls and lets those in flight finish, for `drain_timeout` at most. (The message sizes are
-/// set on each generated server, with [`with_message_limits!`].)
+/// calls and lets those in flight finish, for `drain_timeout` at most; over TLS only when given
+/// `tls`. (The message sizes are set on each generated server, with [`with_message_limits!`].)
 pub async fn serve(
     listener: TcpListener,
     routes: Routes,
     limits: Limits,
+    tls: Option<&ServerTls>,
     drain_timeout: Duration,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
@@ -263,7 +265,11 @@ pub async fn serve(
             std::future::pending::<()>().await;
         }
     };
-    let server = Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls.config())?;
+    }
+    let server = builder
         .timeout(limits.request_timeout)
         .concurrency_limit_per_connection(limits.concurrency_per_connection)
         .max_concurrent_streams(limits.max_concurrent_streams)
@@ -288,19 +294,38 @@ pub async fn serve(
 }
 
 /// Asks the server listening on `listen` (this host) whether `service` is SERVING: what a
-/// container's health check runs, since the runtime image has no shell or probe tool.
-pub async fn probe_health(listen: SocketAddr, service: &str) -> Result<(), String> {
+/// container's health check runs, since the runtime image has no shell or probe tool. A server
+/// given `tls` is asked over TLS, trusting its own certificate.
+pub async fn probe_health(
+    listen: SocketAddr,
+    service: &str,
+    tls: Option<&ServerTls>,
+) -> Result<(), String> {
     let mut target = listen;
     if target.ip().is_unspecified() {
         target.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
-    let channel = Endpoint::from_shared(format!("http://{target}"))
+    let endpoint = Endpoint::from_shared(format!("http://{target}"))
         .map_err(|e| e.to_string())?
         .connect_timeout(Duration::from_secs(2))
-        .timeout(Duration::from_secs(2))
-        .connect()
-        .await
-        .map_err(|e| format!("cannot connect to {target}: {e}"))?;
+        .timeout(Duration::from_secs(2));
+    let connected = match tls {
+        None => endpoint.connect().await,
+        Some(tls) => {
+            let connector = tls.probe_connector()?;
+            let name = rustls::pki_types::ServerName::IpAddress(target.ip().into());
+            let connect = tower::service_fn(move |_: http::Uri| {
+                let (connector, name) = (connector.clone(), name.clone());
+                async move {
+                    let tcp = tokio::net::TcpStream::connect(target).await?;
+                    let tls = connector.connect(name, tcp).await?;
+                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tls))
+                }
+            });
+            endpoint.connect_with_connector(connect).await
+        }
+    };
+    let channel = connected.map_err(|e| format!("cannot connect to {target}: {e}"))?;
     let response = HealthClient::new(channel)
         .check(HealthCheckRequest {
             service: service.to_owned(),
@@ -338,6 +363,7 @@ mod tests {
                 listener,
                 routes.routes(),
                 limits,
+                None,
                 Duration::from_secs(5),
                 shutdown,
             )

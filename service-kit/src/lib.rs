@@ -17,6 +17,7 @@
 //! - `grpc`: reflection (v1 and v1alpha) and health, the parts every server mounts; the serve
 //!   loop with the `GRPC_*` limits on every caller; `Bound`, a server ready to serve and to
 //!   hand over; and the start-up errors of every gRPC service.
+//! - `tls`: TLS on the gRPC hops: what a server serves with, what a client trusts and presents.
 //! - `time`: unix microseconds, the time every table stores.
 //! - `validation`: field errors, carried as `google.rpc.BadRequest`.
 //! - `shutdown`: the SIGTERM / Ctrl-C future that drains a server.
@@ -46,6 +47,7 @@ pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod time;
+pub mod tls;
 pub mod upstream;
 pub mod validation;
 pub mod verdicts;

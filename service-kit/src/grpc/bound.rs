@@ -1,5 +1,6 @@
 //! [`Bound`]: a gRPC server between its build and its end, the part of every service's
-//! `Application` that is not its own (the socket, the routes, the limits, and how it leaves).
+//! `Application` that is not its own (the socket, the routes, the limits, TLS, and how it
+//! leaves).
 
 use std::{future::Future, net::SocketAddr};
 
@@ -8,6 +9,7 @@ use tonic::service::Routes;
 use tonic_health::server::HealthReporter;
 
 use super::{HandOver, Limits, serve};
+use crate::tls::ServerTls;
 
 /// A gRPC server bound and built, ready to [`serve`](Bound::serve).
 pub struct Bound {
@@ -17,6 +19,9 @@ pub struct Bound {
     /// The service, health and reflection.
     pub routes: Routes,
     pub limits: Limits,
+    /// TLS, when the server was given a certificate (`TLS_CERT_FILE`): then it speaks no
+    /// plaintext.
+    pub tls: Option<ServerTls>,
     /// Reports the service's health; told NOT_SERVING when the replica starts leaving.
     pub health: HealthReporter,
     pub hand_over: HandOver,
@@ -44,6 +49,7 @@ impl Bound {
             self.listener,
             self.routes,
             self.limits,
+            self.tls.as_ref(),
             drain_timeout,
             shutdown,
         )

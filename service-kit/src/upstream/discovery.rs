@@ -172,7 +172,7 @@ impl Discovery {
     /// A connection of its own for health, so that a replica's health is seen apart from the
     /// calls it serves.
     fn health_endpoint(&self, address: SocketAddr) -> Endpoint {
-        endpoint(address)
+        self.endpoint(address)
             .connect_timeout(self.settings.connect_timeout)
             .http2_keep_alive_interval(HEALTH_KEEPALIVE)
             .keep_alive_timeout(HEALTH_KEEPALIVE)
@@ -186,7 +186,7 @@ impl Discovery {
     async fn recheck(&mut self) {
         let mut checks = tokio::task::JoinSet::new();
         for &address in self.watchers.keys() {
-            let endpoint = endpoint(address).connect_timeout(CHECK_TIMEOUT);
+            let endpoint = self.endpoint(address).connect_timeout(CHECK_TIMEOUT);
             let service = self.service;
             checks.spawn(async move { (address, check(endpoint, service).await) });
         }
@@ -231,7 +231,8 @@ impl Discovery {
         }
         for &address in wanted.difference(&self.inserted) {
             tracing::info!(service = self.service, %address, "replica in");
-            let endpoint = endpoint(address)
+            let endpoint = self
+                .endpoint(address)
                 .connect_timeout(self.settings.connect_timeout)
                 .timeout(self.settings.timeout)
                 .tcp_nodelay(true);
@@ -245,8 +246,32 @@ impl Discovery {
     }
 }
 
-fn endpoint(address: SocketAddr) -> Endpoint {
-    Endpoint::from_shared(format!("http://{address}")).expect("a socket address is a valid URI")
+impl Discovery {
+    /// The endpoint of the replica at `address`: over TLS for `https://` targets, the server
+    /// verified for the host its target names (the address is what that host resolved to).
+    fn endpoint(&self, address: SocketAddr) -> Endpoint {
+        let tls = self.settings.tls.as_ref().filter(|_| self.targets.tls());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let endpoint = Endpoint::from_shared(format!("{scheme}://{address}"))
+            .expect("a socket address is a valid URI");
+        match tls {
+            Some(tls) => endpoint
+                .tls_config(tls.config(&self.host_of(address)))
+                .expect("the CA and the client certificate were checked at start-up"),
+            None => endpoint,
+        }
+    }
+
+    /// The host of the target that resolved to `address` (its own IP when none did).
+    fn host_of(&self, address: SocketAddr) -> String {
+        let index = self
+            .resolved
+            .iter()
+            .find(|(_, addresses)| addresses.contains(&address))
+            .map(|(index, _)| *index);
+        let host = index.and_then(|index| self.targets.endpoints().nth(index));
+        host.map_or_else(|| address.ip().to_string(), |(host, _)| host.to_owned())
+    }
 }
 
 /// Whether the replica behind `endpoint` answers SERVING for `service` within

@@ -9,7 +9,8 @@
 //! when that cannot do a thing twice (`resend`), after the balancer has dropped every address
 //! that no longer answers its health check, so the second try goes to another replica.
 //!
-//! - `targets`: the endpoints, as the settings give them.
+//! - `targets`: the endpoints, as the settings give them (`http://`, or `https://` verified
+//!   against `TLS_CA_FILE`).
 //! - `discovery`: the task that finds the replicas and watches their health.
 //! - `resend`: a call's tries, and whether a failed one is sent again.
 
@@ -29,7 +30,10 @@ use tokio::sync::{mpsc, oneshot};
 use tonic::{body::Body, transport::Channel};
 use tower::Service;
 
-use crate::env::{self, ConfigError};
+use crate::{
+    env::{self, ConfigError},
+    tls::ClientTls,
+};
 
 use discovery::{Discovery, Event};
 pub use targets::Targets;
@@ -45,7 +49,7 @@ pub fn resolve_interval_from_env() -> Result<Duration, ConfigError> {
 }
 
 /// How an [`Upstream`] reaches its replicas.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// `RESOLVE_INTERVAL_MS`: how often names are looked up again.
     pub resolve_interval: Duration,
@@ -53,6 +57,25 @@ pub struct Settings {
     pub timeout: Duration,
     /// How long a connection attempt may take.
     pub connect_timeout: Duration,
+    /// `TLS_CA_FILE` (and the client certificate): how `https://` targets are verified.
+    pub tls: Option<ClientTls>,
+}
+
+/// Checks at start-up that `https://` targets (the setting `name`) have a CA to be verified
+/// against: without one, every call would fail, one by one, instead.
+pub fn check_tls(
+    name: &'static str,
+    targets: &Targets,
+    tls: Option<&ClientTls>,
+) -> Result<(), ConfigError> {
+    if targets.tls() && tls.is_none() {
+        return Err(ConfigError::new(
+            name,
+            targets.to_string(),
+            "is https:// but TLS_CA_FILE is not set: name the CA bundle to verify it against",
+        ));
+    }
+    Ok(())
 }
 
 /// The replicas of one service, as one tower service for tonic's generated clients
@@ -79,13 +102,14 @@ impl Upstream {
     pub fn spawn(service: &'static str, targets: &Targets, settings: Settings) -> Self {
         let (channel, balancer) = Channel::balance_channel(BALANCER_QUEUE);
         let (events, inbox) = mpsc::unbounded_channel();
+        let timeout = settings.timeout;
         let discovery = Discovery::new(service, targets.clone(), settings, balancer, &events);
         tokio::spawn(discovery.run(inbox));
         Self {
             shared: Arc::new(Shared {
                 channel,
                 events,
-                timeout: settings.timeout,
+                timeout,
             }),
         }
     }
@@ -136,6 +160,7 @@ mod tests {
             // Long: a call that waited for a replica instead of failing would hang the test.
             timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(1),
+            tls: None,
         }
     }
 
@@ -197,6 +222,18 @@ mod tests {
             Ok(response) => Ok(response.into_inner().status()),
             Err(status) => Err(status.code()),
         }
+    }
+
+    #[test]
+    fn https_targets_need_a_ca_to_verify_against() {
+        let https: Targets = "https://auth:50051".parse().unwrap();
+        let http: Targets = "http://auth:50051".parse().unwrap();
+        let refused = check_tls("AUTH_URL", &https, None).unwrap_err();
+        assert_eq!(refused.name, "AUTH_URL");
+        assert!(refused.reason.contains("TLS_CA_FILE"), "{refused:?}");
+        let tls = ClientTls::from_pem("a CA", None);
+        assert!(check_tls("AUTH_URL", &https, Some(&tls)).is_ok());
+        assert!(check_tls("AUTH_URL", &http, None).is_ok());
     }
 
     #[tokio::test]

@@ -3,10 +3,14 @@
 
 use std::{fmt, str::FromStr};
 
-/// One or more `http://host:port` endpoints, comma-separated. A host may be a name that resolves
-/// to several addresses (a scaled docker-compose service): each address is a replica.
+/// One or more `http://host:port` endpoints, comma-separated, or as many `https://` ones (TLS,
+/// verified against `TLS_CA_FILE`), not a mix. A host may be a name that resolves to several
+/// addresses (a scaled docker-compose service): each address is a replica.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Targets(Vec<Target>);
+pub struct Targets {
+    endpoints: Vec<Target>,
+    tls: bool,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Target {
@@ -18,55 +22,75 @@ struct Target {
 impl FromStr for Targets {
     type Err = String;
 
-    /// `https://` is refused: this build has no TLS, so every call would fail later, one by one,
-    /// instead of at start-up.
     fn from_str(value: &str) -> Result<Self, Self::Err> {
-        let targets = value
+        let mut schemes = Vec::new();
+        let endpoints = value
             .split(',')
             .map(str::trim)
             .filter(|part| !part.is_empty())
             .map(|part| {
                 let uri: http::Uri = part.parse().map_err(|err| format!("{part}: {err}"))?;
                 match (uri.scheme_str(), uri.host()) {
-                    (Some("http"), Some(host)) => Ok(Target {
-                        host: host
-                            .trim_start_matches('[')
-                            .trim_end_matches(']')
-                            .to_owned(),
-                        port: uri.port_u16().unwrap_or(80),
-                    }),
-                    (Some("https"), _) => Err("https is not supported (this build has no TLS): \
-                         use http://host:port, with TLS terminated in front of the service if \
-                         needed"
-                        .to_owned()),
-                    _ => Err(format!("{part}: expected http://host:port")),
+                    (Some(scheme @ ("http" | "https")), Some(host)) => {
+                        schemes.push(scheme == "https");
+                        Ok(Target {
+                            host: host
+                                .trim_start_matches('[')
+                                .trim_end_matches(']')
+                                .to_owned(),
+                            port: uri.port_u16().unwrap_or(if scheme == "https" {
+                                443
+                            } else {
+                                80
+                            }),
+                        })
+                    }
+                    _ => Err(format!(
+                        "{part}: expected http://host:port or https://host:port"
+                    )),
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
-        if targets.is_empty() {
+        if endpoints.is_empty() {
             return Err("expected http://host:port, or several separated by commas".to_owned());
         }
-        Ok(Self(targets))
+        let tls = schemes[0];
+        if schemes.iter().any(|&https| https != tls) {
+            return Err(
+                "mixes http:// and https:// endpoints: replicas of one service are \
+                        reached alike"
+                    .to_owned(),
+            );
+        }
+        Ok(Self { endpoints, tls })
     }
 }
 
 impl Targets {
     /// Each endpoint's host (a name or an IP literal, IPv6 without its brackets) and port.
     pub(super) fn endpoints(&self) -> impl Iterator<Item = (&str, u16)> {
-        self.0
+        self.endpoints
             .iter()
             .map(|target| (target.host.as_str(), target.port))
     }
 }
 
+impl Targets {
+    /// Whether the endpoints are `https://`.
+    pub fn tls(&self) -> bool {
+        self.tls
+    }
+}
+
 impl fmt::Display for Targets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, Target { host, port }) in self.0.iter().enumerate() {
+        let scheme = if self.tls { "https" } else { "http" };
+        for (i, Target { host, port }) in self.endpoints.iter().enumerate() {
             let comma = if i == 0 { "" } else { "," };
             if host.contains(':') {
-                write!(f, "{comma}http://[{host}]:{port}")?;
+                write!(f, "{comma}{scheme}://[{host}]:{port}")?;
             } else {
-                write!(f, "{comma}http://{host}:{port}")?;
+                write!(f, "{comma}{scheme}://{host}:{port}")?;
             }
         }
         Ok(())
@@ -86,11 +110,21 @@ mod tests {
             targets.to_string(),
             "http://auth:50051,http://10.0.0.2:7,http://[::1]:9"
         );
-        assert_eq!(targets.0[2].host, "::1");
+        assert_eq!(targets.endpoints[2].host, "::1");
+        assert!(!targets.tls());
         for bad in ["", ",", "auth:50051", "ftp://auth", "http://a:1,b:2"] {
             assert!(bad.parse::<Targets>().is_err(), "{bad:?}");
         }
-        let https = "https://auth:50051".parse::<Targets>().unwrap_err();
-        assert!(https.contains("https is not supported"), "{https}");
+    }
+
+    #[test]
+    fn https_targets_are_all_https() {
+        let targets: Targets = "https://auth:50051,https://auth-2".parse().unwrap();
+        assert!(targets.tls());
+        assert_eq!(targets.to_string(), "https://auth:50051,https://auth-2:443");
+        let mixed = "https://auth:1,http://auth:2"
+            .parse::<Targets>()
+            .unwrap_err();
+        assert!(mixed.contains("mixes http:// and https://"), "{mixed}");
     }
 }
