@@ -140,7 +140,8 @@ impl Service<http::Request<Body>> for Upstream {
     }
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        Box::pin(self.clone().send(request))
+        let upstream = self.clone();
+        Box::pin(async move { upstream.send(request).await.map_err(resend::unreachable) })
     }
 }
 

@@ -73,6 +73,21 @@ fn caused_by<E: std::error::Error + 'static>(error: &(dyn std::error::Error + 's
     false
 }
 
+/// A call that failed without an answer, as its caller sees it: UNAVAILABLE, gRPC's code for
+/// a transport failure (a connection refused or reset, a TLS handshake refused), which tonic
+/// would otherwise report as UNKNOWN ("transport error"). A status already there, and a
+/// timeout (tonic's CANCELLED), stay as they are.
+pub(super) fn unreachable(error: BoxError) -> BoxError {
+    if caused_by::<tonic::Status>(error.as_ref())
+        || caused_by::<tonic::TimeoutExpired>(error.as_ref())
+    {
+        return error;
+    }
+    Box::new(tonic::Status::unavailable(format!(
+        "no replica could be reached: {error}"
+    )))
+}
+
 impl Upstream {
     /// Sends `request`, and once more when [`Resend`] allows it, both tries within one deadline.
     pub(super) async fn send(
