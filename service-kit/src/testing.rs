@@ -6,7 +6,8 @@
 //!
 //! Faults between services are injected by [`fault_proxy`], a proxy a test puts between a
 //! client and a server; [`race`] runs calls at once and says whether they really overlapped.
-//! [`tls_postgres`] starts a PostgreSQL server of a test's own that takes TLS only.
+//! [`tls_postgres`] starts a PostgreSQL server of a test's own that takes TLS only;
+//! [`certificates`] makes a throwaway CA and what it signs; [`grpcurl`] runs the real client.
 //!
 //! Without `TEST_POSTGRES_URL` the PostgreSQL half is skipped with a notice, except under CI
 //! (`CI` set, as `.ci/run` runs), where a skipped half would pass unseen: there it panics.
@@ -22,7 +23,9 @@ use std::{
 use sqlx::{AnyConnection, Connection};
 use tokio::{sync::oneshot, task::JoinHandle};
 
+pub mod certificates;
 pub mod fault_proxy;
+pub mod grpcurl;
 pub mod race;
 pub mod settings;
 pub mod tls_postgres;

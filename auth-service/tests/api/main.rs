@@ -7,6 +7,7 @@ mod accounts;
 mod database_tls;
 mod feed;
 mod frontends;
+mod grpc_tls;
 mod hardening;
 mod idempotency;
 mod import;

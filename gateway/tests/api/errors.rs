@@ -14,7 +14,7 @@ use serde_json::json;
 use service_kit::testing::TestDatabase;
 
 use crate::helpers::{
-    PASSWORD, Stack, expect, expect_detail, expect_status, spawn_stack, spawn_stack_on,
+    Hops, PASSWORD, Stack, expect, expect_detail, expect_status, spawn_stack, spawn_stack_on,
 };
 
 #[tokio::test]
@@ -106,7 +106,10 @@ async fn null_characters_are_field_errors_on_postgres() {
     ) else {
         return;
     };
-    null_characters_are_field_errors(spawn_stack_on([auth, inventory], |_| {}).await).await;
+    null_characters_are_field_errors(
+        spawn_stack_on([auth, inventory], Hops::Plaintext, |_| {}).await,
+    )
+    .await;
 }
 
 /// The route's own errors (a missing confirmation match) and the service's (password rules, a

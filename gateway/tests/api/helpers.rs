@@ -12,7 +12,8 @@ use inventory_service::cache::Products;
 use reqwest::{Method, RequestBuilder, Response, StatusCode, header};
 use serde_json::{Value, json};
 use service_kit::{
-    testing::{Running, TestDatabase},
+    testing::{Running, TestDatabase, certificates::TestCa},
+    tls::{ClientTls, ServerTls},
     verdicts::VerdictCache,
 };
 
@@ -65,36 +66,74 @@ pub async fn spawn_stack_with(configure: impl FnOnce(&mut gateway::Config)) -> S
         TestDatabase::of_chosen_backend().await,
         TestDatabase::of_chosen_backend().await,
     ];
-    spawn_stack_on(databases, configure).await
+    spawn_stack_on(databases, Hops::Plaintext, configure).await
 }
 
-/// The stack on the given auth and inventory databases (SQLite or PostgreSQL), with the
-/// gateway's configuration adjusted by `configure`.
+/// How the services of a stack reach each other.
+pub enum Hops<'a> {
+    Plaintext,
+    /// Every gRPC hop over TLS, each server requiring a client certificate: all signed by
+    /// this CA, one per service (`auth`, `inventory`, `gateway`), for `127.0.0.1`.
+    MutualTls(&'a TestCa),
+}
+
+impl Hops<'_> {
+    /// What the service `name` serves with.
+    fn server(&self, name: &str) -> Option<ServerTls> {
+        let Self::MutualTls(ca) = self else {
+            return None;
+        };
+        let (chain, key) = ca.issue(name);
+        Some(ServerTls::from_pem(chain, key, Some(ca.certificate())).expect("a certificate"))
+    }
+
+    /// What the service `name` trusts and presents as a client.
+    fn client(&self, name: &str) -> Option<ClientTls> {
+        let Self::MutualTls(ca) = self else {
+            return None;
+        };
+        Some(ClientTls::from_pem(ca.certificate(), Some(ca.issue(name))))
+    }
+
+    /// The URL of a server listening on `addr`.
+    fn url(&self, addr: std::net::SocketAddr) -> http::Uri {
+        let scheme = match self {
+            Self::Plaintext => "http",
+            Self::MutualTls(_) => "https",
+        };
+        format!("{scheme}://{addr}").parse().expect("a URL")
+    }
+}
+
+/// The stack on the given auth and inventory databases (SQLite or PostgreSQL), its services
+/// reaching each other over `hops`, with the gateway's configuration adjusted by `configure`.
 pub async fn spawn_stack_on(
     [auth_db, inventory_db]: [TestDatabase; 2],
+    hops: Hops<'_>,
     configure: impl FnOnce(&mut gateway::Config),
 ) -> Stack {
     service_kit::testing::init_logs();
     let mut servers = Vec::new();
-    let auth_config = auth_service::Config::for_tests(auth_db.url());
+    let mut auth_config = auth_service::Config::for_tests(auth_db.url());
+    auth_config.tls = hops.server("auth");
     let clock = ManualClock::new();
     let auth =
         auth_service::Application::build_with_clock(auth_config.clone(), Arc::new(clock.clone()))
             .await
             .expect("auth starts");
-    let auth_url: http::Uri = format!("http://{}", auth.local_addr()).parse().unwrap();
+    let auth_url = hops.url(auth.local_addr());
     servers.push(Running::spawn(|shutdown| async move {
         auth.run_until_stopped(shutdown).await.expect("auth runs");
     }));
 
-    let inventory_config =
+    let mut inventory_config =
         inventory_service::Config::for_tests(inventory_db.url(), auth_url.clone());
+    inventory_config.tls = hops.server("inventory");
+    inventory_config.auth_tls = hops.client("inventory");
     let inventory = inventory_service::Application::build(inventory_config.clone())
         .await
         .expect("inventory starts");
-    let inventory_url: http::Uri = format!("http://{}", inventory.local_addr())
-        .parse()
-        .unwrap();
+    let inventory_url = hops.url(inventory.local_addr());
     let inventory_verdicts = inventory.verdicts();
     let inventory_products = inventory.products();
     servers.push(Running::spawn(|shutdown| async move {
@@ -104,6 +143,11 @@ pub async fn spawn_stack_on(
             .expect("inventory runs");
     }));
 
+    let upstream_tls = hops.client("gateway");
+    let configure = |config: &mut gateway::Config| {
+        config.upstream_tls = upstream_tls;
+        configure(config);
+    };
     let (base, gateway, gateway_verdicts) =
         spawn_gateway(&auth_url, &inventory_url, configure).await;
     servers.push(gateway);

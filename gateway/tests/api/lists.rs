@@ -40,7 +40,12 @@ async fn twenty_thousand_products_with_long_descriptions_answer_200() {
         .await
         .expect("the products load");
 
-    let stack = spawn_stack_on([TestDatabase::sqlite(), inventory_db], |_| {}).await;
+    let stack = spawn_stack_on(
+        [TestDatabase::sqlite(), inventory_db],
+        Hops::Plaintext,
+        |_| {},
+    )
+    .await;
     let token = stack.clerk("reader").await;
     let all = stack.get("/api/inventory/", Some(&token)).await;
     let all = expect_status(all, StatusCode::OK).await;

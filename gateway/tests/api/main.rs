@@ -45,4 +45,5 @@ mod routes;
 mod seeds;
 mod sessions;
 mod throttling;
+mod transport;
 mod verdict_cache;

@@ -12,6 +12,8 @@ use std::{
 
 use tempfile::TempDir;
 
+use super::certificates::{self, run};
+
 /// The PostgreSQL user that owns the server's files when the test runs as root (`initdb`
 /// refuses root).
 const SERVER_USER: &str = "postgres";
@@ -121,27 +123,8 @@ fn server_programs() -> Option<PathBuf> {
 /// A CA (`{ca}.pem`, `{ca}.key`) and a certificate it signs for `localhost` and `127.0.0.1`
 /// (`{name}.pem`, `{name}.key`), in `dir`.
 fn make_certificates(dir: &Path, ca: &str, name: &str) {
-    let openssl = |args: &str| {
-        run(Command::new("openssl")
-            .current_dir(dir)
-            .args(args.split_whitespace()));
-    };
-    let key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-    openssl(&format!(
-        "req -x509 {key} -keyout {ca}.key -out {ca}.pem -days 2 -subj /CN=test-ca"
-    ));
-    openssl(&format!(
-        "req {key} -keyout {name}.key -out {name}.csr -subj /CN=localhost"
-    ));
-    std::fs::write(
-        dir.join("san.ext"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
-    )
-    .expect("the extension file");
-    openssl(&format!(
-        "x509 -req -in {name}.csr -CA {ca}.pem -CAkey {ca}.key -CAcreateserial -days 2 \
-         -extfile san.ext -out {name}.pem"
-    ));
+    certificates::make_ca(dir, ca);
+    certificates::issue(dir, ca, name, "DNS:localhost,IP:127.0.0.1");
     // PostgreSQL refuses a key others may read.
     run(Command::new("chmod")
         .arg("600")
@@ -171,17 +154,4 @@ fn as_server_user(program: &Path) -> Command {
     } else {
         Command::new(program)
     }
-}
-
-/// Runs `command`, panicking with its output if it fails.
-fn run(command: &mut Command) {
-    let output = command
-        .output()
-        .unwrap_or_else(|err| panic!("{command:?}: {err}"));
-    assert!(
-        output.status.success(),
-        "{command:?} failed: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
