@@ -87,6 +87,7 @@ impl super::PasswordHasher {
                 tracing::warn!(%err, "a password hash's cost could not be measured");
             }
         }
+        self.inner.memory.give_back();
     }
 }
 

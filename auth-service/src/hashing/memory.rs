@@ -35,12 +35,18 @@ impl WorkingMemory {
     /// Runs `work`, then gives back every buffer it left (memory needed once, at start-up).
     pub(super) fn unkept<T>(memory: &Self, work: impl FnOnce() -> T) -> T {
         let result = work();
-        memory
-            .free
+        memory.give_back();
+        result
+    }
+
+    /// Gives back every buffer kept: after the hashes of start-up, so that a server nobody has
+    /// logged in to yet holds none (one is `ARGON2_MEMORY_KIB`, 19 MiB by default, more than
+    /// the rest of an idle auth).
+    pub(super) fn give_back(&self) {
+        self.free
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
-        result
     }
 
     pub(super) fn with<T>(&self, work: impl FnOnce(&mut [Block]) -> T) -> T {

@@ -362,6 +362,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn learning_the_costs_at_start_up_keeps_no_working_memory() {
+        let hasher = cheap();
+        // The dummy's kind, checked in argon2's working memory.
+        hasher.learn_costs(Vec::new()).await;
+        assert!(
+            hasher.inner.costs.floor() > Duration::ZERO,
+            "a cost was learnt"
+        );
+        assert_eq!(hasher.inner.memory.kept(), 0, "an idle server holds none");
+    }
+
+    #[tokio::test]
     async fn an_unknown_user_never_verifies() {
         let hasher = cheap();
         let password = Password::parse("Password123").unwrap();
