@@ -5,9 +5,15 @@
 //! at start-up, so a missing file, a key that does not match its certificate or a CA that does
 //! not parse stops the program with the setting's name, not the first call.
 //!
+//! Under mutual TLS a caller is known by the identity its certificate carries: [`Identities`].
+//!
 //! The container's health probe asks its own server, which may present a certificate for no
 //! name the probe could verify (a pod's, a compose service's): [`ServerTls::probe_connector`]
 //! trusts exactly the certificate the server was given, nothing else.
+
+mod identity;
+
+pub use identity::Identities;
 
 use std::{fmt, path::Path, sync::Arc};
 
