@@ -10,7 +10,7 @@ use service_kit::{
     env::{self, ConfigError},
     grpc, program,
     telemetry::LogFormat,
-    tls::ServerTls,
+    tls::{Identities, ServerTls},
 };
 
 pub use frontends::TrustedFrontends;
@@ -56,10 +56,13 @@ pub struct Config {
     /// acknowledgement, or at most this long for a silent one (on PostgreSQL, a third longer
     /// for a replica that died). 0 turns caching off; set the same on every replica.
     pub verdict_cache_lease: Duration,
-    /// `TRUSTED_FRONTENDS`, default none: the callers (addresses or CIDRs, comma-separated)
-    /// whose `x-client-address` is believed, i.e. the gateways; any other caller's failed
-    /// logins are counted by its own address.
+    /// `TRUSTED_FRONTENDS`, default none: the callers (addresses or CIDRs, or identities under
+    /// mutual TLS; comma-separated) whose `x-client-address` is believed, i.e. the gateways;
+    /// any other caller's failed logins are counted by its own address.
     pub trusted_frontends: TrustedFrontends,
+    /// `REVOCATION_HOLDERS`, default none (any caller): under mutual TLS, the identities that
+    /// may open `WatchRevocations`, i.e. the verdict caches of inventory and the gateway.
+    pub revocation_holders: Identities,
     /// `TLS_CERT_FILE` and `TLS_KEY_FILE` (and `TLS_CLIENT_CA_FILE`), default none: the
     /// server then speaks TLS only (and requires client certificates from that CA).
     pub tls: Option<ServerTls>,
@@ -106,6 +109,25 @@ impl Config {
         )?;
         let database_url: DatabaseUrl =
             env::string_or("AUTH_DATABASE_URL", "sqlite://auth.db").into();
+        let tls = ServerTls::from_env()?;
+        let trusted_frontends: TrustedFrontends = env::parse_or("TRUSTED_FRONTENDS", "")?;
+        let revocation_holders: Identities = env::parse_or("REVOCATION_HOLDERS", "")?;
+        let certified = tls
+            .as_ref()
+            .is_some_and(ServerTls::requires_client_certificates);
+        for (name, identities) in [
+            ("REVOCATION_HOLDERS", &revocation_holders),
+            ("TRUSTED_FRONTENDS", trusted_frontends.names()),
+        ] {
+            if !identities.is_empty() && !certified {
+                return Err(ConfigError::new(
+                    name,
+                    identities.to_string(),
+                    "names identities, which only client certificates carry: set \
+                     TLS_CLIENT_CA_FILE (with TLS_CERT_FILE and TLS_KEY_FILE)",
+                ));
+            }
+        }
         Ok(Self {
             listen: env::parse_or("AUTH_LISTEN", "127.0.0.1:50051")?,
             verdict_cache_lease: Duration::from_millis(u64::from(env::parse_or::<u32>(
@@ -129,8 +151,9 @@ impl Config {
                 "3600",
             )?),
             idempotency_key_ttl: service_kit::idempotency::key_ttl_from_env()?,
-            trusted_frontends: env::parse_or("TRUSTED_FRONTENDS", "")?,
-            tls: ServerTls::from_env()?,
+            trusted_frontends,
+            revocation_holders,
+            tls,
             reflection: env::switch_or("GRPC_REFLECTION", true)?,
             log_format: env::parse_or("LOG_FORMAT", "plain")?,
             grpc: grpc::Limits::from_env()?,
@@ -161,6 +184,7 @@ impl Config {
             verdict_cache_lease: Duration::from_secs(3),
             // The tests play the gateway from loopback.
             trusted_frontends: TrustedFrontends::loopback(),
+            revocation_holders: Identities::default(),
             tls: None,
             reflection: true,
             log_format: LogFormat::Plain,

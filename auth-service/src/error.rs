@@ -35,6 +35,12 @@ pub enum AuthError {
     PermissionDenied,
     #[error("No User matches the given query.")]
     UserNotFound,
+    /// A caller whose client certificate names no identity in `REVOCATION_HOLDERS`.
+    #[error("Only the verdict caches named in REVOCATION_HOLDERS may watch revocations.")]
+    NotAHolder,
+    /// A call that needs the caller's identity came without a client certificate.
+    #[error("This call needs a client certificate naming the caller.")]
+    PeerUnidentified,
     /// Too many password hashes waiting already; the caller may retry after `retry_after`.
     #[error("Too many requests are being processed; try again later.")]
     Overloaded { retry_after: Duration },
@@ -131,6 +137,8 @@ impl From<AuthError> for Status {
                 Status::with_error_details(Code::ResourceExhausted, message, details)
             }
             AuthError::UserNotFound => Status::not_found(message),
+            AuthError::NotAHolder => Status::permission_denied(message),
+            AuthError::PeerUnidentified => Status::unauthenticated(message),
             AuthError::Overloaded { retry_after } => Status::with_error_details(
                 Code::Unavailable,
                 message,

@@ -15,7 +15,7 @@ use tonic::{server::NamedService, service::RoutesBuilder};
 use crate::{
     clock::{Clock, SystemClock},
     config::Config,
-    grpc::AuthApi,
+    grpc::{AuthApi, Peers},
     hashing::{HashingLimits, PasswordHasher},
     revocations::Revocations,
     service::{Accounts, IssuePolicy, LockoutPolicy},
@@ -64,7 +64,10 @@ impl Application {
         routes.add_service(grpc::RunToEnd(service_kit::with_message_limits!(
             AuthServiceServer::new(AuthApi::new(
                 accounts.clone(),
-                config.trusted_frontends.clone(),
+                Peers::new(
+                    config.trusted_frontends.clone(),
+                    config.revocation_holders.clone(),
+                ),
             )),
             limits
         )));

@@ -1,29 +1,44 @@
 //! `TRUSTED_FRONTENDS`: the callers whose `x-client-address` is believed. The gateway names the
 //! client it is calling for, so that failed logins are counted by the real client; a caller that
 //! is not a trusted front end could name any address (to dodge the per-address lockout, or to
-//! lock out an address of its choosing), so its own peer address is used instead. Until the
-//! services know each other by certificate, front ends are named by address or CIDR.
+//! lock out an address of its choosing), so its own peer address is used instead. Front ends
+//! are named by address or CIDR, or, under mutual TLS, by the identity their client
+//! certificate carries (`gateway`).
 
 use std::{net::IpAddr, str::FromStr};
 
-/// Addresses and networks, e.g. `10.0.0.5, 10.1.0.0/16, ::1`; empty trusts nobody.
+use service_kit::tls::Identities;
+
+/// Addresses, networks and identities, e.g. `10.0.0.5, 10.1.0.0/16, ::1, gateway`; empty
+/// trusts nobody.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrustedFrontends(Vec<(IpAddr, u8)>);
+pub struct TrustedFrontends {
+    networks: Vec<(IpAddr, u8)>,
+    names: Identities,
+}
 
 impl TrustedFrontends {
     /// Every loopback address: for tests, where the test itself plays the gateway.
     pub fn loopback() -> Self {
-        Self(vec![
-            (IpAddr::from([127, 0, 0, 0]), 8),
-            (IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]), 128),
-        ])
+        Self {
+            networks: vec![
+                (IpAddr::from([127, 0, 0, 0]), 8),
+                (IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]), 128),
+            ],
+            names: Identities::default(),
+        }
     }
 
     pub fn contains(&self, address: IpAddr) -> bool {
         let address = address.to_canonical();
-        self.0
+        self.networks
             .iter()
             .any(|&(network, bits)| within(address, network, bits))
+    }
+
+    /// The front ends named by identity, known by their client certificates.
+    pub fn names(&self) -> &Identities {
+        &self.names
     }
 }
 
@@ -45,8 +60,18 @@ impl FromStr for TrustedFrontends {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let mut entries = Vec::new();
+        let mut trusted = Self::default();
         for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            // A name has a letter; an address that does not parse stays an error.
+            let named = entry.parse::<IpAddr>().is_err()
+                && !entry.contains('/')
+                && entry.bytes().any(|byte| byte.is_ascii_alphabetic());
+            if named {
+                trusted.names.push(entry).map_err(|err| {
+                    format!("{err}: expected an IP address, a CIDR or a service identity")
+                })?;
+                continue;
+            }
             let (address, bits) = match entry.split_once('/') {
                 Some((address, bits)) => (address, Some(bits)),
                 None => (entry, None),
@@ -63,9 +88,9 @@ impl FromStr for TrustedFrontends {
                     .ok_or_else(|| format!("{entry:?}: a prefix length is 0 to {max}"))?,
                 None => max,
             };
-            entries.push((address.to_canonical(), bits));
+            trusted.networks.push((address.to_canonical(), bits));
         }
-        Ok(Self(entries))
+        Ok(trusted)
     }
 }
 
@@ -90,7 +115,11 @@ mod tests {
         }
         assert!(!TrustedFrontends::default().contains("127.0.0.1".parse().unwrap()));
         assert!("10.0.0.0/33".parse::<TrustedFrontends>().is_err());
-        assert!("gateway".parse::<TrustedFrontends>().is_err());
+        assert!("10.0.0.300".parse::<TrustedFrontends>().is_err());
+        assert!("gate way".parse::<TrustedFrontends>().is_err());
+        let named: TrustedFrontends = "gateway, 10.0.0.5".parse().unwrap();
+        assert!(!named.names().is_empty() && named.contains("10.0.0.5".parse().unwrap()));
+        assert!(!named.contains("127.0.0.1".parse().unwrap()));
         assert_eq!(
             "".parse::<TrustedFrontends>(),
             Ok(TrustedFrontends::default())

@@ -4,7 +4,7 @@
 //! ([`convert`]). The admin writes (CreateUser, UpdateUser, DeleteUser) run through
 //! [`Accounts::writes`], which applies one carrying an `idempotency-key` once.
 
-use std::{future::Future, net::IpAddr};
+use std::future::Future;
 
 use proto::{
     auth::v1::{self as pb, auth_service_server},
@@ -14,27 +14,26 @@ use service_kit::{idempotency::Keyed, validation::FieldErrors};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::{config::TrustedFrontends, domain::Principal, error::AuthError, service::Accounts};
+use crate::{domain::Principal, error::AuthError, service::Accounts};
 
 mod convert;
 mod parse;
+mod peers;
 
 pub(crate) use convert::user_to_proto;
 use convert::{issued_to_proto, kind_from_proto, kind_to_proto};
 use parse::{AccountParts, parsed};
+pub use peers::Peers;
 
 pub struct AuthApi {
     accounts: Accounts,
-    /// `TRUSTED_FRONTENDS`: whose `x-client-address` is believed.
-    frontends: TrustedFrontends,
+    /// Whose `x-client-address` is believed, and who may hold a verdict cache.
+    peers: Peers,
 }
 
 impl AuthApi {
-    pub fn new(accounts: Accounts, frontends: TrustedFrontends) -> Self {
-        Self {
-            accounts,
-            frontends,
-        }
+    pub fn new(accounts: Accounts, peers: Peers) -> Self {
+        Self { accounts, peers }
     }
 
     /// The caller, from `authorization: Token|Bearer|Session <key>`. Any other scheme is no
@@ -52,23 +51,6 @@ impl AuthApi {
 }
 
 type Reply<T> = Result<Response<T>, Status>;
-
-impl AuthApi {
-    /// The client an attempt comes from: the address a trusted front end (the gateway) names,
-    /// else the caller's own peer.
-    fn client_address<T>(&self, request: &Request<T>) -> Option<IpAddr> {
-        let peer = request.remote_addr().map(|addr| addr.ip());
-        if !peer.is_some_and(|peer| self.frontends.contains(peer)) {
-            return peer;
-        }
-        request
-            .metadata()
-            .get(credentials::CLIENT_ADDRESS_KEY)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse().ok())
-            .or(peer)
-    }
-}
 
 impl AuthApi {
     /// Register's dry run: every field error, duplicates included, or OK with nothing created.
@@ -107,6 +89,7 @@ impl auth_service_server::AuthService for AuthApi {
         &self,
         request: Request<Streaming<pb::WatchRequest>>,
     ) -> Reply<Self::WatchRevocationsStream> {
+        self.peers.may_hold(&request)?;
         // Small: a holder that does not read its events should not have many queued for it.
         let (out, events) = tokio::sync::mpsc::channel(16);
         let hub = self.accounts.revocations().clone();
@@ -132,7 +115,7 @@ impl auth_service_server::AuthService for AuthApi {
 
     #[tracing::instrument(skip_all)]
     async fn login(&self, request: Request<pb::LoginRequest>) -> Reply<pb::LoginResponse> {
-        let client = self.client_address(&request);
+        let client = self.peers.client_address(&request);
         let login = parse::login(request.into_inner(), client)?;
         let outcome = self.accounts.login(login).await?;
         Ok(Response::new(pb::LoginResponse {
@@ -195,7 +178,7 @@ impl auth_service_server::AuthService for AuthApi {
         &self,
         request: Request<pb::ChangePasswordRequest>,
     ) -> Reply<pb::ChangePasswordResponse> {
-        let client = self.client_address(&request);
+        let client = self.peers.client_address(&request);
         let (principal, request) = self.caller(request).await?;
         let (old, new) = parse::password_change(request)?;
         self.accounts
