@@ -3,7 +3,8 @@
 //! and calls it, while `-plaintext` and a client trusting another CA fail. Given a client CA
 //! (`TLS_CLIENT_CA_FILE`) it also requires a certificate that CA signed. The container's probe
 //! (`auth-service healthcheck`) passes over TLS, and a setting that names a file that is
-//! missing or does not parse stops the program with its name.
+//! missing or does not parse, or identities without client certificates to carry them, stops
+//! the program with its name.
 
 use std::net::SocketAddr;
 
@@ -169,7 +170,7 @@ fn a_tls_setting_that_cannot_be_used_stops_the_program_with_its_name() {
     let other = TestCa::new();
     other.issue("auth");
     let other_key = other.path("auth.key").to_str().unwrap().to_owned();
-    let cases: [(&[(&str, &str)], &str); 5] = [
+    let cases: [(&[(&str, &str)], &str); 7] = [
         (
             &[
                 ("TLS_CERT_FILE", "/nowhere/auth.pem"),
@@ -199,6 +200,16 @@ fn a_tls_setting_that_cannot_be_used_stops_the_program_with_its_name() {
                 ("TLS_CLIENT_CA_FILE", not_pem),
             ],
             "TLS_CLIENT_CA_FILE",
+        ),
+        // Identities are known from client certificates only.
+        (&[("REVOCATION_HOLDERS", "gateway")], "REVOCATION_HOLDERS"),
+        (
+            &[
+                ("TLS_CERT_FILE", &path("auth.pem")),
+                ("TLS_KEY_FILE", &path("auth.key")),
+                ("TRUSTED_FRONTENDS", "10.0.0.5, gateway"),
+            ],
+            "TRUSTED_FRONTENDS",
         ),
     ];
     for (settings, named) in cases {

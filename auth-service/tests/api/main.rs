@@ -10,6 +10,7 @@ mod frontends;
 mod grpc_tls;
 mod hardening;
 mod idempotency;
+mod identities;
 mod import;
 mod import_collisions;
 mod lockout;

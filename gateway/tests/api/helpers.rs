@@ -73,7 +73,9 @@ pub async fn spawn_stack_with(configure: impl FnOnce(&mut gateway::Config)) -> S
 pub enum Hops<'a> {
     Plaintext,
     /// Every gRPC hop over TLS, each server requiring a client certificate: all signed by
-    /// this CA, one per service (`auth`, `inventory`, `gateway`), for `127.0.0.1`.
+    /// this CA, one per service (`auth`, `inventory`, `gateway`), for `127.0.0.1`. Auth knows
+    /// the others by them: `gateway` and `inventory` hold verdict caches, and `gateway` is the
+    /// front end whose `x-client-address` it believes.
     MutualTls(&'a TestCa),
 }
 
@@ -116,6 +118,10 @@ pub async fn spawn_stack_on(
     let mut servers = Vec::new();
     let mut auth_config = auth_service::Config::for_tests(auth_db.url());
     auth_config.tls = hops.server("auth");
+    if let Hops::MutualTls(_) = hops {
+        auth_config.revocation_holders = "gateway, inventory".parse().expect("identities");
+        auth_config.trusted_frontends = "gateway".parse().expect("an identity");
+    }
     let clock = ManualClock::new();
     let auth =
         auth_service::Application::build_with_clock(auth_config.clone(), Arc::new(clock.clone()))

@@ -1,8 +1,10 @@
 //! Every gRPC hop over mutual TLS (`https://` upstreams, `TLS_CA_FILE`, the client certificate
 //! and each server's `TLS_CLIENT_CA_FILE`): the gateway reaches auth and inventory, inventory
 //! reaches auth, each verifying the server against the CA and presenting its own certificate,
-//! and the API answers as over plaintext. A gateway that cannot be verified by the services, or
-//! cannot verify them, serves no protected data: its calls fail closed.
+//! and the API answers as over plaintext; both verdict caches hold their leases as the
+//! identities auth lists. A gateway that cannot be verified by the services, or cannot verify
+//! them, serves no protected data: its calls fail closed. One with a good certificate for
+//! another identity is served, but holds no verdict cache.
 
 use reqwest::StatusCode;
 use service_kit::{
@@ -10,7 +12,18 @@ use service_kit::{
     tls::ClientTls,
 };
 
-use crate::helpers::{Hops, expect_status, spawn_stack_on};
+use crate::helpers::{Hops, expect_status, spawn_gateway, spawn_stack_on};
+
+/// Whether `condition` holds within a second.
+async fn eventually(condition: impl Fn() -> bool) -> bool {
+    for _ in 0..100 {
+        if condition() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    false
+}
 
 #[tokio::test]
 async fn every_hop_over_mutual_tls_serves_the_api_and_strangers_nothing() {
@@ -21,6 +34,20 @@ async fn every_hop_over_mutual_tls_serves_the_api_and_strangers_nothing() {
     expect_status(stack.get("/api/me/", Some(&token)).await, StatusCode::OK).await;
     let inventory = stack.get("/api/inventory/", Some(&token)).await;
     expect_status(inventory, StatusCode::OK).await;
+    let holding = || stack.gateway_verdicts.is_trusted() && stack.inventory_verdicts.is_trusted();
+    assert!(eventually(holding).await, "the verdict caches hold leases");
+
+    // Another identity, certified by the CA: served, but no cache holder.
+    let stranger = ClientTls::from_pem(ca.certificate(), Some(ca.issue("stranger")));
+    let (other, _running, verdicts) =
+        spawn_gateway(&stack.auth_url, &stack.inventory_url, |config| {
+            config.upstream_tls = Some(stranger);
+        })
+        .await;
+    let me = stack.get_at(&other, "/api/me/", Some(&token)).await;
+    expect_status(me, StatusCode::OK).await;
+    let held = eventually(|| verdicts.is_trusted()).await;
+    assert!(!held, "a gateway of another identity held a verdict cache");
 
     let inventory_url = stack.inventory_url.to_string();
     let stranger = TestCa::new();
