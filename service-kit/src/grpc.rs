@@ -312,7 +312,9 @@ pub async fn probe_health(
     let connected = match tls {
         None => endpoint.connect().await,
         Some(tls) => {
-            let connector = tls.probe_connector()?;
+            let mut config = tls.probe_client_config()?;
+            config.alpn_protocols = vec![b"h2".to_vec()];
+            let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
             let name = rustls::pki_types::ServerName::IpAddress(target.ip().into());
             let connect = tower::service_fn(move |_: http::Uri| {
                 let (connector, name) = (connector.clone(), name.clone());

@@ -128,19 +128,14 @@ impl ServerTls {
             })
     }
 
-    /// A TLS connector for the health probe: it trusts this server's own certificate alone
-    /// (whatever names it carries), and presents it as its client certificate when the server
-    /// requires one (the certificates of this workspace's services are made for both uses).
-    pub(crate) fn probe_connector(&self) -> Result<tokio_rustls::TlsConnector, String> {
-        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&self.chain)
-            .collect::<Result<_, _>>()
-            .map_err(|err| err.to_string())?;
+    /// A TLS client configuration for the health probe: it trusts this server's own
+    /// certificate alone (whatever names it carries), and presents it as its client certificate
+    /// when the server requires one (the certificates of this workspace's services are made for
+    /// both uses). No ALPN: the probe sets its protocol.
+    pub fn probe_client_config(&self) -> Result<rustls::ClientConfig, String> {
+        let chain = self.chain()?;
         let leaf = chain.first().ok_or("no certificate")?.clone();
-        // ring, as tonic's `tls-ring` and sqlx's `tls-rustls-ring` use: one provider in the
-        // build (rustls deprecates it for lacking post-quantum key exchange; this connection
-        // is the probe's, on the host's loopback).
-        #[allow(deprecated)]
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = provider();
         let verifier = ItsOwnCertificate {
             leaf,
             algorithms: provider.signature_verification_algorithms,
@@ -150,17 +145,62 @@ impl ServerTls {
             .map_err(|err| err.to_string())?
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(verifier));
-        let mut config = if self.client_ca.is_some() {
-            let key = PrivateKeyDer::from_pem_slice(&self.key).map_err(|err| err.to_string())?;
+        if self.client_ca.is_some() {
             builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|err| err.to_string())?
+                .with_client_auth_cert(chain, self.key()?)
+                .map_err(|err| err.to_string())
         } else {
-            builder.with_no_client_auth()
-        };
-        config.alpn_protocols = vec![b"h2".to_vec()];
-        Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+            Ok(builder.with_no_client_auth())
+        }
     }
+
+    /// A rustls server configuration, for a server that is not tonic's (the gateway's HTTPS):
+    /// this chain and key, and client certificates required from the client CA when there is
+    /// one. No ALPN: the server sets its protocols.
+    pub fn server_config(&self) -> Result<rustls::ServerConfig, String> {
+        let provider = provider();
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|err| err.to_string())?;
+        let builder = match &self.client_ca {
+            Some(ca) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for certificate in CertificateDer::pem_slice_iter(ca) {
+                    let certificate = certificate.map_err(|err| err.to_string())?;
+                    roots.add(certificate).map_err(|err| err.to_string())?;
+                }
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    roots.into(),
+                    provider,
+                )
+                .build()
+                .map_err(|err| err.to_string())?;
+                builder.with_client_cert_verifier(verifier)
+            }
+            None => builder.with_no_client_auth(),
+        };
+        builder
+            .with_single_cert(self.chain()?, self.key()?)
+            .map_err(|err| err.to_string())
+    }
+
+    fn chain(&self) -> Result<Vec<CertificateDer<'static>>, String> {
+        CertificateDer::pem_slice_iter(&self.chain)
+            .collect::<Result<_, _>>()
+            .map_err(|err| err.to_string())
+    }
+
+    fn key(&self) -> Result<PrivateKeyDer<'static>, String> {
+        PrivateKeyDer::from_pem_slice(&self.key).map_err(|err| err.to_string())
+    }
+}
+
+/// ring, as tonic's `tls-ring` and sqlx's `tls-rustls-ring` use: one provider in the build.
+/// (rustls deprecates it for lacking post-quantum key exchange; aws-lc-rs, which has it, needs a
+/// C toolchain and CMake to build.)
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    #[allow(deprecated)]
+    Arc::new(rustls::crypto::ring::default_provider())
 }
 
 /// The CA bundle a client verifies its `https://` upstreams against, and the certificate it
