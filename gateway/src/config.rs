@@ -13,7 +13,7 @@ use service_kit::{
     env::{self, ConfigError},
     program,
     telemetry::LogFormat,
-    tls::ClientTls,
+    tls::{ClientTls, ServerTls},
     upstream::{self, Targets},
 };
 
@@ -22,6 +22,9 @@ use service_kit::{
 pub struct Config {
     /// Where the HTTP API listens (`GATEWAY_LISTEN`). Port 0 picks a free port (tests).
     pub listen: SocketAddr,
+    /// HTTPS (`TLS_CERT_FILE`, `TLS_KEY_FILE`, and `TLS_CLIENT_CA_FILE` to require client
+    /// certificates), HTTP/2 offered beside HTTP/1.1; default none: plain HTTP.
+    pub tls: Option<ServerTls>,
     /// The auth service's replicas (`AUTH_URL`): one `http://host:port` or several,
     /// comma-separated; a name stands for every address it resolves to.
     pub auth_url: Targets,
@@ -82,6 +85,7 @@ impl Config {
         upstream::check_tls("INVENTORY_URL", &inventory_url, upstream_tls.as_ref())?;
         Ok(Self {
             listen: env::parse_or("GATEWAY_LISTEN", "127.0.0.1:8000")?,
+            tls: ServerTls::from_env()?,
             auth_url,
             inventory_url,
             upstream_tls,
@@ -112,6 +116,7 @@ impl Config {
     pub fn for_tests(auth_url: http::Uri, inventory_url: http::Uri) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls: None,
             auth_url: auth_url.to_string().parse().expect("an http:// URL"),
             inventory_url: inventory_url.to_string().parse().expect("an http:// URL"),
             upstream_tls: None,

@@ -19,9 +19,16 @@
 //! hyper's own `header_read_timeout` is not used: it starts when the connection becomes ready
 //! for the next request, so on a keep-alive connection it would count the idle wait as header
 //! time and the two limits could not differ.
+//!
+//! Given a TLS acceptor (HTTPS), a connection's handshake must end within the header timeout,
+//! and the protocol it agreed on (ALPN) decides HTTP/2 or HTTP/1.1 ([`served`]); an HTTP/2
+//! connection is busy while any of its streams is being answered.
 
 mod activity;
+mod served;
 mod slots;
+
+pub(crate) use served::ALPN;
 
 use std::{convert::Infallible, future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -30,17 +37,18 @@ use axum::{
     extract::{ConnectInfo, Request},
     response::Response,
 };
-use hyper::{body::Incoming, server::conn::http1};
-use hyper_util::rt::TokioIo;
+use hyper::body::Incoming;
 use tokio::{
     net::{TcpListener, TcpStream},
     sync::{mpsc, watch},
     time::Instant,
 };
+use tokio_rustls::TlsAcceptor;
 use tower::{Service, ServiceExt};
 
 use self::{
     activity::{Activity, Answer, Watched},
+    served::Served,
     slots::{Full, Slot, Slots},
 };
 
@@ -67,10 +75,12 @@ const OVER_CAPACITY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
 content-type: application/json\r\ncontent-length: 62\r\nconnection: close\r\n\r\n\
 {\"detail\":\"Service temporarily unavailable, try again later.\"}";
 
-/// Serves `app` on `listener` until `shutdown` resolves; then stops accepting, lets every
-/// connection finish the request it is answering, and returns when all are closed.
+/// Serves `app` on `listener` (over TLS when given `tls`) until `shutdown` resolves; then stops
+/// accepting, lets every connection finish the request it is answering, and returns when all
+/// are closed.
 pub async fn serve<S>(
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     app: S,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
@@ -118,6 +128,7 @@ pub async fn serve<S>(
                 slot,
                 open: open.clone(),
             },
+            tls.clone(),
             app.clone(),
             stopping.clone(),
         ));
@@ -154,8 +165,12 @@ async fn accept_failed(err: io::Error) {
 
 /// Serves one connection until the client closes it, its timer runs out, its slot is given to
 /// another, or shutdown has let its last request finish.
-async fn connection<S>(accepted: Accepted, app: S, mut stopping: watch::Receiver<()>)
-where
+async fn connection<S>(
+    accepted: Accepted,
+    tls: Option<TlsAcceptor>,
+    app: S,
+    mut stopping: watch::Receiver<()>,
+) where
     S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send,
 {
@@ -166,10 +181,6 @@ where
         slot: _slot,
         open: _open,
     } = accepted;
-    let io = TokioIo::new(Watched {
-        stream,
-        activity: activity.clone(),
-    });
     let on_request = activity.clone();
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
         on_request.busy();
@@ -182,19 +193,50 @@ where
             Ok::<_, Infallible>(response.map(|body| Answer { body, activity }))
         }
     });
-    let mut served = std::pin::pin!(http1::Builder::new().serve_connection(io, service));
+    let mut served = match tls {
+        None => Served::http1(
+            Watched {
+                stream,
+                activity: activity.clone(),
+            },
+            service,
+        ),
+        Some(tls) => {
+            let deadline = activity.deadline();
+            let handshake = tokio::select! {
+                handshake = tls.accept(stream) => handshake,
+                () = sleep_until(deadline) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            match handshake {
+                Ok(stream) => Served::over_tls(
+                    Watched {
+                        stream,
+                        activity: activity.clone(),
+                    },
+                    service,
+                ),
+                Err(err) => {
+                    tracing::debug!(%peer, %err, "TLS handshake failed");
+                    return;
+                }
+            }
+        }
+    };
     let mut draining = false;
     loop {
         // Checked here, where the socket is read, so no request can begin in between: hyper
         // closes the idle connection at once.
         if !draining && activity.is_evicted_and_idle() {
             tracing::debug!(%peer, "idle connection closed to make room for a new one");
-            served.as_mut().graceful_shutdown();
+            served.graceful_shutdown();
             draining = true;
         }
         let deadline = activity.deadline();
         tokio::select! {
-            result = served.as_mut() => {
+            result = &mut served => {
                 if let Err(err) = result {
                     tracing::debug!(%peer, %err, "connection ended with an error");
                 }
@@ -211,7 +253,7 @@ where
             changed = stopping.changed(), if !draining => {
                 // Closes an idle connection now, a busy one after its answer.
                 let _ = changed;
-                served.as_mut().graceful_shutdown();
+                served.graceful_shutdown();
                 draining = true;
             }
         }

@@ -120,18 +120,21 @@ fn domain_of(host: &str) -> Option<String> {
 pub const ANY_HOST: [&str; 3] = ["/healthz/", "/readyz/", "/metrics/"];
 
 /// Middleware: Django's 400 for a request whose `Host` is missing, malformed or not allowed
-/// (but for the [`ANY_HOST`] paths); otherwise the host goes on as [`RequestHost`].
+/// (but for the [`ANY_HOST`] paths); otherwise the host goes on as [`RequestHost`]. An HTTP/2
+/// request names its host in `:authority` (the URI's), and may send no `Host` at all.
 pub async fn check(
     State(allowed): State<std::sync::Arc<AllowedHosts>>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|value| value.to_str().ok())
-        .filter(|host| allowed.allows(host))
-        .map(str::to_owned);
+    let named = match request.headers().get(header::HOST) {
+        Some(value) => value.to_str().ok(),
+        None => request
+            .uri()
+            .authority()
+            .map(|authority| authority.as_str()),
+    };
+    let host = named.filter(|host| allowed.allows(host)).map(str::to_owned);
     match host {
         Some(host) => {
             request.extensions_mut().insert(RequestHost(host));

@@ -17,7 +17,12 @@ enum Command {
 async fn run(command: Command, config: Config) -> Result<(), String> {
     match command {
         Command::Healthcheck => {
-            probe_health(config.listen, config.allowed_hosts.an_allowed_host()).await
+            probe_health(
+                config.listen,
+                config.allowed_hosts.an_allowed_host(),
+                config.tls.as_ref(),
+            )
+            .await
         }
     }
 }

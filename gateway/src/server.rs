@@ -11,14 +11,17 @@ use axum::{
     middleware::{self, Next},
     response::{IntoResponse, Response},
 };
+use rustls::pki_types::ServerName;
 use service_kit::{
     listener::{self, BindError},
     program::{Server, Stop},
+    tls::ServerTls,
 };
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     net::{TcpListener, TcpStream},
 };
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tower::Layer;
 use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 
@@ -40,19 +43,31 @@ use crate::{
 pub enum StartupError {
     #[error(transparent)]
     Bind(#[from] BindError),
+    #[error("cannot serve HTTPS with TLS_CERT_FILE and TLS_KEY_FILE: {0}")]
+    Tls(String),
 }
 
 /// The router with every layer, as connections are served it.
 type App = NormalizePath<Router>;
 
 /// A bound, ready-to-run gateway.
-#[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
+    /// HTTPS, when the gateway was given a certificate.
+    tls: Option<TlsAcceptor>,
     local_addr: SocketAddr,
     app: App,
     connections: connections::Limits,
     verdicts: service_kit::verdicts::VerdictCache,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("local_addr", &self.local_addr)
+            .field("https", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Application {
@@ -69,6 +84,7 @@ impl Server for Application {
     /// Binds `config.listen` and builds the router. The services need not be up: their
     /// channels connect on first use.
     async fn build(config: Config) -> Result<Self, StartupError> {
+        let tls = config.tls.as_ref().map(acceptor).transpose()?;
         let (listener, local_addr) = listener::bind(config.listen).await?;
         let metrics = Arc::new(Metrics::default());
         let throttle = Arc::new(Throttle::new(config.auth_rate));
@@ -77,7 +93,8 @@ impl Server for Application {
         let proxies = Proxies {
             trusted: config.trusted_proxies,
             count: config.num_proxies,
-            always_secure: config.session_cookie_secure,
+            // Served over HTTPS, every request is secure (cookies, links).
+            always_secure: config.session_cookie_secure || tls.is_some(),
         };
         let origins = Arc::new(config.csrf_trusted_origins);
         // Every layer that wraps the whole router, here; the throttle, which wraps only the
@@ -104,6 +121,7 @@ impl Server for Application {
         let app = NormalizePathLayer::append_trailing_slash().layer(router);
         Ok(Self {
             listener,
+            tls,
             local_addr,
             app,
             connections: config.connections,
@@ -118,9 +136,23 @@ impl Server for Application {
     /// Drains the requests in flight when `shutdown` resolves.
     async fn run_until_stopped(self, shutdown: impl Stop) -> Result<(), StartupError> {
         tracing::info!(address = %self.local_addr, "gateway listening");
-        connections::serve(self.listener, self.app, self.connections, shutdown).await;
+        connections::serve(
+            self.listener,
+            self.tls,
+            self.app,
+            self.connections,
+            shutdown,
+        )
+        .await;
         Ok(())
     }
+}
+
+/// The TLS acceptor of HTTPS: HTTP/2 offered first, HTTP/1.1 beside it.
+fn acceptor(tls: &ServerTls) -> Result<TlsAcceptor, StartupError> {
+    let mut config = tls.server_config().map_err(StartupError::Tls)?;
+    config.alpn_protocols = connections::ALPN.iter().map(|p| p.to_vec()).collect();
+    Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 /// Answers 504 for a request still unanswered after `timeout` (reading its body included), so
@@ -138,19 +170,31 @@ async fn request_deadline(
 
 /// Asks the gateway listening on `listen` (this host) for `GET /healthz` with `Host: host`
 /// (one `ALLOWED_HOSTS` lets through): what a container's health check runs, since the runtime
-/// image has no curl.
-pub async fn probe_health(listen: SocketAddr, host: &str) -> Result<(), String> {
+/// image has no curl. Over HTTPS when the gateway serves it (`tls`), trusting the gateway's own
+/// certificate.
+pub async fn probe_health(
+    listen: SocketAddr,
+    host: &str,
+    tls: Option<&ServerTls>,
+) -> Result<(), String> {
     let mut target = listen;
     if target.ip().is_unspecified() {
         target.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
+    let connector = match tls {
+        Some(tls) => Some(TlsConnector::from(Arc::new(tls.probe_client_config()?))),
+        None => None,
+    };
     let exchange = async {
-        let mut stream = TcpStream::connect(target).await?;
+        let stream = TcpStream::connect(target).await?;
         let request = format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await?;
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await?;
-        Ok::<_, io::Error>(response)
+        match connector {
+            Some(connector) => {
+                let name = ServerName::IpAddress(target.ip().into());
+                exchange(connector.connect(name, stream).await?, &request).await
+            }
+            None => exchange(stream, &request).await,
+        }
     };
     let response = tokio::time::timeout(std::time::Duration::from_secs(2), exchange)
         .await
@@ -165,4 +209,15 @@ pub async fn probe_health(listen: SocketAddr, host: &str) -> Result<(), String> 
             String::from_utf8_lossy(status_line)
         ))
     }
+}
+
+/// Sends `request` on `stream` and reads the answer to its end.
+async fn exchange(
+    mut stream: impl AsyncRead + AsyncWrite + Unpin,
+    request: &str,
+) -> io::Result<Vec<u8>> {
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await?;
+    Ok(response)
 }

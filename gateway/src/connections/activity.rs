@@ -16,7 +16,6 @@ use axum::body::{Body, Bytes};
 use http_body::{Frame, SizeHint};
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
-    net::TcpStream,
     sync::Notify,
     time::Instant,
 };
@@ -26,9 +25,16 @@ use super::Limits;
 /// Which part of the request cycle a connection is in, and since when.
 #[derive(Debug, Clone, Copy)]
 enum State {
-    Head { since: Instant },
-    Busy,
-    Idle { since: Instant },
+    Head {
+        since: Instant,
+    },
+    /// `answering` requests at once: one on HTTP/1.1, any number of streams on HTTP/2.
+    Busy {
+        answering: u32,
+    },
+    Idle {
+        since: Instant,
+    },
 }
 
 /// The state of one connection, shared by its socket, its service, its timer and the slots.
@@ -86,15 +92,24 @@ impl Activity {
 
     /// A whole head is in and the request is being answered.
     pub(super) fn busy(&self) {
-        self.set(|_| Some(State::Busy));
+        self.set(|state| match state {
+            State::Busy { answering } => Some(State::Busy {
+                answering: answering.saturating_add(1),
+            }),
+            _ => Some(State::Busy { answering: 1 }),
+        });
     }
 
-    /// The answer has been handed to the connection: wait for the next request.
+    /// An answer has been handed to the connection: once none is being answered, wait for the
+    /// next request.
     pub(super) fn answered(&self) {
-        self.set(|_| {
-            Some(State::Idle {
+        self.set(|state| match state {
+            State::Busy { answering } if answering > 1 => Some(State::Busy {
+                answering: answering - 1,
+            }),
+            _ => Some(State::Idle {
                 since: Instant::now(),
-            })
+            }),
         });
     }
 
@@ -130,19 +145,19 @@ impl Activity {
     pub(super) fn deadline(&self) -> Option<Instant> {
         match *self.state() {
             State::Head { since } => Some(since + self.limits.header_timeout),
-            State::Busy => None,
+            State::Busy { .. } => None,
             State::Idle { since } => Some(since + self.limits.idle_timeout),
         }
     }
 }
 
-/// The socket, telling [`Activity`] when bytes arrive.
-pub(super) struct Watched {
-    pub(super) stream: TcpStream,
+/// The socket (or the TLS stream over it), telling [`Activity`] when bytes arrive.
+pub(super) struct Watched<S> {
+    pub(super) stream: S,
     pub(super) activity: Arc<Activity>,
 }
 
-impl AsyncRead for Watched {
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -158,7 +173,7 @@ impl AsyncRead for Watched {
     }
 }
 
-impl AsyncWrite for Watched {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -218,5 +233,35 @@ impl http_body::Body for Answer {
 impl Drop for Answer {
     fn drop(&mut self) {
         self.activity.answered();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits {
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 8,
+            max_connections_per_client: 8,
+        }
+    }
+
+    /// An HTTP/2 connection answers several streams at once: it is idle (its timer running, its
+    /// slot up for eviction) only once the last of them is answered.
+    #[test]
+    fn a_connection_is_idle_only_once_every_answer_is_sent() {
+        let activity = Activity::new(limits());
+        activity.busy();
+        activity.busy();
+        activity.answered();
+        assert_eq!(activity.deadline(), None, "one stream is still being answered");
+        assert!(!activity.evict_if_idle());
+        activity.answered();
+        assert!(activity.deadline().is_some() && activity.idle_since().is_some());
     }
 }
