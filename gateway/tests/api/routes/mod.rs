@@ -11,6 +11,7 @@
 //! - `proxies`: the client and the scheme behind trusted proxies (throttle, lockout address,
 //!   `Secure` cookies, links), and the probes that answer any `Host`.
 //! - `cors`: CORS for listed origins only, preflights answered before any route.
+//! - `https`: HTTPS (HTTP/1.1 and HTTP/2) with curl, and the probe over it.
 //! - `sessions`: who may open a cookie session, an exact CSRF match, `Secure` cookies.
 //! - `throttling`: the per-IP limit on the routes that check a password.
 //! - `connections`: header, idle and request timeouts and the connection caps (the idlest
@@ -20,6 +21,7 @@ mod connections;
 mod cors;
 mod errors;
 mod faults;
+mod https;
 mod operations;
 mod proxies;
 mod refusals;

@@ -55,7 +55,7 @@ async fn health_readiness_and_metrics() {
     )
     .await;
     let addr = stack.base.trim_start_matches("http://").parse().unwrap();
-    gateway::server::probe_health(addr, "localhost")
+    gateway::server::probe_health(addr, "localhost", None)
         .await
         .expect("the container probe passes");
     expect(
