@@ -12,6 +12,7 @@
 //!   `Secure` cookies, links), and the probes that answer any `Host`.
 //! - `cors`: CORS for listed origins only, preflights answered before any route.
 //! - `https`: HTTPS (HTTP/1.1 and HTTP/2) with curl, and the probe over it.
+//! - `nginx`: the login throttle behind a real nginx, one bucket per client.
 //! - `sessions`: who may open a cookie session, an exact CSRF match, `Secure` cookies.
 //! - `throttling`: the per-IP limit on the routes that check a password.
 //! - `connections`: header, idle and request timeouts and the connection caps (the idlest
@@ -22,6 +23,7 @@ mod cors;
 mod errors;
 mod faults;
 mod https;
+mod nginx;
 mod operations;
 mod proxies;
 mod refusals;
