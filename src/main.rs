@@ -5,13 +5,16 @@
 //! service remains its own binary for real deployments.
 //!
 //! `cargo run --release -- createsuperuser --username NAME [--email ADDRESS]` creates the first
-//! admin in the same database.
+//! admin in the same database; `cargo run --release -- certs DIR` makes a CA and the services'
+//! certificates for mutual TLS between the separate binaries.
 
 use std::{
     future::Future,
     path::{Path, PathBuf},
     process::ExitCode,
 };
+
+mod certs;
 
 use auth_service::bootstrap::{CreateSuperuserArgs, createsuperuser_command};
 use clap::Subcommand;
@@ -23,6 +26,12 @@ use tokio::sync::watch;
 
 #[derive(Subcommand)]
 enum Command {
+    /// Make a CA (ca.pem) and a certificate and key for each service (auth-service.pem,
+    /// auth-service.key, ...) in DIR, for mutual TLS between the services. Overwrites nothing.
+    Certs {
+        /// The folder to write them to (created if missing).
+        dir: PathBuf,
+    },
     /// Create a user with role ADMIN, is_staff and is_superuser in the stack's auth database.
     /// The password comes from AUTH_SUPERUSER_PASSWORD, else from standard input.
     Createsuperuser(CreateSuperuserArgs),
@@ -34,6 +43,11 @@ async fn main() -> ExitCode {
         .about("Runs the auth service, the inventory service and the gateway together");
     let outcome = match program::parse_command(program) {
         None => run().await,
+        Some(Command::Certs { dir }) => certs::make(&dir).map(|files| {
+            for file in files {
+                println!("{}", file.display());
+            }
+        }),
         Some(Command::Createsuperuser(args)) => {
             match data_dir().and_then(|data| auth_config(&data)) {
                 Ok(config) => createsuperuser_command(&config, &args).await,
