@@ -19,6 +19,8 @@ use service_kit::{
     tls::ServerTls,
 };
 
+use crate::helpers::run;
+
 /// The service on SQLite, serving with `tls`: its address.
 async fn serve_with(tls: ServerTls, db: &TestDatabase) -> (SocketAddr, Running) {
     let mut config = Config::for_tests(db.url());
@@ -26,13 +28,7 @@ async fn serve_with(tls: ServerTls, db: &TestDatabase) -> (SocketAddr, Running) 
     let app = Application::build(config)
         .await
         .expect("the service starts");
-    let addr = app.local_addr();
-    let server = Running::spawn(|shutdown| async move {
-        app.run_until_stopped(shutdown)
-            .await
-            .expect("the server runs");
-    });
-    (addr, server)
+    (app.local_addr(), run(app))
 }
 
 /// grpcurl's exit status and what it printed; run off the runtime, which serves the server.

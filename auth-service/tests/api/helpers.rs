@@ -34,11 +34,7 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
         .await
         .expect("the service starts");
     let addr = app.local_addr();
-    let server = Running::spawn(|shutdown| async move {
-        app.run_until_stopped(shutdown)
-            .await
-            .expect("the server runs");
-    });
+    let server = run(app);
     let client = AuthServiceClient::connect(format!("http://{addr}"))
         .await
         .expect("the client connects");
@@ -49,6 +45,15 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
         addr,
         server,
     }
+}
+
+/// Runs `app` in this test's runtime until the returned server is stopped or dropped.
+pub fn run(app: Application) -> Running {
+    Running::spawn(|shutdown| async move {
+        app.run_until_stopped(shutdown)
+            .await
+            .expect("the server runs");
+    })
 }
 
 impl TestApp {

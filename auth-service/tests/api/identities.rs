@@ -15,7 +15,7 @@ use service_kit::{
 use tokio_stream::StreamExt as _;
 use tonic::{Code, transport::Channel};
 
-use crate::helpers::{PASSWORD, from_address, login_request, registration};
+use crate::helpers::{PASSWORD, from_address, login_request, registration, run};
 
 const PERSON: &str = "198.51.100.7";
 
@@ -32,12 +32,7 @@ async fn serve(ca: &TestCa, db: &TestDatabase) -> (String, Running) {
         .await
         .expect("auth starts");
     let addr = format!("https://{}", service_kit::program::Server::local_addr(&app));
-    let server = Running::spawn(|shutdown| async move {
-        service_kit::program::Server::run_until_stopped(app, shutdown)
-            .await
-            .expect("auth runs");
-    });
-    (addr, server)
+    (addr, run(app))
 }
 
 /// A client of auth at `url` presenting a certificate for `identity`.

@@ -7,13 +7,13 @@
 use service_kit::program::Server;
 use std::{ops::Deref, sync::Arc, time::Duration};
 
+pub use crate::hops::Hops;
 use auth_service::clock::ManualClock;
 use inventory_service::cache::Products;
 use reqwest::{Method, RequestBuilder, Response, StatusCode, header};
 use serde_json::{Value, json};
 use service_kit::{
-    testing::{Running, TestDatabase, certificates::TestCa},
-    tls::{ClientTls, ServerTls},
+    testing::{Running, TestDatabase},
     verdicts::VerdictCache,
 };
 
@@ -67,44 +67,6 @@ pub async fn spawn_stack_with(configure: impl FnOnce(&mut gateway::Config)) -> S
         TestDatabase::of_chosen_backend().await,
     ];
     spawn_stack_on(databases, Hops::Plaintext, configure).await
-}
-
-/// How the services of a stack reach each other.
-pub enum Hops<'a> {
-    Plaintext,
-    /// Every gRPC hop over TLS, each server requiring a client certificate: all signed by
-    /// this CA, one per service (`auth`, `inventory`, `gateway`), for `127.0.0.1`. Auth knows
-    /// the others by them: `gateway` and `inventory` hold verdict caches, and `gateway` is the
-    /// front end whose `x-client-address` it believes.
-    MutualTls(&'a TestCa),
-}
-
-impl Hops<'_> {
-    /// What the service `name` serves with.
-    fn server(&self, name: &str) -> Option<ServerTls> {
-        let Self::MutualTls(ca) = self else {
-            return None;
-        };
-        let (chain, key) = ca.issue(name);
-        Some(ServerTls::from_pem(chain, key, Some(ca.certificate())).expect("a certificate"))
-    }
-
-    /// What the service `name` trusts and presents as a client.
-    fn client(&self, name: &str) -> Option<ClientTls> {
-        let Self::MutualTls(ca) = self else {
-            return None;
-        };
-        Some(ClientTls::from_pem(ca.certificate(), Some(ca.issue(name))))
-    }
-
-    /// The URL of a server listening on `addr`.
-    fn url(&self, addr: std::net::SocketAddr) -> http::Uri {
-        let scheme = match self {
-            Self::Plaintext => "http",
-            Self::MutualTls(_) => "https",
-        };
-        format!("{scheme}://{addr}").parse().expect("a URL")
-    }
 }
 
 /// The stack on the given auth and inventory databases (SQLite or PostgreSQL), its services

@@ -35,6 +35,7 @@ mod fake_upstream;
 mod faults;
 mod fuzz;
 mod helpers;
+mod hops;
 mod idempotency;
 mod lists;
 mod logs;

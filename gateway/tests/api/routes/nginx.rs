@@ -14,13 +14,18 @@ use std::{
 
 use reqwest::StatusCode;
 
+use super::proxies::last_client;
 use crate::{
-    fake_upstream::{FakeStack, LOGIN, spawn_fake_with, wrong_password},
+    fake_upstream::{LOGIN, spawn_fake_with, wrong_password},
     helpers::credentials,
 };
 
 /// The address nginx connects to the gateway from: the one trusted proxy.
 const PROXY: &str = "127.0.0.9";
+
+/// The address nginx listens on: one no other test binds, so the free port found on it stays
+/// free until nginx takes it.
+const LISTEN: &str = "127.0.0.10";
 
 /// nginx in front of the gateway at `upstream`, stopped when dropped.
 struct Nginx {
@@ -44,7 +49,7 @@ impl Nginx {
         }
         let folder = tempfile::tempdir().expect("a temporary folder");
         let dir = folder.path().display().to_string();
-        let port = TcpListener::bind("127.0.0.1:0")
+        let port = TcpListener::bind((LISTEN, 0))
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
             .port();
@@ -56,7 +61,7 @@ impl Nginx {
              http {{\n  access_log off;\n  client_body_temp_path {dir}/body;\n\
                proxy_temp_path {dir}/proxy;\n  fastcgi_temp_path {dir}/fastcgi;\n\
                uwsgi_temp_path {dir}/uwsgi;\n  scgi_temp_path {dir}/scgi;\n\
-               server {{\n    listen 127.0.0.1:{port};\n    location / {{\n\
+               server {{\n    listen {LISTEN}:{port};\n    location / {{\n\
                  proxy_pass http://{upstream};\n      proxy_bind {PROXY};\n\
                  proxy_set_header Host $host;\n\
                  proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
@@ -71,13 +76,15 @@ impl Nginx {
             .arg(folder.path())
             .spawn()
             .expect("nginx starts");
-        let nginx = Self {
+        let mut nginx = Self {
             child,
             port,
             _folder: folder,
         };
         for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            let exited = nginx.child.try_wait().ok().flatten();
+            assert!(exited.is_none(), "nginx exited: {}", nginx.errors());
+            if std::net::TcpStream::connect((LISTEN, port)).is_ok() {
                 return Some(nginx);
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -112,26 +119,20 @@ async fn log_in(base: &str, from: &str, forwarded_for: Option<&str>) -> StatusCo
     response.expect("an answer").status()
 }
 
-/// The client address the gateway named to auth on its latest login.
-fn last_client(stack: &FakeStack) -> String {
-    let logins = stack.fake.requests(LOGIN);
-    let login = logins.last().expect("a login reached auth");
-    let named = login.header(proto::credentials::CLIENT_ADDRESS_KEY);
-    named.expect("the client is named").to_owned()
-}
-
 #[tokio::test]
 async fn clients_behind_nginx_are_throttled_apart_and_forgery_changes_nothing() {
     let stack = spawn_fake_with(|config| {
         config.trusted_proxies = PROXY.parse().unwrap();
         config.auth_rate = Some("20/minute".parse().unwrap());
+        // The host clients name to nginx, which passes it on.
+        config.allowed_hosts = format!("127.0.0.1,{LISTEN}").parse().unwrap();
     })
     .await;
     stack.fake.answer(LOGIN, Err(wrong_password()));
     let Some(nginx) = Nginx::start(&stack.base) else {
         return;
     };
-    let proxy = format!("http://127.0.0.1:{}", nginx.port);
+    let proxy = format!("http://{LISTEN}:{}", nginx.port);
 
     for attempt in 1..=20 {
         let status = log_in(&proxy, "127.0.0.1", None).await;

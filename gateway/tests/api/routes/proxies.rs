@@ -34,7 +34,7 @@ async fn log_in_forwarded_for(stack: &FakeStack, forwarded: &str) -> StatusCode 
 }
 
 /// The client address the gateway named to auth on its latest login.
-fn last_client(stack: &FakeStack) -> String {
+pub(super) fn last_client(stack: &FakeStack) -> String {
     let logins = stack.fake.requests(LOGIN);
     let login = logins.last().expect("a login reached auth");
     let named = login.header(proto::credentials::CLIENT_ADDRESS_KEY);
