@@ -259,7 +259,11 @@ mod tests {
         activity.busy();
         activity.busy();
         activity.answered();
-        assert_eq!(activity.deadline(), None, "one stream is still being answered");
+        assert_eq!(
+            activity.deadline(),
+            None,
+            "one stream is still being answered"
+        );
         assert!(!activity.evict_if_idle());
         activity.answered();
         assert!(activity.deadline().is_some() && activity.idle_since().is_some());
