@@ -183,14 +183,17 @@ async fn connection<S>(
     } = accepted;
     let on_request = activity.clone();
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-        on_request.busy();
+        let answering = on_request.begin();
         let mut request = request.map(Body::new);
         // What `into_make_service_with_connect_info` gave the handlers: throttling keys on it.
         request.extensions_mut().insert(ConnectInfo(peer));
-        let (app, activity) = (app.clone(), on_request.clone());
+        let app = app.clone();
         async move {
             let response = app.oneshot(request).await?;
-            Ok::<_, Infallible>(response.map(|body| Answer { body, activity }))
+            Ok::<_, Infallible>(response.map(|body| Answer {
+                body,
+                _answering: answering,
+            }))
         }
     });
     let mut served = match tls {

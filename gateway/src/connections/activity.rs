@@ -91,7 +91,7 @@ impl Activity {
     }
 
     /// A whole head is in and the request is being answered.
-    pub(super) fn busy(&self) {
+    fn busy(&self) {
         self.set(|state| match state {
             State::Busy { answering } => Some(State::Busy {
                 answering: answering.saturating_add(1),
@@ -203,11 +203,32 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     }
 }
 
-/// A response body that marks the connection idle when hyper is done with it (sent, or
+/// One request being answered: the connection is busy from the request's head until this is
+/// dropped, with its answer sent (inside [`Answer`]) or with the request abandoned (an HTTP/2
+/// stream the client resets before its answer is made drops the service's future, and this
+/// with it, so the connection does not stay busy, and untimed, for good).
+pub(super) struct Answering(Arc<Activity>);
+
+impl Activity {
+    /// A request's head is in: the connection is busy until the returned guard is dropped.
+    pub(super) fn begin(self: &Arc<Self>) -> Answering {
+        self.busy();
+        Answering(self.clone())
+    }
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        self.0.answered();
+    }
+}
+
+/// A response body that marks its request answered when hyper is done with it (sent, or
 /// dropped with the connection).
 pub(super) struct Answer {
     pub(super) body: Body,
-    pub(super) activity: Arc<Activity>,
+    /// Held, not read: dropped with the body, it marks the request answered.
+    pub(super) _answering: Answering,
 }
 
 impl http_body::Body for Answer {
@@ -227,12 +248,6 @@ impl http_body::Body for Answer {
 
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
-    }
-}
-
-impl Drop for Answer {
-    fn drop(&mut self) {
-        self.activity.answered();
     }
 }
 
@@ -267,5 +282,15 @@ mod tests {
         assert!(!activity.evict_if_idle());
         activity.answered();
         assert!(activity.deadline().is_some() && activity.idle_since().is_some());
+    }
+
+    /// A request abandoned before its answer was made (its future dropped) is answered too.
+    #[test]
+    fn an_abandoned_request_leaves_the_connection_idle() {
+        let activity = Arc::new(Activity::new(limits()));
+        let answering = activity.begin();
+        assert_eq!(activity.deadline(), None);
+        drop(answering);
+        assert!(activity.idle_since().is_some(), "the timer runs again");
     }
 }
