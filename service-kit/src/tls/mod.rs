@@ -1,15 +1,17 @@
-//! TLS on the gRPC hops, by rustls through tonic: [`ServerTls`], what a server serves with
-//! (`TLS_CERT_FILE`, `TLS_KEY_FILE`, and `TLS_CLIENT_CA_FILE` to require client certificates),
-//! and [`ClientTls`], what a client verifies its `https://` upstreams against (`TLS_CA_FILE`)
-//! and presents (`TLS_CLIENT_CERT_FILE`, `TLS_CLIENT_KEY_FILE`). Every file is read and parsed
+//! TLS, by rustls: [`ServerTls`], what a server serves with (`TLS_CERT_FILE`, `TLS_KEY_FILE`,
+//! and `TLS_CLIENT_CA_FILE` to require client certificates), for tonic's gRPC servers and the
+//! gateway's HTTPS alike, and [`ClientTls`], what a gRPC client verifies its `https://`
+//! upstreams against (`TLS_CA_FILE`) and presents (`TLS_CLIENT_CERT_FILE`,
+//! `TLS_CLIENT_KEY_FILE`). Every file is read and parsed
 //! at start-up, so a missing file, a key that does not match its certificate or a CA that does
 //! not parse stops the program with the setting's name, not the first call.
 //!
 //! Under mutual TLS a caller is known by the identity its certificate carries: [`Identities`].
 //!
 //! The container's health probe asks its own server, which may present a certificate for no
-//! name the probe could verify (a pod's, a compose service's): [`ServerTls::probe_connector`]
-//! trusts exactly the certificate the server was given, nothing else.
+//! name the probe could verify (a pod's, a compose service's):
+//! [`ServerTls::probe_client_config`] trusts exactly the certificate the server was given,
+//! nothing else.
 
 mod identity;
 
