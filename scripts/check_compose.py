@@ -3,7 +3,10 @@
 deployment needs (PostgreSQL and the three services, health checks, start order on healthy
 dependencies, settings from the environment, auth and inventory scaled to two replicas that
 their clients find by the service's name and that leave without being killed mid-drain), and
-the Dockerfile has a stage for each service."""
+the Dockerfile has a stage for each service. docker-compose.tls.yml, laid over it, must give
+every gRPC hop mutual TLS with exactly the files `stack certs` writes (its SERVICES, read from
+src/certs.rs), each service its own certificate, https:// URLs naming the services, and
+identities that have certificates."""
 
 import re
 from pathlib import Path
@@ -102,5 +105,51 @@ def check() -> list[str]:
     return problems
 
 
+def check_tls() -> list[str]:
+    base = yaml.safe_load((ROOT / "docker-compose.yml").read_text()).get("services", {})
+    tls = yaml.safe_load((ROOT / "docker-compose.tls.yml").read_text()).get("services", {})
+    certs = re.search(r"pub const SERVICES: \[&str; \d+\] = \[([^\]]*)\]",
+                      (ROOT / "src" / "certs.rs").read_text())
+    certified = re.findall(r'"([^"]+)"', certs.group(1)) if certs else []
+    problems = []
+
+    def need(condition: bool, message: str) -> None:
+        if not condition:
+            problems.append(message)
+
+    need(sorted(certified) == sorted(SERVICES),
+         f"stack certs makes certificates for {certified}, not for the services {SERVICES}")
+    written = {"ca.pem"} | {f"{name}.{ext}" for name in certified for ext in ("pem", "key")}
+    for name in tls:
+        need(name in base, f"docker-compose.tls.yml names {name}, which docker-compose.yml has not")
+    for name in SERVICES:
+        overlay = tls.get(name, {})
+        env = {**base.get(name, {}).get("environment", {}), **overlay.get("environment", {})}
+        need("./certs:/certs:ro" in overlay.get("volumes", []), f"{name} does not mount ./certs read-only")
+        for variable, value in env.items():
+            if variable.startswith("TLS_") and variable.endswith("_FILE"):
+                file = str(value).removeprefix("/certs/")
+                need(file in written, f"{name}'s {variable} names {value}, which stack certs does not write")
+                if file != "ca.pem":
+                    need(file.rsplit(".", 1)[0] == name, f"{name}'s {variable} is another service's: {value}")
+        if name != "gateway":
+            need(all(f"TLS_{part}_FILE" in env for part in ("CERT", "KEY", "CLIENT_CA")),
+                 f"{name} does not serve mutual TLS")
+    for name, (port, callers) in SCALED.items():
+        for caller, variable in callers.items():
+            env = {**base.get(caller, {}).get("environment", {}),
+                   **tls.get(caller, {}).get("environment", {})}
+            need(str(env.get(variable)) == f"https://{name}:{port}",
+                 f"{caller}'s {variable} is not https://{name}:{port} under TLS")
+            need(all(f"TLS_{part}_FILE" in env for part in ("CA", "CLIENT_CERT", "CLIENT_KEY")),
+                 f"{caller} does not verify {name} and present its own certificate")
+    auth = tls.get("auth-service", {}).get("environment", {})
+    for variable in ("REVOCATION_HOLDERS", "TRUSTED_FRONTENDS"):
+        for identity in str(auth.get(variable, "")).split(","):
+            need(identity.strip() in certified, f"auth's {variable} names {identity!r}, which has no certificate")
+    return problems
+
+
 if __name__ == "__main__":
-    report("docker-compose", check(), "docker-compose.yml and Dockerfile: OK")
+    report("docker-compose", check() + check_tls(),
+           "docker-compose.yml, docker-compose.tls.yml and Dockerfile: OK")
