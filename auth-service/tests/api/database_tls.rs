@@ -38,3 +38,21 @@ async fn a_verified_tls_connection_serves_and_plaintext_or_a_stranger_is_refused
         "a server signed by another CA: {stranger}"
     );
 }
+
+/// The suite's whole PostgreSQL half, again, over `sslmode=verify-full` to a server that takes
+/// TLS only.
+#[test]
+fn the_postgresql_half_of_the_suite_passes_over_tls() {
+    let Some(server) = TlsPostgres::start() else {
+        return;
+    };
+    let (passed, printed) = server.rerun_postgres_half();
+    assert!(passed, "{printed}");
+    let ran = printed
+        .lines()
+        .filter(|line| line.contains("postgres::") && line.ends_with("ok"));
+    assert!(
+        ran.count() >= 20,
+        "the PostgreSQL half did not run: {printed}"
+    );
+}

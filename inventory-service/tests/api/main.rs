@@ -13,4 +13,5 @@ mod permissions;
 mod product_cache;
 mod products;
 mod stock;
+mod transport;
 mod verdict_cache;

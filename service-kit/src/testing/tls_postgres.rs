@@ -85,6 +85,24 @@ impl TlsPostgres {
         )
     }
 
+    /// Runs the calling test binary's PostgreSQL half (every test under a `postgres::` module,
+    /// as `on_both_backends!` names them) again, in a child process whose
+    /// `TEST_POSTGRES_URL` names this server with `sslmode=verify-full`: whether it passed, and
+    /// what it printed. So a suite shows it runs whole over TLS, not one connection only.
+    pub fn rerun_postgres_half(&self) -> (bool, String) {
+        let output = Command::new(std::env::current_exe().expect("the test binary"))
+            .args(["postgres::", "--test-threads=2"])
+            .env(super::POSTGRES_URL_VAR, self.url("verify-full"))
+            .output()
+            .expect("the test binary runs");
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.success(), printed)
+    }
+
     /// The CA that signed the server's certificate.
     pub fn ca(&self) -> PathBuf {
         self.folder.path().join("ca.pem")

@@ -1,0 +1,110 @@
+//! Inventory over TLS. Given a certificate it speaks TLS only: grpcurl verifying it against the
+//! CA lists it (reflection) and calls it (a call with no token is refused UNAUTHENTICATED by the
+//! auth layer: an answer, over TLS), while `-plaintext` fails. Given a client CA it also
+//! requires a certificate that CA signed. And the suite's PostgreSQL half passes again over
+//! `sslmode=verify-full` to a server that takes TLS only.
+
+use inventory_service::{Application, Config};
+use service_kit::{
+    program::Server,
+    testing::{
+        Running, TestDatabase,
+        certificates::TestCa,
+        grpcurl::{grpcurl, printed},
+        tls_postgres::TlsPostgres,
+    },
+    tls::ServerTls,
+};
+
+/// grpcurl's exit status and what it printed; run off the runtime, which serves the server.
+async fn call(args: Vec<String>) -> Option<(bool, String)> {
+    let output = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        grpcurl(&args)
+    });
+    let output = output.await.expect("grpcurl ran")?;
+    Some((output.status.success(), printed(&output)))
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|&arg| arg.to_owned()).collect()
+}
+
+#[tokio::test]
+async fn grpcurl_reaches_inventory_over_tls_and_mutual_tls_only() {
+    let ca = TestCa::new();
+    let (chain, key) = ca.issue("inventory");
+    let db = TestDatabase::sqlite();
+    for client_ca in [None, Some(ca.certificate())] {
+        let mutual = client_ca.is_some();
+        // No auth answers: inventory serves (NOT_SERVING) and refuses calls without a token.
+        let mut config = Config::for_tests(db.url(), "http://127.0.0.1:1".parse().unwrap());
+        config.tls = Some(ServerTls::from_pem(chain.clone(), key.clone(), client_ca).unwrap());
+        let app = Application::build(config).await.expect("inventory starts");
+        let addr = app.local_addr().to_string();
+        let server = Running::spawn(|shutdown| async move {
+            app.run_until_stopped(shutdown)
+                .await
+                .expect("inventory runs");
+        });
+        ca.issue("gateway");
+        let path = |file: &str| ca.path(file).to_str().unwrap().to_owned();
+        let mut trusted = strings(&["-cacert", &path("ca.pem")]);
+        if mutual {
+            let Some((anonymous, refused)) =
+                call([trusted.clone(), strings(&[&addr, "list"])].concat()).await
+            else {
+                return;
+            };
+            assert!(
+                !anonymous,
+                "a caller with no certificate was served: {refused}"
+            );
+            trusted.extend(strings(&[
+                "-cert",
+                &path("gateway.pem"),
+                "-key",
+                &path("gateway.key"),
+            ]));
+        }
+        let Some((listed, services)) =
+            call([trusted.clone(), strings(&[&addr, "list"])].concat()).await
+        else {
+            return;
+        };
+        assert!(
+            listed && services.contains("inventory.v1.InventoryService"),
+            "{services}"
+        );
+        let list = strings(&[
+            "-d",
+            "{}",
+            &addr,
+            "inventory.v1.InventoryService/ListProducts",
+        ]);
+        let (_, answer) = call([trusted.clone(), list].concat()).await.unwrap();
+        assert!(
+            answer.contains("Unauthenticated"),
+            "mutual {mutual}: {answer}"
+        );
+        let (plaintext, refused) = call(strings(&["-plaintext", &addr, "list"])).await.unwrap();
+        assert!(!plaintext, "plaintext was served: {refused}");
+        server.stop().await;
+    }
+}
+
+#[test]
+fn the_postgresql_half_of_the_suite_passes_over_tls() {
+    let Some(server) = TlsPostgres::start() else {
+        return;
+    };
+    let (passed, printed) = server.rerun_postgres_half();
+    assert!(passed, "{printed}");
+    let ran = printed
+        .lines()
+        .filter(|line| line.contains("postgres::") && line.ends_with("ok"));
+    assert!(
+        ran.count() >= 10,
+        "the PostgreSQL half did not run: {printed}"
+    );
+}
