@@ -128,3 +128,44 @@ async fn curl_is_answered_over_http1_and_http2_and_plain_http_is_not() {
     let (healthy, said) = run(probe, vec!["healthcheck".to_owned()], plaintext).await;
     assert!(!healthy, "a plaintext probe passed: {said}");
 }
+
+/// Every TLS setting the gateway reads is checked at start, the message naming it.
+#[test]
+fn a_tls_setting_that_cannot_be_used_stops_the_gateway_with_its_name() {
+    let ca = TestCa::new();
+    ca.issue("gateway");
+    let path = |file: &str| ca.path(file).display().to_string();
+    let not_pem = ca.path("not.pem");
+    std::fs::write(&not_pem, "hello").unwrap();
+    let not_pem = not_pem.display().to_string();
+    let cases: [(&[(&str, &str)], &str); 5] = [
+        (&[("TLS_CA_FILE", &not_pem)], "TLS_CA_FILE"),
+        (&[("TLS_CA_FILE", "/nowhere/ca.pem")], "TLS_CA_FILE"),
+        (
+            &[("TLS_CLIENT_CERT_FILE", &path("gateway.pem"))],
+            "TLS_CLIENT_KEY_FILE",
+        ),
+        (&[("AUTH_URL", "https://auth:50051")], "AUTH_URL"),
+        (
+            &[
+                ("TLS_CERT_FILE", &path("gateway.pem")),
+                ("TLS_KEY_FILE", &not_pem),
+            ],
+            "TLS_KEY_FILE",
+        ),
+    ];
+    for (settings, named) in cases {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
+            .arg("healthcheck")
+            .env("GATEWAY_LISTEN", "127.0.0.1:1")
+            .envs(settings.iter().copied())
+            .output()
+            .expect("the binary runs");
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{settings:?}");
+        assert!(
+            said.contains(named),
+            "{settings:?} should name {named}: {said}"
+        );
+    }
+}
