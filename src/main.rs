@@ -92,6 +92,9 @@ async fn run() -> Result<(), String> {
     let mut gateway = gateway::Config::from_env().map_err(|e| e.to_string())?;
     telemetry::init(auth.log_format);
     inventory.database_url = database_url("INVENTORY_DATABASE_URL", &data, "inventory.db").into();
+    // One process has one metrics recorder: auth's `METRICS_LISTEN` serves every series, and
+    // inventory binding the same address would fail.
+    inventory.metrics_listen = None;
 
     let auth = auth_service::Application::build(auth)
         .await

@@ -66,6 +66,8 @@ pub struct Config {
     /// `TLS_CERT_FILE` and `TLS_KEY_FILE` (and `TLS_CLIENT_CA_FILE`), default none: the
     /// server then speaks TLS only (and requires client certificates from that CA).
     pub tls: Option<ServerTls>,
+    /// `METRICS_LISTEN`, default none: where `GET /metrics` (Prometheus) is served.
+    pub metrics_listen: Option<SocketAddr>,
     /// `GRPC_REFLECTION`, default on.
     pub reflection: bool,
     /// `LOG_FORMAT`, default plain.
@@ -154,6 +156,7 @@ impl Config {
             trusted_frontends,
             revocation_holders,
             tls,
+            metrics_listen: service_kit::metrics::listen_from_env()?,
             reflection: env::switch_or("GRPC_REFLECTION", true)?,
             log_format: env::parse_or("LOG_FORMAT", "plain")?,
             grpc: grpc::Limits::from_env()?,
@@ -186,6 +189,7 @@ impl Config {
             trusted_frontends: TrustedFrontends::loopback(),
             revocation_holders: Identities::default(),
             tls: None,
+            metrics_listen: None,
             reflection: true,
             log_format: LogFormat::Plain,
             grpc: grpc::Limits::default(),

@@ -34,6 +34,11 @@ pub struct Application {
 }
 
 impl Application {
+    /// Where `GET /metrics` is served, when `METRICS_LISTEN` was given.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.grpc.metrics_addr()
+    }
+
     /// As [`Server::build`], with time from `clock` (tests move it by hand).
     pub async fn build_with_clock(
         config: Config,
@@ -51,6 +56,10 @@ impl Application {
         // no passwords a client could time, so only the server learns.
         accounts.learn_hash_costs().await;
         let (listener, local_addr) = listener::bind(config.listen).await?;
+        let metrics = match config.metrics_listen {
+            Some(address) => Some(listener::bind(address).await?.0),
+            None => None,
+        };
 
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<AuthServiceServer<AuthApi>>().await;
@@ -78,6 +87,7 @@ impl Application {
                 routes: routes.routes(),
                 limits,
                 tls: config.tls.clone(),
+                metrics,
                 health,
                 hand_over,
             },

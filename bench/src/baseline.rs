@@ -147,6 +147,7 @@ async fn serve_inventory_without_auth_layer(
         routes.routes(),
         config.grpc,
         None,
+        false,
         config.hand_over.drain_timeout,
         std::future::pending(),
     ));

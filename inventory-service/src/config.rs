@@ -39,6 +39,8 @@ pub struct Config {
     /// `TLS_CERT_FILE` and `TLS_KEY_FILE` (and `TLS_CLIENT_CA_FILE`): the server then speaks
     /// TLS only (and requires client certificates from that CA).
     pub tls: Option<ServerTls>,
+    /// `METRICS_LISTEN`, default none: where `GET /metrics` (Prometheus) is served.
+    pub metrics_listen: Option<SocketAddr>,
     /// `GRPC_REFLECTION`: `off` hides the schema from clients.
     pub reflection: bool,
     /// `LOG_FORMAT`: `plain` or `json`.
@@ -70,6 +72,7 @@ impl Config {
             auth_timeout: millis("AUTH_TIMEOUT_MS", "2000")?,
             auth_health_interval: millis("AUTH_HEALTH_INTERVAL_MS", "2000")?,
             tls: ServerTls::from_env()?,
+            metrics_listen: service_kit::metrics::listen_from_env()?,
             reflection: env::switch_or("GRPC_REFLECTION", true)?,
             log_format: env::parse_or("LOG_FORMAT", "plain")?,
             grpc: grpc::Limits::from_env()?,
@@ -96,6 +99,7 @@ impl Config {
             auth_timeout: Duration::from_secs(2),
             auth_health_interval: Duration::from_millis(100),
             tls: None,
+            metrics_listen: None,
             reflection: true,
             log_format: LogFormat::Plain,
             grpc: grpc::Limits::default(),

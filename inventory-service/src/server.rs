@@ -44,6 +44,11 @@ pub struct Application {
 }
 
 impl Application {
+    /// Where `GET /metrics` is served, when `METRICS_LISTEN` was given.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.grpc.metrics_addr()
+    }
+
     /// The cache of auth's verdicts the auth layer serves from.
     pub fn verdicts(&self) -> VerdictCache {
         self.verdicts.clone()
@@ -67,6 +72,10 @@ impl Server for Application {
         let writes = store.writes(config.idempotency_key_ttl);
         let products = Products::serve(store, url, config.product_cache).await?;
         let (listener, local_addr) = listener::bind(config.listen).await?;
+        let metrics = match config.metrics_listen {
+            Some(address) => Some(listener::bind(address).await?.0),
+            None => None,
+        };
         let key_purge = Box::pin(writes.clone().purge_periodically());
 
         // Every auth replica, found and watched in the background, so the service starts
@@ -116,6 +125,7 @@ impl Server for Application {
                 routes: routes.routes(),
                 limits: config.grpc,
                 tls: config.tls.clone(),
+                metrics,
                 health: reporter,
                 hand_over: config.hand_over,
             },

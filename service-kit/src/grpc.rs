@@ -26,6 +26,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::{
     env::{self, ConfigError},
+    metrics::GrpcMetricsLayer,
     request_id::RequestIdLayer,
     tls::ServerTls,
 };
@@ -244,15 +245,21 @@ pub fn add_reflection(
 
 /// Serves `routes` on `listener` within `limits` until `shutdown` resolves, then takes no new
 /// calls and lets those in flight finish, for `drain_timeout` at most; over TLS only when given
-/// `tls`. (The message sizes are set on each generated server, with [`with_message_limits!`].)
+/// `tls`, and counting every call ([`GrpcMetricsLayer`]) when `metrics` (a server nobody
+/// scrapes pays nothing for them). (The message sizes are set on each generated server, with
+/// [`with_message_limits!`].)
 pub async fn serve(
     listener: TcpListener,
     routes: Routes,
     limits: Limits,
     tls: Option<&ServerTls>,
+    metrics: bool,
     drain_timeout: Duration,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
+    if metrics {
+        crate::metrics::install();
+    }
     let (draining, drain_started) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
         shutdown.await;
@@ -276,6 +283,9 @@ pub async fn serve(
         .http2_keepalive_interval(Some(limits.keepalive_interval))
         .http2_keepalive_timeout(Some(limits.keepalive_timeout))
         .layer(RequestIdLayer)
+        .layer(tower::util::option_layer(
+            metrics.then_some(GrpcMetricsLayer),
+        ))
         .add_routes(routes)
         .serve_with_incoming_shutdown(
             TcpIncoming::from(listener).with_nodelay(Some(true)),
@@ -366,6 +376,7 @@ mod tests {
                 routes.routes(),
                 limits,
                 None,
+                false,
                 Duration::from_secs(5),
                 shutdown,
             )

@@ -12,6 +12,7 @@
 //! - `idempotency`: writes keyed by `idempotency-key` metadata, applied once, answered again.
 //! - `django`: reading Django's `dumpdata` JSON, for the `import-django` commands.
 //! - `listener`: binding the port a server listens on.
+//! - `metrics`: Prometheus metrics (`METRICS_LISTEN`), every gRPC call counted and timed.
 //! - `program`: every binary's `main`, and `Server`, the life cycle every service's
 //!   `Application` has (build from settings, serve until stopped).
 //! - `grpc`: reflection (v1 and v1alpha) and health, the parts every server mounts; the serve
@@ -40,6 +41,7 @@ pub mod feed;
 pub mod grpc;
 pub mod idempotency;
 pub mod listener;
+pub mod metrics;
 pub mod program;
 pub mod request_id;
 pub mod shutdown;

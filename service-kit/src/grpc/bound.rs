@@ -1,6 +1,6 @@
 //! [`Bound`]: a gRPC server between its build and its end, the part of every service's
-//! `Application` that is not its own (the socket, the routes, the limits, TLS, and how it
-//! leaves).
+//! `Application` that is not its own (the socket, the routes, the limits, TLS, the metrics
+//! listener, and how it leaves).
 
 use std::{future::Future, net::SocketAddr};
 
@@ -22,12 +22,21 @@ pub struct Bound {
     /// TLS, when the server was given a certificate (`TLS_CERT_FILE`): then it speaks no
     /// plaintext.
     pub tls: Option<ServerTls>,
+    /// Where `GET /metrics` is served (`METRICS_LISTEN`), bound; none when unset.
+    pub metrics: Option<TcpListener>,
     /// Reports the service's health; told NOT_SERVING when the replica starts leaving.
     pub health: HealthReporter,
     pub hand_over: HandOver,
 }
 
 impl Bound {
+    /// The address `GET /metrics` is served on (the real port when port 0 was asked for).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
+    }
+
     /// Serves until `leaving` resolves, then hands over ([`HandOver::leave`]): `service`
     /// NOT_SERVING through the grace; then runs `left` (what would hold the drain, such as
     /// streams that never end by themselves, ends there) and lets the calls in flight finish,
@@ -45,14 +54,23 @@ impl Bound {
             left();
         };
         let drain_timeout = hand_over.drain_timeout;
-        serve(
+        // Scraped until the server has stopped.
+        let metrics = self
+            .metrics
+            .map(|listener| tokio::spawn(crate::metrics::serve(listener, std::future::pending())));
+        let served = serve(
             self.listener,
             self.routes,
             self.limits,
             self.tls.as_ref(),
+            metrics.is_some(),
             drain_timeout,
             shutdown,
         )
-        .await
+        .await;
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
+        served
     }
 }

@@ -1,0 +1,230 @@
+//! [`GrpcMetricsLayer`]: the server side of every gRPC call, as Prometheus series:
+//! `grpc_server_handled_total{grpc_service, grpc_method, grpc_code}` when the call ends (its
+//! `grpc-status`, from the headers of a trailers-only answer or from the trailers), and
+//! `grpc_server_handling_seconds{grpc_service, grpc_method}`. Only methods the workspace's
+//! contracts, health and reflection declare are named; any other path counts as `unknown`, so
+//! a client sending made-up paths cannot grow the series without bound.
+
+use std::{
+    collections::HashSet,
+    pin::Pin,
+    sync::OnceLock,
+    task::{Context, Poll},
+    time::Instant,
+};
+
+use http_body::{Frame, SizeHint};
+use prost::Message as _;
+use tonic::{Code, body::Body};
+use tower::{Layer, Service};
+
+const HANDLED: &str = "grpc_server_handled_total";
+const HANDLING: &str = "grpc_server_handling_seconds";
+
+pub(super) fn describe() {
+    metrics::describe_counter!(
+        HANDLED,
+        "gRPC calls completed, by service, method and code."
+    );
+    metrics::describe_histogram!(
+        HANDLING,
+        metrics::Unit::Seconds,
+        "How long gRPC calls took, from their head to their status."
+    );
+}
+
+/// The `service/method` pairs a call may be labelled with.
+fn known() -> &'static HashSet<String> {
+    static KNOWN: OnceLock<HashSet<String>> = OnceLock::new();
+    KNOWN.get_or_init(|| {
+        let mut known: HashSet<String> = [
+            "grpc.health.v1.Health/Check",
+            "grpc.health.v1.Health/Watch",
+            "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        ]
+        .map(str::to_owned)
+        .into();
+        let set = prost_types::FileDescriptorSet::decode(proto::FILE_DESCRIPTOR_SET)
+            .expect("the contracts' descriptors decode");
+        for file in set.file {
+            let package = file.package();
+            for service in &file.service {
+                for method in &service.method {
+                    known.insert(format!("{package}.{}/{}", service.name(), method.name()));
+                }
+            }
+        }
+        known
+    })
+}
+
+/// The labels of a call to `path` (`/package.Service/Method`): its service and method when the
+/// contracts declare them, else `unknown` twice.
+fn labels(path: &str) -> (String, String) {
+    let name = path.trim_start_matches('/');
+    match name.split_once('/') {
+        Some((service, method)) if known().contains(name) => {
+            (service.to_owned(), method.to_owned())
+        }
+        _ => ("unknown".to_owned(), "unknown".to_owned()),
+    }
+}
+
+/// A code as Prometheus' gRPC exporters name it: `OK`, `Unauthenticated`, `NotFound`...
+fn code_name(code: Code) -> String {
+    match code {
+        Code::Ok => "OK".to_owned(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn status_of(headers: &http::HeaderMap) -> Option<Code> {
+    headers
+        .get("grpc-status")
+        .map(|value| Code::from_bytes(value.as_bytes()))
+}
+
+/// Counts and times every call of the service it wraps.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GrpcMetricsLayer;
+
+impl<S> Layer<S> for GrpcMetricsLayer {
+    type Service = GrpcMetrics<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        GrpcMetrics { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct GrpcMetrics<S> {
+    inner: S,
+}
+
+impl<S, B> Service<http::Request<B>> for GrpcMetrics<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<Body>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let call = Call {
+            labels: labels(request.uri().path()),
+            started: Instant::now(),
+        };
+        let answer = self.inner.call(request);
+        Box::pin(async move {
+            let response = answer.await?;
+            Ok(match status_of(response.headers()) {
+                // A trailers-only answer: the call ended with its head.
+                Some(code) => {
+                    call.end(code);
+                    response
+                }
+                None => response.map(|body| {
+                    Body::new(Counted {
+                        body,
+                        call: Some(call),
+                    })
+                }),
+            })
+        })
+    }
+}
+
+/// One call under way: its labels and when it began.
+struct Call {
+    labels: (String, String),
+    started: Instant,
+}
+
+impl Call {
+    fn end(self, code: Code) {
+        let (service, method) = self.labels;
+        let seconds = self.started.elapsed().as_secs_f64();
+        metrics::histogram!(HANDLING, "grpc_service" => service.clone(), "grpc_method" => method.clone())
+            .record(seconds);
+        metrics::counter!(
+            HANDLED,
+            "grpc_service" => service,
+            "grpc_method" => method,
+            "grpc_code" => code_name(code)
+        )
+        .increment(1);
+    }
+}
+
+/// An answer's body, ending its call at its trailers (or, dropped before them, as CANCELLED:
+/// the client went away, or the stream was cut).
+struct Counted {
+    body: Body,
+    call: Option<Call>,
+}
+
+impl http_body::Body for Counted {
+    type Data = bytes::Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<bytes::Bytes>, tonic::Status>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(trailers) = frame.trailers_ref()
+            && let Some(call) = self.call.take()
+        {
+            call.end(status_of(trailers).unwrap_or(Code::Unknown));
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        if let Some(call) = self.call.take() {
+            call.end(Code::Cancelled);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_declared_methods_are_labels() {
+        assert_eq!(
+            labels("/auth.v1.AuthService/Login"),
+            ("auth.v1.AuthService".to_owned(), "Login".to_owned())
+        );
+        assert_eq!(labels("/grpc.health.v1.Health/Check").1, "Check".to_owned());
+        for made_up in [
+            "/auth.v1.AuthService/Logn",
+            "/x.Y/Z",
+            "/",
+            "/auth.v1.AuthService",
+        ] {
+            assert_eq!(labels(made_up).0, "unknown", "{made_up}");
+        }
+        assert_eq!(code_name(Code::Ok), "OK");
+        assert_eq!(code_name(Code::Unauthenticated), "Unauthenticated");
+    }
+}
