@@ -15,6 +15,7 @@ mod import;
 mod import_collisions;
 mod lockout;
 mod login;
+mod metrics;
 mod replicas;
 mod secrets;
 mod server;

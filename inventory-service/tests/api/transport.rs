@@ -2,7 +2,8 @@
 //! CA lists it (reflection) and calls it (a call with no token is refused UNAUTHENTICATED by the
 //! auth layer: an answer, over TLS), while `-plaintext` fails. Given a client CA it also
 //! requires a certificate that CA signed. And the suite's PostgreSQL half passes again over
-//! `sslmode=verify-full` to a server that takes TLS only.
+//! `sslmode=verify-full` to a server that takes TLS only. (Its `METRICS_LISTEN` is here too: a
+//! listener of its own beside the gRPC one.)
 
 use inventory_service::{Application, Config};
 use service_kit::{
@@ -107,4 +108,49 @@ fn the_postgresql_half_of_the_suite_passes_over_tls() {
         ran.count() >= 10,
         "the PostgreSQL half did not run: {printed}"
     );
+}
+
+/// `METRICS_LISTEN` serves inventory's calls as Prometheus series: one refused for want of a
+/// token is counted under its method and code.
+#[tokio::test]
+async fn inventory_calls_are_counted_on_metrics_listen() {
+    let db = TestDatabase::sqlite();
+    let mut config = Config::for_tests(db.url(), "http://127.0.0.1:1".parse().unwrap());
+    config.metrics_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    let app = Application::build(config).await.expect("inventory starts");
+    let (addr, metrics) = (
+        app.local_addr(),
+        app.metrics_addr().expect("a metrics port"),
+    );
+    let server = Running::spawn(|shutdown| async move {
+        app.run_until_stopped(shutdown)
+            .await
+            .expect("inventory runs");
+    });
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client =
+        proto::inventory::v1::inventory_service_client::InventoryServiceClient::new(channel);
+    let refused = client
+        .list_products(proto::inventory::v1::ListProductsRequest::default())
+        .await;
+    assert_eq!(refused.unwrap_err().code(), tonic::Code::Unauthenticated);
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(metrics).await.unwrap();
+    let request = "GET /metrics HTTP/1.1\r\nHost: metrics\r\nConnection: close\r\n\r\n";
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut exposed = String::new();
+    stream.read_to_string(&mut exposed).await.unwrap();
+    let counted = exposed.lines().any(|line| {
+        line.starts_with("grpc_server_handled_total{")
+            && line.contains(r#"grpc_service="inventory.v1.InventoryService""#)
+            && line.contains(r#"grpc_method="ListProducts""#)
+            && line.contains(r#"grpc_code="Unauthenticated""#)
+    });
+    assert!(counted, "{exposed}");
+    server.stop().await;
 }
