@@ -46,13 +46,5 @@ fn the_postgresql_half_of_the_suite_passes_over_tls() {
     let Some(server) = TlsPostgres::start() else {
         return;
     };
-    let (passed, printed) = server.rerun_postgres_half();
-    assert!(passed, "{printed}");
-    let ran = printed
-        .lines()
-        .filter(|line| line.contains("postgres::") && line.ends_with("ok"));
-    assert!(
-        ran.count() >= 20,
-        "the PostgreSQL half did not run: {printed}"
-    );
+    server.rerun_postgres_half(20);
 }

@@ -99,15 +99,7 @@ fn the_postgresql_half_of_the_suite_passes_over_tls() {
     let Some(server) = TlsPostgres::start() else {
         return;
     };
-    let (passed, printed) = server.rerun_postgres_half();
-    assert!(passed, "{printed}");
-    let ran = printed
-        .lines()
-        .filter(|line| line.contains("postgres::") && line.ends_with("ok"));
-    assert!(
-        ran.count() >= 10,
-        "the PostgreSQL half did not run: {printed}"
-    );
+    server.rerun_postgres_half(10);
 }
 
 /// `METRICS_LISTEN` serves inventory's calls as Prometheus series: one refused for want of a

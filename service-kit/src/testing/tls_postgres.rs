@@ -87,9 +87,13 @@ impl TlsPostgres {
 
     /// Runs the calling test binary's PostgreSQL half (every test under a `postgres::` module,
     /// as `on_both_backends!` names them) again, in a child process whose
-    /// `TEST_POSTGRES_URL` names this server with `sslmode=verify-full`: whether it passed, and
-    /// what it printed. So a suite shows it runs whole over TLS, not one connection only.
-    pub fn rerun_postgres_half(&self) -> (bool, String) {
+    /// `TEST_POSTGRES_URL` names this server with `sslmode=verify-full`, so that a suite shows
+    /// it runs whole over TLS, not one connection only.
+    ///
+    /// # Panics
+    ///
+    /// Unless every test passed and at least `at_least` ran.
+    pub fn rerun_postgres_half(&self, at_least: usize) {
         let output = Command::new(std::env::current_exe().expect("the test binary"))
             .args(["postgres::", "--test-threads=2"])
             .env(super::POSTGRES_URL_VAR, self.url("verify-full"))
@@ -100,7 +104,14 @@ impl TlsPostgres {
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
-        (output.status.success(), printed)
+        assert!(output.status.success(), "{printed}");
+        let ran = printed
+            .lines()
+            .filter(|line| line.contains("postgres::") && line.ends_with("ok"));
+        assert!(
+            ran.count() >= at_least,
+            "the PostgreSQL half did not run: {printed}"
+        );
     }
 
     /// The CA that signed the server's certificate.
