@@ -13,7 +13,7 @@ use service_kit::{
     env::{self, ConfigError},
     program,
     telemetry::LogFormat,
-    tls::{ClientTls, ServerTls},
+    tls,
     upstream::{self, Targets},
 };
 
@@ -24,7 +24,7 @@ pub struct Config {
     pub listen: SocketAddr,
     /// HTTPS (`TLS_CERT_FILE`, `TLS_KEY_FILE`, and `TLS_CLIENT_CA_FILE` to require client
     /// certificates), HTTP/2 offered beside HTTP/1.1; default none: plain HTTP.
-    pub tls: Option<ServerTls>,
+    pub tls: Option<tls::ServerTls>,
     /// The auth service's replicas (`AUTH_URL`): one `http://host:port` or several,
     /// comma-separated; a name stands for every address it resolves to.
     pub auth_url: Targets,
@@ -32,7 +32,7 @@ pub struct Config {
     pub inventory_url: Targets,
     /// What `https://` upstreams are verified against, and the certificate presented to them
     /// (`TLS_CA_FILE`, `TLS_CLIENT_CERT_FILE`, `TLS_CLIENT_KEY_FILE`).
-    pub upstream_tls: Option<ClientTls>,
+    pub upstream_tls: Option<tls::ClientTls>,
     /// How often the names in both are looked up again (`RESOLVE_INTERVAL_MS`).
     pub resolve_interval: Duration,
     /// Per-client-IP limit on the login and registration routes (`THROTTLE_AUTH_RATE`);
@@ -80,12 +80,12 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let auth_url = env::parse_or("AUTH_URL", "http://127.0.0.1:50051")?;
         let inventory_url = env::parse_or("INVENTORY_URL", "http://127.0.0.1:50052")?;
-        let upstream_tls = ClientTls::from_env()?;
+        let upstream_tls = tls::ClientTls::from_env()?;
         upstream::check_tls("AUTH_URL", &auth_url, upstream_tls.as_ref())?;
         upstream::check_tls("INVENTORY_URL", &inventory_url, upstream_tls.as_ref())?;
         Ok(Self {
             listen: env::parse_or("GATEWAY_LISTEN", "127.0.0.1:8000")?,
-            tls: ServerTls::from_env()?,
+            tls: tls::ServerTls::from_env()?,
             auth_url,
             inventory_url,
             upstream_tls,
