@@ -4,7 +4,7 @@
 
 use std::{os::unix::fs::PermissionsExt, path::Path, process::Command};
 
-use service_kit::tls::ServerTls;
+use service_kit::{testing::printed, tls::ServerTls};
 
 fn stack_certs(dir: &Path) -> (bool, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_stack"))
@@ -12,12 +12,7 @@ fn stack_certs(dir: &Path) -> (bool, String) {
         .arg(dir)
         .output()
         .expect("the launcher runs");
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), printed)
+    (output.status.success(), printed(&output))
 }
 
 fn openssl(dir: &Path, args: &[&str]) -> String {
@@ -26,11 +21,7 @@ fn openssl(dir: &Path, args: &[&str]) -> String {
         .args(args)
         .output()
         .expect("openssl runs");
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let printed = printed(&output);
     assert!(output.status.success(), "openssl {args:?}: {printed}");
     printed
 }

@@ -43,6 +43,26 @@ fn is_ci(value: Option<&str>) -> bool {
     value.is_some_and(|value| !matches!(value, "" | "0" | "false"))
 }
 
+/// A tool a test needs (`what`: its name, and what goes unchecked) is not installed: a notice,
+/// so that the test returns having checked nothing, except under CI (`CI` set), where such a
+/// pass would go unseen: there it panics.
+pub fn tool_missing(what: &str) {
+    assert!(
+        !is_ci(std::env::var("CI").ok().as_deref()),
+        "{what} is not installed under CI: the test would pass without running"
+    );
+    eprintln!("skipped: {what} is not installed");
+}
+
+/// What a child process printed: its standard output, then its standard error.
+pub fn printed(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
 /// The administrative PostgreSQL URL, or `None` (with a notice) to skip.
 ///
 /// # Panics

@@ -11,11 +11,7 @@ use std::net::SocketAddr;
 use auth_service::{Application, Config};
 use service_kit::{
     program::Server,
-    testing::{
-        Running, TestDatabase,
-        certificates::TestCa,
-        grpcurl::{grpcurl, printed},
-    },
+    testing::{Running, TestDatabase, certificates::TestCa, grpcurl::grpcurl, printed},
     tls::ServerTls,
 };
 

@@ -69,11 +69,7 @@ pub fn run_alone(name: &str) {
         .args(["--exact", name, "--ignored", "--test-threads=1"])
         .output()
         .expect("the test binary runs");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let report = service_kit::testing::printed(&output);
     assert!(output.status.success(), "{report}");
     assert!(
         report.contains("1 passed"),

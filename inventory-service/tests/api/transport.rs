@@ -9,9 +9,7 @@ use inventory_service::{Application, Config};
 use service_kit::{
     program::Server,
     testing::{
-        Running, TestDatabase,
-        certificates::TestCa,
-        grpcurl::{grpcurl, printed},
+        Running, TestDatabase, certificates::TestCa, grpcurl::grpcurl, printed,
         tls_postgres::TlsPostgres,
     },
     tls::ServerTls,

@@ -102,10 +102,6 @@ pub fn run(command: &mut Command) {
     let output = command
         .output()
         .unwrap_or_else(|err| panic!("{command:?}: {err}"));
-    assert!(
-        output.status.success(),
-        "{command:?} failed: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let printed = super::printed(&output);
+    assert!(output.status.success(), "{command:?} failed: {printed}");
 }

@@ -33,11 +33,7 @@ impl TlsPostgres {
     /// When a step of the set-up fails, with what it printed.
     pub fn start() -> Option<Self> {
         let Some(bin) = server_programs() else {
-            assert!(
-                !super::is_ci(std::env::var("CI").ok().as_deref()),
-                "initdb is not installed: the TLS test would pass without running"
-            );
-            eprintln!("skipped: PostgreSQL's initdb is not installed");
+            super::tool_missing("PostgreSQL's initdb");
             return None;
         };
         let folder = tempfile::tempdir().expect("a temporary folder");
@@ -99,11 +95,7 @@ impl TlsPostgres {
             .env(super::POSTGRES_URL_VAR, self.url("verify-full"))
             .output()
             .expect("the test binary runs");
-        let printed = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let printed = super::printed(&output);
         assert!(output.status.success(), "{printed}");
         let ran = printed
             .lines()

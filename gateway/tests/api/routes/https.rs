@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 
 use service_kit::{
     program::Server,
-    testing::{Running, certificates::TestCa},
+    testing::{Running, certificates::TestCa, printed},
     tls::ServerTls,
 };
 
@@ -41,12 +41,7 @@ async fn run(program: &str, args: Vec<String>, settings: Vec<(String, String)>) 
             .envs(settings)
             .output()
             .unwrap_or_else(|err| panic!("{program}: {err}"));
-        let printed = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        (output.status.success(), printed)
+        (output.status.success(), printed(&output))
     })
     .await
     .expect("the program ran")

@@ -39,12 +39,7 @@ impl Nginx {
     fn start(upstream: &str) -> Option<Self> {
         let binary = PathBuf::from("/usr/sbin/nginx");
         if !binary.exists() {
-            let ci = std::env::var("CI").is_ok_and(|ci| !matches!(ci.as_str(), "" | "0" | "false"));
-            assert!(
-                !ci,
-                "nginx is not installed: the proxy test would pass without running"
-            );
-            eprintln!("skipped: nginx is not installed");
+            service_kit::testing::tool_missing("nginx");
             return None;
         }
         let folder = tempfile::tempdir().expect("a temporary folder");
