@@ -1,14 +1,24 @@
 //! Prometheus metrics for the gRPC services: the process's one recorder (the `metrics` facade,
 //! rendered in Prometheus' text format by metrics-exporter-prometheus), the `process_*` series
 //! (metrics-process), the HTTP listener auth and inventory serve them on (`METRICS_LISTEN`,
-//! `GET /metrics`), and [`GrpcMetricsLayer`]: every call counted by service, method and code,
-//! and timed, with labels bounded to the methods the workspace's contracts declare.
+//! `GET /metrics`), and the gRPC series ([`grpc`]): every call, served or made, counted by
+//! service, method and code, and timed, with labels bounded to the methods the workspace's
+//! contracts declare. The other modules record their own series through the `metrics` macros;
+//! with no recorder installed (no `METRICS_LISTEN`), those record nothing.
 
-mod grpc;
+pub mod grpc;
 
 pub use grpc::GrpcMetricsLayer;
 
-use std::{convert::Infallible, future::Future, net::SocketAddr, sync::OnceLock};
+use std::{
+    convert::Infallible,
+    future::Future,
+    net::SocketAddr,
+    sync::{
+        Mutex, OnceLock,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -37,6 +47,15 @@ const BUCKETS: [f64; 14] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5, 10.0,
 ];
 
+/// Set once the recorder is installed: until then, callers may skip preparing what they
+/// would record (labels that cost an allocation).
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process records metrics (its recorder is installed).
+pub fn enabled() -> bool {
+    INSTALLED.load(Ordering::Relaxed)
+}
+
 struct Recorder {
     handle: PrometheusHandle,
     process: metrics_process::Collector,
@@ -57,6 +76,7 @@ fn recorder() -> &'static Recorder {
         let process = metrics_process::Collector::default();
         process.describe();
         grpc::describe();
+        INSTALLED.store(true, Ordering::Relaxed);
         Recorder { handle, process }
     })
 }
@@ -66,10 +86,51 @@ pub fn install() {
     recorder();
 }
 
-/// The metrics in Prometheus' text format, the `process_*` series read now.
+type Collector = Box<dyn Fn() + Send + Sync>;
+
+/// What runs before each scrape, by registration.
+static COLLECTORS: Mutex<Vec<(u64, Collector)>> = Mutex::new(Vec::new());
+
+fn collectors() -> std::sync::MutexGuard<'static, Vec<(u64, Collector)>> {
+    COLLECTORS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A collector registered by [`on_scrape`]; dropped, it runs no more (and drops what it holds).
+#[derive(Debug)]
+#[must_use = "the collector runs only while this is kept"]
+pub struct Collecting(Option<u64>);
+
+impl Drop for Collecting {
+    fn drop(&mut self) {
+        if let Some(id) = self.0 {
+            collectors().retain(|(registered, _)| *registered != id);
+        }
+    }
+}
+
+/// Runs `collect` before every scrape, while the returned guard lives: for gauges read from
+/// state that is cheap to look at and costly to track on every change (a pool's connections, a
+/// queue's length). Without a recorder, nothing is registered.
+pub fn on_scrape(collect: impl Fn() + Send + Sync + 'static) -> Collecting {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    if !enabled() {
+        return Collecting(None);
+    }
+    let id = NEXT.fetch_add(1, Ordering::Relaxed);
+    collectors().push((id, Box::new(collect)));
+    Collecting(Some(id))
+}
+
+/// The metrics in Prometheus' text format, the `process_*` series and the collectors' gauges
+/// read now.
 pub fn render() -> String {
     let recorder = recorder();
     recorder.process.collect();
+    for (_, collect) in collectors().iter() {
+        collect();
+    }
     recorder.handle.run_upkeep();
     recorder.handle.render()
 }

@@ -7,7 +7,8 @@
 //! Faults between services are injected by [`fault_proxy`], a proxy a test puts between a
 //! client and a server; [`race`] runs calls at once and says whether they really overlapped.
 //! [`tls_postgres`] starts a PostgreSQL server of a test's own that takes TLS only;
-//! [`certificates`] makes a throwaway CA and what it signs; [`grpcurl`] runs the real client.
+//! [`certificates`] makes a throwaway CA and what it signs; [`grpcurl`] runs the real client;
+//! [`scrape`] reads and checks what `/metrics` exposes.
 //!
 //! Without `TEST_POSTGRES_URL` the PostgreSQL half is skipped with a notice, except under CI
 //! (`CI` set, as `.ci/run` runs), where a skipped half would pass unseen: there it panics.
@@ -27,6 +28,7 @@ pub mod certificates;
 pub mod fault_proxy;
 pub mod grpcurl;
 pub mod race;
+pub mod scrape;
 pub mod settings;
 pub mod tls_postgres;
 

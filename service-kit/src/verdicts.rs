@@ -34,7 +34,10 @@ pub const LEASE_MARGIN: f64 = 0.75;
 /// More entries than this and new verdicts are no longer cached (after dropping the expired).
 const MAX_ENTRIES: usize = 100_000;
 
+mod series;
 mod watch;
+
+use series::Series;
 
 /// A cache of positive verdicts; cheap to clone. Its watch task ends when the last clone goes.
 #[derive(Clone)]
@@ -80,6 +83,7 @@ struct State {
     /// Bumped by every event and every loss of trust: a verdict fetched across a bump may
     /// predate a revocation, and is not cached.
     epoch: u64,
+    series: Series,
 }
 
 impl State {
@@ -88,8 +92,56 @@ impl State {
     }
 
     fn forget_all(&mut self) {
-        self.entries.clear();
+        self.evict_where(|_| true);
         self.epoch += 1;
+    }
+
+    /// Drops the entries `doomed` picks, counting them.
+    fn evict_where(&mut self, mut doomed: impl FnMut(&Entry) -> bool) {
+        let before = self.entries.len();
+        self.entries.retain(|_, entry| !doomed(entry));
+        self.counted(before);
+    }
+
+    /// Counts what left since the cache held `before` entries, and how many it holds now.
+    #[expect(clippy::cast_precision_loss, reason = "at most MAX_ENTRIES")]
+    fn counted(&mut self, before: usize) {
+        let now = self.entries.len();
+        self.series
+            .evictions
+            .increment(before.saturating_sub(now) as u64);
+        self.series.entries.set(now as f64);
+    }
+
+    /// Notes that trust ran out (once), so that it counts as lost.
+    fn note_trust_ended(&mut self, now: Instant) {
+        if self.trusted_until.is_some_and(|until| until <= now) {
+            self.trusted_until = None;
+            self.series.lost.increment(1);
+        }
+    }
+}
+
+impl State {
+    /// The verdict served for `key` now, if any.
+    fn find(&mut self, now: Instant, key: Key) -> Option<ValidateTokenResponse> {
+        if !self.trusted(now) {
+            self.note_trust_ended(now);
+            if !self.entries.is_empty() {
+                // The lease ran out: nothing cached may be served again.
+                self.forget_all();
+            }
+            return None;
+        }
+        let entry = self.entries.get(&key)?;
+        // Expiry is judged here, on this clock: an entry past it is never served.
+        if entry.expires_at <= SystemTime::now() {
+            let before = self.entries.len();
+            self.entries.remove(&key);
+            self.counted(before);
+            return None;
+        }
+        Some(entry.verdict.clone())
     }
 }
 
@@ -115,10 +167,13 @@ fn to_system_time(timestamp: &prost_types::Timestamp) -> Option<SystemTime> {
 impl VerdictCache {
     /// A cache that watches auth's revocations over `channel`, as holder `{service}-{random}`.
     /// It serves nothing until auth has granted it a lease.
-    pub fn spawn(channel: Channel, service: &str) -> Self {
+    pub fn spawn(channel: Channel, service: &'static str) -> Self {
         let cache = Self {
             inner: Arc::new(Inner {
-                state: Mutex::new(State::default()),
+                state: Mutex::new(State {
+                    series: Series::new(service),
+                    ..State::default()
+                }),
             }),
         };
         let name = format!("{service}-{}", crate::request_id::generate());
@@ -134,21 +189,12 @@ impl VerdictCache {
     pub fn lookup(&self, kind: CredentialKind, key: &str) -> Option<ValidateTokenResponse> {
         let now = Instant::now();
         let mut state = self.inner.state();
-        if !state.trusted(now) {
-            if !state.entries.is_empty() {
-                // The lease ran out: nothing cached may be served again.
-                state.forget_all();
-            }
-            return None;
+        let found = state.find(now, key_of(kind, key));
+        match found {
+            Some(_) => state.series.hits.increment(1),
+            None => state.series.misses.increment(1),
         }
-        let key = key_of(kind, key);
-        let entry = state.entries.get(&key)?;
-        // Expiry is judged here, on this clock: an entry past it is never served.
-        if entry.expires_at <= SystemTime::now() {
-            state.entries.remove(&key);
-            return None;
-        }
-        Some(entry.verdict.clone())
+        found
     }
 
     /// Take before asking auth, and hand to [`VerdictCache::insert`] with the answer.
@@ -179,11 +225,12 @@ impl VerdictCache {
         }
         if state.entries.len() >= MAX_ENTRIES {
             let now = SystemTime::now();
-            state.entries.retain(|_, entry| entry.expires_at > now);
+            state.evict_where(|entry| entry.expires_at <= now);
             if state.entries.len() >= MAX_ENTRIES {
                 return;
             }
         }
+        let before = state.entries.len();
         state.entries.insert(
             key_of(kind, key),
             Entry {
@@ -191,6 +238,7 @@ impl VerdictCache {
                 expires_at,
             },
         );
+        state.counted(before);
     }
 
     /// Whether the cache holds a live lease now (and so may serve).

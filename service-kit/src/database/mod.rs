@@ -90,6 +90,46 @@ pub async fn connect(url: &str, migrations: Migrations) -> Result<AnyPool, Datab
     Ok(pool)
 }
 
+/// Counts a query that failed as `db_query_errors_total{pool, kind}`: `unavailable` (the
+/// database could not be reached, see [`is_unavailable`]) or `other`.
+pub fn count_error(pool: &'static str, err: &sqlx::Error) {
+    let kind = if is_unavailable(err) {
+        "unavailable"
+    } else {
+        "other"
+    };
+    metrics::counter!("db_query_errors_total", "pool" => pool, "kind" => kind).increment(1);
+}
+
+/// Reports `pool`'s connections at each scrape, as `db_pool_connections{pool, state}` (`idle`,
+/// `in_use`) and `db_pool_max_connections{pool}`, while the guard lives (the store keeps it).
+pub fn observe(pool: &AnyPool, name: &'static str) -> crate::metrics::Collecting {
+    metrics::describe_gauge!(
+        "db_pool_connections",
+        "Open database connections, by state."
+    );
+    metrics::describe_gauge!(
+        "db_pool_max_connections",
+        "The most connections the pool opens."
+    );
+    let pool = pool.clone();
+    crate::metrics::on_scrape(move || {
+        let (open, idle) = (pool.size(), pool.num_idle());
+        let in_use = usize::try_from(open)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(idle);
+        #[expect(clippy::cast_precision_loss, reason = "a pool's few connections")]
+        let gauge = |state, count: usize| {
+            metrics::gauge!("db_pool_connections", "pool" => name, "state" => state)
+                .set(count as f64);
+        };
+        gauge("idle", idle);
+        gauge("in_use", in_use);
+        metrics::gauge!("db_pool_max_connections", "pool" => name)
+            .set(f64::from(pool.options().get_max_connections()));
+    })
+}
+
 /// The backend of `url`, and `url` with SQLite's `mode=rwc` (create the file when missing)
 /// unless it names a mode.
 fn creating(url: &str) -> Result<(Backend, String), DatabaseError> {

@@ -1,9 +1,11 @@
-//! [`GrpcMetricsLayer`]: the server side of every gRPC call, as Prometheus series:
-//! `grpc_server_handled_total{grpc_service, grpc_method, grpc_code}` when the call ends (its
-//! `grpc-status`, from the headers of a trailers-only answer or from the trailers), and
-//! `grpc_server_handling_seconds{grpc_service, grpc_method}`. Only methods the workspace's
-//! contracts, health and reflection declare are named; any other path counts as `unknown`, so
-//! a client sending made-up paths cannot grow the series without bound.
+//! Every gRPC call as Prometheus series, on both sides: [`GrpcMetricsLayer`] counts the calls a
+//! server answers, [`Call`] those a client (an [`Upstream`](crate::upstream::Upstream)) makes:
+//! `grpc_{server,client}_handled_total{grpc_service, grpc_method, grpc_code}` when the call ends
+//! (its `grpc-status`, from the headers of a trailers-only answer or from the trailers; a call
+//! that got no answer counts by the status its caller sees), and
+//! `grpc_{server,client}_handling_seconds{grpc_service, grpc_method}`. Only methods the
+//! workspace's contracts, health and reflection declare are named; any other path counts as
+//! `unknown`, so a client sending made-up paths cannot grow the series without bound.
 
 use std::{
     collections::HashSet,
@@ -18,18 +20,55 @@ use prost::Message as _;
 use tonic::{Code, body::Body};
 use tower::{Layer, Service};
 
-const HANDLED: &str = "grpc_server_handled_total";
-const HANDLING: &str = "grpc_server_handling_seconds";
+/// Which end of a call is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// Calls this process answered.
+    Server,
+    /// Calls this process made, second tries included.
+    Client,
+}
+
+impl Side {
+    const fn handled(self) -> &'static str {
+        match self {
+            Self::Server => "grpc_server_handled_total",
+            Self::Client => "grpc_client_handled_total",
+        }
+    }
+
+    const fn handling(self) -> &'static str {
+        match self {
+            Self::Server => "grpc_server_handling_seconds",
+            Self::Client => "grpc_client_handling_seconds",
+        }
+    }
+}
+
+/// Failed calls a client sent a second time, to another replica.
+pub(crate) const RESENT: &str = "grpc_client_resent_total";
+/// The replicas of a service in a client's balancer.
+pub(crate) const REPLICAS: &str = "grpc_client_replicas";
 
 pub(super) fn describe() {
+    for side in [Side::Server, Side::Client] {
+        metrics::describe_counter!(
+            side.handled(),
+            "gRPC calls completed, by service, method and code."
+        );
+        metrics::describe_histogram!(
+            side.handling(),
+            metrics::Unit::Seconds,
+            "How long gRPC calls took, from their head to their status."
+        );
+    }
     metrics::describe_counter!(
-        HANDLED,
-        "gRPC calls completed, by service, method and code."
+        RESENT,
+        "Failed gRPC calls sent a second time, to another replica, by service and method."
     );
-    metrics::describe_histogram!(
-        HANDLING,
-        metrics::Unit::Seconds,
-        "How long gRPC calls took, from their head to their status."
+    metrics::describe_gauge!(
+        REPLICAS,
+        "Replicas of a service in this process's balancer (those answering SERVING)."
     );
 }
 
@@ -117,50 +156,82 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let call = Call {
-            labels: labels(request.uri().path()),
-            started: Instant::now(),
-        };
+        let call = Call::start(Side::Server, request.uri().path());
         let answer = self.inner.call(request);
-        Box::pin(async move {
-            let response = answer.await?;
-            Ok(match status_of(response.headers()) {
-                // A trailers-only answer: the call ended with its head.
-                Some(code) => {
-                    call.end(code);
-                    response
-                }
-                None => response.map(|body| {
-                    Body::new(Counted {
-                        body,
-                        call: Some(call),
-                    })
-                }),
-            })
-        })
+        Box::pin(async move { Ok(call.answered(answer.await?)) })
     }
 }
 
-/// One call under way: its labels and when it began.
-struct Call {
+/// One call under way: its side, its labels and when it began.
+pub struct Call {
+    side: Side,
     labels: (String, String),
     started: Instant,
 }
 
 impl Call {
+    /// A call to `path` (`/package.Service/Method`) begins.
+    pub fn start(side: Side, path: &str) -> Self {
+        Self {
+            side,
+            labels: labels(path),
+            started: Instant::now(),
+        }
+    }
+
+    /// The call was answered: it ends with the answer's head when that carries the status (a
+    /// trailers-only answer), else at the trailers of the body returned.
+    pub fn answered(self, response: http::Response<Body>) -> http::Response<Body> {
+        match status_of(response.headers()) {
+            Some(code) => {
+                self.end(code);
+                response
+            }
+            None => response.map(|body| {
+                Body::new(Counted {
+                    body,
+                    call: Some(self),
+                })
+            }),
+        }
+    }
+
+    /// The call ended with no answer, as its caller sees it: by the status in `error`'s
+    /// sources, else UNAVAILABLE (a transport failure).
+    pub fn failed(self, error: &(dyn std::error::Error + 'static)) {
+        let mut cause = Some(error);
+        while let Some(error) = cause {
+            if let Some(status) = error.downcast_ref::<tonic::Status>() {
+                return self.end(status.code());
+            }
+            // Its deadline passed: tonic tells the caller CANCELLED.
+            if error.is::<tonic::TimeoutExpired>() {
+                return self.end(Code::Cancelled);
+            }
+            cause = error.source();
+        }
+        self.end(Code::Unavailable);
+    }
+
     fn end(self, code: Code) {
         let (service, method) = self.labels;
         let seconds = self.started.elapsed().as_secs_f64();
-        metrics::histogram!(HANDLING, "grpc_service" => service.clone(), "grpc_method" => method.clone())
+        metrics::histogram!(self.side.handling(), "grpc_service" => service.clone(), "grpc_method" => method.clone())
             .record(seconds);
         metrics::counter!(
-            HANDLED,
+            self.side.handled(),
             "grpc_service" => service,
             "grpc_method" => method,
             "grpc_code" => code_name(code)
         )
         .increment(1);
     }
+}
+
+/// A failed call sent again: `grpc_client_resent_total`.
+pub(crate) fn resent(path: &str) {
+    let (service, method) = labels(path);
+    metrics::counter!(RESENT, "grpc_service" => service, "grpc_method" => method).increment(1);
 }
 
 /// An answer's body, ending its call at its trailers (or, dropped before them, as CANCELLED:

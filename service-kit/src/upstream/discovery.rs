@@ -242,6 +242,9 @@ impl Discovery {
                 .map_err(drop)?;
         }
         self.inserted = wanted;
+        #[expect(clippy::cast_precision_loss, reason = "a handful of replicas")]
+        metrics::gauge!(crate::metrics::grpc::REPLICAS, "grpc_service" => self.service)
+            .set(self.inserted.len() as f64);
         Ok(())
     }
 }

@@ -32,6 +32,7 @@ use tower::Service;
 
 use crate::{
     env::{self, ConfigError},
+    metrics::grpc::{Call, Side},
     tls::ClientTls,
 };
 
@@ -141,7 +142,19 @@ impl Service<http::Request<Body>> for Upstream {
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         let upstream = self.clone();
-        Box::pin(async move { upstream.send(request).await.map_err(resend::unreachable) })
+        let call =
+            crate::metrics::enabled().then(|| Call::start(Side::Client, request.uri().path()));
+        Box::pin(async move {
+            let answer = upstream.send(request).await.map_err(resend::unreachable);
+            match (call, answer) {
+                (None, answer) => answer,
+                (Some(call), Ok(response)) => Ok(call.answered(response)),
+                (Some(call), Err(error)) => {
+                    call.failed(error.as_ref());
+                    Err(error)
+                }
+            }
+        })
     }
 }
 

@@ -151,6 +151,7 @@ impl Upstream {
             return first.map(|answer| answer.response);
         }
         tracing::debug!(path = parts.uri.path(), "sending again, to another replica");
+        crate::metrics::grpc::resent(parts.uri.path());
         if tokio::time::timeout_at(deadline, self.recheck())
             .await
             .is_err()

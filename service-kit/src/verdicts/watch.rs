@@ -64,6 +64,9 @@ async fn watch_once(
         // old one may stay: start empty, untrusted until the hello is granted.
         let mut state = inner.state();
         state.forget_all();
+        if state.trusted(Instant::now()) {
+            state.series.lost.increment(1);
+        }
         state.trusted_until = None;
     }
     let hello = pb::WatchRequest {
@@ -111,19 +114,19 @@ pub(super) fn apply(
                 let mut bytes = [0u8; 32];
                 if hex::decode_to_slice(digest, &mut bytes).is_err() {
                     // Not a digest we could hold: to be safe, forget everything.
-                    state.entries.clear();
+                    state.evict_where(|_| true);
                     continue;
                 }
+                let before = state.entries.len();
                 for kind in [CredentialKind::Token, CredentialKind::Session] {
                     state.entries.remove(&(kind.into(), bytes));
                 }
+                state.counted(before);
             }
             state.epoch += 1;
         }
         Some(Event::UserId(user_id)) => {
-            state
-                .entries
-                .retain(|_, entry| entry.verdict.user.as_ref().map(|u| u.id) != Some(*user_id));
+            state.evict_where(|entry| entry.verdict.user.as_ref().map(|u| u.id) == Some(*user_id));
             state.epoch += 1;
         }
         Some(Event::Heartbeat(_)) => {}
@@ -132,9 +135,13 @@ pub(super) fn apply(
             state.forget_all();
         }
     }
+    let now = Instant::now();
     if event.lease_ms == 0 {
         // Caching is off at auth.
         state.forget_all();
+        if state.trusted(now) {
+            state.series.lost.increment(1);
+        }
         state.trusted_until = None;
         return;
     }
@@ -149,7 +156,9 @@ pub(super) fn apply(
     {
         let lease = Duration::from_millis(u64::from(event.lease_ms)).mul_f64(LEASE_MARGIN);
         let until = sent + lease;
-        if !state.trusted(Instant::now()) {
+        state.series.granted.increment(1);
+        if !state.trusted(now) {
+            state.note_trust_ended(now);
             // Trust begins (a stream's first grant) or comes back after it ran out. Auth
             // stopped waiting for this holder meanwhile, so a revocation may have gone unheard
             // (published before the hello was registered, or while the lease was over): nothing
