@@ -65,6 +65,7 @@ impl From<FieldErrors> for AuthError {
 
 impl From<sqlx::Error> for AuthError {
     fn from(err: sqlx::Error) -> Self {
+        service_kit::database::count_error("auth", &err);
         if service_kit::database::is_unavailable(&err) {
             Self::Unavailable(err)
         } else {

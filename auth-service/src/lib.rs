@@ -12,6 +12,7 @@
 //! - `store`: all SQL.
 //! - `hashing`: argon2id on a bounded pool of low-priority threads.
 //! - `revocations`: the verdict-cache holders' hub: leases, events, acknowledgements.
+//! - `metrics`: auth's own Prometheus series (logins, lockouts, hashing, holders, purge).
 //! - `clock`: time as a parameter.
 //! - `error`: the one error type and its mapping to `tonic::Status`.
 //! - `bootstrap`: `createsuperuser`.
@@ -27,6 +28,7 @@ mod error;
 mod grpc;
 mod hashing;
 pub mod import;
+mod metrics;
 mod revocations;
 pub mod server;
 mod service;

@@ -44,6 +44,12 @@ impl Application {
         config: Config,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
+        // Before anything that counts (caches, pools, clients) registers its series.
+        if config.metrics_listen.is_some() {
+            service_kit::metrics::install();
+        }
+        // Help texts, for the recorder installed by now, if any (the stack's, or the above).
+        crate::metrics::describe();
         let (limits, hand_over) = (config.grpc, config.hand_over);
         let claim = if config.verdict_cache_lease.is_zero() {
             Claim::Cacheless
@@ -133,6 +139,7 @@ async fn purge_every(accounts: Accounts, interval: Duration) {
         ticks.tick().await;
         match accounts.purge().await {
             Ok((credentials, failures, idempotency_keys)) => {
+                crate::metrics::purged(credentials, failures, idempotency_keys);
                 tracing::debug!(
                     credentials,
                     failures,

@@ -12,7 +12,7 @@ use std::{
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::error::AuthError;
+use crate::{error::AuthError, metrics};
 
 /// How many hashes run at once, and how long the line behind them may get.
 #[derive(Debug, Clone, Copy)]
@@ -26,15 +26,28 @@ pub(super) struct Slots {
     pub(super) permits: Arc<Semaphore>,
     limits: HashingLimits,
     /// Calls waiting for a permit now.
-    waiting: AtomicUsize,
+    waiting: Arc<AtomicUsize>,
+    /// The queue's length and the hashes running, reported at each scrape.
+    _observed: service_kit::metrics::Collecting,
 }
 
 impl Slots {
     pub(super) fn new(limits: HashingLimits) -> Self {
+        let slots = limits.concurrency.max(1);
+        let permits = Arc::new(Semaphore::new(slots));
+        let waiting = Arc::new(AtomicUsize::new(0));
+        let observed = {
+            let (permits, waiting) = (permits.clone(), waiting.clone());
+            service_kit::metrics::on_scrape(move || {
+                let running = slots.saturating_sub(permits.available_permits());
+                metrics::hashing(waiting.load(Ordering::Relaxed), running);
+            })
+        };
         Self {
-            permits: Arc::new(Semaphore::new(limits.concurrency.max(1))),
+            permits,
             limits,
-            waiting: AtomicUsize::new(0),
+            waiting,
+            _observed: observed,
         }
     }
 }
@@ -55,13 +68,17 @@ impl Slots {
             .ok_or_else(|| overloaded_now(&limits))?;
         match tokio::time::timeout(limits.queue_timeout, permits.acquire_owned()).await {
             Ok(permit) => permit.map_err(AuthError::internal),
-            Err(_) => Err(overloaded),
+            Err(_) => {
+                metrics::hashing_refused();
+                Err(overloaded)
+            }
         }
     }
 }
 
 fn overloaded_now(limits: &HashingLimits) -> AuthError {
     tracing::warn!(queue_limit = limits.queue_limit, "hashing queue full");
+    metrics::hashing_refused();
     AuthError::Overloaded {
         retry_after: limits.queue_timeout,
     }

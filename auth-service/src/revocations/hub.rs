@@ -22,6 +22,7 @@ use tokio::{
 };
 
 use super::{Revocation, validations::Validations};
+use crate::metrics;
 
 /// A registration's events: (global seq, event).
 pub(super) type Events = mpsc::UnboundedReceiver<(u64, Event)>;
@@ -55,6 +56,16 @@ struct State {
     /// Until when acknowledgements may renew holders' leases; `None`: always (one replica,
     /// nothing else to stay within). The revocation feed bounds it by its own lease.
     grants_until: Option<Instant>,
+}
+
+impl State {
+    /// Holders whose stream is open now.
+    fn connected(&self) -> usize {
+        self.holders
+            .values()
+            .filter(|holder| holder.events.is_some())
+            .count()
+    }
 }
 
 struct Holder {
@@ -110,7 +121,9 @@ impl Hub {
     /// write's commit, so that a verdict fetched after the event was received is fresh.
     pub async fn publish(&self, revocation: &Revocation) {
         let seq = self.announce(revocation);
+        let started = Instant::now();
         self.settled(seq).await;
+        metrics::withdraw_waited(started.elapsed());
     }
 
     /// Sends `revocation` to every holder, at once; returns its seq for [`Hub::settled`].
@@ -163,6 +176,7 @@ impl Hub {
         for holder in state.holders.values_mut() {
             holder.events = None;
         }
+        metrics::holders(state.connected());
         drop(state);
         self.inner.changed.send_modify(|version| *version += 1);
     }
@@ -227,6 +241,8 @@ impl Hub {
             lease_until: now + self.inner.lease,
         };
         state.holders.insert(name.to_owned(), holder);
+        metrics::holder_registered();
+        metrics::holders(state.connected());
         drop(state);
         self.inner.changed.send_modify(|version| *version += 1);
         Some((registration, start, receiver))
@@ -258,6 +274,7 @@ impl Hub {
         {
             holder.events = None;
         }
+        metrics::holders(state.connected());
         drop(state);
         self.inner.changed.send_modify(|version| *version += 1);
     }

@@ -21,6 +21,7 @@ use crate::{
     domain::{CredentialKind, Password, User},
     error::AuthError,
     hashing::Verified,
+    metrics::{self, Login},
     store::UserLookup,
 };
 
@@ -121,6 +122,19 @@ impl AttemptScopes {
 impl Accounts {
     #[tracing::instrument(skip_all)]
     pub async fn login(&self, request: LoginRequest) -> Result<LoginOutcome, AuthError> {
+        let outcome = self.check_login(request).await;
+        match &outcome {
+            Ok(_) => metrics::login(Login::Ok),
+            Err(AuthError::Locked { .. }) => metrics::login(Login::Locked),
+            Err(AuthError::InvalidCredentials | AuthError::AccountDisabled) => {
+                metrics::login(Login::Failed);
+            }
+            Err(_) => {}
+        }
+        outcome
+    }
+
+    async fn check_login(&self, request: LoginRequest) -> Result<LoginOutcome, AuthError> {
         let record = self.store.login_record(&request.lookup).await?;
         let scopes = AttemptScopes::of_login(
             &request.lookup,
@@ -236,6 +250,9 @@ impl Accounts {
                 .claim_failure(scope, seen, locked_until, now)
                 .await?
             {
+                if locked_until.is_some() {
+                    metrics::locked_out();
+                }
                 return Ok(());
             }
         }

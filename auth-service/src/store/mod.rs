@@ -31,6 +31,8 @@ static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The pool's connections, reported at each scrape while the store lives.
+    _observed: std::sync::Arc<service_kit::metrics::Collecting>,
 }
 
 impl Store {
@@ -46,7 +48,11 @@ impl Store {
         )
         .await?;
         let backend = Backend::of_url(url).ok_or(DatabaseError::UnsupportedUrl)?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            _observed: std::sync::Arc::new(database::observe(&pool, "auth")),
+            pool,
+            backend,
+        })
     }
 
     /// The pool, for a write outside any keyed transaction.

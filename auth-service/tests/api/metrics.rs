@@ -1,39 +1,25 @@
 //! Prometheus metrics (`METRICS_LISTEN`): `GET /metrics` counts each gRPC call by service,
 //! method and code and times it, beside the `process_*` series; a call to a path no contract
-//! declares is counted as `unknown`, never under its made-up name; and promtool, Prometheus'
-//! own checker, passes the exposition. (The recorder is the process's: other tests' calls
-//! count too, so counts are checked as at least.)
+//! declares is counted as `unknown`, never under its made-up name; auth's own series (logins,
+//! hashing) and its pool's are there; and promtool, Prometheus' own checker, passes the
+//! exposition. (The recorder is the process's: other tests' calls count too, so counts are
+//! checked as at least.)
 
 use std::net::SocketAddr;
 
 use auth_service::{Application, Config};
 use proto::auth::v1::auth_service_client::AuthServiceClient;
-use service_kit::{program::Server, testing::TestDatabase};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use service_kit::{
+    program::Server,
+    testing::{
+        TestDatabase,
+        scrape::{promtool_accepts, scrape, value},
+    },
+};
 use tonic::transport::Channel;
 use tower::ServiceExt;
 
 use crate::helpers::{login_request, registration, run};
-
-/// `GET /metrics` at `addr`: the body.
-async fn scrape(addr: SocketAddr) -> String {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).await.unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    answer.split_once("\r\n\r\n").unwrap().1.to_owned()
-}
-
-/// The value of the series `name` whose labels include every one of `labels`.
-fn value(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
-    metrics
-        .lines()
-        .filter(|line| line.starts_with(&format!("{name}{{")))
-        .find(|line| labels.iter().all(|label| line.contains(label)))
-        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
-}
 
 #[tokio::test]
 async fn every_call_is_counted_by_method_and_code_and_unknown_paths_stay_unknown() {
@@ -95,34 +81,22 @@ async fn every_call_is_counted_by_method_and_code_and_unknown_paths_stay_unknown
         .lines()
         .find(|line| line.starts_with("process_resident_memory_bytes "));
     assert!(process.is_some(), "no process_* series: {exposed}");
+    // auth's own series: the wrong password, the hashing queue, the pool.
+    let failed = value(&exposed, "auth_logins_total", &[r#"outcome="failed""#]);
+    assert!(failed >= Some(1.0), "{exposed}");
+    assert!(
+        value(&exposed, "auth_hashing_running", &[]).is_some(),
+        "{exposed}"
+    );
+    assert!(
+        value(&exposed, "auth_hashing_waiting", &[]).is_some(),
+        "{exposed}"
+    );
+    let pool = [r#"pool="auth""#, r#"state="idle""#];
+    assert!(
+        value(&exposed, "db_pool_connections", &pool).is_some(),
+        "{exposed}"
+    );
+    assert!(value(&exposed, "db_pool_max_connections", &[r#"pool="auth""#]) >= Some(1.0));
     promtool_accepts(&exposed);
-}
-
-/// `promtool check metrics` on `exposed`; where promtool is not installed, a notice (under CI,
-/// which installs it, a failure).
-fn promtool_accepts(exposed: &str) {
-    use std::io::Write as _;
-    let child = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(child) => child,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            service_kit::testing::tool_missing("promtool");
-            return;
-        }
-        Err(err) => panic!("promtool: {err}"),
-    };
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(exposed.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let printed = service_kit::testing::printed(&output);
-    assert!(output.status.success(), "promtool: {printed}");
 }
