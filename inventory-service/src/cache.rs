@@ -42,10 +42,15 @@ pub const TABLES: Tables = Tables {
 
 const PROGRAM: &str = "inventory-service";
 
+mod series;
+
+use series::Series;
+
 /// The copy, its epoch and its trust; what the feed follows.
 #[derive(Default)]
 struct Shared {
     state: Mutex<State>,
+    series: Series,
 }
 
 #[derive(Default)]
@@ -73,7 +78,10 @@ impl Shared {
     /// Something may have changed: the copy goes.
     fn drop_copy(&self) {
         let mut state = self.state();
-        state.products = None;
+        if state.products.take().is_some() {
+            self.series.drops.increment(1);
+            self.series.products.set(0.0);
+        }
         state.epoch += 1;
     }
 
@@ -106,11 +114,19 @@ impl Follower for Shared {
 
     fn grant_until(&self, until: Instant) {
         let mut state = self.state();
+        if state.trusted_until.is_some_and(|old| old <= Instant::now()) {
+            self.series.lost.increment(1);
+        }
         state.trusted_until = Some(state.trusted_until.map_or(until, |old| old.max(until)));
+        self.series.granted.increment(1);
     }
 
     fn stop_granting(&self) {
-        self.state().trusted_until = None;
+        let mut state = self.state();
+        if Self::trusted(&state) {
+            self.series.lost.increment(1);
+        }
+        state.trusted_until = None;
     }
 
     fn reset(&self) {
@@ -184,7 +200,10 @@ impl Products {
         url: &str,
         settings: CacheSettings,
     ) -> Result<Self, CacheError> {
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            state: Mutex::default(),
+            series: Series::new(),
+        });
         let sqlite = SqliteCommits::watch(url)?;
         let keeper = if settings.lease.is_zero() {
             Keeper::Off {
@@ -244,7 +263,9 @@ impl Products {
             Keeper::Sqlite { .. } => self.shared.drop_copy(),
             Keeper::Feed(feed) => {
                 self.shared.drop_copy();
+                let started = std::time::Instant::now();
                 feed.settle().await;
+                self.shared.series.settle.record(started.elapsed());
             }
         }
     }
@@ -277,20 +298,30 @@ impl Products {
         if matches!(*self.keeper, Keeper::Off { .. }) {
             return Ok(None);
         }
+        let series = &self.shared.series;
         if let Lookup::Hit(all) = self.copy() {
+            series.hits.increment(1);
             return Ok(Some(all));
         }
         // One reader at a time reads the table whole; the others read just what they asked
         // for meanwhile, so that while writes keep dropping the copy, reads do not queue
         // behind whole-table reads.
         let Ok(_one_at_a_time) = self.loading.try_lock() else {
+            series.bypassed.increment(1);
             return Ok(None);
         };
         let ticket = match self.copy() {
-            Lookup::Hit(all) => return Ok(Some(all)),
-            Lookup::NotServing => return Ok(None),
+            Lookup::Hit(all) => {
+                series.hits.increment(1);
+                return Ok(Some(all));
+            }
+            Lookup::NotServing => {
+                series.bypassed.increment(1);
+                return Ok(None);
+            }
             Lookup::Miss(ticket) => ticket,
         };
+        series.misses.increment(1);
         read_whole(&self.shared, ticket, self.store.all(self.max_products)).await
     }
 
@@ -325,6 +356,11 @@ async fn read_whole(
     let mut state = shared.state();
     if state.epoch == ticket && Shared::trusted(&state) {
         state.products = Some(all.clone());
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "at most PRODUCT_CACHE_MAX_PRODUCTS"
+        )]
+        shared.series.products.set(all.len() as f64);
     }
     // Read after this reader began: what it answers, kept or not, is fresh enough for it.
     Ok(Some(all))

@@ -55,6 +55,9 @@ fn unauthenticated(message: &str, reason: &str) -> Status {
 
 impl From<InventoryError> for Status {
     fn from(error: InventoryError) -> Self {
+        if let InventoryError::Database(err) = &error {
+            service_kit::database::count_error("inventory", err);
+        }
         match error {
             InventoryError::Invalid(errors) => errors.into(),
             InventoryError::ProductNotFound => {

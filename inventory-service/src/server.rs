@@ -65,6 +65,10 @@ impl Server for Application {
     type Error = StartupError;
 
     async fn build(config: Config) -> Result<Self, StartupError> {
+        // Before anything that counts (caches, pools, clients) registers its series.
+        if config.metrics_listen.is_some() {
+            service_kit::metrics::install();
+        }
         // The database first, as auth does: a port that is open belongs to a service that
         // could reach its database.
         let url = config.database_url.as_str();

@@ -70,6 +70,8 @@ pub struct ProductStore {
     /// The connections of `get` and `list`, the hot path.
     readers: Readers,
     backend: Backend,
+    /// The pool's connections, reported at each scrape while the store lives.
+    _observed: std::sync::Arc<service_kit::metrics::Collecting>,
 }
 
 impl ProductStore {
@@ -84,6 +86,7 @@ impl ProductStore {
         let backend = Backend::of_url(url).ok_or(DatabaseError::UnsupportedUrl)?;
         Ok(Self {
             readers: Readers::new(url)?,
+            _observed: std::sync::Arc::new(database::observe(&pool, "inventory")),
             pool,
             backend,
         })

@@ -9,7 +9,11 @@ use inventory_service::{Application, Config};
 use service_kit::{
     program::Server,
     testing::{
-        Running, TestDatabase, certificates::TestCa, grpcurl::grpcurl, printed,
+        Running, TestDatabase,
+        certificates::TestCa,
+        grpcurl::grpcurl,
+        printed,
+        scrape::{promtool_accepts, scrape, value},
         tls_postgres::TlsPostgres,
     },
     tls::ServerTls,
@@ -101,7 +105,8 @@ fn the_postgresql_half_of_the_suite_passes_over_tls() {
 }
 
 /// `METRICS_LISTEN` serves inventory's calls as Prometheus series: one refused for want of a
-/// token is counted under its method and code.
+/// token is counted under its method and code, beside the caches', the pool's and the
+/// balancer's series, and promtool passes it all.
 #[tokio::test]
 async fn inventory_calls_are_counted_on_metrics_listen() {
     let db = TestDatabase::sqlite();
@@ -129,18 +134,38 @@ async fn inventory_calls_are_counted_on_metrics_listen() {
         .await;
     assert_eq!(refused.unwrap_err().code(), tonic::Code::Unauthenticated);
 
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(metrics).await.unwrap();
-    let request = "GET /metrics HTTP/1.1\r\nHost: metrics\r\nConnection: close\r\n\r\n";
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut exposed = String::new();
-    stream.read_to_string(&mut exposed).await.unwrap();
-    let counted = exposed.lines().any(|line| {
-        line.starts_with("grpc_server_handled_total{")
-            && line.contains(r#"grpc_service="inventory.v1.InventoryService""#)
-            && line.contains(r#"grpc_method="ListProducts""#)
-            && line.contains(r#"grpc_code="Unauthenticated""#)
-    });
-    assert!(counted, "{exposed}");
+    let exposed = scrape(metrics).await;
+    let refused = [
+        r#"grpc_service="inventory.v1.InventoryService""#,
+        r#"grpc_method="ListProducts""#,
+        r#"grpc_code="Unauthenticated""#,
+    ];
+    assert!(
+        value(&exposed, "grpc_server_handled_total", &refused) >= Some(1.0),
+        "{exposed}"
+    );
+    // The series of what the service holds, registered as it starts: its caches, its pool,
+    // and its balancer over auth's replicas (the one target, unanswering, stays in).
+    for (name, labels) in [
+        ("product_cache_reads_total", &[r#"result="hit""#][..]),
+        ("product_cache_products", &[][..]),
+        (
+            "verdict_cache_lookups_total",
+            &[r#"holder="inventory""#, r#"result="miss""#][..],
+        ),
+        ("verdict_cache_entries", &[r#"holder="inventory""#][..]),
+        (
+            "db_pool_connections",
+            &[r#"pool="inventory""#, r#"state="in_use""#][..],
+        ),
+    ] {
+        assert!(value(&exposed, name, labels).is_some(), "{name}: {exposed}");
+    }
+    let replicas = [r#"grpc_service="auth.v1.AuthService""#];
+    assert!(
+        value(&exposed, "grpc_client_replicas", &replicas) >= Some(1.0),
+        "{exposed}"
+    );
+    promtool_accepts(&exposed);
     server.stop().await;
 }
