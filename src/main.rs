@@ -91,6 +91,9 @@ async fn run() -> Result<(), String> {
     let mut inventory = inventory_service::Config::from_env().map_err(|e| e.to_string())?;
     let mut gateway = gateway::Config::from_env().map_err(|e| e.to_string())?;
     telemetry::init(auth.log_format);
+    // The gateway's `/metrics` renders the process's one recorder: installed before any
+    // service is built, so that the caches, pools and hashing queue of all three record in it.
+    service_kit::metrics::install();
     inventory.database_url = database_url("INVENTORY_DATABASE_URL", &data, "inventory.db").into();
     // One process has one metrics recorder: auth's `METRICS_LISTEN` serves every series, and
     // inventory binding the same address would fail.

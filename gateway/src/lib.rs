@@ -26,7 +26,7 @@
 //! - [`origins`]: `CSRF_TRUSTED_ORIGINS` and Django's origin check on the routes that open a
 //!   session.
 //! - [`throttle`]: per-client rate limits on login and registration.
-//! - [`metrics`]: request counts and latency histograms in Prometheus text format.
+//! - [`metrics`]: request counts and latency histograms, into the process's Prometheus recorder.
 //! - [`openapi`]: the OpenAPI 3 document served at `/api/schema/`.
 
 pub mod clients;

@@ -32,9 +32,7 @@ use crate::{
     error::ApiError,
     extract::BODY_LIMIT,
     forwarded::{self, Proxies},
-    hosts,
-    metrics::{self, Metrics},
-    request_log, routes,
+    hosts, metrics, request_log, routes,
     throttle::Throttle,
 };
 
@@ -86,7 +84,8 @@ impl Server for Application {
     async fn build(config: Config) -> Result<Self, StartupError> {
         let tls = config.tls.as_ref().map(acceptor).transpose()?;
         let (listener, local_addr) = listener::bind(config.listen).await?;
-        let metrics = Arc::new(Metrics::default());
+        // Before the clients, whose calls and caches it counts.
+        metrics::install();
         let throttle = Arc::new(Throttle::new(config.auth_rate));
         let upstreams = Upstreams::connect_lazy(&config);
         let verdicts = upstreams.verdicts().clone();
@@ -101,7 +100,7 @@ impl Server for Application {
         // routes that check a password, is `routes::router`'s. Outermost last: CORS answers
         // preflights inside the `Host` check but before any route, the request id wraps
         // everything (so even a 413 or a 404 carries it), and the client is known before it.
-        let router = routes::router(upstreams, metrics.clone(), throttle, origins).layer(
+        let router = routes::router(upstreams, throttle, origins).layer(
             middleware::from_fn_with_state(config.request_timeout, request_deadline),
         );
         let router = cors::wrap(router, config.cors_allowed_origins)
@@ -109,7 +108,7 @@ impl Server for Application {
                 Arc::new(config.allowed_hosts),
                 hosts::check,
             ))
-            .layer(middleware::from_fn_with_state(metrics, metrics::record))
+            .layer(middleware::from_fn(metrics::record))
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .layer(middleware::from_fn(request_log::record))
             .layer(middleware::from_fn_with_state(

@@ -33,7 +33,6 @@ use serde_json::Value;
 use crate::{
     clients::Upstreams,
     error::{ApiError, Missing},
-    metrics::Metrics,
     openapi::{self, Operation},
     origins::TrustedOrigins,
     shapes::ReplyMemo,
@@ -46,7 +45,6 @@ pub struct AppState {
     pub upstreams: Upstreams,
     /// The product lists' JSON, by the replies it was written from.
     pub replies: Arc<ReplyMemo>,
-    pub metrics: Arc<Metrics>,
     /// The OpenAPI document, generated once from the endpoints.
     pub schema: Arc<Value>,
     /// Who may open a session besides the gateway's own origin (`CSRF_TRUSTED_ORIGINS`).
@@ -68,12 +66,6 @@ impl FromRef<AppState> for Upstreams {
 impl FromRef<AppState> for Arc<ReplyMemo> {
     fn from_ref(state: &AppState) -> Self {
         state.replies.clone()
-    }
-}
-
-impl FromRef<AppState> for Arc<Metrics> {
-    fn from_ref(state: &AppState) -> Self {
-        state.metrics.clone()
     }
 }
 
@@ -103,7 +95,6 @@ impl Endpoint {
 /// sit behind `throttle`.
 pub fn router(
     upstreams: Upstreams,
-    metrics: Arc<Metrics>,
     throttle: Arc<Throttle>,
     origins: Arc<TrustedOrigins>,
 ) -> Router {
@@ -130,7 +121,6 @@ pub fn router(
     let state = AppState {
         upstreams,
         replies: Arc::default(),
-        metrics,
         schema: Arc::new(openapi::document(&operations)),
         origins,
     };

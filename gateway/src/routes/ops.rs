@@ -1,8 +1,6 @@
 //! The routes for operators and tools: liveness, readiness (both services answer their health
 //! checks), Prometheus metrics and the OpenAPI document.
 
-use std::sync::Arc;
-
 use axum::{
     Json,
     extract::State,
@@ -12,7 +10,7 @@ use axum::{
 use serde_json::{Map, Value, json};
 
 use super::{AppState, Endpoint};
-use crate::{clients::Upstreams, metrics::Metrics, openapi::Operation};
+use crate::{clients::Upstreams, openapi::Operation};
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -73,12 +71,12 @@ async fn readyz(State(upstreams): State<Upstreams>) -> (StatusCode, Json<Value>)
     (status, Json(Value::Object(body)))
 }
 
-async fn metrics(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
+async fn metrics() -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        metrics.render(),
+        service_kit::metrics::render(),
     )
 }

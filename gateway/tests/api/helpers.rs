@@ -77,6 +77,9 @@ pub async fn spawn_stack_on(
     configure: impl FnOnce(&mut gateway::Config),
 ) -> Stack {
     service_kit::testing::init_logs();
+    // As the `stack` binary does: the gateway's `/metrics` shows the caches and pools of the
+    // services beside it in the process only if they were built into an installed recorder.
+    service_kit::metrics::install();
     let mut servers = Vec::new();
     let mut auth_config = auth_service::Config::for_tests(auth_db.url());
     auth_config.tls = hops.server("auth");

@@ -45,6 +45,7 @@ mod replicas;
 mod routes;
 mod seeds;
 mod sessions;
+mod telemetry;
 mod throttling;
 mod transport;
 mod verdict_cache;
