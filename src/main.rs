@@ -42,7 +42,11 @@ async fn main() -> ExitCode {
     let program = clap::Command::new("stack")
         .about("Runs the auth service, the inventory service and the gateway together");
     let outcome = match program::parse_command(program) {
-        None => run().await,
+        None => {
+            let served = run().await;
+            telemetry::shutdown();
+            served
+        }
         Some(Command::Certs { dir }) => certs::make(&dir).map(|files| {
             for file in files {
                 println!("{}", file.display());
@@ -90,7 +94,7 @@ async fn run() -> Result<(), String> {
     let auth = auth_config(&data)?;
     let mut inventory = inventory_service::Config::from_env().map_err(|e| e.to_string())?;
     let mut gateway = gateway::Config::from_env().map_err(|e| e.to_string())?;
-    telemetry::init(auth.log_format);
+    telemetry::init_with_traces(auth.log_format, "stack").map_err(|e| e.to_string())?;
     // The gateway's `/metrics` renders the process's one recorder: installed before any
     // service is built, so that the caches, pools and hashing queue of all three record in it.
     service_kit::metrics::install();

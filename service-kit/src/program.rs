@@ -79,18 +79,20 @@ fn settings_help(settings: &[Setting]) -> String {
     let width = settings
         .iter()
         .map(|s| s.name.len())
+        .chain(telemetry::SETTINGS.map(|(name, _)| name.len()))
         .max()
-        .unwrap_or(0)
-        .max("RUST_LOG".len());
+        .unwrap_or(0);
     let mut help = String::from(
         "Settings, from the environment (each explained in docs/API.md, \"Configuration\"):\n",
     );
-    for Setting { name, default } in settings {
+    let subscriber = telemetry::SETTINGS.map(|(name, default)| Setting {
+        name,
+        default: default.to_owned(),
+    });
+    for Setting { name, default } in settings.iter().chain(&subscriber) {
         let default = if default.is_empty() { "none" } else { default };
         help.push_str(&format!("  {name:<width$}  [default: {default}]\n"));
     }
-    let filter = telemetry::DEFAULT_FILTER;
-    help.push_str(&format!("  {:<width$}  [default: {filter}]\n", "RUST_LOG"));
     help
 }
 
@@ -130,7 +132,8 @@ async fn serve<S: Server>(settings: S::Settings) -> Result<(), String> {
 }
 
 /// Runs `command` as `program` with `settings`, the program's settings as read from the
-/// environment, whose `LOG_FORMAT` picks the log subscriber's output.
+/// environment, whose `LOG_FORMAT` picks the log subscriber's output; spans are exported as
+/// `program`'s when the `OTEL_*` variables say so, and flushed when the command ends.
 async fn run<Settings: FromEnv, Command>(
     program: &str,
     settings: Result<Settings, ConfigError>,
@@ -146,8 +149,13 @@ where
             return ExitCode::FAILURE;
         }
     };
-    telemetry::init(settings.log_format());
-    match command(settings).await {
+    if let Err(err) = telemetry::init_with_traces(settings.log_format(), program) {
+        eprintln!("{program}: {err}");
+        return ExitCode::FAILURE;
+    }
+    let outcome = command(settings).await;
+    telemetry::shutdown();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("{program}: {failure}");

@@ -14,6 +14,8 @@ use tonic::metadata::{MetadataMap, MetadataValue};
 use tower::{Layer, Service};
 use tracing::Instrument;
 
+use crate::telemetry;
+
 /// The header (and gRPC metadata key) that carries the id.
 pub const HEADER: &str = "x-request-id";
 
@@ -102,7 +104,22 @@ where
         if let Ok(value) = HeaderValue::from_str(&id) {
             request.headers_mut().insert(HEADER, value);
         }
-        let span = tracing::info_span!("grpc", request_id = %id, method = %request.uri().path());
+        let span = if telemetry::context::enabled() {
+            // Exported: named and kinded as OpenTelemetry's conventions say, under the caller's.
+            let method = request.uri().path();
+            let span = tracing::info_span!(
+                "grpc",
+                request_id = %id,
+                method = %method,
+                otel.name = %method.trim_start_matches('/'),
+                otel.kind = "server",
+                rpc.system = "grpc",
+            );
+            telemetry::context::continue_from(&span, request.headers());
+            span
+        } else {
+            tracing::info_span!("grpc", request_id = %id, method = %request.uri().path())
+        };
         let started = Instant::now();
         let call = self.inner.call(request);
         Box::pin(

@@ -78,8 +78,9 @@ pub fn assert_documented<T>(program: &str, from_env: impl FnOnce() -> T, compute
     let settings = settings_read_by(from_env);
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/API.md");
     let doc = std::fs::read_to_string(&path).expect("docs/API.md is readable");
-    // `RUST_LOG` is read by the log filter, not by `from_env`.
-    let wrong = mismatches(program, &settings, &doc, computed, &["RUST_LOG"]);
+    // The subscriber's settings are read by the subscriber, not by `from_env`.
+    let subscriber = crate::telemetry::SETTINGS.map(|(name, _)| name);
+    let wrong = mismatches(program, &settings, &doc, computed, &subscriber);
     assert!(
         wrong.is_empty(),
         "docs/API.md and {program}'s settings: {wrong:#?}"

@@ -29,10 +29,12 @@ use std::{
 use tokio::sync::{mpsc, oneshot};
 use tonic::{body::Body, transport::Channel};
 use tower::Service;
+use tracing::Instrument;
 
 use crate::{
     env::{self, ConfigError},
     metrics::grpc::{Call, Side},
+    telemetry,
     tls::ClientTls,
 };
 
@@ -140,11 +142,26 @@ impl Service<http::Request<Body>> for Upstream {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
         let upstream = self.clone();
         let call =
             crate::metrics::enabled().then(|| Call::start(Side::Client, request.uri().path()));
-        Box::pin(async move {
+        // Exported traces: the call is a client span of the caller's, and the replica that
+        // answers continues it.
+        let span = if telemetry::context::enabled() {
+            let method = request.uri().path().trim_start_matches('/');
+            let span = tracing::info_span!(
+                "grpc.client",
+                otel.name = %method,
+                otel.kind = "client",
+                rpc.system = "grpc",
+            );
+            telemetry::context::inject(&span, request.headers_mut());
+            span
+        } else {
+            tracing::Span::none()
+        };
+        let sent = async move {
             let answer = upstream.send(request).await.map_err(resend::unreachable);
             match (call, answer) {
                 (None, answer) => answer,
@@ -154,7 +171,8 @@ impl Service<http::Request<Body>> for Upstream {
                     Err(error)
                 }
             }
-        })
+        };
+        Box::pin(sent.instrument(span))
     }
 }
 
