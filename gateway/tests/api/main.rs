@@ -39,6 +39,7 @@ mod hops;
 mod idempotency;
 mod lists;
 mod logs;
+mod otlp;
 mod processes;
 mod product_cache;
 mod replicas;

@@ -1,11 +1,19 @@
 //! What operators see of a request across the hops. Metrics: the gateway's `/metrics` holds,
 //! beside its HTTP series, the gRPC calls it made (by service, method and code) and the
 //! replicas in its balancers; with the services in the same process, their caches and pools.
+//! Traces: with `OTEL_EXPORTER_OTLP_ENDPOINT` set, the three services (each a process) export
+//! their spans to a real OTLP receiver, one list with a cold verdict cache is one trace across
+//! all three with every span under its caller's, and a client's `traceparent` is continued.
 
+use opentelemetry_proto::tonic::trace::v1::{Span, span::SpanKind};
 use reqwest::StatusCode;
 use service_kit::testing::scrape::{promtool_accepts, value};
 
-use crate::helpers::{expect_status, spawn_stack};
+use crate::{
+    helpers::{credentials, expect_status, spawn_stack},
+    otlp::{Received, Receiver},
+    processes::Replicas,
+};
 
 #[tokio::test]
 async fn the_gateway_exposes_its_calls_its_balancers_and_its_verdict_cache() {
@@ -59,4 +67,80 @@ async fn the_gateway_exposes_its_calls_its_balancers_and_its_verdict_cache() {
         "{text}"
     );
     promtool_accepts(&text);
+}
+
+/// The client's trace, which the gateway must continue: W3C's example ids.
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const PARENT_ID: &str = "00f067aa0ba902b7";
+
+/// The span `service` exported under `name`, of `kind`, in the client's trace, if received.
+fn find<'a>(spans: &'a [Received], service: &str, name: &str, kind: SpanKind) -> Option<&'a Span> {
+    let trace_id = hex::decode(TRACE_ID).unwrap();
+    spans
+        .iter()
+        .filter(|(sent_by, span)| sent_by == service && span.trace_id == trace_id)
+        .map(|(_, span)| span)
+        .find(|span| span.name == name && span.kind == kind as i32)
+}
+
+#[tokio::test]
+async fn one_list_is_one_trace_across_the_three_services() {
+    let receiver = Receiver::start().await;
+    let env = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "50"),
+    ];
+    let Some(replicas) = Replicas::start_with(1, &env, &env).await else {
+        return;
+    };
+    // A token inventory has not seen: its verdict cache misses, so it asks auth.
+    let login = replicas
+        .post("/api/login/", None, credentials("admin"))
+        .await;
+    let token = login["token"].as_str().unwrap();
+    let listed = replicas
+        .client
+        .get(replicas.url("/api/inventory/"))
+        .header("Authorization", format!("Token {token}"))
+        .header("traceparent", format!("00-{TRACE_ID}-{PARENT_ID}-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), StatusCode::OK);
+
+    const LIST: &str = "inventory.v1.InventoryService/ListProducts";
+    const VALIDATE: &str = "auth.v1.AuthService/ValidateToken";
+    let chain = [
+        ("gateway", "GET /api/inventory/", SpanKind::Server),
+        ("gateway", LIST, SpanKind::Client),
+        ("inventory-service", LIST, SpanKind::Server),
+        ("inventory-service", VALIDATE, SpanKind::Client),
+        ("auth-service", VALIDATE, SpanKind::Server),
+    ];
+    let spans = receiver
+        .until("the list's spans from all three services", |spans| {
+            chain
+                .iter()
+                .all(|(service, name, kind)| find(spans, service, name, *kind).is_some())
+        })
+        .await;
+    let spans: Vec<&Span> = chain
+        .iter()
+        .map(|(service, name, kind)| find(&spans, service, name, *kind).unwrap())
+        .collect();
+    // The gateway continues the client's span; every other span is its caller's child.
+    assert_eq!(hex::encode(&spans[0].parent_span_id), PARENT_ID);
+    for (child, parent) in spans.iter().skip(1).zip(&spans) {
+        assert_eq!(
+            child.parent_span_id, parent.span_id,
+            "{} is not under {}",
+            child.name, parent.name
+        );
+    }
+    // The request id is on the spans, as it is on the log lines.
+    let request_id = spans[0]
+        .attributes
+        .iter()
+        .find(|attribute| attribute.key == "request_id");
+    assert!(request_id.is_some(), "{:?}", spans[0].attributes);
 }

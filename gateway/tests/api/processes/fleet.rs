@@ -45,6 +45,15 @@ impl Replicas {
     /// `count` replicas of each service, or `None` without `TEST_POSTGRES_URL`. `env` is given to
     /// every auth and inventory replica (e.g. `SHUTDOWN_GRACE_MS`).
     pub async fn start(count: usize, env: &[(&'static str, &str)]) -> Option<Self> {
+        Self::start_with(count, env, &[]).await
+    }
+
+    /// As [`Replicas::start`], with `gateway_env` given to the gateway too.
+    pub async fn start_with(
+        count: usize,
+        env: &[(&'static str, &str)],
+        gateway_env: &[(&'static str, &str)],
+    ) -> Option<Self> {
         let auth_db = TestDatabase::postgres().await?;
         let inventory_db = TestDatabase::postgres().await?;
         // `count` replicas of `role`, with `own` settings besides the shared ones, one by one:
@@ -73,15 +82,18 @@ impl Replicas {
                 ("AUTH_HEALTH_INTERVAL_MS", "200".to_owned()),
             ],
         );
-        let gateway = Replica::start(
-            "gateway",
-            &[
-                ("GATEWAY_LISTEN", any_port()),
-                ("AUTH_URL", list(&auth)),
-                ("INVENTORY_URL", list(&inventory)),
-                ("THROTTLE_AUTH_RATE", "off".to_owned()),
-            ],
+        let mut gateway_settings = vec![
+            ("GATEWAY_LISTEN", any_port()),
+            ("AUTH_URL", list(&auth)),
+            ("INVENTORY_URL", list(&inventory)),
+            ("THROTTLE_AUTH_RATE", "off".to_owned()),
+        ];
+        gateway_settings.extend(
+            gateway_env
+                .iter()
+                .map(|(name, value)| (*name, (*value).to_owned())),
         );
+        let gateway = Replica::start("gateway", &gateway_settings);
 
         let auth_config = auth_service::Config::for_tests(auth_db.url());
         auth_service::create_superuser(&auth_config, "admin", None, PASSWORD)

@@ -43,7 +43,13 @@ fn replica_process() {
         .build()
         .expect("a runtime");
     runtime.block_on(async move {
-        service_kit::telemetry::init(service_kit::telemetry::LogFormat::Json);
+        let service = match role.as_str() {
+            "auth" => "auth-service",
+            "inventory" => "inventory-service",
+            _ => "gateway",
+        };
+        let format = service_kit::telemetry::LogFormat::Json;
+        service_kit::telemetry::init_with_traces(format, service).expect("the OTEL_* settings");
         let shutdown = service_kit::shutdown::signal();
         match role.as_str() {
             "auth" => {
@@ -75,6 +81,7 @@ fn replica_process() {
             }
             other => panic!("{ROLE}={other}"),
         }
+        service_kit::telemetry::shutdown();
     });
     // Past the runtime, so nothing of the test harness runs after the server.
     std::process::exit(0);
