@@ -42,6 +42,7 @@ mod logs;
 mod otlp;
 mod processes;
 mod product_cache;
+mod prometheus;
 mod replicas;
 mod routes;
 mod seeds;

@@ -57,7 +57,8 @@ fn replica_process() {
                     auth_service::Application::build(auth_service::Config::from_env().unwrap())
                         .await
                         .expect("auth starts");
-                tracing::info!(address = %app.local_addr(), "replica listening");
+                let metrics = app.metrics_addr().map(|addr| addr.to_string());
+                tracing::info!(address = %app.local_addr(), metrics, "replica listening");
                 app.run_until_stopped(shutdown).await.expect("auth serves");
             }
             "inventory" => {
@@ -65,7 +66,8 @@ fn replica_process() {
                 let app = inventory_service::Application::build(config)
                     .await
                     .expect("inventory starts");
-                tracing::info!(address = %app.local_addr(), "replica listening");
+                let metrics = app.metrics_addr().map(|addr| addr.to_string());
+                tracing::info!(address = %app.local_addr(), metrics, "replica listening");
                 app.run_until_stopped(shutdown)
                     .await
                     .expect("inventory serves");
@@ -98,6 +100,8 @@ struct Log {
     /// How many failed calls this process's clients sent a second time.
     resent: u64,
     address: Option<SocketAddr>,
+    /// Where it serves `/metrics` of its own (`METRICS_LISTEN`), if it does.
+    metrics: Option<SocketAddr>,
 }
 
 /// One running replica.
@@ -169,6 +173,11 @@ impl Replica {
         self.log.lock().unwrap().served.values().sum()
     }
 
+    /// Where this replica serves `/metrics` on a port of its own (`METRICS_LISTEN`), if it does.
+    pub fn metrics(&self) -> Option<SocketAddr> {
+        self.log.lock().unwrap().metrics
+    }
+
     /// How many failed calls this replica's own clients sent again.
     pub fn resent(&self) -> u64 {
         self.log.lock().unwrap().resent
@@ -232,6 +241,7 @@ fn read_entry(log: &mut Log, entry: &Value) {
     match message {
         "replica listening" => {
             log.address = entry["address"].as_str().and_then(|a| a.parse().ok());
+            log.metrics = entry["metrics"].as_str().and_then(|a| a.parse().ok());
         }
         "call" if entry["grpc_status"] == "0" => {
             let method = entry["spans"]
