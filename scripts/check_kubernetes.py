@@ -305,12 +305,20 @@ def check_probes(w: Workload) -> list[str]:
         host = headers.get("host", "POD-IP")
         if not host_allowed(host, str(w.setting("ALLOWED_HOSTS"))):
             problems.append(f"{w.name}'s {kind} sends Host {host}, which ALLOWED_HOSTS refuses")
-    if not w.program.proto:
-        scrape = {"prometheus.io/scrape": "true", "prometheus.io/port": str(w.port),
-                  "prometheus.io/path": "/metrics"}
-        annotations = w.pod["metadata"].get("annotations", {})
-        if any(annotations.get(k) != v for k, v in scrape.items()):
-            problems.append(f"{w.name}'s pods are not annotated for scraping: {scrape}")
+    # The gateway serves /metrics on its own port; auth and inventory on METRICS_LISTEN's.
+    metrics_port = w.port
+    if w.program.proto:
+        listen = w.setting("METRICS_LISTEN")
+        metrics_port = int(listen.rsplit(":", 1)[1]) if listen else None
+        if metrics_port is None:
+            problems.append(f"{w.name} sets no METRICS_LISTEN: its metrics are not served")
+        elif metrics_port not in w.ports().values():
+            problems.append(f"{w.name} serves metrics on {metrics_port}, not a container port")
+    scrape = {"prometheus.io/scrape": "true", "prometheus.io/port": str(metrics_port),
+              "prometheus.io/path": "/metrics"}
+    annotations = w.pod["metadata"].get("annotations", {})
+    if any(annotations.get(k) != v for k, v in scrape.items()):
+        problems.append(f"{w.name}'s pods are not annotated for scraping: {scrape}")
     return problems
 
 
