@@ -39,8 +39,19 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Every setting of the three programs applies, and the launcher's own.
+    let settings = service_kit::env::settings_read_by(|| {
+        (
+            service_kit::env::string_or("DATA_DIR", "data"),
+            auth_service::Config::from_env(),
+            inventory_service::Config::from_env(),
+            gateway::Config::from_env(),
+        )
+    });
     let program = clap::Command::new("stack")
-        .about("Runs the auth service, the inventory service and the gateway together");
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Runs the auth service, the inventory service and the gateway together")
+        .after_help(program::settings_help(&settings));
     let outcome = match program::parse_command(program) {
         None => {
             let served = run().await;

@@ -66,3 +66,9 @@ fn the_certificates_serve_mutual_tls_between_the_services() {
     assert!(!again, "the certificates were overwritten");
     assert!(printed.contains("not overwriting"), "{printed}");
 }
+
+#[test]
+fn the_launcher_answers_version_and_help_without_serving() {
+    let binary = env!("CARGO_BIN_EXE_stack");
+    service_kit::testing::assert_command_line(binary, "stack", env!("CARGO_PKG_VERSION"));
+}

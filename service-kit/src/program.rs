@@ -74,8 +74,9 @@ pub fn parse_command<C: clap::Subcommand>(program: clap::Command) -> Option<C> {
         .command
 }
 
-/// `--help`'s list of settings: each variable and its default.
-fn settings_help(settings: &[Setting]) -> String {
+/// `--help`'s list of settings: each variable and its default (the first reading of each, where
+/// several programs' are listed together), then the subscriber's.
+pub fn settings_help(settings: &[Setting]) -> String {
     let width = settings
         .iter()
         .map(|s| s.name.len())
@@ -89,7 +90,11 @@ fn settings_help(settings: &[Setting]) -> String {
         name,
         default: default.to_owned(),
     });
-    for Setting { name, default } in settings.iter().chain(&subscriber) {
+    let mut listed = std::collections::HashSet::new();
+    let first_readings = settings
+        .iter()
+        .filter(|setting| listed.insert(setting.name));
+    for Setting { name, default } in first_readings.chain(&subscriber) {
         let default = if default.is_empty() { "none" } else { default };
         help.push_str(&format!("  {name:<width$}  [default: {default}]\n"));
     }

@@ -358,6 +358,32 @@ macro_rules! on_postgres {
     };
 }
 
+/// The command line of the binary at `path`, named `name`: `--version` prints its name and
+/// version, and `--help` lists the settings it reads, the subscriber's too, without serving.
+pub fn assert_command_line(path: &str, name: &str, version: &str) {
+    let run = |argument: &str| {
+        let output = Command::new(path)
+            .arg(argument)
+            .stdin(Stdio::null())
+            .output()
+            .expect("the binary runs");
+        assert!(
+            output.status.success(),
+            "{name} {argument}: {}",
+            printed(&output)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    assert_eq!(run("--version").trim(), format!("{name} {version}"));
+    let help = run("--help");
+    for listed in crate::telemetry::SETTINGS.map(|(setting, _)| setting) {
+        assert!(
+            help.contains(listed),
+            "{name} --help does not list {listed}: {help}"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{admin_url_or_skip, is_ci, replace_database};

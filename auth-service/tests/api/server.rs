@@ -108,3 +108,9 @@ service_kit::on_both_backends!(
     reflection_can_be_turned_off,
     shutdown_lets_the_server_stop_cleanly,
 );
+
+#[test]
+fn the_binary_answers_version_and_help_without_serving() {
+    let binary = env!("CARGO_BIN_EXE_auth-service");
+    service_kit::testing::assert_command_line(binary, "auth-service", env!("CARGO_PKG_VERSION"));
+}

@@ -169,3 +169,10 @@ async fn inventory_calls_are_counted_on_metrics_listen() {
     promtool_accepts(&exposed);
     server.stop().await;
 }
+
+#[test]
+fn the_binary_answers_version_and_help_without_serving() {
+    let binary = env!("CARGO_BIN_EXE_inventory-service");
+    let version = env!("CARGO_PKG_VERSION");
+    service_kit::testing::assert_command_line(binary, "inventory-service", version);
+}

@@ -327,4 +327,6 @@ fn the_binary_answers_help_and_unknown_arguments_without_serving() {
     let unknown = run("serve-please");
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("unrecognized subcommand"));
+    let binary = env!("CARGO_BIN_EXE_gateway");
+    service_kit::testing::assert_command_line(binary, "gateway", env!("CARGO_PKG_VERSION"));
 }
