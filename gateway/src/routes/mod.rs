@@ -115,8 +115,13 @@ pub fn router(
             account::password_endpoints(),
         ],
         &mut operations,
-    )
-    .route_layer(middleware::from_fn_with_state(throttle, throttle::limit));
+    );
+    // The document says which operations the throttle guards (429), from the same list.
+    for operation in &mut operations {
+        operation.throttled = true;
+    }
+    let throttled =
+        throttled.route_layer(middleware::from_fn_with_state(throttle, throttle::limit));
     let unthrottled = mount(
         [
             logout::endpoints(),
