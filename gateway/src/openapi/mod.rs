@@ -5,7 +5,7 @@
 //! `crate::shapes`) and the refusals only it gives; the refusals every route of its kind gives
 //! (401 for a bad credential, 413 and 415 for a body, 404 for an id, ...) follow from how it
 //! is declared, in the shapes `crate::error` writes ([`Refusal`]). The schemas are written in
-//! [`schema`]'s vocabulary.
+//! [`schema`]'s vocabulary; the page that shows the document is `routes::docs`.
 
 pub mod body;
 mod responses;

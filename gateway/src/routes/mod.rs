@@ -5,9 +5,10 @@
 //! consts and shares one handler; products and users, both DRF `ModelViewSet`s, share their
 //! operations and their read and delete handlers ([`objects`]). Paths carry their trailing
 //! slash; the server adds a missing one before routing. The JSON the routes answer with is
-//! in [`crate::shapes`].
+//! in [`crate::shapes`]; `/api/docs/`, the page that shows the document, is [`docs`].
 
 mod account;
+mod docs;
 mod login;
 mod logout;
 mod objects;
@@ -129,6 +130,7 @@ pub fn router(
             users::endpoints(),
             products::endpoints(),
             ops::endpoints(),
+            docs::endpoints(),
         ],
         &mut operations,
     );

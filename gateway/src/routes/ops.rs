@@ -1,5 +1,5 @@
 //! The routes for operators and tools: liveness, readiness (both services answer their health
-//! checks), Prometheus metrics and the OpenAPI document.
+//! checks), Prometheus metrics and the OpenAPI document (its page is [`super::docs`]).
 
 use std::sync::Arc;
 

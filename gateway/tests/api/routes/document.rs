@@ -1,7 +1,8 @@
 //! `/api/schema/` describes every body: each request and response schema is typed (no `{}`),
 //! each refusal is one of the error components, and what every operation really answers on the
 //! fake, called with a body and without, conforms to its document (a status it lists, a body
-//! its schema admits).
+//! its schema admits). The docs page (`/api/docs/`) is served with its files and names no
+//! other host.
 
 use proto::auth::v1::{
     ChangePasswordResponse, DeleteUserResponse, IssuedCredential, ListUsersResponse, LoginResponse,
@@ -9,7 +10,7 @@ use proto::auth::v1::{
 };
 use proto::inventory::v1::DeleteProductResponse;
 use reqwest::{Method, StatusCode, header};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use super::conformance::{Document, example};
 use crate::{
@@ -213,4 +214,52 @@ async fn every_answer_conforms_to_the_document() {
     assert!(problems.is_empty(), "{problems:#?}");
     // The admin's calls reached the fake's successes, not only refusals.
     assert!(successes >= 40, "{successes} successes");
+}
+
+/// `/api/docs/` is a page loading its files from the gateway alone, which serves them; an
+/// unknown file is the usual 404.
+#[tokio::test]
+async fn the_docs_page_and_its_files_are_served_from_the_binary() {
+    let stack = spawn_fake().await;
+    let page = stack.get("/api/docs", None).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(
+        page.headers()[header::CONTENT_TYPE],
+        "text/html; charset=utf-8"
+    );
+    let policy = page.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(policy.starts_with("default-src 'self';"), "{policy}");
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("//"), "the page names no other host: {html}");
+    for (file, media_type, holds) in [
+        ("swagger-ui-bundle.js", "text/javascript", "SwaggerUIBundle"),
+        ("swagger-ui.css", "text/css", ".swagger-ui"),
+        ("swagger-initializer.js", "text/javascript", "/api/schema/"),
+    ] {
+        assert!(
+            html.contains(&format!("/api/docs/{file}")),
+            "{file} is loaded"
+        );
+        let served = stack.get(&format!("/api/docs/{file}"), None).await;
+        assert_eq!(served.status(), StatusCode::OK, "{file}");
+        let served_type = served.headers()[header::CONTENT_TYPE].to_str().unwrap();
+        assert!(served_type.starts_with(media_type), "{file}: {served_type}");
+        assert!(served.text().await.unwrap().contains(holds), "{file}");
+    }
+    let initializer = stack.get("/api/docs/swagger-initializer.js", None).await;
+    assert!(
+        initializer
+            .text()
+            .await
+            .unwrap()
+            .contains("validatorUrl: null")
+    );
+    let missing = stack.get("/api/docs/other.js", None).await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        missing.json::<Value>().await.unwrap(),
+        json!({"detail": "Not found."})
+    );
 }
