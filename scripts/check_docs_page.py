@@ -8,8 +8,9 @@
    request goes to a proxy at 127.0.0.1:9, where nothing listens, so nothing leaves the machine.
    The page's DOM must hold every operation of the document (Swagger UI gives each an element
    `operations-<tag>-<operationId>` and its path as `data-path`), the page may have asked for no
-   other host (Chromium's net log, the requests made for the page), and a screenshot of it
-   must be a picture of some size (SCREENSHOT, default a temporary file; kept when named).
+   other host (Chromium's net log, the requests made for the page; and its console, for a load
+   the page's Content-Security-Policy refused before any request), and a screenshot of it must
+   be a picture of some size (SCREENSHOT, default a temporary file; kept when named).
 
 Starts the stack as README's tour does (on a temporary DATA_DIR, after checking its ports are
 free) and stops it at the end.
@@ -60,8 +61,9 @@ def chromium_binary() -> str:
     sys.exit("docs page: no chromium on PATH (Debian's package `chromium`); .ci/run installs it")
 
 
-def chromium(binary: str, profile: Path, net_log: Path, *arguments: str) -> str:
-    """Runs headless Chromium on the gateway alone; its standard output."""
+def chromium(binary: str, profile: Path, net_log: Path, *arguments: str) -> tuple[str, str]:
+    """Runs headless Chromium on the gateway alone; its standard output, and its log (the page's
+    console messages among them)."""
     command = [
         binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
         f"--user-data-dir={profile}", "--no-first-run", "--disable-background-networking",
@@ -72,6 +74,7 @@ def chromium(binary: str, profile: Path, net_log: Path, *arguments: str) -> str:
         "--proxy-server=http://127.0.0.1:9",
         "--proxy-bypass-list=<-loopback>;127.0.0.1",
         f"--log-net-log={net_log}",
+        "--enable-logging=stderr",
         f"--virtual-time-budget={VIRTUAL_TIME_MS}",
         "--window-size=1280,2400",
         *arguments,
@@ -79,7 +82,7 @@ def chromium(binary: str, profile: Path, net_log: Path, *arguments: str) -> str:
     run = subprocess.run(command, capture_output=True, text=True, timeout=CHROMIUM_TIMEOUT_S)
     if run.returncode != 0:
         sys.exit(f"docs page: chromium failed ({run.returncode}):\n{run.stderr[-3000:]}")
-    return run.stdout
+    return run.stdout, run.stderr
 
 
 def foreign_requests(net_log: Path) -> list[str]:
@@ -97,9 +100,9 @@ def check_page(schema: dict, work: Path, screenshot: Path) -> list[str]:
     binary = chromium_binary()
     page = f"{BASE}/api/docs/"
     problems = []
-    dom = chromium(binary, work / "profile-dom", work / "net-dom.json", "--dump-dom", page)
-    chromium(binary, work / "profile-shot", work / "net-shot.json",
-             f"--screenshot={screenshot}", page)
+    dom, log = chromium(binary, work / "profile-dom", work / "net-dom.json", "--dump-dom", page)
+    _, shot_log = chromium(binary, work / "profile-shot", work / "net-shot.json",
+                           f"--screenshot={screenshot}", page)
     (work / "dom.html").write_text(dom)
     for path, methods in schema["paths"].items():
         if f'data-path="{path}"' not in dom:
@@ -107,9 +110,14 @@ def check_page(schema: dict, work: Path, screenshot: Path) -> list[str]:
         for method, operation in methods.items():
             if f'id="operations-default-{operation["operationId"]}"' not in dom:
                 problems.append(f"the page does not show {method.upper()} {path}")
-    for log in ("net-dom.json", "net-shot.json"):
-        for url in foreign_requests(work / log):
+    for net_log in ("net-dom.json", "net-shot.json"):
+        for url in foreign_requests(work / net_log):
             problems.append(f"the page asked for another host: {url}")
+    # A load the page's Content-Security-Policy refused never reaches the network: the console
+    # tells of it.
+    for line in (log + shot_log).splitlines():
+        if ":CONSOLE" in line and "Content Security Policy" in line:
+            problems.append(f"the page tried to load what its policy refuses: {line}")
     size = screenshot.stat().st_size if screenshot.exists() else 0
     is_png = size > 0 and screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if not is_png or size < MIN_SCREENSHOT_BYTES:
