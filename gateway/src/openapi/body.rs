@@ -27,7 +27,8 @@ pub enum Kind {
 pub struct Field {
     pub name: &'static str,
     pub kind: Kind,
-    /// Whether the route refuses a body without it (DRF's "This field is required.").
+    /// Whether the route refuses a body without it (with DRF's "This field is required.", or
+    /// with the route's own refusal, as seeds 000 to 002's logins do).
     pub required: bool,
 }
 

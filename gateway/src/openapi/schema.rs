@@ -69,7 +69,7 @@ impl Schema {
         Self::one_of_strings([text])
     }
 
-    /// Text of `media_type` (a page, a script, Prometheus' format): a string to JSON Schema.
+    /// A body of text (a page, a script, Prometheus' format), which JSON Schema sees as a string.
     pub fn text() -> Self {
         Self::string()
     }
