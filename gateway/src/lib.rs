@@ -27,7 +27,7 @@
 //!   session.
 //! - [`throttle`]: per-client rate limits on login and registration.
 //! - [`metrics`]: request counts and latency histograms, into the process's Prometheus recorder.
-//! - [`openapi`]: the OpenAPI 3 document served at `/api/schema/`.
+//! - [`openapi`]: the OpenAPI 3 document served at `/api/schema/` (and shown at `/api/docs/`).
 
 pub mod clients;
 pub mod config;

@@ -11,7 +11,10 @@ use http::{StatusCode, header};
 use serde_json::{Map, Value};
 use service_kit::validation::{FieldErrors, REQUIRED};
 
-use crate::error::{ApiError, NON_FIELD_ERRORS};
+use crate::{
+    error::{ApiError, NON_FIELD_ERRORS},
+    openapi::Field,
+};
 
 /// The largest body the gateway reads.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -92,6 +95,17 @@ impl Fields {
 
     pub fn contains(&self, name: &str) -> bool {
         self.0.contains_key(name)
+    }
+
+    /// Records DRF's "This field is required." for each field `table` requires (the table the
+    /// route's document is written from) that the body lacks.
+    pub fn require(&self, table: &[Field], errors: &mut FieldErrors) {
+        for field in table
+            .iter()
+            .filter(|f| f.required && !self.contains(f.name))
+        {
+            errors.add(field.name, REQUIRED);
+        }
     }
 
     /// A text field (DRF's `CharField`: strings, and numbers as their text). Absent is `None`.

@@ -14,14 +14,22 @@ use crate::{
     clients::Upstreams,
     error::{ApiError, present},
     extract::{Authenticated, Caller, Fields},
-    openapi::Operation,
+    openapi::{Field, Operation, Schema},
     shapes::{self, FULL_USER},
 };
 
 pub fn endpoints() -> Vec<Endpoint> {
+    let message = || Schema::object([("message", Schema::string())]);
     vec![
         Endpoint::new(
-            Operation::new(Method::GET, "/api/me/", "The current user", &[], 200).authenticated(),
+            Operation::new(
+                Method::GET,
+                "/api/me/",
+                "The current user",
+                200,
+                FULL_USER.schema(),
+            )
+            .authenticated(),
             me,
         ),
         Endpoint::new(
@@ -29,8 +37,8 @@ pub fn endpoints() -> Vec<Endpoint> {
                 Method::GET,
                 "/api/dashboard/",
                 "The role's dashboard greeting (seed 004)",
-                &[],
                 200,
+                message(),
             )
             .authenticated(),
             dashboard,
@@ -40,8 +48,8 @@ pub fn endpoints() -> Vec<Endpoint> {
                 Method::POST,
                 "/api/refresh-token/",
                 "Swap this token for a new one (seed 004)",
-                &[],
                 200,
+                Schema::object([("token", Schema::string())]),
             )
             .authenticated(),
             refresh_token,
@@ -51,8 +59,8 @@ pub fn endpoints() -> Vec<Endpoint> {
                 Method::POST,
                 "/api/logout-all/",
                 "Revoke every token of the user",
-                &[],
                 200,
+                Schema::object([("message", Schema::constant(LOGGED_OUT_EVERYWHERE))]),
             )
             .authenticated(),
             log_out_everywhere,
@@ -68,20 +76,30 @@ pub fn password_endpoints() -> Vec<Endpoint> {
             "/api/password/change/",
             "Change the password; other tokens are revoked. Wrong old passwords count toward \
              the account's lockout like failed logins",
-            &["old_password", "new_password"],
             200,
+            Schema::object([("detail", Schema::constant(PASSWORD_CHANGED))]),
         )
+        .body(PASSWORD_CHANGE)
         .authenticated(),
         change_password,
     )]
 }
+
+/// What `POST /api/password/change/` reads.
+const PASSWORD_CHANGE: [Field; 2] = [
+    Field::text("old_password").required(),
+    Field::text("new_password").required(),
+];
+
+const LOGGED_OUT_EVERYWHERE: &str = "Successfully logged out of all sessions.";
+const PASSWORD_CHANGED: &str = "Password changed.";
 
 async fn me(
     State(upstreams): State<Upstreams>,
     Authenticated(caller): Authenticated,
 ) -> Result<Json<Value>, ApiError> {
     let user = current_user(&upstreams, &caller).await?;
-    Ok(Json(Value::Object(shapes::user(&user, FULL_USER))))
+    Ok(Json(Value::Object(shapes::user(&user, &FULL_USER))))
 }
 
 /// The caller's own user record.
@@ -128,9 +146,7 @@ async fn log_out_everywhere(
         .revoke_all_tokens(caller.request(RevokeAllTokensRequest {}))
         .await
         .map_err(ApiError::auth)?;
-    Ok(Json(
-        json!({ "message": "Successfully logged out of all sessions." }),
-    ))
+    Ok(Json(json!({ "message": LOGGED_OUT_EVERYWHERE })))
 }
 
 async fn change_password(
@@ -139,9 +155,10 @@ async fn change_password(
     fields: Fields,
 ) -> Result<Json<Value>, ApiError> {
     let mut errors = FieldErrors::new();
+    let [old_password, new_password] = PASSWORD_CHANGE.map(|f| fields.text(f.name, &mut errors));
     let request = ChangePasswordRequest {
-        old_password: fields.text("old_password", &mut errors),
-        new_password: fields.text("new_password", &mut errors),
+        old_password,
+        new_password,
     };
     errors.into_result()?;
     upstreams
@@ -149,5 +166,5 @@ async fn change_password(
         .change_password(caller.request_naming_client(request))
         .await
         .map_err(ApiError::auth)?;
-    Ok(Json(json!({ "detail": "Password changed." })))
+    Ok(Json(json!({ "detail": PASSWORD_CHANGED })))
 }

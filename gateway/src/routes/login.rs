@@ -24,10 +24,10 @@ use crate::{
     clients::Upstreams,
     error::{ApiError, NON_FIELD_ERRORS, present},
     extract::{Anyone, Caller, Fields},
-    openapi::Operation,
+    openapi::{Content, Field, Operation, Refusal, Schema},
     origins::OriginVerdict,
     session::{self, CookiePolicy},
-    shapes::{self, USER_PROFILE_AND_FLAGS, UserField},
+    shapes::{self, USER_PROFILE_AND_FLAGS, UserShape},
 };
 
 /// What one login route asks for and answers.
@@ -61,7 +61,7 @@ enum LoginAnswer {
     /// `{"message": "user logged in", "token": key}`
     MessageAndToken,
     /// The user, plus `message` and `token`.
-    UserMessageAndToken(&'static [UserField]),
+    UserMessageAndToken(&'static UserShape),
 }
 
 const API_LOGIN: Login = Login {
@@ -75,7 +75,7 @@ const LOGIN: Login = Login {
     identifiers: &["email", "username"],
     open_session: true,
     rejection: Rejection::ErrorKey(StatusCode::UNAUTHORIZED),
-    answer: LoginAnswer::UserMessageAndToken(USER_PROFILE_AND_FLAGS),
+    answer: LoginAnswer::UserMessageAndToken(&USER_PROFILE_AND_FLAGS),
 };
 
 const API_V1_LOGIN: Login = Login {
@@ -112,53 +112,26 @@ const DEFAULT_SESSION_AGE: Duration = Duration::from_secs(1_209_600);
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
         Endpoint::new(
-            Operation::new(
-                Method::POST,
-                "/api/login/",
-                "Log in for a token (seed 000)",
-                &["username", "password"],
-                200,
-            ),
+            API_LOGIN.operation("/api/login/", "Log in for a token (seed 000)"),
             |s, p, o, h, c, f| log_in(&API_LOGIN, s, p, o, h, c, f),
         ),
         Endpoint::new(
-            Operation::new(
-                Method::POST,
+            LOGIN.operation(
                 "/login/",
                 "Log in with a cookie session and a token (seed 001)",
-                &["email", "username", "password"],
-                200,
             ),
             |s, p, o, h, c, f| log_in(&LOGIN, s, p, o, h, c, f),
         ),
         Endpoint::new(
-            Operation::new(
-                Method::POST,
-                "/api/v1/login/",
-                "Log in for a token (seed 002)",
-                &["username", "password"],
-                200,
-            ),
+            API_V1_LOGIN.operation("/api/v1/login/", "Log in for a token (seed 002)"),
             |s, p, o, h, c, f| log_in(&API_V1_LOGIN, s, p, o, h, c, f),
         ),
         Endpoint::new(
-            Operation::new(
-                Method::POST,
-                "/api/users/login/",
-                "Log in by email for a key (seed 003)",
-                &["email", "password"],
-                200,
-            ),
+            API_USERS_LOGIN.operation("/api/users/login/", "Log in by email for a key (seed 003)"),
             |s, p, o, h, c, f| log_in(&API_USERS_LOGIN, s, p, o, h, c, f),
         ),
         Endpoint::new(
-            Operation::new(
-                Method::POST,
-                "/api/api-token-auth/",
-                "Obtain a token (seed 004)",
-                &["username", "password"],
-                200,
-            ),
+            API_TOKEN_AUTH.operation("/api/api-token-auth/", "Obtain a token (seed 004)"),
             |s, p, o, h, c, f| log_in(&API_TOKEN_AUTH, s, p, o, h, c, f),
         ),
     ]
@@ -207,6 +180,34 @@ async fn revoke_replaced_session(upstreams: &Upstreams, caller: &Caller, headers
 }
 
 impl Login {
+    /// The route at `path`, as the document shows it: from the same table [`Self::read`],
+    /// [`Rejection::judge`] and [`LoginAnswer::body`] follow.
+    fn operation(&self, path: &'static str, summary: &'static str) -> Operation {
+        // A field is required where its absence is refused: every field for a serializer,
+        // else the password and the one identifier (two identifiers: either will do).
+        let every = matches!(self.rejection, Rejection::NonFieldErrors { .. });
+        let identifiers = self.identifiers.iter().map(|&name| {
+            let field = Field::text(name);
+            if every || self.identifiers.len() == 1 {
+                field.required()
+            } else {
+                field
+            }
+        });
+        let fields = identifiers.chain([Field::text("password").required()]);
+        let mut operation =
+            Operation::new(Method::POST, path, summary, 200, self.answer.schema()).body(fields);
+        if let Rejection::ErrorKey(status) = self.rejection {
+            let refusal = Content::Json(Refusal::InvalidCredentials.schema());
+            operation = operation.also(status.as_u16(), "Invalid credentials", refusal);
+        }
+        if self.open_session {
+            let refusal = Content::Json(Refusal::Detail.schema());
+            operation = operation.also(403, "Another site's request (login CSRF)", refusal);
+        }
+        operation
+    }
+
     /// The RPC this body asks for, or the route's refusal of it.
     fn read(&self, fields: &Fields) -> Result<LoginRequest, ApiError> {
         let mut errors = FieldErrors::new();
@@ -270,15 +271,31 @@ impl Rejection {
 }
 
 impl LoginAnswer {
+    /// The schema of [`Self::body`].
+    fn schema(&self) -> Schema {
+        let key = || Schema::string();
+        let message = || Schema::constant("user logged in");
+        match self {
+            Self::Token => Schema::object([("token", key())]),
+            Self::Key => Schema::object([("key", key())]),
+            Self::MessageAndToken => Schema::object([("message", message()), ("token", key())]),
+            Self::UserMessageAndToken(shape) => {
+                let mut properties = shape.properties();
+                properties.extend([("message", message()), ("token", key())]);
+                Schema::object(properties)
+            }
+        }
+    }
+
     fn body(&self, response: &LoginResponse) -> Result<Value, ApiError> {
         let key = &present(response.token.as_ref(), "Login's token")?.key;
         Ok(match self {
             Self::Token => json!({ "token": key }),
             Self::Key => json!({ "key": key }),
             Self::MessageAndToken => json!({ "message": "user logged in", "token": key }),
-            Self::UserMessageAndToken(fields) => {
+            Self::UserMessageAndToken(shape) => {
                 let mut body =
-                    shapes::user(present(response.user.as_ref(), "Login's user")?, fields);
+                    shapes::user(present(response.user.as_ref(), "Login's user")?, shape);
                 body.insert("message".to_owned(), json!("user logged in"));
                 body.insert("token".to_owned(), json!(key));
                 Value::Object(body)

@@ -16,7 +16,7 @@ use crate::{
     clients::{Credential, Upstreams},
     error::{ApiError, AuthenticationFailure},
     extract::Caller,
-    openapi::Operation,
+    openapi::{Operation, Schema},
     session::{self, CookiePolicy},
 };
 
@@ -54,29 +54,37 @@ fn not_authenticated() -> ApiError {
 }
 
 pub fn endpoints() -> Vec<Endpoint> {
-    let logout =
-        |path, summary| Operation::new(Method::POST, path, summary, &[], 200).authenticated();
     vec![
         Endpoint::new(
-            logout(
+            API_LOGOUT.operation(
                 "/api/logout/",
                 "Log out: revoke this token (seeds 000, 004)",
             ),
             |s, p, h, c| log_out(&API_LOGOUT, s, p, h, c),
         ),
         Endpoint::new(
-            logout("/logout/", "Log out: end the cookie session (seed 001)"),
+            LOGOUT.operation("/logout/", "Log out: end the cookie session (seed 001)"),
             |s, p, h, c| log_out(&LOGOUT, s, p, h, c),
         ),
         Endpoint::new(
-            logout("/api/v1/logout/", "Log out (seed 002)"),
+            API_V1_LOGOUT.operation("/api/v1/logout/", "Log out (seed 002)"),
             |s, p, h, c| log_out(&API_V1_LOGOUT, s, p, h, c),
         ),
         Endpoint::new(
-            logout("/api/users/logout/", "Log out (seed 003)"),
+            API_USERS_LOGOUT.operation("/api/users/logout/", "Log out (seed 003)"),
             |s, p, h, c| log_out(&API_USERS_LOGOUT, s, p, h, c),
         ),
     ]
+}
+
+impl Logout {
+    /// The route at `path`, answering its [`Self::message`] (its refusal of an anonymous call
+    /// is a 401 or a 400 `{"detail"}`, both a logout's in any case).
+    fn operation(&self, path: &'static str, summary: &'static str) -> Operation {
+        let (key, text) = self.message;
+        let answer = Schema::object([(key, Schema::constant(text))]);
+        Operation::new(Method::POST, path, summary, 200, answer).authenticated()
+    }
 }
 
 async fn log_out(

@@ -5,9 +5,10 @@
 //! consts and shares one handler; products and users, both DRF `ModelViewSet`s, share their
 //! operations and their read and delete handlers ([`objects`]). Paths carry their trailing
 //! slash; the server adds a missing one before routing. The JSON the routes answer with is
-//! in [`crate::shapes`].
+//! in [`crate::shapes`]; `/api/docs/`, the page that shows the document, is [`docs`].
 
 mod account;
+mod docs;
 mod login;
 mod logout;
 mod objects;
@@ -106,8 +107,13 @@ pub fn router(
             account::password_endpoints(),
         ],
         &mut operations,
-    )
-    .route_layer(middleware::from_fn_with_state(throttle, throttle::limit));
+    );
+    // The document says which operations the throttle guards (429), from the same list.
+    for operation in &mut operations {
+        operation.throttled = true;
+    }
+    let throttled =
+        throttled.route_layer(middleware::from_fn_with_state(throttle, throttle::limit));
     let unthrottled = mount(
         [
             logout::endpoints(),
@@ -115,6 +121,7 @@ pub fn router(
             users::endpoints(),
             products::endpoints(),
             ops::endpoints(),
+            docs::endpoints(),
         ],
         &mut operations,
     );

@@ -14,13 +14,14 @@ use crate::{
     clients::Upstreams,
     error::{ApiError, Backend},
     extract::{Authenticated, ObjectId},
-    openapi::Operation,
+    openapi::{Content, Field, Operation, Schema},
+    shapes,
 };
 
 /// What the module of each kind (products, users) names: the view set's parts, and the
 /// extractors and errors its own handlers take and give.
 pub(super) mod prelude {
-    pub(in crate::routes) use super::{Kept, Reply, Summaries};
+    pub(in crate::routes) use super::{Bodies, Kept, Reply, Summaries};
     pub(in crate::routes) use crate::{
         clients::Upstreams,
         error::{ApiError, Backend},
@@ -44,6 +45,9 @@ pub(super) trait Kept: 'static {
     const BACKEND: Backend;
 
     fn show(object: Self::Object) -> Self::Body;
+
+    /// The schema of what [`Self::show`] writes.
+    fn schema() -> Schema;
 
     /// The service's read of the object a request names.
     fn get(
@@ -94,14 +98,24 @@ pub(super) struct Summaries {
     pub destroy: &'static str,
 }
 
+/// The bodies a kind's writes read: the fields of each, and which each requires.
+pub(super) struct Bodies {
+    pub create: &'static [Field],
+    /// PUT, DRF's full update.
+    pub replace: &'static [Field],
+    /// PATCH, DRF's partial update.
+    pub update: &'static [Field],
+}
+
 /// The routes of DRF's `ModelViewSet` over `kind`, for callers with credentials only: list and
 /// create at `collection`; read, PUT, PATCH and delete at `detail` (`collection{id}/`), in that
-/// order. Create, PUT and PATCH take the body's `fields`, and every write an `Idempotency-Key`;
+/// order. Create, PUT and PATCH read `bodies`, and every write takes an `Idempotency-Key`;
 /// `update` serves PUT and PATCH both, telling them apart by the method where they differ.
+/// Lists are [`shapes::page_schema`] of the kind's objects, the others answer one object.
 pub(super) fn model_view_set<K, L, TL, C, TC, U, TU>(
     _kind: K,
     [collection, detail]: [&'static str; 2],
-    fields: &'static [&'static str],
+    bodies: &Bodies,
     summaries: &Summaries,
     (list, create, update): (L, C, U),
 ) -> [Endpoint; 6]
@@ -114,29 +128,39 @@ where
     TC: 'static,
     TU: 'static,
 {
-    let read = |path, summary| Operation::new(Method::GET, path, summary, &[], 200).authenticated();
-    let write = |method, path, summary, fields, success| {
-        Operation::new(method, path, summary, fields, success)
+    let read = |path, summary, schema| {
+        Operation::new(Method::GET, path, summary, 200, schema).authenticated()
+    };
+    let write = |method, path, summary, fields: &'static [Field], success| {
+        Operation::new(method, path, summary, success, K::schema())
+            .body(fields.iter().copied())
             .authenticated()
             .idempotent()
     };
+    let list_schema = shapes::page_schema(K::schema());
     [
-        Endpoint::new(read(collection, summaries.list), list),
+        Endpoint::new(read(collection, summaries.list, list_schema), list),
         Endpoint::new(
-            write(Method::POST, collection, summaries.create, fields, 201),
+            write(
+                Method::POST,
+                collection,
+                summaries.create,
+                bodies.create,
+                201,
+            ),
             create,
         ),
-        Endpoint::new(read(detail, summaries.retrieve), retrieve::<K>),
+        Endpoint::new(read(detail, summaries.retrieve, K::schema()), retrieve::<K>),
         Endpoint::new(
-            write(Method::PUT, detail, summaries.replace, fields, 200),
+            write(Method::PUT, detail, summaries.replace, bodies.replace, 200),
             update.clone(),
         ),
         Endpoint::new(
-            write(Method::PATCH, detail, summaries.update, fields, 200),
+            write(Method::PATCH, detail, summaries.update, bodies.update, 200),
             update,
         ),
         Endpoint::new(
-            write(Method::DELETE, detail, summaries.destroy, &[], 204),
+            write(Method::DELETE, detail, summaries.destroy, &[], 204).answering(Content::Empty),
             destroy::<K>,
         ),
     ]

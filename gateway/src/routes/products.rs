@@ -11,19 +11,40 @@ use proto::inventory::v1::{
     AdjustStockRequest, CreateProductRequest, DeleteProductRequest, DeleteProductResponse,
     GetProductRequest, ListProductsRequest, Product, UpdateProductRequest,
 };
-use service_kit::validation::{FieldErrors, REQUIRED};
+use service_kit::validation::FieldErrors;
 
 use super::objects::{self, prelude::*};
 use crate::{
-    openapi::Operation,
-    shapes::{PageBody, ProductBody, ReplyJson, ReplyMemo},
+    openapi::{Content, Field, Operation, Refusal, Schema},
+    shapes::{PageBody, ProductBody, ReplyJson, ReplyMemo, page_schema},
 };
 
-const PRODUCT_FIELDS: &[&str] = &["name", "description", "price", "quantity"];
+/// A product's fields as a body sends them (create, PUT): a new product needs a name and a
+/// price, and so does a full update, as DRF requires of one. (On create, the inventory service
+/// says what is missing; on PUT, [`read_product`] does.)
+const PRODUCT: &[Field] = &[
+    Field::text("name").required(),
+    Field::text("description"),
+    Field::decimal("price").required(),
+    Field::integer("quantity"),
+];
 
-/// What a full update (PUT) must send, as DRF requires of a full update: the fields a new
-/// product needs. (On create, the inventory service says what is missing.)
-const REQUIRED_ON_PUT: &[&str] = &["name", "price"];
+/// PATCH: the fields sent change, none is required.
+const PRODUCT_CHANGES: &[Field] = &[
+    Field::text("name"),
+    Field::text("description"),
+    Field::decimal("price"),
+    Field::integer("quantity"),
+];
+
+const BODIES: Bodies = Bodies {
+    create: PRODUCT,
+    replace: PRODUCT,
+    update: PRODUCT_CHANGES,
+};
+
+/// `POST /api/products/{id}/adjust-stock/`.
+const ADJUSTMENT: &[Field] = &[Field::integer("delta").required()];
 
 const SUMMARIES: Summaries = Summaries {
     list: "List products (?limit=&offset= pages)",
@@ -38,13 +59,20 @@ pub fn endpoints() -> Vec<Endpoint> {
     let [list_products, create, retrieve, replace, update, destroy] = objects::model_view_set(
         Products,
         ["/api/products/", "/api/products/{id}/"],
-        PRODUCT_FIELDS,
+        &BODIES,
         &SUMMARIES,
         (list, create, update),
     );
     // Seed 000's name for the same list.
     let list_inventory = Endpoint::new(
-        Operation::new(Method::GET, "/api/inventory/", SUMMARIES.list, &[], 200).authenticated(),
+        Operation::new(
+            Method::GET,
+            "/api/inventory/",
+            SUMMARIES.list,
+            200,
+            page_schema(ProductBody::schema()),
+        )
+        .authenticated(),
         list,
     );
     let adjust_stock = Endpoint::new(
@@ -52,8 +80,14 @@ pub fn endpoints() -> Vec<Endpoint> {
             Method::POST,
             "/api/products/{id}/adjust-stock/",
             "Add delta to the quantity; never below 0 (writers)",
-            &["delta"],
             200,
+            ProductBody::schema(),
+        )
+        .body(ADJUSTMENT.iter().copied())
+        .also(
+            409,
+            "Too little stock",
+            Content::Json(Refusal::Detail.schema()),
         )
         .authenticated()
         .idempotent(),
@@ -71,16 +105,12 @@ pub fn endpoints() -> Vec<Endpoint> {
     ]
 }
 
-/// The body's product fields ([`PRODUCT_FIELDS`]), as the create message carries them; those
-/// in `required` must be there. Update builds its message from this one, taken apart, so a
+/// The body's product fields ([`PRODUCT`]), as the create message carries them; those
+/// `table` requires must be there. Update builds its message from this one, taken apart, so a
 /// field added to the proto is read in this one place and passed on or refused by the compiler.
-fn read_product(fields: &Fields, required: &[&str]) -> Result<CreateProductRequest, ApiError> {
+fn read_product(fields: &Fields, table: &[Field]) -> Result<CreateProductRequest, ApiError> {
     let mut errors = FieldErrors::new();
-    for &name in required {
-        if !fields.contains(name) {
-            errors.add(name, REQUIRED);
-        }
-    }
+    fields.require(table, &mut errors);
     let product = CreateProductRequest {
         name: fields.text("name", &mut errors),
         description: fields.text("description", &mut errors),
@@ -129,6 +159,7 @@ async fn create(
     Authenticated(caller): Authenticated,
     fields: Fields,
 ) -> Result<(StatusCode, Written<ProductBody>), ApiError> {
+    // The service says what a new product lacks.
     let request = read_product(&fields, &[])?;
     let created = upstreams
         .inventory()
@@ -146,17 +177,17 @@ async fn update(
     ObjectId(id): ObjectId,
     fields: Fields,
 ) -> Result<Written<ProductBody>, ApiError> {
-    let required = if method == Method::PUT {
-        REQUIRED_ON_PUT
+    let table = if method == Method::PUT {
+        PRODUCT
     } else {
-        &[]
+        PRODUCT_CHANGES
     };
     let CreateProductRequest {
         name,
         description,
         price,
         quantity,
-    } = read_product(&fields, required)?;
+    } = read_product(&fields, table)?;
     let request = UpdateProductRequest {
         id,
         name,
@@ -179,9 +210,7 @@ async fn adjust_stock(
     fields: Fields,
 ) -> Result<Written<ProductBody>, ApiError> {
     let mut errors = FieldErrors::new();
-    if !fields.contains("delta") {
-        errors.add("delta", REQUIRED);
-    }
+    fields.require(ADJUSTMENT, &mut errors);
     let delta = fields.integer("delta", &mut errors);
     errors.into_result()?;
     let request = AdjustStockRequest {
@@ -207,6 +236,10 @@ impl Kept for Products {
 
     fn show(product: Product) -> ProductBody {
         ProductBody(product)
+    }
+
+    fn schema() -> Schema {
+        ProductBody::schema()
     }
 
     async fn get(upstreams: &Upstreams, request: tonic::Request<i64>) -> Reply<Product> {

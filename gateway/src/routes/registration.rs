@@ -14,10 +14,10 @@ use crate::{
     clients::Upstreams,
     error::{ApiError, present},
     extract::{Anyone, Fields},
-    openapi::Operation,
+    openapi::{Field, Operation, Schema},
     shapes::{
         self, USER_ACCOUNT_AND_ROLE, USER_NAMES_AND_EMAIL, USER_PROFILE, USER_PROFILE_AND_FLAGS,
-        UserField,
+        UserShape,
     },
 };
 
@@ -37,9 +37,9 @@ struct SignUp {
 /// The body of a successful sign-up.
 enum SignUpAnswer {
     /// The new user.
-    User(&'static [UserField]),
+    User(&'static UserShape),
     /// `{"user": ..., "token": key}`: the user is logged in at once.
-    UserAndToken(&'static [UserField]),
+    UserAndToken(&'static UserShape),
 }
 
 const API_REGISTER: SignUp = SignUp {
@@ -47,7 +47,7 @@ const API_REGISTER: SignUp = SignUp {
     password: "password",
     confirmation: None,
     takes_role: false,
-    answer: SignUpAnswer::User(USER_PROFILE),
+    answer: SignUpAnswer::User(&USER_PROFILE),
 };
 
 const REGISTER: SignUp = SignUp {
@@ -55,7 +55,7 @@ const REGISTER: SignUp = SignUp {
     password: "password",
     confirmation: None,
     takes_role: false,
-    answer: SignUpAnswer::User(USER_PROFILE_AND_FLAGS),
+    answer: SignUpAnswer::User(&USER_PROFILE_AND_FLAGS),
 };
 
 const API_USERS_REGISTRATION: SignUp = SignUp {
@@ -63,7 +63,7 @@ const API_USERS_REGISTRATION: SignUp = SignUp {
     password: "password1",
     confirmation: Some("password2"),
     takes_role: false,
-    answer: SignUpAnswer::User(USER_NAMES_AND_EMAIL),
+    answer: SignUpAnswer::User(&USER_NAMES_AND_EMAIL),
 };
 
 const API_SIGNUP: SignUp = SignUp {
@@ -71,7 +71,7 @@ const API_SIGNUP: SignUp = SignUp {
     password: "password",
     confirmation: None,
     takes_role: true,
-    answer: SignUpAnswer::UserAndToken(USER_ACCOUNT_AND_ROLE),
+    answer: SignUpAnswer::UserAndToken(&USER_ACCOUNT_AND_ROLE),
 };
 
 const PASSWORDS_DIFFER: &str = "The two password fields did not match.";
@@ -79,42 +79,22 @@ const PASSWORDS_DIFFER: &str = "The two password fields did not match.";
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
         Endpoint::new(
-            Operation::new(
-                Method::POST,
-                "/api/register/",
-                "Register (seed 000)",
-                &["username", "password", "email", "first_name", "last_name"],
-                201,
-            ),
+            API_REGISTER.operation("/api/register/", "Register (seed 000)"),
             |s, c, f| sign_up(&API_REGISTER, s, c, f),
         ),
         Endpoint::new(
-            Operation::new(
-                Method::POST,
-                "/register/",
-                "Register (seed 001)",
-                &["email", "password", "username", "first_name", "last_name"],
-                201,
-            ),
+            REGISTER.operation("/register/", "Register (seed 001)"),
             |s, c, f| sign_up(&REGISTER, s, c, f),
         ),
         Endpoint::new(
-            Operation::new(
-                Method::POST,
-                "/api/users/registration/",
-                "Register with email (seed 003)",
-                &["first_name", "last_name", "email", "password1", "password2"],
-                201,
-            ),
+            API_USERS_REGISTRATION
+                .operation("/api/users/registration/", "Register with email (seed 003)"),
             |s, c, f| sign_up(&API_USERS_REGISTRATION, s, c, f),
         ),
         Endpoint::new(
-            Operation::new(
-                Method::POST,
+            API_SIGNUP.operation(
                 "/api/signup/",
                 "Sign up with a role and get a token (seed 004)",
-                &["username", "email", "password", "role"],
-                201,
             ),
             |s, c, f| sign_up(&API_SIGNUP, s, c, f),
         ),
@@ -151,6 +131,30 @@ async fn sign_up(
 }
 
 impl SignUp {
+    /// The route at `path`, as the document shows it: the fields [`Self::read`] reads, those
+    /// the route requires, and what [`SignUpAnswer::body`] answers.
+    fn operation(&self, path: &'static str, summary: &'static str) -> Operation {
+        let texts = [
+            "username",
+            "email",
+            "first_name",
+            "last_name",
+            self.password,
+        ]
+        .into_iter()
+        .chain(self.confirmation)
+        .map(Field::text);
+        let role = self.takes_role.then_some(Field::role("role"));
+        let fields = texts.chain(role).map(|field| {
+            if self.required.contains(&field.name) {
+                field.required()
+            } else {
+                field
+            }
+        });
+        Operation::new(Method::POST, path, summary, 201, self.answer.schema()).body(fields)
+    }
+
     /// Adds the service's field errors to the route's own, under the route's field names. The
     /// route alone decides what is required, so the service's "required" messages are left out.
     fn merge_service_errors(&self, errors: &mut FieldErrors, status: &tonic::Status) {
@@ -217,13 +221,23 @@ impl SignUp {
 }
 
 impl SignUpAnswer {
+    /// The schema of [`Self::body`].
+    fn schema(&self) -> Schema {
+        match self {
+            Self::User(shape) => shape.schema(),
+            Self::UserAndToken(shape) => {
+                Schema::object([("user", shape.schema()), ("token", Schema::string())])
+            }
+        }
+    }
+
     fn body(&self, response: &RegisterResponse) -> Result<Value, ApiError> {
         let user = present(response.user.as_ref(), "Register's user")?;
         Ok(match self {
-            Self::User(fields) => Value::Object(shapes::user(user, fields)),
-            Self::UserAndToken(fields) => {
+            Self::User(shape) => Value::Object(shapes::user(user, shape)),
+            Self::UserAndToken(shape) => {
                 let token = present(response.token.as_ref(), "Register's token")?;
-                json!({ "user": shapes::user(user, fields), "token": token.key })
+                json!({ "user": shapes::user(user, shape), "token": token.key })
             }
         })
     }

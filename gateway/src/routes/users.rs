@@ -10,18 +10,40 @@ use serde_json::Value;
 use service_kit::validation::FieldErrors;
 
 use super::objects::{self, prelude::*};
-use crate::shapes::{self, PageBody, USER_PROFILE_AND_FLAGS};
+use crate::{
+    openapi::{Field, Schema},
+    shapes::{self, PageBody, USER_PROFILE_AND_FLAGS},
+};
 
-const USER_FIELDS: &[&str] = &[
-    "username",
-    "email",
-    "password",
-    "first_name",
-    "last_name",
-    "role",
-    "is_staff",
-    "is_active",
+/// What `read_user!` reads. A new user needs a password (the auth service says so, and
+/// that a username or an email is needed); an update changes only the fields sent.
+const NEW_USER: &[Field] = &[
+    Field::text("username"),
+    Field::text("email"),
+    Field::text("password").required(),
+    Field::text("first_name"),
+    Field::text("last_name"),
+    Field::role("role"),
+    Field::boolean("is_staff"),
+    Field::boolean("is_active"),
 ];
+
+const USER_CHANGES: &[Field] = &[
+    Field::text("username"),
+    Field::text("email"),
+    Field::text("password"),
+    Field::text("first_name"),
+    Field::text("last_name"),
+    Field::role("role"),
+    Field::boolean("is_staff"),
+    Field::boolean("is_active"),
+];
+
+const BODIES: Bodies = Bodies {
+    create: NEW_USER,
+    replace: USER_CHANGES,
+    update: USER_CHANGES,
+};
 
 const SUMMARIES: Summaries = Summaries {
     list: "List users (admins; ?limit=&offset= pages)",
@@ -36,7 +58,7 @@ pub fn endpoints() -> Vec<Endpoint> {
     objects::model_view_set(
         Users,
         ["/users/", "/users/{id}/"],
-        USER_FIELDS,
+        &BODIES,
         &SUMMARIES,
         (list, create, update),
     )
@@ -69,7 +91,7 @@ macro_rules! read_user {
 }
 
 fn one(user: &User) -> Json<Value> {
-    Json(Value::Object(shapes::user(user, USER_PROFILE_AND_FLAGS)))
+    Json(Value::Object(shapes::user(user, &USER_PROFILE_AND_FLAGS)))
 }
 
 async fn list(
@@ -102,7 +124,7 @@ async fn list(
     let users = page
         .items
         .iter()
-        .map(|user| Value::Object(shapes::user(user, USER_PROFILE_AND_FLAGS)))
+        .map(|user| Value::Object(shapes::user(user, &USER_PROFILE_AND_FLAGS)))
         .collect();
     Ok(Json(PageBody::new(users, page.total, &paging)))
 }
@@ -155,6 +177,10 @@ impl Kept for Users {
 
     fn show(user: User) -> Json<Value> {
         one(&user)
+    }
+
+    fn schema() -> Schema {
+        USER_PROFILE_AND_FLAGS.schema()
     }
 
     async fn get(upstreams: &Upstreams, request: tonic::Request<i64>) -> Reply<User> {

@@ -9,10 +9,29 @@ use proto::inventory::v1::Product;
 use serde::Serialize;
 
 use super::rfc3339;
+use crate::openapi::Schema;
 
 /// One product as a response.
 #[derive(Debug)]
 pub struct ProductBody(pub Product);
+
+impl ProductBody {
+    /// The schema of [`ProductFields`], field for field, a component of the document.
+    pub fn schema() -> Schema {
+        Schema::named(
+            "Product",
+            Schema::object([
+                ("id", Schema::integer()),
+                ("name", Schema::string()),
+                ("description", Schema::string()),
+                ("price", Schema::decimal_text()),
+                ("quantity", Schema::integer()),
+                ("created_at", Schema::date_time().nullable()),
+                ("updated_at", Schema::date_time().nullable()),
+            ]),
+        )
+    }
+}
 
 impl IntoResponse for ProductBody {
     fn into_response(self) -> Response {
@@ -93,5 +112,31 @@ mod tests {
             String::from_utf8(joined(std::slice::from_ref(&widget))).unwrap(),
             r#"{"id":7,"name":"Widget","description":"A \"small\" one","price":"19.99","quantity":3,"created_at":"2023-11-14T22:13:20.000005Z","updated_at":null}"#
         );
+    }
+
+    /// The schema names every field written, in order, and admits what is written.
+    #[test]
+    fn a_product_is_written_as_its_schema_says() {
+        let widget = Product {
+            created_at: Some(prost_types::Timestamp::default()),
+            ..Product::default()
+        };
+        let written: serde_json::Value =
+            serde_json::from_slice(&joined(std::slice::from_ref(&widget))).unwrap();
+        assert_eq!(ProductBody::schema().admits(&written), Ok(()));
+        let Schema::Named(_, schema) = ProductBody::schema() else {
+            panic!("a component");
+        };
+        let Schema::Object { properties, .. } = &*schema else {
+            panic!("an object");
+        };
+        let declared: Vec<&str> = properties.iter().map(|(name, _)| *name).collect();
+        let keys: Vec<&str> = written
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(declared, keys);
     }
 }

@@ -5,6 +5,8 @@
 //! - `errors`: each gRPC status a service answers, as DRF's status, body and headers.
 //! - `refusals`: the gateway's own 400, 401, 404, 405, 413 and 415, no service asked.
 //! - `shapes`: the bodies of a product, a page of products and a user, and what each route sent.
+//! - `document`: `/api/schema/`'s schemas typed, every answer conforming to them, and the docs
+//!   page served from the binary (`conformance` reads the document as a client does).
 //! - `operations`: schema, health, readiness, metrics, request ids, trailing slashes, form
 //!   bodies, paging and `ALLOWED_HOSTS`.
 //! - `faults`: 503 and 504 when a service is down or silent, saying only their fixed detail.
@@ -18,8 +20,10 @@
 //! - `connections`: header, idle and request timeouts and the connection caps (the idlest
 //!   connection making room, never a busy one), over raw sockets.
 
+mod conformance;
 mod connections;
 mod cors;
+mod document;
 mod errors;
 mod faults;
 mod https;
