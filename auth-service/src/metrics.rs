@@ -16,7 +16,7 @@ const REGISTERED: &str = "auth_revocation_holders_registered_total";
 const WITHDRAW_WAIT: &str = "auth_revocation_wait_seconds";
 const PURGED: &str = "auth_purged_total";
 
-/// Describes every series above; called once the recorder is installed.
+/// Describes every series above; given to `service_kit::metrics::describe_with`.
 pub fn describe() {
     metrics::describe_counter!(LOGINS, "Password logins, by outcome: ok, failed, locked.");
     metrics::describe_counter!(LOCKOUTS, "Failed logins that locked their scope.");

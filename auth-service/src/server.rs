@@ -48,8 +48,8 @@ impl Application {
         if config.metrics_listen.is_some() {
             service_kit::metrics::install();
         }
-        // Help texts, for the recorder installed by now, if any (the stack's, or the above).
-        crate::metrics::describe();
+        // Help texts, now or whenever a recorder is installed (the stack's, the above).
+        service_kit::metrics::describe_with(crate::metrics::describe);
         let (limits, hand_over) = (config.grpc, config.hand_over);
         let claim = if config.verdict_cache_lease.is_zero() {
             Claim::Cacheless

@@ -76,9 +76,33 @@ fn recorder() -> &'static Recorder {
         let process = metrics_process::Collector::default();
         process.describe();
         grpc::describe();
+        crate::database::describe();
         INSTALLED.store(true, Ordering::Relaxed);
+        for describe in describers().iter() {
+            describe();
+        }
         Recorder { handle, process }
     })
+}
+
+/// The help texts of series recorded outside this crate, given once the recorder exists.
+static DESCRIBERS: Mutex<Vec<fn()>> = Mutex::new(Vec::new());
+
+fn describers() -> std::sync::MutexGuard<'static, Vec<fn()>> {
+    DESCRIBERS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Gives a module's help texts (`describe`, a function of `metrics::describe_*!` calls) to the
+/// recorder: now if it is installed, else when it is, so that every series has its help
+/// whichever of a process's parts installs the recorder first.
+pub fn describe_with(describe: fn()) {
+    if enabled() {
+        describe();
+    } else {
+        describers().push(describe);
+    }
 }
 
 /// Installs the recorder now, so that the calls before the first scrape are counted too.

@@ -9,6 +9,18 @@ const DROPS: &str = "product_cache_drops_total";
 const LEASES: &str = "product_cache_leases_total";
 const SETTLE: &str = "product_cache_write_settle_seconds";
 
+fn describe() {
+    metrics::describe_counter!(READS, "Product reads, by how they were answered.");
+    metrics::describe_gauge!(PRODUCTS, "Products in the cached copy (0: no copy).");
+    metrics::describe_counter!(DROPS, "Times the copy was dropped for a write.");
+    metrics::describe_counter!(LEASES, "Leases on the copy: granted and lost.");
+    metrics::describe_histogram!(
+        SETTLE,
+        metrics::Unit::Seconds,
+        "How long a write waited, after its commit, for every replica to drop its copy."
+    );
+}
+
 /// The handles the cache records through, registered when it starts.
 pub(super) struct Series {
     /// Answered from the copy.
@@ -27,15 +39,7 @@ pub(super) struct Series {
 
 impl Series {
     pub fn new() -> Self {
-        metrics::describe_counter!(READS, "Product reads, by how they were answered.");
-        metrics::describe_gauge!(PRODUCTS, "Products in the cached copy (0: no copy).");
-        metrics::describe_counter!(DROPS, "Times the copy was dropped for a write.");
-        metrics::describe_counter!(LEASES, "Leases on the copy: granted and lost.");
-        metrics::describe_histogram!(
-            SETTLE,
-            metrics::Unit::Seconds,
-            "How long a write waited, after its commit, for every replica to drop its copy."
-        );
+        service_kit::metrics::describe_with(describe);
         Self {
             hits: metrics::counter!(READS, "result" => "hit"),
             misses: metrics::counter!(READS, "result" => "miss"),

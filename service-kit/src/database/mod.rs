@@ -90,6 +90,22 @@ pub async fn connect(url: &str, migrations: Migrations) -> Result<AnyPool, Datab
     Ok(pool)
 }
 
+/// The help texts of the database's series, given when the recorder is installed.
+pub(crate) fn describe() {
+    metrics::describe_gauge!(
+        "db_pool_connections",
+        "Open database connections, by state."
+    );
+    metrics::describe_gauge!(
+        "db_pool_max_connections",
+        "The most connections the pool opens."
+    );
+    metrics::describe_counter!(
+        "db_query_errors_total",
+        "Queries that failed, by pool and kind (unavailable: the database was not reached)."
+    );
+}
+
 /// Counts a query that failed as `db_query_errors_total{pool, kind}`: `unavailable` (the
 /// database could not be reached, see [`is_unavailable`]) or `other`.
 pub fn count_error(pool: &'static str, err: &sqlx::Error) {
@@ -104,14 +120,6 @@ pub fn count_error(pool: &'static str, err: &sqlx::Error) {
 /// Reports `pool`'s connections at each scrape, as `db_pool_connections{pool, state}` (`idle`,
 /// `in_use`) and `db_pool_max_connections{pool}`, while the guard lives (the store keeps it).
 pub fn observe(pool: &AnyPool, name: &'static str) -> crate::metrics::Collecting {
-    metrics::describe_gauge!(
-        "db_pool_connections",
-        "Open database connections, by state."
-    );
-    metrics::describe_gauge!(
-        "db_pool_max_connections",
-        "The most connections the pool opens."
-    );
     let pool = pool.clone();
     crate::metrics::on_scrape(move || {
         let (open, idle) = (pool.size(), pool.num_idle());

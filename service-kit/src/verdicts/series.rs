@@ -8,6 +8,19 @@ const ENTRIES: &str = "verdict_cache_entries";
 const EVICTIONS: &str = "verdict_cache_evictions_total";
 const LEASES: &str = "verdict_cache_leases_total";
 
+fn describe() {
+    metrics::describe_counter!(LOOKUPS, "Verdict cache lookups, by holder and result.");
+    metrics::describe_gauge!(ENTRIES, "Verdicts cached, by holder.");
+    metrics::describe_counter!(
+        EVICTIONS,
+        "Verdicts dropped: revoked, expired, or forgotten when trust ended."
+    );
+    metrics::describe_counter!(
+        LEASES,
+        "Leases on auth's revocation feed: granted (one per acknowledgement) and lost."
+    );
+}
+
 /// The handles a cache records through, registered once, when it starts.
 pub(super) struct Series {
     pub hits: Counter,
@@ -22,16 +35,7 @@ pub(super) struct Series {
 
 impl Series {
     pub fn new(holder: &'static str) -> Self {
-        metrics::describe_counter!(LOOKUPS, "Verdict cache lookups, by holder and result.");
-        metrics::describe_gauge!(ENTRIES, "Verdicts cached, by holder.");
-        metrics::describe_counter!(
-            EVICTIONS,
-            "Verdicts dropped: revoked, expired, or forgotten when trust ended."
-        );
-        metrics::describe_counter!(
-            LEASES,
-            "Leases on auth's revocation feed: granted (one per acknowledgement) and lost."
-        );
+        crate::metrics::describe_with(describe);
         Self {
             hits: metrics::counter!(LOOKUPS, "holder" => holder, "result" => "hit"),
             misses: metrics::counter!(LOOKUPS, "holder" => holder, "result" => "miss"),
