@@ -18,7 +18,8 @@
 //! - `storm`: 4. a login storm under fixed-rate `GET /api/me/` vs raw argon2id;
 //! - `scale`: 5. `ValidateToken` with 1,000,000 users and 2,000,000 tokens (PostgreSQL only);
 //! - `mixed`: 6. reads, adjust-stock and logins at once, per class;
-//! - `writes`: 7. adjust-stock and product creation vs the database's own commits.
+//! - `writes`: 7. adjust-stock and product creation vs the database's own commits;
+//! - `observed`: 8. the list with metrics exported, then every span too, vs as shipped.
 //!
 //! Layout: `process` (the binaries and their memory), `database` (a run's databases), `stack`
 //! (the seeded services), `baseline` and `floor` (the limits), `commits` (the database's),
@@ -36,6 +37,7 @@ mod grpc;
 mod http;
 mod load;
 mod mixed;
+mod observed;
 mod process;
 mod report;
 mod scale;
@@ -53,7 +55,7 @@ use report::Report;
 use stack::Stack;
 use tools::Tools;
 
-const SCENARIOS: [&str; 7] = [
+const SCENARIOS: [&str; 8] = [
     "gateway",
     "validate",
     "inventory",
@@ -61,15 +63,17 @@ const SCENARIOS: [&str; 7] = [
     "scale",
     "mixed",
     "writes",
+    "observed",
 ];
 /// The scenarios run on the seeded stack (all but `scale`).
-const ON_THE_STACK: [&str; 6] = [
+const ON_THE_STACK: [&str; 7] = [
     "gateway",
     "validate",
     "inventory",
     "storm",
     "writes",
     "mixed",
+    "observed",
 ];
 
 #[tokio::main]
@@ -143,6 +147,9 @@ async fn run(wanted: &dyn Fn(&str) -> bool) -> Result<u64, String> {
         }
         if wanted("mixed") {
             mixed::run(&stack, &mut report).await;
+        }
+        if wanted("observed") {
+            observed::run(&binaries, &backend, dir.path(), &stack, &tools, &mut report).await?;
         }
         // Writes last: each product they create lengthens the list the others read.
         if wanted("writes") {

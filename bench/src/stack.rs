@@ -68,9 +68,24 @@ pub fn auth_env(database_url: &str) -> Vec<(&'static str, String)> {
 }
 
 impl Stack {
+    /// The stack as shipped, on fresh databases of `backend`, the services' logs in `dir`.
     pub async fn start(binaries: &Binaries, backend: &Backend, dir: &Path) -> Result<Self, String> {
+        Self::start_with(binaries, backend, dir, &[]).await
+    }
+
+    /// As [`Stack::start`], with `extra` settings given to all three services.
+    pub async fn start_with(
+        binaries: &Binaries,
+        backend: &Backend,
+        dir: &Path,
+        extra: &[(&'static str, String)],
+    ) -> Result<Self, String> {
         let auth_db = database::create(backend, "auth").await?;
         let inventory_db = database::create(backend, "inventory").await?;
+        let with_extra = |mut env: Vec<(&'static str, String)>| {
+            env.extend_from_slice(extra);
+            env
+        };
 
         let env = auth_env(auth_db.url());
         let mut superuser = env.clone();
@@ -86,28 +101,28 @@ impl Stack {
             ],
             &superuser,
         )?;
-        let auth = Service::start(binaries, AUTH, "auth", env, dir)?;
+        let auth = Service::start(binaries, AUTH, "auth", with_extra(env), dir)?;
         let inventory = Service::start(
             binaries,
             INVENTORY,
             "inventory",
-            vec![
+            with_extra(vec![
                 ("INVENTORY_DATABASE_URL", inventory_db.url().to_owned()),
                 ("AUTH_URL", auth.url()),
-            ],
+            ]),
             dir,
         )?;
         let gateway = Service::start(
             binaries,
             GATEWAY,
             "gateway",
-            vec![
+            with_extra(vec![
                 ("AUTH_URL", auth.url()),
                 ("INVENTORY_URL", inventory.url()),
                 // The mixed workload's logins all come from one address: a login route
                 // limited to 20 a minute per address would measure the limit.
                 ("THROTTLE_AUTH_RATE", "off".to_owned()),
-            ],
+            ]),
             dir,
         )?;
 
