@@ -10,7 +10,9 @@ pub use traces::shutdown;
 
 use std::{io::IsTerminal, str::FromStr};
 
-use tracing_subscriber::{EnvFilter, Layer, fmt, layer::SubscriberExt, util::SubscriberInitExt};
+use tracing_subscriber::{
+    EnvFilter, Layer, filter::LevelFilter, fmt, layer::SubscriberExt, util::SubscriberInitExt,
+};
 
 use crate::env::ConfigError;
 
@@ -55,8 +57,9 @@ pub fn init(format: LogFormat) {
     install(format, env_filter(), None);
 }
 
-/// As [`init`], and when the standard `OTEL_*` variables name an OTLP endpoint, exports the
-/// spans `RUST_LOG` lets through as `service` (unless `OTEL_SERVICE_NAME` names it otherwise).
+/// As [`init`], and when the standard `OTEL_*` variables name an OTLP endpoint, exports every
+/// span at `info` or above, finer ones too where `RUST_LOG` enables them, as `service` (unless
+/// `OTEL_SERVICE_NAME` names it otherwise).
 /// Call within the runtime, which the exporter's connection runs on; [`shutdown`] before exit
 /// sends what is left.
 pub fn init_with_traces(format: LogFormat, service: &str) -> Result<(), ConfigError> {
@@ -80,10 +83,19 @@ fn install(format: LogFormat, filter: EnvFilter, tracer: Option<opentelemetry_sd
         LogFormat::Plain => lines.boxed(),
         LogFormat::Json => lines.json().flatten_event(true).boxed(),
     };
-    let spans = tracer.map(|tracer| tracing_opentelemetry::layer().with_tracer(tracer));
+    // `RUST_LOG` says which lines are written; spans are exported from `info` up (every
+    // request's and call's) whatever the log shows, so that a quiet log (`RUST_LOG=warn`)
+    // still gives whole traces. The export's filter is the whole stack's, a level (one filter
+    // per layer for both layers dropped events: tracing-subscriber 0.3.23).
+    let most_verbose = filter.max_level_hint().unwrap_or(LevelFilter::TRACE);
+    let mut layers = vec![lines.with_filter(filter).boxed()];
+    let mut level = most_verbose;
+    if let Some(tracer) = tracer {
+        layers.push(tracing_opentelemetry::layer().with_tracer(tracer).boxed());
+        level = level.max(LevelFilter::INFO);
+    }
     let _already_set = tracing_subscriber::registry()
-        .with(filter)
-        .with(lines)
-        .with(spans)
+        .with(level)
+        .with(layers)
         .try_init();
 }
