@@ -94,7 +94,7 @@ impl ProductStore {
 
     /// The writer of this database's writes, which keeps idempotency keys for `key_ttl`.
     pub fn writes(&self, key_ttl: Duration) -> Writes {
-        Writes::new(self.pool.clone(), key_ttl)
+        Writes::new(self.pool.clone(), "inventory", key_ttl)
     }
 }
 

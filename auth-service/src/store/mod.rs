@@ -62,7 +62,7 @@ impl Store {
 
     /// The writer of the keyed writes, which keeps idempotency keys for `key_ttl`.
     pub fn writes(&self, key_ttl: std::time::Duration) -> Writes {
-        Writes::new(self.pool.clone(), key_ttl)
+        Writes::new(self.pool.clone(), "auth", key_ttl)
     }
 }
 

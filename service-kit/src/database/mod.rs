@@ -90,8 +90,16 @@ pub async fn connect(url: &str, migrations: Migrations) -> Result<AnyPool, Datab
     Ok(pool)
 }
 
+/// How long a write waited for a connection of its pool (on SQLite, the one writer's queue).
+pub(crate) const ACQUIRE_SECONDS: &str = "db_pool_acquire_seconds";
+
 /// The help texts of the database's series, given when the recorder is installed.
 pub(crate) fn describe() {
+    metrics::describe_histogram!(
+        ACQUIRE_SECONDS,
+        metrics::Unit::Seconds,
+        "How long writes waited for a connection of the pool (its BEGIN included)."
+    );
     metrics::describe_gauge!(
         "db_pool_connections",
         "Open database connections, by state."

@@ -52,12 +52,16 @@ pub struct Writes {
     pool: AnyPool,
     /// `IDEMPOTENCY_KEY_TTL_SECONDS`: how long a key and its answer are kept.
     ttl: Duration,
+    /// How long writes waited for a connection: `db_pool_acquire_seconds{pool}`.
+    waited: metrics::Histogram,
 }
 
 impl Writes {
-    /// Writes on `pool`, whose schema has the `idempotency_keys` table.
-    pub fn new(pool: AnyPool, ttl: Duration) -> Self {
-        Self { pool, ttl }
+    /// Writes on `pool` (named `name` in the metrics), whose schema has the `idempotency_keys`
+    /// table.
+    pub fn new(pool: AnyPool, name: &'static str, ttl: Duration) -> Self {
+        let waited = metrics::histogram!(crate::database::ACQUIRE_SECONDS, "pool" => name);
+        Self { pool, ttl, waited }
     }
 
     /// Runs `write`, at most once for `keyed`'s key: the first answer again for a repeat (a
@@ -71,8 +75,10 @@ impl Writes {
         F: for<'c> FnOnce(&'c mut AnyConnection) -> Write<'c, R, E>,
     {
         let database = |err: sqlx::Error| -> Status { E::from(err).into() };
+        let asked = std::time::Instant::now();
         let Some(keyed) = keyed else {
             let mut connection = self.pool.acquire().await.map_err(database)?;
+            self.waited.record(asked.elapsed());
             return write(&mut connection)
                 .await
                 .map(Response::new)
@@ -80,6 +86,7 @@ impl Writes {
         };
         let now = UnixMicros::now().0;
         let mut transaction = self.pool.begin().await.map_err(database)?;
+        self.waited.record(asked.elapsed());
         let reserved = keyed
             .query(RESERVE)
             .bind(keyed.fingerprint.clone())
