@@ -158,6 +158,10 @@ async fn inventory_calls_are_counted_on_metrics_listen() {
             "db_pool_connections",
             &[r#"pool="inventory""#, r#"state="in_use""#][..],
         ),
+        (
+            "db_pool_acquire_seconds_count",
+            &[r#"pool="inventory""#][..],
+        ),
     ] {
         assert!(value(&exposed, name, labels).is_some(), "{name}: {exposed}");
     }
