@@ -146,6 +146,15 @@ async fn one_list_is_one_trace_across_the_three_services() {
         .iter()
         .map(|(service, name, kind)| find(&received, service, name, *kind).unwrap())
         .collect();
+    // The trace as the receiver got it: `cargo test -p gateway --test api one_list -- --nocapture`.
+    for ((service, _, kind), span) in chain.iter().zip(&spans) {
+        let parent = hex::encode(&span.parent_span_id);
+        let id = hex::encode(&span.span_id);
+        println!(
+            "{service:18} {kind:?} {:42} span {id} parent {parent}",
+            span.name
+        );
+    }
     // The gateway continues the client's span; every other span is under its caller's (its
     // child, or a span of its own in between where the log filter enables finer spans).
     assert_eq!(hex::encode(&spans[0].parent_span_id), PARENT_ID);
