@@ -20,7 +20,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,9 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from readme_tour import STOP_TIMEOUT_S, refuse_busy_ports, wait_ready  # noqa: E402
+from readme_tour import (  # noqa: E402
+    STOP_TIMEOUT_S, refuse_busy_ports, start_stack, stop_stack, wait_ready,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = "http://127.0.0.1:8000"
@@ -143,14 +144,7 @@ def main() -> int:
         work = Path(data)
         screenshot = Path(os.environ.get("SCREENSHOT") or work / "docs.png").resolve()
         env = dict(os.environ, DATA_DIR=str(work / "data"))
-        stack = subprocess.Popen(
-            ["cargo", "run", "--release", "--quiet"],
-            cwd=ROOT,
-            env=env,
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=open(work / "stack.log", "w"),
-        )
+        stack = start_stack(env, work / "stack.log")
         problems, operations, size = [], 0, 0
         try:
             wait_ready(stack)
@@ -161,12 +155,7 @@ def main() -> int:
             operations = sum(len(methods) for methods in schema["paths"].values())
             size = screenshot.stat().st_size if screenshot.exists() else 0
         finally:
-            if stack.poll() is None:
-                os.killpg(stack.pid, signal.SIGINT)
-            try:
-                stack.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                os.killpg(stack.pid, signal.SIGKILL)
+            if stop_stack(stack) is None:
                 problems.append(f"the stack did not stop within {STOP_TIMEOUT_S} s")
     for problem in problems:
         print(f"docs page: {problem}", file=sys.stderr)

@@ -15,7 +15,6 @@ which could delete the fuzzing superuser itself. Installs schemathesis if absent
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,9 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from readme_tour import STOP_TIMEOUT_S, refuse_busy_ports, wait_ready  # noqa: E402
+from readme_tour import (  # noqa: E402
+    STOP_TIMEOUT_S, refuse_busy_ports, start_stack, stop_stack, wait_ready,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = "http://127.0.0.1:8000"
@@ -107,14 +108,7 @@ def main() -> int:
         env = dict(
             os.environ, DATA_DIR=data, THROTTLE_AUTH_RATE="off", LOGIN_LOCKOUT_THRESHOLD="0"
         )
-        stack = subprocess.Popen(
-            ["cargo", "run", "--release", "--quiet"],
-            cwd=ROOT,
-            env=env,
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=open(Path(data) / "stack.log", "w"),
-        )
+        stack = start_stack(env, Path(data) / "stack.log")
         try:
             wait_ready(stack)
             # A superuser per run: each may change, log out or delete its own account.
@@ -134,12 +128,7 @@ def main() -> int:
                     token, max_examples, "--include-operation-id", SELF_DELETING
                 )
         finally:
-            if stack.poll() is None:
-                os.killpg(stack.pid, signal.SIGINT)
-            try:
-                stack.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                os.killpg(stack.pid, signal.SIGKILL)
+            if stop_stack(stack) is None:
                 print(f"HTTP fuzz: the stack did not stop within {STOP_TIMEOUT_S} s", file=sys.stderr)
                 status = 1
         if status != 0:

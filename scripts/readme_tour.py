@@ -146,6 +146,31 @@ def wait_ready(stack: subprocess.Popen) -> None:
     sys.exit(f"README tour: {READY_URL} not ready within {START_TIMEOUT_S} s")
 
 
+def start_stack(env: dict[str, str], log: Path) -> subprocess.Popen:
+    """`cargo run --release` (the stack on its usual ports) in a process group of its own, its
+    output in `log`: for the checks that drive the stack from outside."""
+    return subprocess.Popen(
+        ["cargo", "run", "--release", "--quiet"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=open(log, "w"),
+    )
+
+
+def stop_stack(stack: subprocess.Popen) -> int | None:
+    """Ctrl-C to the stack's process group, then its exit status; `None` when it did not stop
+    within STOP_TIMEOUT_S (it is killed then)."""
+    if stack.poll() is None:
+        os.killpg(stack.pid, signal.SIGINT)
+    try:
+        return stack.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(stack.pid, signal.SIGKILL)
+        return None
+
+
 def main() -> int:
     readme = (ROOT / "README.md").read_text()
     unmarked = unmarked_blocks(readme)
@@ -181,12 +206,8 @@ def main() -> int:
             if result.returncode != 0:
                 return result.returncode
         finally:
-            if stack.poll() is None:
-                os.killpg(stack.pid, signal.SIGINT)
-        try:
-            status = stack.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            os.killpg(stack.pid, signal.SIGKILL)
+            status = stop_stack(stack)
+        if status is None:
             sys.exit(f"README tour: the stack did not stop within {STOP_TIMEOUT_S} s of Ctrl-C")
         if status != 0:
             sys.exit(f"README tour: the stack exited with status {status} after Ctrl-C")
