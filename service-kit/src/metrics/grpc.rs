@@ -8,7 +8,7 @@
 //! `unknown`, so a client sending made-up paths cannot grow the series without bound.
 
 use std::{
-    collections::HashSet,
+    collections::HashMap,
     pin::Pin,
     sync::OnceLock,
     task::{Context, Poll},
@@ -72,11 +72,13 @@ pub(super) fn describe() {
     );
 }
 
-/// The `service/method` pairs a call may be labelled with.
-fn known() -> &'static HashSet<String> {
-    static KNOWN: OnceLock<HashSet<String>> = OnceLock::new();
+/// The labels of each `service/method` a call may be labelled with, by its full name. Made
+/// once, from a bounded set (the contracts' methods, health, reflection), so that labelling a
+/// call allocates nothing.
+fn known() -> &'static HashMap<&'static str, (&'static str, &'static str)> {
+    static KNOWN: OnceLock<HashMap<&'static str, (&'static str, &'static str)>> = OnceLock::new();
     KNOWN.get_or_init(|| {
-        let mut known: HashSet<String> = [
+        let mut names: Vec<String> = [
             "grpc.health.v1.Health/Check",
             "grpc.health.v1.Health/Watch",
             "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
@@ -90,32 +92,58 @@ fn known() -> &'static HashSet<String> {
             let package = file.package();
             for service in &file.service {
                 for method in &service.method {
-                    known.insert(format!("{package}.{}/{}", service.name(), method.name()));
+                    names.push(format!("{package}.{}/{}", service.name(), method.name()));
                 }
             }
         }
-        known
+        names
+            .into_iter()
+            .map(|name| {
+                let name: &'static str = name.leak();
+                let labels = name.split_once('/').expect("service/method");
+                (name, labels)
+            })
+            .collect()
     })
 }
 
 /// The labels of a call to `path` (`/package.Service/Method`): its service and method when the
 /// contracts declare them, else `unknown` twice.
-fn labels(path: &str) -> (String, String) {
-    let name = path.trim_start_matches('/');
-    match name.split_once('/') {
-        Some((service, method)) if known().contains(name) => {
-            (service.to_owned(), method.to_owned())
-        }
-        _ => ("unknown".to_owned(), "unknown".to_owned()),
-    }
+fn labels(path: &str) -> (&'static str, &'static str) {
+    known()
+        .get(path.trim_start_matches('/'))
+        .copied()
+        .unwrap_or(("unknown", "unknown"))
 }
 
+/// Every code's name as Prometheus' gRPC exporters give it, by the code's number.
+const CODE_NAMES: [&str; 17] = [
+    "OK",
+    "Cancelled",
+    "Unknown",
+    "InvalidArgument",
+    "DeadlineExceeded",
+    "NotFound",
+    "AlreadyExists",
+    "PermissionDenied",
+    "ResourceExhausted",
+    "FailedPrecondition",
+    "Aborted",
+    "OutOfRange",
+    "Unimplemented",
+    "Internal",
+    "Unavailable",
+    "DataLoss",
+    "Unauthenticated",
+];
+
 /// A code as Prometheus' gRPC exporters name it: `OK`, `Unauthenticated`, `NotFound`...
-fn code_name(code: Code) -> String {
-    match code {
-        Code::Ok => "OK".to_owned(),
-        other => format!("{other:?}"),
-    }
+fn code_name(code: Code) -> &'static str {
+    usize::try_from(code as i32)
+        .ok()
+        .and_then(|number| CODE_NAMES.get(number))
+        .copied()
+        .unwrap_or("Unknown")
 }
 
 fn status_of(headers: &http::HeaderMap) -> Option<Code> {
@@ -165,7 +193,7 @@ where
 /// One call under way: its side, its labels and when it began.
 pub struct Call {
     side: Side,
-    labels: (String, String),
+    labels: (&'static str, &'static str),
     started: Instant,
 }
 
@@ -216,7 +244,7 @@ impl Call {
     fn end(self, code: Code) {
         let (service, method) = self.labels;
         let seconds = self.started.elapsed().as_secs_f64();
-        metrics::histogram!(self.side.handling(), "grpc_service" => service.clone(), "grpc_method" => method.clone())
+        metrics::histogram!(self.side.handling(), "grpc_service" => service, "grpc_method" => method)
             .record(seconds);
         metrics::counter!(
             self.side.handled(),
@@ -284,9 +312,9 @@ mod tests {
     fn only_declared_methods_are_labels() {
         assert_eq!(
             labels("/auth.v1.AuthService/Login"),
-            ("auth.v1.AuthService".to_owned(), "Login".to_owned())
+            ("auth.v1.AuthService", "Login")
         );
-        assert_eq!(labels("/grpc.health.v1.Health/Check").1, "Check".to_owned());
+        assert_eq!(labels("/grpc.health.v1.Health/Check").1, "Check");
         for made_up in [
             "/auth.v1.AuthService/Logn",
             "/x.Y/Z",
@@ -297,5 +325,10 @@ mod tests {
         }
         assert_eq!(code_name(Code::Ok), "OK");
         assert_eq!(code_name(Code::Unauthenticated), "Unauthenticated");
+        // Every other code by the name tonic gives it.
+        for number in 1..17 {
+            let code = Code::from_i32(number);
+            assert_eq!(code_name(code), format!("{code:?}"), "{number}");
+        }
     }
 }
