@@ -1,7 +1,9 @@
 //! The service's settings, read from the environment (names and defaults as in API.md) and
-//! checked before anything starts; [`frontends`] is the one setting with a grammar of its own.
+//! checked before anything starts; [`frontends`] has a grammar of its own, and [`recovery`]
+//! holds password reset's and e-mail verification's (the mail's own are `crate::mail`'s).
 
 mod frontends;
+pub mod recovery;
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -14,6 +16,9 @@ use service_kit::{
 };
 
 pub use frontends::TrustedFrontends;
+
+use crate::mail::MailSettings;
+use recovery::RecoverySettings;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -66,6 +71,10 @@ pub struct Config {
     /// `TLS_CERT_FILE` and `TLS_KEY_FILE` (and `TLS_CLIENT_CA_FILE`), default none: the
     /// server then speaks TLS only (and requires client certificates from that CA).
     pub tls: Option<ServerTls>,
+    /// `EMAIL_URL`, `DEFAULT_FROM_EMAIL`, `SITE_NAME`: how the service's mail leaves.
+    pub mail: MailSettings,
+    /// Password reset and e-mail verification ([`recovery`]).
+    pub recovery: RecoverySettings,
     /// `METRICS_LISTEN`, default none: where `GET /metrics` (Prometheus) is served.
     pub metrics_listen: Option<SocketAddr>,
     /// `GRPC_REFLECTION`, default on.
@@ -156,6 +165,8 @@ impl Config {
             trusted_frontends,
             revocation_holders,
             tls,
+            mail: MailSettings::from_env()?,
+            recovery: RecoverySettings::from_env()?,
             metrics_listen: service_kit::metrics::listen_from_env()?,
             reflection: env::switch_or("GRPC_REFLECTION", true)?,
             log_format: env::parse_or("LOG_FORMAT", "plain")?,
@@ -189,6 +200,8 @@ impl Config {
             trusted_frontends: TrustedFrontends::loopback(),
             revocation_holders: Identities::default(),
             tls: None,
+            mail: MailSettings::for_tests(),
+            recovery: RecoverySettings::for_tests(),
             metrics_listen: None,
             reflection: true,
             log_format: LogFormat::Plain,

@@ -35,6 +35,14 @@ pub enum AuthError {
     PermissionDenied,
     #[error("No User matches the given query.")]
     UserNotFound,
+    /// The right password for an account whose email is not verified, with
+    /// `ACCOUNT_EMAIL_VERIFICATION=mandatory` (dj-rest-auth's words).
+    #[error("E-mail is not verified.")]
+    EmailNotVerified,
+    /// An email verification key that is unknown, used, expired or for an old address; as
+    /// dj-rest-auth's view, a 404.
+    #[error("Not found.")]
+    VerificationKeyInvalid,
     /// A caller whose client certificate names no identity in `REVOCATION_HOLDERS`.
     #[error("Only the verdict caches named in REVOCATION_HOLDERS may watch revocations.")]
     NotAHolder,
@@ -137,6 +145,18 @@ impl From<AuthError> for Status {
                 details.set_error_info(reasons::ACCOUNT_LOCKED, reasons::DOMAIN, HashMap::new());
                 Status::with_error_details(Code::ResourceExhausted, message, details)
             }
+            AuthError::EmailNotVerified => with_reason(
+                Code::FailedPrecondition,
+                message,
+                reasons::EMAIL_NOT_VERIFIED,
+                reasons::DOMAIN,
+            ),
+            AuthError::VerificationKeyInvalid => with_reason(
+                Code::NotFound,
+                message,
+                reasons::VERIFICATION_KEY_INVALID,
+                reasons::DOMAIN,
+            ),
             AuthError::UserNotFound => Status::not_found(message),
             AuthError::NotAHolder => Status::permission_denied(message),
             AuthError::PeerUnidentified => Status::unauthenticated(message),

@@ -12,6 +12,8 @@
 //! - `store`: all SQL.
 //! - `hashing`: argon2id on a bounded pool of low-priority threads.
 //! - `revocations`: the verdict-cache holders' hub: leases, events, acknowledgements.
+//! - `mail`: the outbox of messages written with their cause, and the sender that delivers
+//!   them over SMTP (`EMAIL_URL`).
 //! - `metrics`: auth's own Prometheus series (logins, lockouts, hashing, holders, purge).
 //! - `clock`: time as a parameter.
 //! - `error`: the one error type and its mapping to `tonic::Status`.
@@ -28,6 +30,7 @@ mod error;
 mod grpc;
 mod hashing;
 pub mod import;
+pub mod mail;
 mod metrics;
 mod revocations;
 pub mod server;

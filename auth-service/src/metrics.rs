@@ -86,6 +86,12 @@ pub fn withdraw_waited(waited: Duration) {
     metrics::histogram!(WITHDRAW_WAIT).record(waited);
 }
 
+pub fn purged_recovery(letters: u64, recovery_tokens: u64) {
+    for (kind, count) in [("mail", letters), ("recovery_tokens", recovery_tokens)] {
+        metrics::counter!(PURGED, "kind" => kind).increment(count);
+    }
+}
+
 pub fn purged(credentials: u64, failures: u64, idempotency_keys: u64) {
     for (kind, count) in [
         ("credentials", credentials),

@@ -17,6 +17,7 @@ use crate::{
     config::Config,
     grpc::{AuthApi, Peers},
     hashing::{HashingLimits, PasswordHasher},
+    mail::{Outbox, backend::MailBackend, sender::Sender},
     revocations::Revocations,
     service::{Accounts, IssuePolicy, LockoutPolicy},
     store::{CredentialLimit, Store},
@@ -28,6 +29,8 @@ pub use service_kit::grpc::StartupError;
 pub struct Application {
     grpc: grpc::Bound,
     accounts: Accounts,
+    /// Delivers the outbox's messages while serving.
+    mail: Sender,
     purge_interval: Duration,
     /// Held while serving, on SQLite.
     _sqlite_claim: Option<SqliteClaim>,
@@ -58,6 +61,9 @@ impl Application {
         };
         let sqlite_claim = SqliteClaim::take(config.database_url.as_str(), "auth-service", claim)?;
         let accounts = build_accounts(&config, clock, Caches::Served).await?;
+        let backend = MailBackend::new(&config.mail.url, config.mail.from.clone())
+            .map_err(|err| StartupError::Service(format!("EMAIL_URL: {err}")))?;
+        let mail = Sender::new(accounts.store().clone(), backend, accounts.outbox().wake());
         // Before the first call, while the hashing pool is idle; the console commands check
         // no passwords a client could time, so only the server learns.
         accounts.learn_hash_costs().await;
@@ -98,6 +104,7 @@ impl Application {
                 hand_over,
             },
             accounts,
+            mail,
             purge_interval: config.purge_interval,
             _sqlite_claim: sqlite_claim,
         })
@@ -122,10 +129,12 @@ impl Server for Application {
         tracing::info!(addr = %self.local_addr(), "auth service listening");
         let hub = self.accounts.revocations().clone();
         let purge = tokio::spawn(purge_every(self.accounts.clone(), self.purge_interval));
+        let mail = tokio::spawn(self.mail.run());
         let service = AuthServiceServer::<AuthApi>::NAME;
         // Revocation streams never end by themselves; the drain would wait for them.
         let served = self.grpc.serve(service, shutdown, || hub.close()).await;
         purge.abort();
+        mail.abort();
         self.accounts.revocations().leave().await;
         served?;
         Ok(())
@@ -147,6 +156,10 @@ async fn purge_every(accounts: Accounts, interval: Duration) {
                     "expired credentials purged"
                 );
             }
+            Err(err) => tracing::warn!(error = %err, "purge failed; retried next time"),
+        }
+        match accounts.purge_recovery().await {
+            Ok((letters, tokens)) => crate::metrics::purged_recovery(letters, tokens),
             Err(err) => tracing::warn!(error = %err, "purge failed; retried next time"),
         }
     }
@@ -198,13 +211,9 @@ async fn build_accounts(
         account_threshold: config.lockout_account_threshold,
     };
     let writes = store.writes(config.idempotency_key_ttl);
-    Ok(Accounts::new(
-        store,
-        hasher,
-        clock,
-        issue,
-        lockout,
-        revocations,
-        writes,
-    ))
+    let outbox = Outbox::new(config.mail.clone());
+    Ok(
+        Accounts::new(store, hasher, clock, issue, lockout, revocations, writes)
+            .with_mail(outbox, config.recovery.clone()),
+    )
 }

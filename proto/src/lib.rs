@@ -52,6 +52,12 @@ pub mod reasons {
     pub const ACCOUNT_LOCKED: &str = "ACCOUNT_LOCKED";
     /// Authenticated, but the role or flags do not allow the call.
     pub const PERMISSION_DENIED: &str = "PERMISSION_DENIED";
+    /// A login of an account whose email is not verified, with
+    /// `ACCOUNT_EMAIL_VERIFICATION=mandatory` (FAILED_PRECONDITION, after a correct password).
+    pub const EMAIL_NOT_VERIFIED: &str = "EMAIL_NOT_VERIFIED";
+    /// An email verification key that is unknown, used, expired or for an old address
+    /// (NOT_FOUND).
+    pub const VERIFICATION_KEY_INVALID: &str = "VERIFICATION_KEY_INVALID";
 
     /// The inventory service's own reasons (it passes auth's through unchanged).
     pub mod inventory {

@@ -8,7 +8,7 @@
 //! client and a server; [`race`] runs calls at once and says whether they really overlapped.
 //! [`tls_postgres`] starts a PostgreSQL server of a test's own that takes TLS only;
 //! [`certificates`] makes a throwaway CA and what it signs; [`grpcurl`] runs the real client;
-//! [`scrape`] reads and checks what `/metrics` exposes.
+//! [`scrape`] reads and checks what `/metrics` exposes; [`smtp`] is a real mail server.
 //!
 //! Without `TEST_POSTGRES_URL` the PostgreSQL half is skipped with a notice, except under CI
 //! (`CI` set, as `.ci/run` runs), where a skipped half would pass unseen: there it panics.
@@ -30,6 +30,7 @@ pub mod grpcurl;
 pub mod race;
 pub mod scrape;
 pub mod settings;
+pub mod smtp;
 pub mod tls_postgres;
 
 /// The variable naming an administrative PostgreSQL URL, e.g.

@@ -19,6 +19,7 @@ use crate::{domain::Principal, error::AuthError, service::Accounts};
 mod convert;
 mod parse;
 mod peers;
+mod recovery;
 
 pub(crate) use convert::user_to_proto;
 use convert::{issued_to_proto, kind_from_proto, kind_to_proto};
@@ -274,5 +275,33 @@ impl auth_service_server::AuthService for AuthApi {
             })
         });
         self.changing_user(id, deleted).await
+    }
+
+    async fn request_password_reset(
+        &self,
+        request: Request<pb::RequestPasswordResetRequest>,
+    ) -> Reply<pb::RequestPasswordResetResponse> {
+        self.serve_password_reset_request(request).await
+    }
+
+    async fn confirm_password_reset(
+        &self,
+        request: Request<pb::ConfirmPasswordResetRequest>,
+    ) -> Reply<pb::ConfirmPasswordResetResponse> {
+        self.serve_password_reset_confirm(request).await
+    }
+
+    async fn verify_email(
+        &self,
+        request: Request<pb::VerifyEmailRequest>,
+    ) -> Reply<pb::VerifyEmailResponse> {
+        self.serve_email_verification(request).await
+    }
+
+    async fn resend_email_verification(
+        &self,
+        request: Request<pb::ResendEmailVerificationRequest>,
+    ) -> Reply<pb::ResendEmailVerificationResponse> {
+        self.serve_verification_resend(request).await
     }
 }

@@ -18,6 +18,7 @@ use std::{net::IpAddr, time::Duration};
 use super::{Accounts, Issued};
 use crate::{
     clock::UnixMicros,
+    config::recovery::Verification,
     domain::{CredentialKind, Password, User},
     error::AuthError,
     hashing::Verified,
@@ -167,6 +168,12 @@ impl Accounts {
         }
         if !record.user.is_active {
             return Err(AuthError::AccountDisabled);
+        }
+        if self.recovery.verification == Verification::Mandatory
+            && record.user.email.is_some()
+            && !record.email_verified
+        {
+            return Err(AuthError::EmailNotVerified);
         }
         let version = record.credentials_version;
         let lost_race = || AuthError::InvalidCredentials;

@@ -1,8 +1,10 @@
 //! What the service does, independent of gRPC: the credential lifecycle ([`tokens`]), login
-//! and its lockout ([`login`]), and user management ([`users`]). Handlers in `grpc` only
+//! and its lockout ([`login`]), user management ([`users`]), and password reset and e-mail
+//! verification by mail ([`recovery`]). Handlers in `grpc` only
 //! translate to and from these calls.
 
 mod login;
+mod recovery;
 mod tokens;
 mod users;
 
@@ -16,7 +18,9 @@ pub use users::{AccountChanges, NewAccount};
 
 use crate::{
     clock::Clock,
+    config::recovery::RecoverySettings,
     hashing::PasswordHasher,
+    mail::{MailSettings, Outbox},
     revocations::Revocations,
     store::{CredentialLimit, Store},
 };
@@ -36,6 +40,11 @@ pub struct Accounts {
     revocations: Revocations,
     /// Runs the admin writes that may carry an idempotency key.
     writes: Writes,
+    /// Where messages are written, with the change that causes them.
+    outbox: Outbox,
+    /// Password reset and e-mail verification: links, lifetimes, whether login waits for a
+    /// verified address.
+    recovery: Arc<RecoverySettings>,
 }
 
 /// How credentials are issued: their lifetime and how many of a kind one user may hold.
@@ -64,7 +73,28 @@ impl Accounts {
             credential_limit: issue.limit_per_user,
             revocations,
             writes,
+            outbox: Outbox::new(MailSettings::for_tests()),
+            recovery: Arc::new(RecoverySettings::for_tests()),
         }
+    }
+
+    /// The same accounts, mailing through `outbox` under `recovery`'s rules.
+    pub fn with_mail(self, outbox: Outbox, recovery: RecoverySettings) -> Self {
+        Self {
+            outbox,
+            recovery: Arc::new(recovery),
+            ..self
+        }
+    }
+
+    /// Where messages are written.
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    /// The store, for the mail sender.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// The hub `WatchRevocations` streams are served from.

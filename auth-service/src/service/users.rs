@@ -57,14 +57,23 @@ const WRONG_OLD_PASSWORD: &str =
 
 impl Accounts {
     /// Public sign-up (the caller already refused any role but CLERK and any flag); with
-    /// `issue_token` the new user is logged in at once.
+    /// `issue_token` the new user is logged in at once. An address given is unverified, and
+    /// its verification message is enqueued with the user (unless verification is off).
     #[tracing::instrument(skip_all)]
     pub async fn register(
         &self,
         account: NewAccount,
         issue_token: bool,
     ) -> Result<RegisterOutcome, AuthError> {
-        let user = self.insert_account(account).await?;
+        let user = self.hash_account(account).await?;
+        let now = self.clock.now();
+        let mut tx = self.store.pool().begin().await?;
+        let user = Self::create_user_on(&mut *tx, user, now).await?;
+        let mailed = self.ask_to_verify(&mut tx, &user, now).await?;
+        tx.commit().await?;
+        if mailed {
+            self.outbox.committed();
+        }
         if !issue_token {
             return Ok(RegisterOutcome { user, token: None });
         }

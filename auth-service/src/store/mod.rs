@@ -7,7 +7,9 @@ mod user_row;
 mod credentials;
 mod import;
 mod lockout;
+mod outbox;
 mod passwords;
+mod recovery;
 #[cfg(test)]
 mod tests;
 mod users;
@@ -21,6 +23,7 @@ use sqlx::{AnyPool, migrate::Migrator};
 
 pub use credentials::{CredentialLimit, NewCredential};
 pub use passwords::UserLookup;
+pub use recovery::ResetRefused;
 pub use users::{NEEDS_AN_IDENTITY, NewUser, UserChanges};
 
 static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");

@@ -21,17 +21,17 @@ const FOREIGN_HASH_SAMPLE: &str = "SELECT password_hash FROM users \
 const LOGIN_BY_USERNAME: &str = concat!(
     "SELECT ",
     user_columns!(),
-    ", password_hash FROM users WHERE username_key = $1"
+    ", password_hash, email_verified FROM users WHERE username_key = $1"
 );
 const LOGIN_BY_EMAIL: &str = concat!(
     "SELECT ",
     user_columns!(),
-    ", password_hash FROM users WHERE email_key = $1"
+    ", password_hash, email_verified FROM users WHERE email_key = $1"
 );
 const LOGIN_BY_ID: &str = concat!(
     "SELECT ",
     user_columns!(),
-    ", password_hash FROM users WHERE id = $1"
+    ", password_hash, email_verified FROM users WHERE id = $1"
 );
 const RECORD_LOGIN: &str = concat!(
     "UPDATE users SET last_login = $1 WHERE id = $2 RETURNING ",
@@ -57,6 +57,8 @@ pub struct LoginRecord {
     pub user: User,
     pub password_hash: HashedPassword,
     pub credentials_version: i64,
+    /// Whether the user's email was verified (or needs none).
+    pub email_verified: bool,
 }
 
 impl Store {
@@ -86,6 +88,7 @@ impl Store {
             user: user_from_row(&row)?,
             password_hash: HashedPassword::new(row.try_get("password_hash")?),
             credentials_version: row.try_get("credentials_version")?,
+            email_verified: service_kit::database::flag(&row, "email_verified")?,
         }))
     }
 

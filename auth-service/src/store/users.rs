@@ -296,6 +296,7 @@ mod tests {
             user: User::plain(1),
             password_hash: HashedPassword::new(hash.clone()),
             credentials_version: 0,
+            email_verified: true,
         };
         let new_user = NewUser {
             profile: Profile {

@@ -16,6 +16,7 @@ mod import_collisions;
 mod lockout;
 mod login;
 mod metrics;
+mod recovery;
 mod replicas;
 mod secrets;
 mod server;

@@ -36,6 +36,20 @@ pub const LIST_USERS: Method<auth::ListUsersRequest, auth::ListUsersResponse> =
 pub const UPDATE_USER: Method<auth::UpdateUserRequest, auth::User> = Method::new("UpdateUser");
 pub const DELETE_USER: Method<auth::DeleteUserRequest, auth::DeleteUserResponse> =
     Method::new("DeleteUser");
+pub const REQUEST_PASSWORD_RESET: Method<
+    auth::RequestPasswordResetRequest,
+    auth::RequestPasswordResetResponse,
+> = Method::new("RequestPasswordReset");
+pub const CONFIRM_PASSWORD_RESET: Method<
+    auth::ConfirmPasswordResetRequest,
+    auth::ConfirmPasswordResetResponse,
+> = Method::new("ConfirmPasswordReset");
+pub const VERIFY_EMAIL: Method<auth::VerifyEmailRequest, auth::VerifyEmailResponse> =
+    Method::new("VerifyEmail");
+pub const RESEND_EMAIL_VERIFICATION: Method<
+    auth::ResendEmailVerificationRequest,
+    auth::ResendEmailVerificationResponse,
+> = Method::new("ResendEmailVerification");
 
 pub const CREATE_PRODUCT: Method<inventory::CreateProductRequest, inventory::Product> =
     Method::new("CreateProduct");
@@ -178,6 +192,35 @@ impl AuthService for Api {
         request: Request<auth::DeleteUserRequest>,
     ) -> Reply<auth::DeleteUserResponse> {
         self.0.call(DELETE_USER, request, unimplemented)
+    }
+
+    async fn request_password_reset(
+        &self,
+        request: Request<auth::RequestPasswordResetRequest>,
+    ) -> Reply<auth::RequestPasswordResetResponse> {
+        self.0.call(REQUEST_PASSWORD_RESET, request, unimplemented)
+    }
+
+    async fn confirm_password_reset(
+        &self,
+        request: Request<auth::ConfirmPasswordResetRequest>,
+    ) -> Reply<auth::ConfirmPasswordResetResponse> {
+        self.0.call(CONFIRM_PASSWORD_RESET, request, unimplemented)
+    }
+
+    async fn verify_email(
+        &self,
+        request: Request<auth::VerifyEmailRequest>,
+    ) -> Reply<auth::VerifyEmailResponse> {
+        self.0.call(VERIFY_EMAIL, request, unimplemented)
+    }
+
+    async fn resend_email_verification(
+        &self,
+        request: Request<auth::ResendEmailVerificationRequest>,
+    ) -> Reply<auth::ResendEmailVerificationResponse> {
+        self.0
+            .call(RESEND_EMAIL_VERIFICATION, request, unimplemented)
     }
 }
 
