@@ -106,6 +106,10 @@ impl ApiError {
             Code::FailedPrecondition if reason == Some(proto::idempotency::REUSED) => {
                 Self::IdempotencyKeyReused
             }
+            // dj-rest-auth's refusal of a login with an unverified address.
+            Code::FailedPrecondition if reason == Some(proto::reasons::EMAIL_NOT_VERIFIED) => {
+                Self::Invalid(FieldErrors::single(NON_FIELD_ERRORS, status.message()))
+            }
             Code::ResourceExhausted => Self::Throttled(
                 details
                     .retry_info()

@@ -92,12 +92,14 @@ pub enum Missing {
     Route,
     Product,
     User,
+    /// An e-mail verification key that is unknown, used or expired.
+    VerificationKey,
 }
 
 impl Missing {
     pub(super) fn detail(self) -> &'static str {
         match self {
-            Self::Route => "Not found.",
+            Self::Route | Self::VerificationKey => "Not found.",
             Self::Product => "No Product matches the given query.",
             Self::User => "No User matches the given query.",
         }

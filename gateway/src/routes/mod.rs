@@ -15,6 +15,7 @@ mod objects;
 mod ops;
 mod pages;
 mod products;
+mod recovery;
 mod registration;
 mod users;
 
@@ -92,8 +93,8 @@ impl Endpoint {
     }
 }
 
-/// The whole API. Login, registration and password change (which checks a password too)
-/// sit behind `throttle`.
+/// The whole API. Login, registration, password change (which checks a password too), and
+/// password reset and e-mail verification sit behind `throttle`.
 pub fn router(
     upstreams: Upstreams,
     throttle: Arc<Throttle>,
@@ -105,6 +106,7 @@ pub fn router(
             registration::endpoints(),
             login::endpoints(),
             account::password_endpoints(),
+            recovery::endpoints(),
         ],
         &mut operations,
     );

@@ -69,11 +69,32 @@ pub async fn spawn_stack_with(configure: impl FnOnce(&mut gateway::Config)) -> S
     spawn_stack_on(databases, Hops::Plaintext, configure).await
 }
 
+/// The stack with the auth service's configuration adjusted by `configure_auth`.
+pub async fn spawn_stack_with_auth(
+    configure_auth: impl FnOnce(&mut auth_service::Config),
+) -> Stack {
+    let databases = [
+        TestDatabase::of_chosen_backend().await,
+        TestDatabase::of_chosen_backend().await,
+    ];
+    spawn_stack_configured(databases, Hops::Plaintext, configure_auth, |_| {}).await
+}
+
 /// The stack on the given auth and inventory databases (SQLite or PostgreSQL), its services
 /// reaching each other over `hops`, with the gateway's configuration adjusted by `configure`.
 pub async fn spawn_stack_on(
+    databases: [TestDatabase; 2],
+    hops: Hops<'_>,
+    configure: impl FnOnce(&mut gateway::Config),
+) -> Stack {
+    spawn_stack_configured(databases, hops, |_| {}, configure).await
+}
+
+/// [`spawn_stack_on`], the auth service's configuration adjusted by `configure_auth` too.
+async fn spawn_stack_configured(
     [auth_db, inventory_db]: [TestDatabase; 2],
     hops: Hops<'_>,
+    configure_auth: impl FnOnce(&mut auth_service::Config),
     configure: impl FnOnce(&mut gateway::Config),
 ) -> Stack {
     service_kit::testing::init_logs();
@@ -87,6 +108,7 @@ pub async fn spawn_stack_on(
         auth_config.revocation_holders = "gateway, inventory".parse().expect("identities");
         auth_config.trusted_frontends = "gateway".parse().expect("an identity");
     }
+    configure_auth(&mut auth_config);
     let clock = ManualClock::new();
     let auth =
         auth_service::Application::build_with_clock(auth_config.clone(), Arc::new(clock.clone()))

@@ -26,6 +26,7 @@
 //! - `product_cache`: every product write is read back at once through the gateway, however
 //!   warm inventory's copy of the table, 100 rounds.
 //! - `processes`: replicas as processes of their own (this binary started again), to be killed.
+//! - `recovery`: password reset and e-mail verification through a real SMTP server.
 //! - `replicas`: two replicas of each service behind one gateway: reads spread, and none fails
 //!   when a replica is killed or leaves on SIGTERM (PostgreSQL only).
 
@@ -43,6 +44,7 @@ mod otlp;
 mod processes;
 mod product_cache;
 mod prometheus;
+mod recovery;
 mod replicas;
 mod routes;
 mod seeds;
