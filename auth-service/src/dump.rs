@@ -9,6 +9,9 @@
 //! with the same username or email, ignoring case (Django tells `Boss` and `boss` apart, this
 //! service does not), stops the import with both records named.
 //!
+//! allauth's `account.emailaddress` records, when the dump has them, say which users' emails
+//! were verified (for `ACCOUNT_EMAIL_VERIFICATION`); a user without one counts as verified.
+//!
 //! Passwords keep their Django hash (login verifies it and replaces it with argon2id, see
 //! `hashing`). Token keys are stored as digests like ours; their lifetime starts at the import.
 
@@ -26,6 +29,8 @@ use crate::{
 
 /// DRF's token model: the record's primary key is the key itself.
 const DRF_TOKEN_MODEL: &str = "authtoken.token";
+/// allauth's addresses: which were verified (`dumpdata account.emailaddress`).
+const ALLAUTH_ADDRESS_MODEL: &str = "account.emailaddress";
 
 /// Why a checked dump was not imported: nothing was written.
 #[derive(Debug, thiserror::Error)]
@@ -64,11 +69,23 @@ pub struct ImportedToken {
     pub user: UserRef,
 }
 
+/// An allauth address of a user, and whether it was verified.
+#[derive(Debug)]
+pub struct ImportedAddress {
+    pub source: RecordRef,
+    pub user: UserRef,
+    pub email: Email,
+    pub verified: bool,
+}
+
 /// Everything of a dump this service takes, and what it leaves.
 #[derive(Debug, Default)]
 pub struct DjangoDump {
     pub users: Vec<ImportedUser>,
     pub tokens: Vec<ImportedToken>,
+    /// A user's verified state comes from the one of these with its email; a user with none
+    /// counts as verified.
+    pub addresses: Vec<ImportedAddress>,
     /// Records of other models, by model.
     pub ignored: BTreeMap<String, usize>,
 }
@@ -92,6 +109,16 @@ pub fn check_dump(records: Vec<Record>, keep_ids: bool) -> Result<DjangoDump, Re
         let fields = record.fields(&source);
         if record.model == DRF_TOKEN_MODEL {
             dump.tokens.push(check_token(&record, &fields)?);
+        } else if record.model == ALLAUTH_ADDRESS_MODEL {
+            dump.addresses.push(ImportedAddress {
+                user: user_ref(&fields)?,
+                email: fields.checked(
+                    "email",
+                    Email::parse(&fields.text("email")?.unwrap_or_default()),
+                )?,
+                verified: fields.flag("verified", false)?,
+                source,
+            });
         } else if fields.has("password") && (fields.has("username") || fields.has("email")) {
             let id = if keep_ids {
                 let id = record.integer_pk(&source).map_err(|mut err| {
@@ -172,7 +199,16 @@ fn check_token(record: &Record, fields: &Fields<'_>) -> Result<ImportedToken, Re
         .as_str()
         .and_then(TokenKey::parse)
         .ok_or_else(|| fields.fail("key", "a DRF token key is 40 lowercase hex characters"))?;
-    let user = match fields.get("user") {
+    Ok(ImportedToken {
+        source: record.reference(),
+        key,
+        user: user_ref(fields)?,
+    })
+}
+
+/// The record's `user`: a pk, or a natural key.
+fn user_ref(fields: &Fields<'_>) -> Result<UserRef, RecordError> {
+    Ok(match fields.get("user") {
         Some(Value::Number(pk)) => UserRef::Pk(pk.to_string()),
         Some(Value::String(pk)) => UserRef::Pk(pk.clone()),
         Some(Value::Array(natural)) => match natural.as_slice() {
@@ -180,11 +216,6 @@ fn check_token(record: &Record, fields: &Fields<'_>) -> Result<ImportedToken, Re
             _ => return Err(fields.fail("user", "not a user's natural key")),
         },
         _ => return Err(fields.fail("user", "missing or not a user")),
-    };
-    Ok(ImportedToken {
-        source: record.reference(),
-        key,
-        user,
     })
 }
 

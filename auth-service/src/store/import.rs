@@ -44,6 +44,9 @@ const INSERT_TOKEN: &str = "INSERT INTO credentials (digest, user_id, kind, fami
                             expires_at) VALUES ($1, $2, $3, $1, $4, $5) \
                             ON CONFLICT (digest) DO NOTHING";
 const TOKEN_HOLDER: &str = "SELECT user_id FROM credentials WHERE digest = $1";
+/// allauth's verdict on the user's own address; another address of the user says nothing.
+const ADDRESS_VERIFIED: &str =
+    "UPDATE users SET email_verified = $1 WHERE id = $2 AND email_key = $3";
 /// PostgreSQL's identity does not move past ids inserted explicitly (SQLite's AUTOINCREMENT
 /// does): without this the next sign-up would get an imported user's id.
 const ADVANCE_POSTGRES_IDS: &str = "SELECT setval(pg_get_serial_sequence('users', 'id'), \
@@ -108,7 +111,7 @@ impl KnownUsers {
         Some((field, self.described[id].as_str()))
     }
 
-    /// The user a token names: the one imported from that Django user.
+    /// The user a token (or an allauth address) names: the one imported from that Django user.
     fn token_holder(&self, user: &UserRef) -> Option<i64> {
         match user {
             UserRef::Pk(pk) => self.by_django_pk.get(pk),
@@ -207,6 +210,23 @@ impl Store {
                 .into());
             }
             report.tokens_skipped += 1;
+        }
+        for address in &dump.addresses {
+            let Some(user_id) = known.token_holder(&address.user) else {
+                return Err(RecordError::new(
+                    &address.source,
+                    "user",
+                    "no user imported from that Django user, in the file or before",
+                )
+                .into());
+            };
+            sqlx::query(ADDRESS_VERIFIED)
+                .bind(address.verified)
+                .bind(user_id)
+                .bind(address.email.key())
+                .execute(&mut *tx)
+                .await
+                .map_err(AuthError::from)?;
         }
         if self.backend == Backend::Postgres && report.users_imported > 0 && keep_ids {
             sqlx::query(ADVANCE_POSTGRES_IDS)

@@ -392,7 +392,42 @@ async fn a_list_call_returns_at_most_the_maximum_page(db: TestDatabase) {
     }
 }
 
+/// allauth's `account.emailaddress` says whose email was verified: with mandatory verification
+/// an unverified one may not log in, a verified one may, and so may a user with no record (an
+/// app without allauth verified nobody, and refused nobody for it).
+async fn allauths_verified_addresses_carry_over(db: TestDatabase) {
+    let mut config = auth_service::Config::for_tests(db.url());
+    config.recovery.verification = auth_service::config::recovery::Verification::Mandatory;
+    let app = spawn_app_with(config).await;
+    let address = |pk: i64, user: i64, email: &str, verified: bool| {
+        serde_json::json!({
+            "model": "account.emailaddress", "pk": pk,
+            "fields": {"user": user, "email": email, "verified": verified, "primary": true},
+        })
+    };
+    let dump = edited_fixture(|records| {
+        records.push(address(1, 1, "Alice@Example.com", false));
+        records.push(address(2, 3, "carol@example.com", true));
+        // Another address of dave's, unverified, says nothing of his own.
+        records.push(address(3, 4, "old-dave@example.com", false));
+    });
+    import_django_file(&app.config, dump.path(), true)
+        .await
+        .unwrap();
+    let known = known();
+    let password = |name: &str| known.passwords[name].clone().unwrap();
+    assert_rejected(
+        app.login("alice", &password("alice")).await,
+        Code::FailedPrecondition,
+        reasons::EMAIL_NOT_VERIFIED,
+    );
+    for name in ["carol", "dave", "staffer"] {
+        assert!(app.login(name, &password(name)).await.is_ok(), "{name}");
+    }
+}
+
 service_kit::on_both_backends!(
+    allauths_verified_addresses_carry_over,
     a_list_call_returns_at_most_the_maximum_page,
     every_password_logs_in_and_is_then_argon2id,
     drf_tokens_keep_working_and_ids_and_fields_carry_over,
