@@ -249,14 +249,19 @@ impl auth_service_server::AuthService for AuthApi {
             .accounts
             .prepare_user_update(&principal, id, changes)
             .await?;
+        let accounts = self.accounts.clone();
         let updated = self.accounts.writes().run(keyed, move |connection| {
             Box::pin(async move {
-                Accounts::update_user_on(connection, update)
+                accounts
+                    .update_user_on(connection, update)
                     .await
                     .map(user_to_proto)
             })
         });
-        self.changing_user(id, updated).await
+        let updated = self.changing_user(id, updated).await;
+        // A new email's verification message, if the update enqueued one.
+        self.accounts.outbox().committed();
+        updated
     }
 
     #[tracing::instrument(skip_all, fields(user_id = request.get_ref().id))]

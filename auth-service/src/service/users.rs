@@ -7,7 +7,7 @@
 use std::net::IpAddr;
 
 use service_kit::validation::FieldErrors;
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, Connection};
 
 use super::{Accounts, Issued, login::AttemptScopes};
 use crate::{
@@ -229,8 +229,10 @@ impl Accounts {
 
     /// Applies a prepared update in one statement on `connection`. A new password or a
     /// deactivation revokes the user's credentials (but the one the caller is using, when
-    /// admins change their own).
+    /// admins change their own). A new email is unverified, and its verification message
+    /// enqueued in the same transaction (unless verification is off).
     pub async fn update_user_on(
+        &self,
         connection: &mut AnyConnection,
         update: UserUpdate,
     ) -> Result<User, AuthError> {
@@ -240,7 +242,15 @@ impl Accounts {
             may_change_superuser,
             keep,
         } = update;
-        Store::update_user(connection, id, changes, may_change_superuser, keep.as_ref()).await
+        let mut tx = connection.begin().await?;
+        let updated =
+            Store::update_user(&mut tx, id, changes, may_change_superuser, keep.as_ref()).await?;
+        if updated.new_email {
+            self.ask_to_verify(&mut tx, &updated.user, self.clock.now())
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(updated.user)
     }
 
     /// Whether `principal` may delete users, and superusers among them.

@@ -47,18 +47,28 @@ const UPDATE: &str = concat!(
      role = COALESCE($9, role), is_staff = COALESCE($10, is_staff), \
      is_superuser = COALESCE($11, is_superuser), is_active = COALESCE($12, is_active), \
      password_hash = COALESCE($13, password_hash), \
-     credentials_version = credentials_version + $14 \
+     credentials_version = credentials_version + $14, \
+     email_verified = CASE WHEN $2 AND COALESCE(email_key, '') <> COALESCE($6, '') \
+                      THEN FALSE ELSE email_verified END \
      WHERE id = $15 AND (NOT is_superuser OR $16) RETURNING ",
     user_columns!()
 );
 const USER_EXISTS: &str = "SELECT 1 FROM users WHERE id = $1";
 /// Takes the user's row lock first (the order every credential write uses) and tells whether
-/// the user is active before the update.
+/// the user is active before the update, and its email's key.
 const LOCK_AND_READ_ACTIVE: &str = "UPDATE users SET credentials_version = credentials_version \
-                                    WHERE id = $1 RETURNING is_active";
+                                    WHERE id = $1 RETURNING is_active, email_key";
 const USERNAME_TAKEN: &str = "SELECT COUNT(*) FROM users WHERE username_key = $1";
 const EMAIL_TAKEN: &str = "SELECT COUNT(*) FROM users WHERE email_key = $1";
 const DELETE: &str = "DELETE FROM users WHERE id = $1 AND (NOT is_superuser OR $2)";
+
+/// A user as an update left it.
+#[derive(Debug)]
+pub struct UpdatedUser {
+    pub user: User,
+    /// Whether it has an email it did not have before (now unverified).
+    pub new_email: bool,
+}
 
 /// A user about to be inserted.
 #[derive(Debug)]
@@ -176,7 +186,7 @@ impl Store {
         changes: UserChanges,
         may_change_superuser: bool,
         keep: Option<&TokenDigest>,
-    ) -> Result<User, AuthError> {
+    ) -> Result<UpdatedUser, AuthError> {
         let allowed = may_change_superuser || !changes.touches_superuser_powers();
         let withdraws = changes.withdraws_credentials();
         let new_password = changes.password_hash.is_some();
@@ -187,15 +197,15 @@ impl Store {
         let reactivates = profile.is_active == Some(true);
         // A transaction of its own, or a savepoint within a keyed write's.
         let mut tx = connection.begin().await?;
-        let Some(was_active) = sqlx::query(LOCK_AND_READ_ACTIVE)
+        let Some(before) = sqlx::query(LOCK_AND_READ_ACTIVE)
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?
-            .map(|row| flag(&row, "is_active"))
-            .transpose()?
         else {
             return Err(AuthError::UserNotFound);
         };
+        let was_active = flag(&before, "is_active")?;
+        let old_email_key: Option<String> = before.try_get("email_key")?;
         let set = sqlx::query(UPDATE)
             .bind(profile.username.is_some())
             .bind(profile.email.is_some());
@@ -224,7 +234,11 @@ impl Store {
             tracing::info!(revoked, "credentials revoked");
         }
         tx.commit().await?;
-        Ok(user)
+        let new_email_key = user.email.as_deref().map(str::to_lowercase);
+        Ok(UpdatedUser {
+            new_email: new_email_key.is_some() && new_email_key != old_email_key,
+            user,
+        })
     }
 
     /// Why a guarded delete of user `id` changed nothing: no such user, or a superuser the

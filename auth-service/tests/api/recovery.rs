@@ -22,6 +22,7 @@ service_kit::on_both_backends!(
     mail_waits_out_an_outage_and_a_restart_of_the_service,
     mandatory_verification_refuses_login_until_the_mailed_key_is_used,
     with_verification_off_a_sign_up_sends_nothing_and_logs_in,
+    a_changed_email_is_unverified_until_its_own_key_is_used,
 );
 
 const RESET_LINK: &str = "http://localhost:8000/password/reset/confirm/";
@@ -313,6 +314,69 @@ async fn mandatory_verification_refuses_login_until_the_mailed_key_is_used(db: T
         Code::NotFound,
         reasons::VERIFICATION_KEY_INVALID,
     );
+}
+
+/// The key mailed to the verification URL in `message`.
+fn key_in(message: &str) -> String {
+    let link = link_in(message, VERIFY_LINK).expect("the message carries the link");
+    let key = link.strip_prefix(VERIFY_LINK).expect("prefix");
+    key.trim_end_matches('/').to_owned()
+}
+
+async fn a_changed_email_is_unverified_until_its_own_key_is_used(db: TestDatabase) {
+    let Some(sink) = SmtpSink::started(None) else {
+        return;
+    };
+    let mut config = mailing(&db, &sink);
+    config.recovery.verification = Verification::Mandatory;
+    let app = spawn_app_with(config).await;
+    let user = sign_up(&app, "gil", "gil@example.com").await;
+    // Unused, this key was for the old address: it verifies nothing once the email changed.
+    let old_key = key_in(&sink.wait_for(1, WAIT).await[0]);
+    let admin = app.admin_token().await;
+    let change = |email: &str| pb::UpdateUserRequest {
+        id: user.id,
+        email: Some(email.to_owned()),
+        ..Default::default()
+    };
+    app.client()
+        .update_user(authed(&admin, change("gil@new.example.com")))
+        .await
+        .expect("the admin changes the email");
+    let messages = sink.wait_for(2, WAIT).await;
+    assert!(
+        messages[1].contains("To: gil@new.example.com"),
+        "{}",
+        messages[1]
+    );
+    let verify = |key: String| {
+        let mut client = app.client();
+        async move {
+            client
+                .verify_email(pb::VerifyEmailRequest { key: Some(key) })
+                .await
+        }
+    };
+    assert_rejected(
+        verify(old_key).await,
+        Code::NotFound,
+        reasons::VERIFICATION_KEY_INVALID,
+    );
+    assert_rejected(
+        app.login("gil", PASSWORD).await,
+        Code::FailedPrecondition,
+        reasons::EMAIL_NOT_VERIFIED,
+    );
+    verify(key_in(&messages[1]))
+        .await
+        .expect("the new key verifies");
+    assert!(app.login("gil", PASSWORD).await.is_ok());
+    // The same address in another case is no new email: nothing more is sent or unverified.
+    app.client()
+        .update_user(authed(&admin, change("GIL@new.example.com")))
+        .await
+        .expect("the admin rewrites the email");
+    assert!(app.login("gil", PASSWORD).await.is_ok());
 }
 
 async fn with_verification_off_a_sign_up_sends_nothing_and_logs_in(db: TestDatabase) {
