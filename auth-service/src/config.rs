@@ -66,6 +66,9 @@ pub struct Config {
     /// `TLS_CERT_FILE` and `TLS_KEY_FILE` (and `TLS_CLIENT_CA_FILE`), default none: the
     /// server then speaks TLS only (and requires client certificates from that CA).
     pub tls: Option<ServerTls>,
+    /// `MFA_ISSUER`, default `Inventory`: whose codes an authenticator app says the second
+    /// factor's are (the otpauth URL's issuer).
+    pub mfa_issuer: String,
     /// `METRICS_LISTEN`, default none: where `GET /metrics` (Prometheus) is served.
     pub metrics_listen: Option<SocketAddr>,
     /// `GRPC_REFLECTION`, default on.
@@ -156,6 +159,7 @@ impl Config {
             trusted_frontends,
             revocation_holders,
             tls,
+            mfa_issuer: env::string_or("MFA_ISSUER", "Inventory"),
             metrics_listen: service_kit::metrics::listen_from_env()?,
             reflection: env::switch_or("GRPC_REFLECTION", true)?,
             log_format: env::parse_or("LOG_FORMAT", "plain")?,
@@ -189,6 +193,7 @@ impl Config {
             trusted_frontends: TrustedFrontends::loopback(),
             revocation_holders: Identities::default(),
             tls: None,
+            mfa_issuer: "Inventory".to_owned(),
             metrics_listen: None,
             reflection: true,
             log_format: LogFormat::Plain,

@@ -13,6 +13,7 @@
 //! - `hashing`: argon2id on a bounded pool of low-priority threads.
 //! - `revocations`: the verdict-cache holders' hub: leases, events, acknowledgements.
 //! - `metrics`: auth's own Prometheus series (logins, lockouts, hashing, holders, purge).
+//! - `totp`: RFC 6238 codes and the shared secret they come from.
 //! - `clock`: time as a parameter.
 //! - `error`: the one error type and its mapping to `tonic::Status`.
 //! - `bootstrap`: `createsuperuser`.
@@ -33,6 +34,7 @@ mod revocations;
 pub mod server;
 mod service;
 mod store;
+pub mod totp;
 
 pub use bootstrap::create_superuser;
 pub use config::Config;

@@ -1,8 +1,11 @@
 //! What the service does, independent of gRPC: the credential lifecycle ([`tokens`]), login
-//! and its lockout ([`login`]), and user management ([`users`]). Handlers in `grpc` only
+//! and its lockout ([`login`]), the second factor ([`second_factor`]) and the login step it
+//! adds ([`mfa_login`]), and user management ([`users`]). Handlers in `grpc` only
 //! translate to and from these calls.
 
 mod login;
+mod mfa_login;
+mod second_factor;
 mod tokens;
 mod users;
 
@@ -10,7 +13,9 @@ use std::{sync::Arc, time::Duration};
 
 use service_kit::idempotency::Writes;
 
-pub use login::{LockoutPolicy, LoginRequest};
+pub use login::{LockoutPolicy, LoginAnswer, LoginOutcome, LoginRequest};
+pub use mfa_login::MfaCompletion;
+pub use second_factor::DisableProof;
 pub use tokens::Issued;
 pub use users::{AccountChanges, NewAccount};
 
@@ -36,13 +41,18 @@ pub struct Accounts {
     revocations: Revocations,
     /// Runs the admin writes that may carry an idempotency key.
     writes: Writes,
+    /// Who the second factor's codes are for, in an authenticator app (`MFA_ISSUER`).
+    mfa_issuer: Arc<str>,
 }
 
-/// How credentials are issued: their lifetime and how many of a kind one user may hold.
-#[derive(Debug, Clone, Copy)]
+/// How credentials are issued: their lifetime, how many of a kind one user may hold, and whose
+/// codes an authenticator app says the second factor's are.
+#[derive(Debug, Clone)]
 pub struct IssuePolicy {
     pub token_ttl: Duration,
     pub limit_per_user: CredentialLimit,
+    /// `MFA_ISSUER`.
+    pub mfa_issuer: Arc<str>,
 }
 
 impl Accounts {
@@ -64,6 +74,7 @@ impl Accounts {
             credential_limit: issue.limit_per_user,
             revocations,
             writes,
+            mfa_issuer: issue.mfa_issuer,
         }
     }
 

@@ -8,6 +8,7 @@ mod credentials;
 mod import;
 mod lockout;
 mod passwords;
+mod second_factor;
 #[cfg(test)]
 mod tests;
 mod users;
@@ -21,6 +22,7 @@ use sqlx::{AnyPool, migrate::Migrator};
 
 pub use credentials::{CredentialLimit, NewCredential};
 pub use passwords::UserLookup;
+pub use second_factor::Challenge;
 pub use users::{NEEDS_AN_IDENTITY, NewUser, UserChanges};
 
 static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");

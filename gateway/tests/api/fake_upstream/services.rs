@@ -36,6 +36,22 @@ pub const LIST_USERS: Method<auth::ListUsersRequest, auth::ListUsersResponse> =
 pub const UPDATE_USER: Method<auth::UpdateUserRequest, auth::User> = Method::new("UpdateUser");
 pub const DELETE_USER: Method<auth::DeleteUserRequest, auth::DeleteUserResponse> =
     Method::new("DeleteUser");
+pub const BEGIN_TOTP_ENROLMENT: Method<
+    auth::BeginTotpEnrolmentRequest,
+    auth::BeginTotpEnrolmentResponse,
+> = Method::new("BeginTotpEnrolment");
+pub const CONFIRM_TOTP_ENROLMENT: Method<
+    auth::ConfirmTotpEnrolmentRequest,
+    auth::ConfirmTotpEnrolmentResponse,
+> = Method::new("ConfirmTotpEnrolment");
+pub const DISABLE_TOTP: Method<auth::DisableTotpRequest, auth::DisableTotpResponse> =
+    Method::new("DisableTotp");
+pub const COMPLETE_MFA_LOGIN: Method<auth::CompleteMfaLoginRequest, auth::LoginResponse> =
+    Method::new("CompleteMfaLogin");
+pub const RESET_SECOND_FACTOR: Method<
+    auth::ResetSecondFactorRequest,
+    auth::ResetSecondFactorResponse,
+> = Method::new("ResetSecondFactor");
 
 pub const CREATE_PRODUCT: Method<inventory::CreateProductRequest, inventory::Product> =
     Method::new("CreateProduct");
@@ -178,6 +194,41 @@ impl AuthService for Api {
         request: Request<auth::DeleteUserRequest>,
     ) -> Reply<auth::DeleteUserResponse> {
         self.0.call(DELETE_USER, request, unimplemented)
+    }
+
+    async fn begin_totp_enrolment(
+        &self,
+        request: Request<auth::BeginTotpEnrolmentRequest>,
+    ) -> Reply<auth::BeginTotpEnrolmentResponse> {
+        self.0.call(BEGIN_TOTP_ENROLMENT, request, unimplemented)
+    }
+
+    async fn confirm_totp_enrolment(
+        &self,
+        request: Request<auth::ConfirmTotpEnrolmentRequest>,
+    ) -> Reply<auth::ConfirmTotpEnrolmentResponse> {
+        self.0.call(CONFIRM_TOTP_ENROLMENT, request, unimplemented)
+    }
+
+    async fn disable_totp(
+        &self,
+        request: Request<auth::DisableTotpRequest>,
+    ) -> Reply<auth::DisableTotpResponse> {
+        self.0.call(DISABLE_TOTP, request, unimplemented)
+    }
+
+    async fn complete_mfa_login(
+        &self,
+        request: Request<auth::CompleteMfaLoginRequest>,
+    ) -> Reply<auth::LoginResponse> {
+        self.0.call(COMPLETE_MFA_LOGIN, request, unimplemented)
+    }
+
+    async fn reset_second_factor(
+        &self,
+        request: Request<auth::ResetSecondFactorRequest>,
+    ) -> Reply<auth::ResetSecondFactorResponse> {
+        self.0.call(RESET_SECOND_FACTOR, request, unimplemented)
     }
 }
 

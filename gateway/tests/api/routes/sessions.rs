@@ -34,6 +34,7 @@ pub(super) async fn spawn_logging_in(configure: impl FnOnce(&mut gateway::Config
         )),
         session: Some(issued(SESSION_KEY, CredentialKind::Session)),
         user: Some(alice.clone()),
+        ..LoginResponse::default()
     };
     stack.fake.answer(LOGIN, Ok(answer));
     stack.fake.add_user(SESSION_KEY, alice);
