@@ -11,6 +11,7 @@ mod account;
 mod docs;
 mod login;
 mod logout;
+mod mfa;
 mod objects;
 mod ops;
 mod pages;
@@ -92,8 +93,8 @@ impl Endpoint {
     }
 }
 
-/// The whole API. Login, registration and password change (which checks a password too)
-/// sit behind `throttle`.
+/// The whole API. Login (its second step too), registration, password change and the second
+/// factor's routes (which check a password or a code too) sit behind `throttle`.
 pub fn router(
     upstreams: Upstreams,
     throttle: Arc<Throttle>,
@@ -105,6 +106,7 @@ pub fn router(
             registration::endpoints(),
             login::endpoints(),
             account::password_endpoints(),
+            mfa::endpoints(),
         ],
         &mut operations,
     );
@@ -119,6 +121,7 @@ pub fn router(
             logout::endpoints(),
             account::endpoints(),
             users::endpoints(),
+            mfa::admin_endpoints(),
             products::endpoints(),
             ops::endpoints(),
             docs::endpoints(),
