@@ -319,9 +319,7 @@ impl Login {
         errors.into_result()?;
         Ok(request)
     }
-}
 
-impl Login {
     /// The answer to a login that got its credential (in one step or two): the route's body,
     /// and the session cookie if it opens one.
     async fn admit(
