@@ -203,7 +203,30 @@ async fn a_password_change_withdraws_an_open_challenge(db: TestDatabase) {
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
 }
 
+/// An account deactivated between the steps is told so, as a login after the password is.
+async fn a_deactivated_account_cannot_complete_its_login(db: TestDatabase) {
+    let app = spawn_app(&db).await;
+    let admin = app.admin_token().await;
+    let ann = enrolled(&app, "ann").await;
+    let open = challenge(&app, "ann").await;
+    let deactivate = pb::UpdateUserRequest {
+        id: ann.user.id,
+        is_active: Some(false),
+        ..Default::default()
+    };
+    app.client()
+        .update_user(authed(&admin, deactivate))
+        .await
+        .expect("deactivated");
+    assert_rejected(
+        complete(&app, &open, &code(&app, &ann.secret)).await,
+        Code::PermissionDenied,
+        reasons::USER_INACTIVE,
+    );
+}
+
 service_kit::on_both_backends!(
+    a_deactivated_account_cannot_complete_its_login,
     a_challenge_and_a_code_answer_what_the_login_asked_for,
     a_code_is_not_accepted_twice,
     codes_one_step_either_side_are_accepted,
