@@ -75,6 +75,9 @@ pub struct Config {
     pub mail: MailSettings,
     /// Password reset and e-mail verification ([`recovery`]).
     pub recovery: RecoverySettings,
+    /// `MFA_ISSUER`, default `Inventory`: whose codes an authenticator app says the second
+    /// factor's are (the otpauth URL's issuer).
+    pub mfa_issuer: String,
     /// `METRICS_LISTEN`, default none: where `GET /metrics` (Prometheus) is served.
     pub metrics_listen: Option<SocketAddr>,
     /// `GRPC_REFLECTION`, default on.
@@ -167,6 +170,7 @@ impl Config {
             tls,
             mail: MailSettings::from_env()?,
             recovery: RecoverySettings::from_env()?,
+            mfa_issuer: env::string_or("MFA_ISSUER", "Inventory"),
             metrics_listen: service_kit::metrics::listen_from_env()?,
             reflection: env::switch_or("GRPC_REFLECTION", true)?,
             log_format: env::parse_or("LOG_FORMAT", "plain")?,
@@ -202,6 +206,7 @@ impl Config {
             tls: None,
             mail: MailSettings::for_tests(),
             recovery: RecoverySettings::for_tests(),
+            mfa_issuer: "Inventory".to_owned(),
             metrics_listen: None,
             reflection: true,
             log_format: LogFormat::Plain,

@@ -15,6 +15,7 @@
 //! - `mail`: the outbox of messages written with their cause, and the sender that delivers
 //!   them over SMTP (`EMAIL_URL`).
 //! - `metrics`: auth's own Prometheus series (logins, lockouts, hashing, holders, purge).
+//! - `totp`: RFC 6238 codes and the shared secret they come from.
 //! - `clock`: time as a parameter.
 //! - `error`: the one error type and its mapping to `tonic::Status`.
 //! - `bootstrap`: `createsuperuser`.
@@ -36,6 +37,7 @@ mod revocations;
 pub mod server;
 mod service;
 mod store;
+pub mod totp;
 
 pub use bootstrap::create_superuser;
 pub use config::Config;

@@ -205,6 +205,7 @@ async fn build_accounts(
         limit_per_user: CredentialLimit(
             Some(config.token_limit_per_user).filter(|limit| *limit > 0),
         ),
+        mfa_issuer: config.mfa_issuer.as_str().into(),
     };
     let lockout = LockoutPolicy {
         threshold: config.lockout_threshold,

@@ -14,7 +14,11 @@ use service_kit::{idempotency::Keyed, validation::FieldErrors};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::{domain::Principal, error::AuthError, service::Accounts};
+use crate::{
+    domain::Principal,
+    error::AuthError,
+    service::{Accounts, LoginAnswer, LoginOutcome},
+};
 
 mod convert;
 mod parse;
@@ -118,12 +122,14 @@ impl auth_service_server::AuthService for AuthApi {
     async fn login(&self, request: Request<pb::LoginRequest>) -> Reply<pb::LoginResponse> {
         let client = self.peers.client_address(&request);
         let login = parse::login(request.into_inner(), client)?;
-        let outcome = self.accounts.login(login).await?;
-        Ok(Response::new(pb::LoginResponse {
-            token: Some(issued_to_proto(outcome.token)),
-            session: outcome.session.map(issued_to_proto),
-            user: Some(user_to_proto(outcome.user)),
-        }))
+        let response = match self.accounts.login(login).await? {
+            LoginAnswer::Admitted(outcome) => login_to_proto(outcome, None),
+            LoginAnswer::SecondFactor(challenge) => pb::LoginResponse {
+                mfa_challenge: Some(challenge.expose().to_owned()),
+                ..pb::LoginResponse::default()
+            },
+        };
+        Ok(Response::new(response))
     }
 
     // The hot path: its span is for debugging, the request's own span says it happened.
@@ -308,5 +314,86 @@ impl auth_service_server::AuthService for AuthApi {
         request: Request<pb::ResendEmailVerificationRequest>,
     ) -> Reply<pb::ResendEmailVerificationResponse> {
         self.serve_verification_resend(request).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn begin_totp_enrolment(
+        &self,
+        request: Request<pb::BeginTotpEnrolmentRequest>,
+    ) -> Reply<pb::BeginTotpEnrolmentResponse> {
+        let (principal, pb::BeginTotpEnrolmentRequest {}) = self.caller(request).await?;
+        let enrolment = self.accounts.begin_totp_enrolment(&principal).await?;
+        Ok(Response::new(pb::BeginTotpEnrolmentResponse {
+            secret: enrolment.secret.base32().to_owned(),
+            otpauth_url: enrolment.otpauth_url,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn confirm_totp_enrolment(
+        &self,
+        request: Request<pb::ConfirmTotpEnrolmentRequest>,
+    ) -> Reply<pb::ConfirmTotpEnrolmentResponse> {
+        let client = self.peers.client_address(&request);
+        let (principal, pb::ConfirmTotpEnrolmentRequest { code }) = self.caller(request).await?;
+        let code = parse::factor_code(code)?;
+        let recovery_codes = self
+            .accounts
+            .confirm_totp_enrolment(&principal, client, &code)
+            .await?;
+        Ok(Response::new(pb::ConfirmTotpEnrolmentResponse {
+            recovery_codes,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn disable_totp(
+        &self,
+        request: Request<pb::DisableTotpRequest>,
+    ) -> Reply<pb::DisableTotpResponse> {
+        let client = self.peers.client_address(&request);
+        let (principal, request) = self.caller(request).await?;
+        let proof = parse::disable_proof(request)?;
+        self.accounts
+            .disable_totp(&principal, client, proof)
+            .await?;
+        Ok(Response::new(pb::DisableTotpResponse {}))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn complete_mfa_login(
+        &self,
+        request: Request<pb::CompleteMfaLoginRequest>,
+    ) -> Reply<pb::LoginResponse> {
+        let client = self.peers.client_address(&request);
+        let completion = parse::mfa_completion(request.into_inner(), client)?;
+        let (outcome, route) = self.accounts.complete_mfa_login(completion).await?;
+        Ok(Response::new(login_to_proto(outcome, Some(route))))
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = request.get_ref().id))]
+    async fn reset_second_factor(
+        &self,
+        request: Request<pb::ResetSecondFactorRequest>,
+    ) -> Reply<pb::ResetSecondFactorResponse> {
+        let (principal, pb::ResetSecondFactorRequest { id }) = self.caller(request).await?;
+        self.accounts.reset_second_factor(&principal, id).await?;
+        Ok(Response::new(pb::ResetSecondFactorResponse {}))
+    }
+}
+
+/// A login's credentials, and the route name it was asked with if it took a second step.
+fn login_to_proto(outcome: LoginOutcome, route: Option<String>) -> pb::LoginResponse {
+    let LoginOutcome {
+        user,
+        token,
+        session,
+    } = outcome;
+    pb::LoginResponse {
+        token: Some(issued_to_proto(token)),
+        session: session.map(issued_to_proto),
+        user: Some(user_to_proto(user)),
+        mfa_challenge: None,
+        route,
     }
 }

@@ -3,13 +3,13 @@
 use std::net::IpAddr;
 
 use proto::auth::v1 as pb;
-use service_kit::validation::{FieldErrors, Messages, REQUIRED};
+use service_kit::validation::{BLANK, FieldErrors, Messages, REQUIRED};
 
 use super::convert::role_to_proto;
 use crate::{
     domain::{Email, Password, PersonName, Profile, ProfileChanges, Role, Username},
     error::AuthError,
-    service::{AccountChanges, LoginRequest, NewAccount},
+    service::{AccountChanges, DisableProof, LoginRequest, MfaCompletion, NewAccount},
     store::UserLookup,
 };
 
@@ -191,7 +191,49 @@ pub(super) fn login(
         password,
         open_session: request.open_session,
         client,
+        route: request.route.unwrap_or_default(),
     })
+}
+
+/// The second step of a login: the challenge and the code, as presented.
+pub(super) fn mfa_completion(
+    request: pb::CompleteMfaLoginRequest,
+    client: Option<IpAddr>,
+) -> Result<MfaCompletion, AuthError> {
+    let mut errors = FieldErrors::new();
+    let challenge = errors.check("challenge", typed(request.challenge));
+    let code = errors.check("code", typed(request.code));
+    let (challenge, code) = parsed(errors, challenge.zip(code))?;
+    Ok(MfaCompletion {
+        challenge,
+        code,
+        client,
+    })
+}
+
+/// A code (TOTP or recovery) as presented: it must be given, and not blank.
+pub(super) fn factor_code(code: Option<String>) -> Result<String, AuthError> {
+    let mut errors = FieldErrors::new();
+    let code = errors.check("code", typed(code));
+    parsed(errors, code)
+}
+
+/// How a user proves who they are to disable the second factor: a code, else the password;
+/// neither is the service's refusal, not a field error here.
+pub(super) fn disable_proof(
+    request: pb::DisableTotpRequest,
+) -> Result<Option<DisableProof>, AuthError> {
+    let mut errors = FieldErrors::new();
+    let proof = match (request.code, request.password) {
+        (Some(code), _) => errors
+            .check("code", typed(Some(code)))
+            .map(DisableProof::Code),
+        (None, Some(password)) => errors
+            .check("password", presented(Some(password)))
+            .map(DisableProof::Password),
+        (None, None) => return Ok(None),
+    };
+    parsed(errors, proof).map(Some)
 }
 
 /// A password change: the old password as presented, and the new one, checked.
@@ -240,6 +282,17 @@ fn clearable<T>(
 
 fn present(value: Option<String>) -> Result<String, Messages> {
     value.ok_or_else(|| vec![REQUIRED.to_owned()])
+}
+
+/// A value typed by a person (a code, a challenge): given, and not blank.
+fn typed(value: Option<String>) -> Result<String, Messages> {
+    present(value).and_then(|text| {
+        if text.trim().is_empty() {
+            Err(vec![BLANK.to_owned()])
+        } else {
+            Ok(text)
+        }
+    })
 }
 
 /// A password presented to be verified, not judged ([`Password::unchecked`]).

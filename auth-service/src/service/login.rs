@@ -12,6 +12,11 @@
 //! a right one clears the counts. Either is answered as locked if the scope locked while it was
 //! being checked. So a right password never counts toward the lockout, however many arrive at
 //! once, and a guesser learns at most the threshold's number of verdicts before the lock.
+//!
+//! For a user with a confirmed second factor a right password admits nothing yet: the login
+//! answers a challenge (`mfa_login`), and the account's counts are cleared only when a code
+//! completes it, so that a guesser of codes who knows the password cannot reset the count by
+//! logging in again; only the count of wrong passwords for the name typed is cleared.
 
 use std::{net::IpAddr, time::Duration};
 
@@ -19,7 +24,7 @@ use super::{Accounts, Issued};
 use crate::{
     clock::UnixMicros,
     config::recovery::Verification,
-    domain::{CredentialKind, Password, User},
+    domain::{CredentialKind, Password, TokenKey, User},
     error::AuthError,
     hashing::Verified,
     metrics::{self, Login},
@@ -64,6 +69,17 @@ pub struct LoginRequest {
     pub open_session: bool,
     /// Where the attempt comes from, for the per-address count.
     pub client: Option<IpAddr>,
+    /// The caller's opaque name for what it asked (the gateway's route), kept with a
+    /// second-factor challenge and given back when the challenge is completed.
+    pub route: String,
+}
+
+/// What a right password gets.
+#[derive(Debug)]
+pub enum LoginAnswer {
+    Admitted(LoginOutcome),
+    /// The user has a second factor: this challenge, with a code, completes the login.
+    SecondFactor(TokenKey),
 }
 
 #[derive(Debug)]
@@ -118,11 +134,16 @@ impl AttemptScopes {
         let third = self.also_checked.as_ref().unwrap_or(&self.with_address);
         [&self.with_address, &self.account, third]
     }
+
+    /// The count of wrong passwords for what was typed from this address, alone.
+    fn typed_only(&self) -> [&str; 3] {
+        [&self.with_address; 3].map(String::as_str)
+    }
 }
 
 impl Accounts {
     #[tracing::instrument(skip_all)]
-    pub async fn login(&self, request: LoginRequest) -> Result<LoginOutcome, AuthError> {
+    pub async fn login(&self, request: LoginRequest) -> Result<LoginAnswer, AuthError> {
         let outcome = self.check_login(request).await;
         match &outcome {
             Ok(_) => metrics::login(Login::Ok),
@@ -135,7 +156,7 @@ impl Accounts {
         outcome
     }
 
-    async fn check_login(&self, request: LoginRequest) -> Result<LoginOutcome, AuthError> {
+    async fn check_login(&self, request: LoginRequest) -> Result<LoginAnswer, AuthError> {
         let record = self.store.login_record(&request.lookup).await?;
         let scopes = AttemptScopes::of_login(
             &request.lookup,
@@ -157,7 +178,13 @@ impl Accounts {
             return Err(AuthError::InvalidCredentials);
         };
         let user_id = record.user.id;
-        self.admit_success(&scopes).await?;
+        let second_factor = self.has_second_factor(user_id).await?;
+        if second_factor {
+            self.refuse_if_locked(&scopes).await?;
+            self.store.clear_failures(scopes.typed_only()).await?;
+        } else {
+            self.admit_success(&scopes).await?;
+        }
         if let Some(rehashed) = rehashed {
             // Only over the hash just checked: a password set meanwhile stays.
             let upgraded = self
@@ -176,11 +203,29 @@ impl Accounts {
             return Err(AuthError::EmailNotVerified);
         }
         let version = record.credentials_version;
+        if second_factor {
+            let challenge = self
+                .open_challenge(user_id, version, request.route, request.open_session)
+                .await?;
+            return Ok(LoginAnswer::SecondFactor(challenge));
+        }
+        let outcome = self.admit(user_id, version, request.open_session).await?;
+        Ok(LoginAnswer::Admitted(outcome))
+    }
+
+    /// A login that passed every check: a token (and a session) issued at the user's
+    /// credentials `version` as it was read before the checks, and `last_login` stamped.
+    pub(super) async fn admit(
+        &self,
+        user_id: i64,
+        version: i64,
+        open_session: bool,
+    ) -> Result<LoginOutcome, AuthError> {
         let lost_race = || AuthError::InvalidCredentials;
         let token = self
             .issue(user_id, CredentialKind::Token, version, lost_race)
             .await?;
-        let session = if request.open_session {
+        let session = if open_session {
             Some(
                 self.issue(user_id, CredentialKind::Session, version, lost_race)
                     .await?,

@@ -1,10 +1,13 @@
 //! What the service does, independent of gRPC: the credential lifecycle ([`tokens`]), login
-//! and its lockout ([`login`]), user management ([`users`]), and password reset and e-mail
-//! verification by mail ([`recovery`]). Handlers in `grpc` only
-//! translate to and from these calls.
+//! and its lockout ([`login`]), the second factor ([`second_factor`]) and the login step it
+//! adds ([`mfa_login`]), user management ([`users`]), and password reset and e-mail
+//! verification by mail ([`recovery`]). Handlers in `grpc` only translate to and from these
+//! calls.
 
 mod login;
+mod mfa_login;
 mod recovery;
+mod second_factor;
 mod tokens;
 mod users;
 
@@ -12,7 +15,9 @@ use std::{sync::Arc, time::Duration};
 
 use service_kit::idempotency::Writes;
 
-pub use login::{LockoutPolicy, LoginRequest};
+pub use login::{LockoutPolicy, LoginAnswer, LoginOutcome, LoginRequest};
+pub use mfa_login::MfaCompletion;
+pub use second_factor::DisableProof;
 pub use tokens::Issued;
 pub use users::{AccountChanges, NewAccount};
 
@@ -45,13 +50,18 @@ pub struct Accounts {
     /// Password reset and e-mail verification: links, lifetimes, whether login waits for a
     /// verified address.
     recovery: Arc<RecoverySettings>,
+    /// Who the second factor's codes are for, in an authenticator app (`MFA_ISSUER`).
+    mfa_issuer: Arc<str>,
 }
 
-/// How credentials are issued: their lifetime and how many of a kind one user may hold.
-#[derive(Debug, Clone, Copy)]
+/// How credentials are issued: their lifetime, how many of a kind one user may hold, and whose
+/// codes an authenticator app says the second factor's are.
+#[derive(Debug, Clone)]
 pub struct IssuePolicy {
     pub token_ttl: Duration,
     pub limit_per_user: CredentialLimit,
+    /// `MFA_ISSUER`.
+    pub mfa_issuer: Arc<str>,
 }
 
 impl Accounts {
@@ -75,6 +85,7 @@ impl Accounts {
             writes,
             outbox: Outbox::new(MailSettings::for_tests()),
             recovery: Arc::new(RecoverySettings::for_tests()),
+            mfa_issuer: issue.mfa_issuer,
         }
     }
 

@@ -164,14 +164,17 @@ impl Accounts {
     }
 
     /// Deletes what no request needs any more: credentials expired for a while (keys never
-    /// presented again, refresh tombstones), stale failure counts and expired idempotency keys
-    /// (whose expiry is wall-clock time, as the keys' are stamped).
+    /// presented again, refresh tombstones), expired second-factor challenges, stale failure
+    /// counts and expired idempotency keys (whose expiry is wall-clock time, as the keys' are
+    /// stamped).
     pub async fn purge(&self) -> Result<(u64, u64, u64), AuthError> {
         let now = self.clock.now();
+        // A login's second-factor challenge counts as a credential here.
         let credentials = self
             .store
             .purge_expired(now.minus(EXPIRED_KEYS_KEPT))
-            .await?;
+            .await?
+            + self.store.purge_challenges(now).await?;
         let failures = self.store.purge_failures(now.minus(FAILURES_KEPT)).await?;
         let keys = self
             .writes

@@ -10,6 +10,7 @@ mod lockout;
 mod outbox;
 mod passwords;
 mod recovery;
+mod second_factor;
 #[cfg(test)]
 mod tests;
 mod users;
@@ -24,6 +25,7 @@ use sqlx::{AnyPool, migrate::Migrator};
 pub use credentials::{CredentialLimit, NewCredential};
 pub use passwords::UserLookup;
 pub use recovery::ResetRefused;
+pub use second_factor::Challenge;
 pub use users::{NEEDS_AN_IDENTITY, NewUser, UserChanges};
 
 static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");

@@ -1,6 +1,10 @@
-//! The five login routes (seeds 000 to 004). One handler; the documents differ in which fields
-//! name the account, whether a cookie session is opened, how a refusal looks and what success
-//! returns, and each route declares those.
+//! The five login routes (seeds 000 to 004), and the second step of a login with a second
+//! factor. One handler; the documents differ in which fields name the account, whether a cookie
+//! session is opened, how a refusal looks and what success returns, and each route declares
+//! those. For a user with a second factor a right password gets `{"mfa_required": true,
+//! "challenge": ...}` instead; `POST /api/login/mfa/` with the challenge and a code then answers
+//! what the route would have. The auth service keeps the route's path with the challenge (an
+//! opaque name to it) and gives it back, so the answer is the route's own.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -11,7 +15,7 @@ use axum::{
 };
 use http::{HeaderMap, Method, StatusCode};
 use proto::{
-    auth::v1::{IssuedCredential, LoginRequest, LoginResponse},
+    auth::v1::{CompleteMfaLoginRequest, IssuedCredential, LoginRequest, LoginResponse},
     reasons,
 };
 use serde_json::{Value, json};
@@ -32,6 +36,8 @@ use crate::{
 
 /// What one login route asks for and answers.
 struct Login {
+    /// Where it is served; also its name, kept by auth with a second-factor challenge.
+    path: &'static str,
     /// The body fields that may name the account (any one of them will do).
     identifiers: &'static [&'static str],
     /// Whether to open a cookie session too (seed 001's `/login/`); such a route refuses
@@ -65,6 +71,7 @@ enum LoginAnswer {
 }
 
 const API_LOGIN: Login = Login {
+    path: "/api/login/",
     identifiers: &["username"],
     open_session: false,
     rejection: Rejection::ErrorKey(StatusCode::UNAUTHORIZED),
@@ -72,6 +79,7 @@ const API_LOGIN: Login = Login {
 };
 
 const LOGIN: Login = Login {
+    path: "/login/",
     identifiers: &["email", "username"],
     open_session: true,
     rejection: Rejection::ErrorKey(StatusCode::UNAUTHORIZED),
@@ -79,6 +87,7 @@ const LOGIN: Login = Login {
 };
 
 const API_V1_LOGIN: Login = Login {
+    path: "/api/v1/login/",
     identifiers: &["username"],
     open_session: false,
     rejection: Rejection::ErrorKey(StatusCode::BAD_REQUEST),
@@ -86,6 +95,7 @@ const API_V1_LOGIN: Login = Login {
 };
 
 const API_USERS_LOGIN: Login = Login {
+    path: "/api/users/login/",
     identifiers: &["email"],
     open_session: false,
     rejection: Rejection::NonFieldErrors {
@@ -95,6 +105,7 @@ const API_USERS_LOGIN: Login = Login {
 };
 
 const API_TOKEN_AUTH: Login = Login {
+    path: "/api/api-token-auth/",
     identifiers: &["username"],
     open_session: false,
     rejection: Rejection::NonFieldErrors {
@@ -102,6 +113,21 @@ const API_TOKEN_AUTH: Login = Login {
     },
     answer: LoginAnswer::Token,
 };
+
+/// Every login route, by which the second step finds the one it completes.
+const ROUTES: [&Login; 5] = [
+    &API_LOGIN,
+    &LOGIN,
+    &API_V1_LOGIN,
+    &API_USERS_LOGIN,
+    &API_TOKEN_AUTH,
+];
+
+/// What the second step reads.
+const COMPLETION: [Field; 2] = [
+    Field::text("challenge").required(),
+    Field::text("code").required(),
+];
 
 const UNABLE_TO_LOG_IN: &str = "Unable to log in with provided credentials.";
 const ACCOUNT_DISABLED: &str = "User account is disabled.";
@@ -112,28 +138,26 @@ const DEFAULT_SESSION_AGE: Duration = Duration::from_secs(1_209_600);
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
         Endpoint::new(
-            API_LOGIN.operation("/api/login/", "Log in for a token (seed 000)"),
+            API_LOGIN.operation("Log in for a token (seed 000)"),
             |s, p, o, h, c, f| log_in(&API_LOGIN, s, p, o, h, c, f),
         ),
         Endpoint::new(
-            LOGIN.operation(
-                "/login/",
-                "Log in with a cookie session and a token (seed 001)",
-            ),
+            LOGIN.operation("Log in with a cookie session and a token (seed 001)"),
             |s, p, o, h, c, f| log_in(&LOGIN, s, p, o, h, c, f),
         ),
         Endpoint::new(
-            API_V1_LOGIN.operation("/api/v1/login/", "Log in for a token (seed 002)"),
+            API_V1_LOGIN.operation("Log in for a token (seed 002)"),
             |s, p, o, h, c, f| log_in(&API_V1_LOGIN, s, p, o, h, c, f),
         ),
         Endpoint::new(
-            API_USERS_LOGIN.operation("/api/users/login/", "Log in by email for a key (seed 003)"),
+            API_USERS_LOGIN.operation("Log in by email for a key (seed 003)"),
             |s, p, o, h, c, f| log_in(&API_USERS_LOGIN, s, p, o, h, c, f),
         ),
         Endpoint::new(
-            API_TOKEN_AUTH.operation("/api/api-token-auth/", "Obtain a token (seed 004)"),
+            API_TOKEN_AUTH.operation("Obtain a token (seed 004)"),
             |s, p, o, h, c, f| log_in(&API_TOKEN_AUTH, s, p, o, h, c, f),
         ),
+        Endpoint::new(completion_operation(), complete),
     ]
 }
 
@@ -158,15 +182,63 @@ async fn log_in(
         Ok(response) => response.into_inner(),
         Err(status) => return Err(route.rejection.judge(status)),
     };
-    let body = route.answer.body(&response)?;
-    let cookies = match (route.open_session, &response.session) {
-        (true, Some(session)) => {
-            revoke_replaced_session(&upstreams, &caller, &headers).await;
-            Some(cookie_policy.open(&session.key, seconds_left(session)))
-        }
-        _ => None,
-    };
-    Ok((cookies, Json(body)).into_response())
+    if let Some(challenge) = response.mfa_challenge {
+        return Ok(Json(json!({ "mfa_required": true, "challenge": challenge })).into_response());
+    }
+    route
+        .admit(&upstreams, cookie_policy, &caller, &headers, &response)
+        .await
+}
+
+/// The second step: the challenge and a code, answered as the login route that issued the
+/// challenge answers. Another site's request is refused before the code is checked, as
+/// `/login/` refuses it (the challenge may open a cookie session).
+async fn complete(
+    State(upstreams): State<Upstreams>,
+    cookie_policy: CookiePolicy,
+    OriginVerdict(origin): OriginVerdict,
+    headers: HeaderMap,
+    Anyone(caller): Anyone,
+    fields: Fields,
+) -> Result<Response, ApiError> {
+    origin.map_err(ApiError::Forbidden)?;
+    let mut errors = FieldErrors::new();
+    let [challenge, code] = COMPLETION.map(|field| fields.required_text(field.name, &mut errors));
+    errors.into_result()?;
+    let request = CompleteMfaLoginRequest { challenge, code };
+    let response = upstreams
+        .auth()
+        .complete_mfa_login(caller.request_naming_client(request))
+        .await
+        .map_err(ApiError::auth)?
+        .into_inner();
+    let asked = response.route.as_deref();
+    let route = ROUTES
+        .into_iter()
+        .find(|route| Some(route.path) == asked)
+        .ok_or_else(|| ApiError::Internal("CompleteMfaLogin named no login route".to_owned()))?;
+    route
+        .admit(&upstreams, cookie_policy, &caller, &headers, &response)
+        .await
+}
+
+/// `/api/login/mfa/` as the document shows it: any login route's success.
+fn completion_operation() -> Operation {
+    let mut operation = Operation::new(
+        Method::POST,
+        "/api/login/mfa/",
+        "Complete a login with a second factor: the challenge and a TOTP or recovery code; \
+         answers what the login route asked would have. Wrong codes count toward the \
+         account's lockout",
+        200,
+        API_LOGIN.answer.schema(),
+    )
+    .body(COMPLETION);
+    for route in &ROUTES[1..] {
+        operation = operation.also(200, "Success", Content::Json(route.answer.schema()));
+    }
+    let refusal = Content::Json(Refusal::Detail.schema());
+    operation.also(403, "Another site's request (login CSRF)", refusal)
 }
 
 /// A new login on a browser replaces its session: the one its old cookie held is revoked, so
@@ -180,9 +252,9 @@ async fn revoke_replaced_session(upstreams: &Upstreams, caller: &Caller, headers
 }
 
 impl Login {
-    /// The route at `path`, as the document shows it: from the same table [`Self::read`],
+    /// The route, as the document shows it: from the same table [`Self::read`],
     /// [`Rejection::judge`] and [`LoginAnswer::body`] follow.
-    fn operation(&self, path: &'static str, summary: &'static str) -> Operation {
+    fn operation(&self, summary: &'static str) -> Operation {
         // A field is required where its absence is refused: every field for a serializer,
         // else the password and the one identifier (two identifiers: either will do).
         let every = matches!(self.rejection, Rejection::NonFieldErrors { .. });
@@ -196,7 +268,13 @@ impl Login {
         });
         let fields = identifiers.chain([Field::text("password").required()]);
         let mut operation =
-            Operation::new(Method::POST, path, summary, 200, self.answer.schema()).body(fields);
+            Operation::new(Method::POST, self.path, summary, 200, self.answer.schema())
+                .body(fields)
+                .also(
+                    200,
+                    "A second factor is needed",
+                    Content::Json(mfa_required()),
+                );
         if let Rejection::ErrorKey(status) = self.rejection {
             let refusal = Content::Json(Refusal::InvalidCredentials.schema());
             operation = operation.also(status.as_u16(), "Invalid credentials", refusal);
@@ -213,6 +291,7 @@ impl Login {
         let mut errors = FieldErrors::new();
         let mut request = LoginRequest {
             open_session: self.open_session,
+            route: Some(self.path.to_owned()),
             ..LoginRequest::default()
         };
         for &name in self.identifiers.iter().chain(&["password"]) {
@@ -240,6 +319,35 @@ impl Login {
         errors.into_result()?;
         Ok(request)
     }
+
+    /// The answer to a login that got its credential (in one step or two): the route's body,
+    /// and the session cookie if it opens one.
+    async fn admit(
+        &self,
+        upstreams: &Upstreams,
+        cookie_policy: CookiePolicy,
+        caller: &Caller,
+        headers: &HeaderMap,
+        response: &LoginResponse,
+    ) -> Result<Response, ApiError> {
+        let body = self.answer.body(response)?;
+        let cookies = match (self.open_session, &response.session) {
+            (true, Some(session)) => {
+                revoke_replaced_session(upstreams, caller, headers).await;
+                Some(cookie_policy.open(&session.key, seconds_left(session)))
+            }
+            _ => None,
+        };
+        Ok((cookies, Json(body)).into_response())
+    }
+}
+
+/// What a login route answers when the user has a second factor.
+fn mfa_required() -> Schema {
+    Schema::object([
+        ("mfa_required", Schema::boolean()),
+        ("challenge", Schema::string()),
+    ])
 }
 
 impl Rejection {

@@ -11,6 +11,7 @@ mod account;
 mod docs;
 mod login;
 mod logout;
+mod mfa;
 mod objects;
 mod ops;
 mod pages;
@@ -93,8 +94,9 @@ impl Endpoint {
     }
 }
 
-/// The whole API. Login, registration, password change (which checks a password too), and
-/// password reset and e-mail verification sit behind `throttle`.
+/// The whole API. Login (its second step too), registration, password change and the second
+/// factor's routes (which check a password or a code too), and password reset and e-mail
+/// verification (which mail or check a secret) sit behind `throttle`.
 pub fn router(
     upstreams: Upstreams,
     throttle: Arc<Throttle>,
@@ -107,6 +109,7 @@ pub fn router(
             login::endpoints(),
             account::password_endpoints(),
             recovery::endpoints(),
+            mfa::endpoints(),
         ],
         &mut operations,
     );
@@ -121,6 +124,7 @@ pub fn router(
             logout::endpoints(),
             account::endpoints(),
             users::endpoints(),
+            mfa::admin_endpoints(),
             products::endpoints(),
             ops::endpoints(),
             docs::endpoints(),

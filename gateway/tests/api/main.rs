@@ -16,6 +16,7 @@
 //! - `faults`: a broken database's 500 says only its fixed detail; readiness by service name.
 //! - `sessions`: the cookie session, its CSRF double-submit, and logout revoking it.
 //! - `throttling`: the account lockout.
+//! - `second_factor`: TOTP enrolment, logins completed by a code per route, disabling, resets.
 //! - `fuzz`: arbitrary JSON to every JSON route never gets a 5xx.
 //! - `lists`: lists larger than one gRPC reply, read page by page.
 //! - `logs`: no password or key in any service's log, even at TRACE.
@@ -47,6 +48,7 @@ mod prometheus;
 mod recovery;
 mod replicas;
 mod routes;
+mod second_factor;
 mod seeds;
 mod sessions;
 mod telemetry;

@@ -50,6 +50,22 @@ pub const RESEND_EMAIL_VERIFICATION: Method<
     auth::ResendEmailVerificationRequest,
     auth::ResendEmailVerificationResponse,
 > = Method::new("ResendEmailVerification");
+pub const BEGIN_TOTP_ENROLMENT: Method<
+    auth::BeginTotpEnrolmentRequest,
+    auth::BeginTotpEnrolmentResponse,
+> = Method::new("BeginTotpEnrolment");
+pub const CONFIRM_TOTP_ENROLMENT: Method<
+    auth::ConfirmTotpEnrolmentRequest,
+    auth::ConfirmTotpEnrolmentResponse,
+> = Method::new("ConfirmTotpEnrolment");
+pub const DISABLE_TOTP: Method<auth::DisableTotpRequest, auth::DisableTotpResponse> =
+    Method::new("DisableTotp");
+pub const COMPLETE_MFA_LOGIN: Method<auth::CompleteMfaLoginRequest, auth::LoginResponse> =
+    Method::new("CompleteMfaLogin");
+pub const RESET_SECOND_FACTOR: Method<
+    auth::ResetSecondFactorRequest,
+    auth::ResetSecondFactorResponse,
+> = Method::new("ResetSecondFactor");
 
 pub const CREATE_PRODUCT: Method<inventory::CreateProductRequest, inventory::Product> =
     Method::new("CreateProduct");
@@ -221,6 +237,41 @@ impl AuthService for Api {
     ) -> Reply<auth::ResendEmailVerificationResponse> {
         self.0
             .call(RESEND_EMAIL_VERIFICATION, request, unimplemented)
+    }
+
+    async fn begin_totp_enrolment(
+        &self,
+        request: Request<auth::BeginTotpEnrolmentRequest>,
+    ) -> Reply<auth::BeginTotpEnrolmentResponse> {
+        self.0.call(BEGIN_TOTP_ENROLMENT, request, unimplemented)
+    }
+
+    async fn confirm_totp_enrolment(
+        &self,
+        request: Request<auth::ConfirmTotpEnrolmentRequest>,
+    ) -> Reply<auth::ConfirmTotpEnrolmentResponse> {
+        self.0.call(CONFIRM_TOTP_ENROLMENT, request, unimplemented)
+    }
+
+    async fn disable_totp(
+        &self,
+        request: Request<auth::DisableTotpRequest>,
+    ) -> Reply<auth::DisableTotpResponse> {
+        self.0.call(DISABLE_TOTP, request, unimplemented)
+    }
+
+    async fn complete_mfa_login(
+        &self,
+        request: Request<auth::CompleteMfaLoginRequest>,
+    ) -> Reply<auth::LoginResponse> {
+        self.0.call(COMPLETE_MFA_LOGIN, request, unimplemented)
+    }
+
+    async fn reset_second_factor(
+        &self,
+        request: Request<auth::ResetSecondFactorRequest>,
+    ) -> Reply<auth::ResetSecondFactorResponse> {
+        self.0.call(RESET_SECOND_FACTOR, request, unimplemented)
     }
 }
 

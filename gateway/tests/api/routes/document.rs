@@ -5,8 +5,10 @@
 //! other host.
 
 use proto::auth::v1::{
-    ChangePasswordResponse, DeleteUserResponse, IssuedCredential, ListUsersResponse, LoginResponse,
-    RefreshTokenResponse, RegisterResponse, RevokeAllTokensResponse, RevokeTokenResponse, Role,
+    BeginTotpEnrolmentResponse, ChangePasswordResponse, ConfirmTotpEnrolmentResponse,
+    DeleteUserResponse, DisableTotpResponse, IssuedCredential, ListUsersResponse, LoginResponse,
+    RefreshTokenResponse, RegisterResponse, ResetSecondFactorResponse, RevokeAllTokensResponse,
+    RevokeTokenResponse, Role,
 };
 use proto::inventory::v1::DeleteProductResponse;
 use reqwest::{Method, StatusCode, header};
@@ -15,9 +17,11 @@ use serde_json::{Map, Value, json};
 use super::conformance::{Document, example};
 use crate::{
     fake_upstream::{
-        ADJUST_STOCK, CHANGE_PASSWORD, CREATE_PRODUCT, CREATE_USER, DELETE_PRODUCT, DELETE_USER,
-        FakeStack, GET_USER, LIST_USERS, LOGIN, REFRESH_TOKEN, REGISTER, REVOKE_ALL_TOKENS,
-        REVOKE_TOKEN, UPDATE_PRODUCT, UPDATE_USER, product, spawn_fake, user,
+        ADJUST_STOCK, BEGIN_TOTP_ENROLMENT, CHANGE_PASSWORD, COMPLETE_MFA_LOGIN,
+        CONFIRM_TOTP_ENROLMENT, CREATE_PRODUCT, CREATE_USER, DELETE_PRODUCT, DELETE_USER,
+        DISABLE_TOTP, FakeStack, GET_USER, LIST_USERS, LOGIN, REFRESH_TOKEN, REGISTER,
+        RESET_SECOND_FACTOR, REVOKE_ALL_TOKENS, REVOKE_TOKEN, UPDATE_PRODUCT, UPDATE_USER, product,
+        spawn_fake, user,
     },
     helpers::expect_status,
 };
@@ -128,8 +132,35 @@ fn succeeding() -> impl FnOnce(&FakeStack) {
                 token: token.clone(),
                 session: token.clone(),
                 user: Some(admin.clone()),
+                ..LoginResponse::default()
             }),
         );
+        fake.answer(
+            COMPLETE_MFA_LOGIN,
+            Ok(LoginResponse {
+                token: token.clone(),
+                user: Some(admin.clone()),
+                route: Some("/api/login/".to_owned()),
+                ..LoginResponse::default()
+            }),
+        );
+        fake.answer(
+            BEGIN_TOTP_ENROLMENT,
+            Ok(BeginTotpEnrolmentResponse {
+                secret: "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".to_owned(),
+                otpauth_url:
+                    "otpauth://totp/Inventory:admin?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+                        .to_owned(),
+            }),
+        );
+        fake.answer(
+            CONFIRM_TOTP_ENROLMENT,
+            Ok(ConfirmTotpEnrolmentResponse {
+                recovery_codes: vec!["abcde-fghij".to_owned()],
+            }),
+        );
+        fake.answer(DISABLE_TOTP, Ok(DisableTotpResponse {}));
+        fake.answer(RESET_SECOND_FACTOR, Ok(ResetSecondFactorResponse {}));
         fake.answer(REFRESH_TOKEN, Ok(RefreshTokenResponse { token }));
         fake.answer(REVOKE_TOKEN, Ok(RevokeTokenResponse {}));
         fake.answer(

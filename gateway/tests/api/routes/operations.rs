@@ -146,6 +146,7 @@ async fn paths_work_without_the_trailing_slash_and_forms_are_accepted() {
         token: Some(issued),
         session: None,
         user: Some(user(1, "alice", Role::Clerk)),
+        ..LoginResponse::default()
     };
     stack.fake.answer(LOGIN, Ok(answer));
     let response = stack

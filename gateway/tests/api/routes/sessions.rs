@@ -9,7 +9,7 @@ use proto::auth::v1::{CredentialKind, IssuedCredential, LoginResponse, Role};
 use reqwest::{Method, Response, StatusCode, header};
 
 use crate::{
-    fake_upstream::{FakeStack, LOGIN, spawn_fake_with, user},
+    fake_upstream::{COMPLETE_MFA_LOGIN, FakeStack, LOGIN, spawn_fake_with, user},
     helpers::{Http, credentials, expect_detail, expect_status},
     sessions::{both_cookies, me_by_session, set_cookie, with_cookies},
 };
@@ -34,8 +34,14 @@ pub(super) async fn spawn_logging_in(configure: impl FnOnce(&mut gateway::Config
         )),
         session: Some(issued(SESSION_KEY, CredentialKind::Session)),
         user: Some(alice.clone()),
+        ..LoginResponse::default()
+    };
+    let completed = LoginResponse {
+        route: Some("/login/".to_owned()),
+        ..answer.clone()
     };
     stack.fake.answer(LOGIN, Ok(answer));
+    stack.fake.answer(COMPLETE_MFA_LOGIN, Ok(completed));
     stack.fake.add_user(SESSION_KEY, alice);
     stack
 }
@@ -159,6 +165,38 @@ async fn another_sites_form_cannot_open_a_session() {
     let asked: Vec<_> = stack.fake.requests(LOGIN);
     let sessions: Vec<_> = asked.iter().map(|c| c.message.open_session).collect();
     assert_eq!(sessions, [true, true, true, false]);
+}
+
+/// The second step of a login may open `/login/`'s session, so another site's request is
+/// refused there too, before the code reaches auth; the session it opens is the route's.
+#[tokio::test]
+async fn another_sites_request_cannot_complete_a_second_factor_login() {
+    let stack = spawn_logging_in(|_| {}).await;
+    let complete = |origin: Option<&'static str>| {
+        let body = serde_json::json!({
+            "challenge": "0123456789abcdef0123456789abcdef01234567",
+            "code": "123456",
+        });
+        let mut request = stack.request(Method::POST, "/api/login/mfa/").json(&body);
+        if let Some(origin) = origin {
+            request = request.header(header::ORIGIN, origin);
+        }
+        async move { request.send().await.unwrap() }
+    };
+    expect_csrf_refusal(
+        complete(Some("https://evil.example")).await,
+        "Origin checking failed - https://evil.example does not match any trusted origins.",
+    )
+    .await;
+    assert!(stack.fake.requests(COMPLETE_MFA_LOGIN).is_empty());
+    let response = complete(None).await;
+    assert_eq!(
+        set_cookie(&response, "sessionid").as_deref(),
+        Some(SESSION_KEY)
+    );
+    let body = expect_status(response, StatusCode::OK).await;
+    assert_eq!(body["message"], "user logged in");
+    assert_eq!(stack.fake.requests(COMPLETE_MFA_LOGIN).len(), 1);
 }
 
 #[tokio::test]

@@ -1,14 +1,18 @@
-//! The gateway's own 429: its per-client-IP limit on the routes that check a password (login,
-//! registration, password change), shared by them and by no other route, with DRF's message and
+//! The gateway's own 429: its per-client-IP limit on the routes that check a password or a code
+//! (login and its second step, registration, password change, the second factor's), shared by
+//! them and by no other route, with DRF's message and
 //! `Retry-After`. The fake refuses every password; what was throttled never reached it. (The
 //! auth service's account lockout is `crate::throttling`, on the full stack.)
 
-use reqwest::{StatusCode, header};
+use reqwest::{Method, StatusCode, header};
 use serde_json::json;
 use service_kit::validation::FieldErrors;
 
 use crate::{
-    fake_upstream::{CHANGE_PASSWORD, LOGIN, REGISTER, spawn_fake_with, wrong_password},
+    fake_upstream::{
+        CHANGE_PASSWORD, COMPLETE_MFA_LOGIN, DISABLE_TOTP, LOGIN, REGISTER, spawn_fake_with,
+        wrong_password,
+    },
     helpers::{expect, expect_status},
 };
 
@@ -79,4 +83,33 @@ async fn password_change_is_throttled_like_login() {
     assert!(throttled.headers().contains_key(header::RETRY_AFTER));
     assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(stack.fake.requests(CHANGE_PASSWORD).len(), 2);
+}
+
+/// The second step of a login and disabling the second factor check a code: a guesser of codes
+/// gets the same three tries a minute as one of passwords, shared with them.
+#[tokio::test]
+async fn second_factor_codes_are_throttled_like_passwords() {
+    let stack = three_a_minute().await;
+    let wrong_code = || FieldErrors::single("code", "Invalid or already used code.").into();
+    stack.fake.answer(COMPLETE_MFA_LOGIN, Err(wrong_code()));
+    stack.fake.answer(DISABLE_TOTP, Err(wrong_code()));
+    let refused = json!({"code": ["Invalid or already used code."]});
+    let guess = json!({"challenge": "0123456789abcdef0123456789abcdef01234567", "code": "123456"});
+    for _ in 0..2 {
+        let response = stack.post("/api/login/mfa/", None, guess.clone()).await;
+        expect(response, StatusCode::BAD_REQUEST, refused.clone()).await;
+    }
+    let code = json!({"code": "123456"});
+    let response = stack
+        .send(Method::DELETE, "/api/mfa/totp/", "key-1", code.clone())
+        .await;
+    expect(response, StatusCode::BAD_REQUEST, refused).await;
+    let throttled = stack
+        .send(Method::DELETE, "/api/mfa/totp/", "key-1", code)
+        .await;
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+    let throttled = stack.post("/api/login/mfa/", None, guess).await;
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(stack.fake.requests(COMPLETE_MFA_LOGIN).len(), 2);
+    assert_eq!(stack.fake.requests(DISABLE_TOTP).len(), 1);
 }
