@@ -86,11 +86,12 @@ pub fn withdraw_waited(waited: Duration) {
     metrics::histogram!(WITHDRAW_WAIT).record(waited);
 }
 
-pub fn purged(credentials: u64, failures: u64, idempotency_keys: u64) {
+pub fn purged(credentials: u64, failures: u64, idempotency_keys: u64, audit_events: u64) {
     for (kind, count) in [
         ("credentials", credentials),
         ("failures", failures),
         ("idempotency_keys", idempotency_keys),
+        ("audit_events", audit_events),
     ] {
         metrics::counter!(PURGED, "kind" => kind).increment(count);
     }

@@ -18,7 +18,7 @@ use crate::{
     grpc::{AuthApi, Peers},
     hashing::{HashingLimits, PasswordHasher},
     revocations::Revocations,
-    service::{Accounts, IssuePolicy, LockoutPolicy},
+    service::{Accounts, IssuePolicy, LockoutPolicy, Purged},
     store::{CredentialLimit, Store},
 };
 
@@ -138,14 +138,15 @@ async fn purge_every(accounts: Accounts, interval: Duration) {
     loop {
         ticks.tick().await;
         match accounts.purge().await {
-            Ok((credentials, failures, idempotency_keys)) => {
-                crate::metrics::purged(credentials, failures, idempotency_keys);
-                tracing::debug!(
+            Ok(purged) => {
+                let Purged {
                     credentials,
                     failures,
                     idempotency_keys,
-                    "expired credentials purged"
-                );
+                    audit_events,
+                } = purged;
+                crate::metrics::purged(credentials, failures, idempotency_keys, audit_events);
+                tracing::debug!(?purged, "expired rows purged");
             }
             Err(err) => tracing::warn!(error = %err, "purge failed; retried next time"),
         }
@@ -198,13 +199,8 @@ async fn build_accounts(
         account_threshold: config.lockout_account_threshold,
     };
     let writes = store.writes(config.idempotency_key_ttl);
-    Ok(Accounts::new(
-        store,
-        hasher,
-        clock,
-        issue,
-        lockout,
-        revocations,
-        writes,
-    ))
+    Ok(
+        Accounts::new(store, hasher, clock, issue, lockout, revocations, writes)
+            .keeping_audit_events(config.audit_retention),
+    )
 }

@@ -2,6 +2,7 @@
 //! Parsers return DRF's messages; callers name the field. Beside them, who is calling
 //! ([`Principal`]), which every layer from the handlers to the verdict caches passes on.
 
+pub mod audit;
 mod identity;
 mod password;
 mod principal;

@@ -1,7 +1,9 @@
 //! What the service does, independent of gRPC: the credential lifecycle ([`tokens`]), login
-//! and its lockout ([`login`]), and user management ([`users`]). Handlers in `grpc` only
-//! translate to and from these calls.
+//! and its lockout ([`login`]), user management ([`users`]) and reading the audit trail
+//! ([`audit`]). Each write records its security events in its own transaction (see
+//! `store::audit::record`). Handlers in `grpc` only translate to and from these calls.
 
+mod audit;
 mod login;
 mod tokens;
 mod users;
@@ -11,7 +13,7 @@ use std::{sync::Arc, time::Duration};
 use service_kit::idempotency::Writes;
 
 pub use login::{LockoutPolicy, LoginRequest};
-pub use tokens::Issued;
+pub use tokens::{Issued, Purged};
 pub use users::{AccountChanges, NewAccount};
 
 use crate::{
@@ -36,6 +38,8 @@ pub struct Accounts {
     revocations: Revocations,
     /// Runs the admin writes that may carry an idempotency key.
     writes: Writes,
+    /// How long audit events are kept; `None`: forever.
+    audit_retention: Option<Duration>,
 }
 
 /// How credentials are issued: their lifetime and how many of a kind one user may hold.
@@ -64,7 +68,14 @@ impl Accounts {
             credential_limit: issue.limit_per_user,
             revocations,
             writes,
+            audit_retention: None,
         }
+    }
+
+    /// Audit events are purged `retention` after they happened (`None`: kept forever).
+    pub fn keeping_audit_events(mut self, retention: Option<Duration>) -> Self {
+        self.audit_retention = retention;
+        self
     }
 
     /// The hub `WatchRevocations` streams are served from.

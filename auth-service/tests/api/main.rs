@@ -4,6 +4,8 @@
 mod helpers;
 
 mod accounts;
+mod audit;
+mod audit_reading;
 mod database_tls;
 mod feed;
 mod frontends;

@@ -36,6 +36,8 @@ pub const LIST_USERS: Method<auth::ListUsersRequest, auth::ListUsersResponse> =
 pub const UPDATE_USER: Method<auth::UpdateUserRequest, auth::User> = Method::new("UpdateUser");
 pub const DELETE_USER: Method<auth::DeleteUserRequest, auth::DeleteUserResponse> =
     Method::new("DeleteUser");
+pub const LIST_AUDIT_EVENTS: Method<auth::ListAuditEventsRequest, auth::ListAuditEventsResponse> =
+    Method::new("ListAuditEvents");
 
 pub const CREATE_PRODUCT: Method<inventory::CreateProductRequest, inventory::Product> =
     Method::new("CreateProduct");
@@ -178,6 +180,13 @@ impl AuthService for Api {
         request: Request<auth::DeleteUserRequest>,
     ) -> Reply<auth::DeleteUserResponse> {
         self.0.call(DELETE_USER, request, unimplemented)
+    }
+
+    async fn list_audit_events(
+        &self,
+        request: Request<auth::ListAuditEventsRequest>,
+    ) -> Reply<auth::ListAuditEventsResponse> {
+        self.0.call(LIST_AUDIT_EVENTS, request, unimplemented)
     }
 }
 
