@@ -8,6 +8,7 @@
 //! in [`crate::shapes`]; `/api/docs/`, the page that shows the document, is [`docs`].
 
 mod account;
+mod audit;
 mod docs;
 mod login;
 mod logout;
@@ -119,6 +120,7 @@ pub fn router(
             logout::endpoints(),
             account::endpoints(),
             users::endpoints(),
+            audit::endpoints(),
             products::endpoints(),
             ops::endpoints(),
             docs::endpoints(),

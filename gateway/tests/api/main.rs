@@ -18,6 +18,7 @@
 //! - `throttling`: the account lockout.
 //! - `fuzz`: arbitrary JSON to every JSON route never gets a 5xx.
 //! - `lists`: lists larger than one gRPC reply, read page by page.
+//! - `audit`: `/api/audit/`, the auth service's audit trail, for superusers only.
 //! - `logs`: no password or key in any service's log, even at TRACE.
 //! - `django`: users and DRF tokens imported from a Django `dumpdata` work unchanged.
 //! - `idempotency`: `Idempotency-Key` on the product writes: repeats answered, reuse a 422.
@@ -29,6 +30,7 @@
 //! - `replicas`: two replicas of each service behind one gateway: reads spread, and none fails
 //!   when a replica is killed or leaves on SIGTERM (PostgreSQL only).
 
+mod audit;
 mod django;
 mod errors;
 mod fake_upstream;
