@@ -308,7 +308,10 @@ impl Accounts {
 
 impl Accounts {
     /// Writes a checked Django dump, all or nothing, at the console (no caller to check).
-    /// Imported DRF tokens live `TOKEN_TTL_SECONDS` from now, like ours.
+    /// Imported DRF tokens live `TOKEN_TTL_SECONDS` from now, like ours. The trail gets one
+    /// `users.imported` event with the counts, not one per user: the import is one operator's
+    /// action, its users are in the dump file, and a migration of thousands of users would
+    /// otherwise bury every other event.
     pub async fn import(
         &self,
         dump: &DjangoDump,

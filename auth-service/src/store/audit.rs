@@ -29,6 +29,7 @@ const PURGE: &str = "DELETE FROM audit_events WHERE occurred_at < $1";
 
 /// Records `event` on `executor`: the transaction of the change it records, so that a change
 /// rolled back leaves no event.
+#[tracing::instrument(level = "debug", skip_all, fields(kind = event.kind.name()))]
 pub async fn record<'e>(
     executor: impl Executor<'e, Database = Any>,
     event: &Event,

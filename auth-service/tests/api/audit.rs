@@ -208,6 +208,15 @@ async fn every_security_event_is_recorded_with_its_actor_target_client_and_reque
         ))
         .await;
     assert!(inactive.is_err());
+    let reactivate = pb::UpdateUserRequest {
+        id: bob,
+        is_active: Some(true),
+        ..Default::default()
+    };
+    client
+        .update_user(traced(Some(&admin), "r-reactivate", reactivate))
+        .await
+        .unwrap();
     client
         .delete_user(traced(
             Some(&admin),
@@ -302,6 +311,8 @@ async fn every_security_event_is_recorded_with_its_actor_target_client_and_reque
         (admin_id, bob),
         "success",
     );
+    let reactivated = only(&events, "user.reactivated", "r-reactivate");
+    assert_event(reactivated, (admin_id, bob), "success");
     let inactive = only(&events, "login.failed", "r-inactive");
     assert_event(inactive, (none, bob), "failure");
     assert_eq!(detail(inactive)["reason"], "inactive");
@@ -338,6 +349,7 @@ async fn every_security_event_is_recorded_with_its_actor_target_client_and_reque
         "user.created",
         "user.deactivated",
         "user.deleted",
+        "user.reactivated",
         "user.role_changed",
         "user.updated",
     ];
