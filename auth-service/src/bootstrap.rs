@@ -6,7 +6,7 @@ use service_kit::validation::FieldErrors;
 
 use crate::{
     config::Config,
-    domain::{Email, Password, PersonName, Profile, Role, User, Username},
+    domain::{Email, Password, PersonName, Profile, Role, User, Username, audit::Origin},
     error::AuthError,
     server::{StartupError, build_console_accounts},
     service::NewAccount,
@@ -100,7 +100,7 @@ pub async fn create_superuser(
         password,
     };
     accounts
-        .insert_account(account)
+        .insert_account(account, "console", &Origin::default())
         .await
         .map_err(|err| match err {
             AuthError::Invalid(errors) => CreateSuperuserError::Invalid(errors),

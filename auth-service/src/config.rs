@@ -56,6 +56,9 @@ pub struct Config {
     /// `IDEMPOTENCY_KEY_TTL_SECONDS`: how long an admin write's idempotency key and its answer
     /// are kept ([`service_kit::idempotency::key_ttl_from_env`]); purged with the credentials.
     pub idempotency_key_ttl: Duration,
+    /// `AUDIT_RETENTION_DAYS`, default 365: how long audit events are kept, purged with the
+    /// credentials; 0 (`None`) keeps them forever.
+    pub audit_retention: Option<Duration>,
     /// `VERDICT_CACHE_LEASE_MS`, default 3000: the lease a verdict cache (inventory's, the
     /// gateway's) holds on `WatchRevocations`. A withdrawing write waits for every holder's
     /// acknowledgement, or at most this long for a silent one (on PostgreSQL, a third longer
@@ -165,6 +168,7 @@ impl Config {
                 "3600",
             )?),
             idempotency_key_ttl: service_kit::idempotency::key_ttl_from_env()?,
+            audit_retention: days(env::parse_or("AUDIT_RETENTION_DAYS", "365")?),
             trusted_frontends,
             revocation_holders,
             tls,
@@ -199,6 +203,7 @@ impl Config {
             token_limit_per_user: 100,
             purge_interval: Duration::from_secs(3600),
             idempotency_key_ttl: Duration::from_secs(86400),
+            audit_retention: days(365),
             verdict_cache_lease: Duration::from_secs(3),
             // The tests play the gateway from loopback.
             trusted_frontends: TrustedFrontends::loopback(),
@@ -225,6 +230,11 @@ impl program::FromEnv for Config {
     fn log_format(&self) -> LogFormat {
         self.log_format
     }
+}
+
+/// `days` days; 0 is `None`, for ever.
+fn days(days: u32) -> Option<Duration> {
+    (days > 0).then(|| Duration::from_secs(u64::from(days) * 24 * 60 * 60))
 }
 
 /// Every core: the hashing threads' low priority, not a core held back, keeps validations fast

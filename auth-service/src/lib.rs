@@ -8,8 +8,9 @@
 //!   types, `grpc::convert` turns domain types into messages.
 //! - `service`: what the service does, as `Accounts`: tokens, login and lockout, users.
 //! - `domain`: validated types (usernames, passwords, token keys), the roles' table, a user's
-//!   `Profile`, and the caller, `Principal`.
-//! - `store`: all SQL.
+//!   `Profile`, the caller, `Principal`, and the audit trail's events (`domain::audit`).
+//! - `store`: all SQL; `store::audit::record` writes an audit event in the transaction of the
+//!   change it records.
 //! - `hashing`: argon2id on a bounded pool of low-priority threads.
 //! - `revocations`: the verdict-cache holders' hub: leases, events, acknowledgements.
 //! - `mail`: the outbox of messages written with their cause, and the sender that delivers

@@ -92,11 +92,12 @@ pub fn purged_recovery(letters: u64, recovery_tokens: u64) {
     }
 }
 
-pub fn purged(credentials: u64, failures: u64, idempotency_keys: u64) {
+pub fn purged(credentials: u64, failures: u64, idempotency_keys: u64, audit_events: u64) {
     for (kind, count) in [
         ("credentials", credentials),
         ("failures", failures),
         ("idempotency_keys", idempotency_keys),
+        ("audit_events", audit_events),
     ] {
         metrics::counter!(PURGED, "kind" => kind).increment(count);
     }

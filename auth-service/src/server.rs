@@ -19,7 +19,7 @@ use crate::{
     hashing::{HashingLimits, PasswordHasher},
     mail::{Outbox, backend::MailBackend, sender::Sender},
     revocations::Revocations,
-    service::{Accounts, IssuePolicy, LockoutPolicy},
+    service::{Accounts, IssuePolicy, LockoutPolicy, Purged},
     store::{CredentialLimit, Store},
 };
 
@@ -147,14 +147,15 @@ async fn purge_every(accounts: Accounts, interval: Duration) {
     loop {
         ticks.tick().await;
         match accounts.purge().await {
-            Ok((credentials, failures, idempotency_keys)) => {
-                crate::metrics::purged(credentials, failures, idempotency_keys);
-                tracing::debug!(
+            Ok(purged) => {
+                let Purged {
                     credentials,
                     failures,
                     idempotency_keys,
-                    "expired credentials purged"
-                );
+                    audit_events,
+                } = purged;
+                crate::metrics::purged(credentials, failures, idempotency_keys, audit_events);
+                tracing::debug!(?purged, "expired rows purged");
             }
             Err(err) => tracing::warn!(error = %err, "purge failed; retried next time"),
         }
@@ -215,6 +216,7 @@ async fn build_accounts(
     let outbox = Outbox::new(config.mail.clone());
     Ok(
         Accounts::new(store, hasher, clock, issue, lockout, revocations, writes)
-            .with_mail(outbox, config.recovery.clone()),
+            .with_mail(outbox, config.recovery.clone())
+            .keeping_audit_events(config.audit_retention),
     )
 }

@@ -3,6 +3,7 @@
 //! ([`Principal`]), which every layer from the handlers to the verdict caches passes on, and
 //! what a user presents as a second factor ([`FactorCode`]).
 
+pub mod audit;
 mod identity;
 mod password;
 mod principal;

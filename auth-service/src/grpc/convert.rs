@@ -3,9 +3,36 @@
 use proto::auth::v1 as pb;
 
 use crate::{
+    clock::UnixMicros,
     domain::{CredentialKind, Role, User},
     service::Issued,
+    store::StoredEvent,
 };
+
+pub(super) fn audit_event_to_proto(event: StoredEvent) -> pb::AuditEvent {
+    let StoredEvent {
+        id,
+        at,
+        kind,
+        actor_id,
+        target_id,
+        client_address,
+        request_id,
+        outcome,
+        detail,
+    } = event;
+    pb::AuditEvent {
+        id,
+        time: Some(UnixMicros::to_proto(at)),
+        r#type: kind,
+        actor_id,
+        target_id,
+        client_address,
+        request_id,
+        outcome,
+        detail,
+    }
+}
 
 /// The one pairing of domain roles and proto roles; [`super::parse`] reads it backwards.
 pub(super) fn role_to_proto(role: Role) -> pb::Role {

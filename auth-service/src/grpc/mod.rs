@@ -15,7 +15,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
-    domain::Principal,
+    domain::{Principal, audit::Origin},
     error::AuthError,
     service::{Accounts, LoginAnswer, LoginOutcome},
 };
@@ -26,7 +26,7 @@ mod peers;
 mod recovery;
 
 pub(crate) use convert::user_to_proto;
-use convert::{issued_to_proto, kind_from_proto, kind_to_proto};
+use convert::{audit_event_to_proto, issued_to_proto, kind_from_proto, kind_to_proto};
 use parse::{AccountParts, parsed};
 pub use peers::Peers;
 
@@ -45,7 +45,24 @@ impl AuthApi {
     /// credential at all, as in DRF.
     async fn principal<T>(&self, request: &Request<T>) -> Result<Principal, AuthError> {
         let (kind, key) = credentials::of_metadata(request.metadata())?;
-        self.accounts.validate(key, kind_from_proto(kind)).await
+        let origin = self.origin(request);
+        self.accounts
+            .validate(key, kind_from_proto(kind), &origin)
+            .await
+    }
+
+    /// Where a call comes from, for the audit trail: the client as [`Peers`] believes it, and
+    /// the request id (which the request-id layer puts on every call).
+    fn origin<T>(&self, request: &Request<T>) -> Origin {
+        let request_id = request
+            .metadata()
+            .get(service_kit::request_id::HEADER)
+            .and_then(|id| id.to_str().ok())
+            .map(str::to_owned);
+        Origin {
+            client: self.peers.client_address(request),
+            request_id,
+        }
     }
 
     /// The caller ([`AuthApi::principal`]) and what it asks.
@@ -104,6 +121,7 @@ impl auth_service_server::AuthService for AuthApi {
 
     #[tracing::instrument(skip_all)]
     async fn register(&self, request: Request<pb::RegisterRequest>) -> Reply<pb::RegisterResponse> {
+        let origin = self.origin(&request);
         let request = request.into_inner();
         let (validate_only, issue_token) = (request.validate_only, request.issue_token);
         let (errors, account) = parse::registration(request);
@@ -111,7 +129,10 @@ impl auth_service_server::AuthService for AuthApi {
             return self.check_registration(errors, &account).await;
         }
         let account = parsed(errors, account.complete())?;
-        let outcome = self.accounts.register(account, issue_token).await?;
+        let outcome = self
+            .accounts
+            .register(account, issue_token, &origin)
+            .await?;
         Ok(Response::new(pb::RegisterResponse {
             user: Some(user_to_proto(outcome.user)),
             token: outcome.token.map(issued_to_proto),
@@ -120,8 +141,8 @@ impl auth_service_server::AuthService for AuthApi {
 
     #[tracing::instrument(skip_all)]
     async fn login(&self, request: Request<pb::LoginRequest>) -> Reply<pb::LoginResponse> {
-        let client = self.peers.client_address(&request);
-        let login = parse::login(request.into_inner(), client)?;
+        let origin = self.origin(&request);
+        let login = parse::login(request.into_inner(), origin)?;
         let response = match self.accounts.login(login).await? {
             LoginAnswer::Admitted(outcome) => login_to_proto(outcome, None),
             LoginAnswer::SecondFactor(challenge) => pb::LoginResponse {
@@ -138,9 +159,10 @@ impl auth_service_server::AuthService for AuthApi {
         &self,
         request: Request<pb::ValidateTokenRequest>,
     ) -> Reply<pb::ValidateTokenResponse> {
+        let origin = self.origin(&request);
         let request = request.into_inner();
         let kind = kind_from_proto(request.kind());
-        let principal = self.accounts.validate(&request.key, kind).await?;
+        let principal = self.accounts.validate(&request.key, kind, &origin).await?;
         Ok(Response::new(pb::ValidateTokenResponse {
             kind: kind_to_proto(principal.kind).into(),
             expires_at: Some(principal.expires_at.to_proto()),
@@ -153,8 +175,9 @@ impl auth_service_server::AuthService for AuthApi {
         &self,
         request: Request<pb::RefreshTokenRequest>,
     ) -> Reply<pb::RefreshTokenResponse> {
+        let origin = self.origin(&request);
         let (principal, pb::RefreshTokenRequest {}) = self.caller(request).await?;
-        let issued = self.accounts.refresh(&principal).await?;
+        let issued = self.accounts.refresh(&principal, &origin).await?;
         Ok(Response::new(pb::RefreshTokenResponse {
             token: Some(issued_to_proto(issued)),
         }))
@@ -165,8 +188,9 @@ impl auth_service_server::AuthService for AuthApi {
         &self,
         request: Request<pb::RevokeTokenRequest>,
     ) -> Reply<pb::RevokeTokenResponse> {
+        let origin = self.origin(&request);
         let (principal, pb::RevokeTokenRequest {}) = self.caller(request).await?;
-        self.accounts.revoke(&principal).await?;
+        self.accounts.revoke(&principal, &origin).await?;
         Ok(Response::new(pb::RevokeTokenResponse {}))
     }
 
@@ -175,8 +199,9 @@ impl auth_service_server::AuthService for AuthApi {
         &self,
         request: Request<pb::RevokeAllTokensRequest>,
     ) -> Reply<pb::RevokeAllTokensResponse> {
+        let origin = self.origin(&request);
         let (principal, pb::RevokeAllTokensRequest {}) = self.caller(request).await?;
-        let revoked = self.accounts.revoke_all(&principal).await?;
+        let revoked = self.accounts.revoke_all(&principal, &origin).await?;
         Ok(Response::new(pb::RevokeAllTokensResponse { revoked }))
     }
 
@@ -185,11 +210,11 @@ impl auth_service_server::AuthService for AuthApi {
         &self,
         request: Request<pb::ChangePasswordRequest>,
     ) -> Reply<pb::ChangePasswordResponse> {
-        let client = self.peers.client_address(&request);
+        let origin = self.origin(&request);
         let (principal, request) = self.caller(request).await?;
         let (old, new) = parse::password_change(request)?;
         self.accounts
-            .change_password(&principal, client, old, new)
+            .change_password(&principal, &origin, old, new)
             .await?;
         Ok(Response::new(pb::ChangePasswordResponse {}))
     }
@@ -207,14 +232,15 @@ impl auth_service_server::AuthService for AuthApi {
     async fn create_user(&self, request: Request<pb::CreateUserRequest>) -> Reply<pb::User> {
         let principal = self.principal(&request).await?;
         let keyed = Keyed::of(&request, principal.user.id, "CreateUser")?;
+        let origin = self.origin(&request);
         let account = parse::new_user(request.into_inner())?;
-        let (user, now) = self
+        let creation = self
             .accounts
-            .prepare_user_creation(&principal, account)
+            .prepare_user_creation(&principal, account, &origin)
             .await?;
         let created = self.accounts.writes().run(keyed, move |connection| {
             Box::pin(async move {
-                Accounts::create_user_on(connection, user, now)
+                Accounts::create_user_on(connection, creation)
                     .await
                     .map(user_to_proto)
             })
@@ -250,10 +276,11 @@ impl auth_service_server::AuthService for AuthApi {
         let principal = self.principal(&request).await?;
         let keyed = Keyed::of(&request, principal.user.id, "UpdateUser")?;
         let id = request.get_ref().id;
+        let origin = self.origin(&request);
         let changes = parse::account_changes(request.into_inner())?;
         let update = self
             .accounts
-            .prepare_user_update(&principal, id, changes)
+            .prepare_user_update(&principal, id, changes, &origin)
             .await?;
         let accounts = self.accounts.clone();
         let updated = self.accounts.writes().run(keyed, move |connection| {
@@ -278,10 +305,12 @@ impl auth_service_server::AuthService for AuthApi {
         let principal = self.principal(&request).await?;
         let keyed = Keyed::of(&request, principal.user.id, "DeleteUser")?;
         let id = request.get_ref().id;
-        let may_delete_superuser = Accounts::may_delete_users(&principal)?;
+        let origin = self.origin(&request);
+        let (may_delete_superuser, event) =
+            self.accounts.prepare_user_deletion(&principal, &origin)?;
         let deleted = self.accounts.writes().run(keyed, move |connection| {
             Box::pin(async move {
-                Accounts::delete_user_on(connection, id, may_delete_superuser).await?;
+                Accounts::delete_user_on(connection, id, may_delete_superuser, event).await?;
                 Ok::<_, AuthError>(pb::DeleteUserResponse {})
             })
         });
@@ -334,12 +363,12 @@ impl auth_service_server::AuthService for AuthApi {
         &self,
         request: Request<pb::ConfirmTotpEnrolmentRequest>,
     ) -> Reply<pb::ConfirmTotpEnrolmentResponse> {
-        let client = self.peers.client_address(&request);
+        let origin = self.origin(&request);
         let (principal, pb::ConfirmTotpEnrolmentRequest { code }) = self.caller(request).await?;
         let code = parse::factor_code(code)?;
         let recovery_codes = self
             .accounts
-            .confirm_totp_enrolment(&principal, client, &code)
+            .confirm_totp_enrolment(&principal, &origin, &code)
             .await?;
         Ok(Response::new(pb::ConfirmTotpEnrolmentResponse {
             recovery_codes,
@@ -351,11 +380,11 @@ impl auth_service_server::AuthService for AuthApi {
         &self,
         request: Request<pb::DisableTotpRequest>,
     ) -> Reply<pb::DisableTotpResponse> {
-        let client = self.peers.client_address(&request);
+        let origin = self.origin(&request);
         let (principal, request) = self.caller(request).await?;
         let proof = parse::disable_proof(request)?;
         self.accounts
-            .disable_totp(&principal, client, proof)
+            .disable_totp(&principal, &origin, proof)
             .await?;
         Ok(Response::new(pb::DisableTotpResponse {}))
     }
@@ -365,8 +394,8 @@ impl auth_service_server::AuthService for AuthApi {
         &self,
         request: Request<pb::CompleteMfaLoginRequest>,
     ) -> Reply<pb::LoginResponse> {
-        let client = self.peers.client_address(&request);
-        let completion = parse::mfa_completion(request.into_inner(), client)?;
+        let origin = self.origin(&request);
+        let completion = parse::mfa_completion(request.into_inner(), origin)?;
         let (outcome, route) = self.accounts.complete_mfa_login(completion).await?;
         Ok(Response::new(login_to_proto(outcome, Some(route))))
     }
@@ -376,9 +405,29 @@ impl auth_service_server::AuthService for AuthApi {
         &self,
         request: Request<pb::ResetSecondFactorRequest>,
     ) -> Reply<pb::ResetSecondFactorResponse> {
+        let origin = self.origin(&request);
         let (principal, pb::ResetSecondFactorRequest { id }) = self.caller(request).await?;
-        self.accounts.reset_second_factor(&principal, id).await?;
+        self.accounts
+            .reset_second_factor(&principal, id, &origin)
+            .await?;
         Ok(Response::new(pb::ResetSecondFactorResponse {}))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_audit_events(
+        &self,
+        request: Request<pb::ListAuditEventsRequest>,
+    ) -> Reply<pb::ListAuditEventsResponse> {
+        let (principal, request) = self.caller(request).await?;
+        let (filter, limit, offset) = parse::audit_filter(request)?;
+        let (events, total_count) = self
+            .accounts
+            .audit_events(&principal, &filter, limit, offset)
+            .await?;
+        Ok(Response::new(pb::ListAuditEventsResponse {
+            events: events.into_iter().map(audit_event_to_proto).collect(),
+            total_count,
+        }))
     }
 }
 

@@ -1,15 +1,18 @@
 //! Requests' fields into domain types, every error recorded at once (DRF answers them all).
 
-use std::net::IpAddr;
-
 use proto::auth::v1 as pb;
 use service_kit::validation::{BLANK, FieldErrors, Messages, REQUIRED};
 
 use super::convert::role_to_proto;
 use crate::{
-    domain::{Email, Password, PersonName, Profile, ProfileChanges, Role, Username},
+    clock::UnixMicros,
+    domain::{
+        Email, Password, PersonName, Profile, ProfileChanges, Role, Username,
+        audit::{EventType, Origin},
+    },
     error::AuthError,
     service::{AccountChanges, DisableProof, LoginRequest, MfaCompletion, NewAccount},
+    store::AuditFilter,
     store::UserLookup,
 };
 
@@ -165,12 +168,9 @@ pub(super) fn account_changes(request: pb::UpdateUserRequest) -> Result<AccountC
     parsed(errors, Some(AccountChanges { profile, password }))
 }
 
-/// A login from `client`: the account, by username or else by email, and the password
+/// A login from `origin`: the account, by username or else by email, and the password
 /// presented.
-pub(super) fn login(
-    request: pb::LoginRequest,
-    client: Option<IpAddr>,
-) -> Result<LoginRequest, AuthError> {
+pub(super) fn login(request: pb::LoginRequest, origin: Origin) -> Result<LoginRequest, AuthError> {
     let mut errors = FieldErrors::new();
     let lookup = match (request.username, request.email) {
         (Some(username), _) => errors
@@ -190,7 +190,7 @@ pub(super) fn login(
         lookup,
         password,
         open_session: request.open_session,
-        client,
+        origin,
         route: request.route.unwrap_or_default(),
     })
 }
@@ -198,7 +198,7 @@ pub(super) fn login(
 /// The second step of a login: the challenge and the code, as presented.
 pub(super) fn mfa_completion(
     request: pb::CompleteMfaLoginRequest,
-    client: Option<IpAddr>,
+    origin: Origin,
 ) -> Result<MfaCompletion, AuthError> {
     let mut errors = FieldErrors::new();
     let challenge = errors.check("challenge", typed(request.challenge));
@@ -207,7 +207,7 @@ pub(super) fn mfa_completion(
     Ok(MfaCompletion {
         challenge,
         code,
-        client,
+        origin,
     })
 }
 
@@ -234,6 +234,45 @@ pub(super) fn disable_proof(
         (None, None) => return Ok(None),
     };
     parsed(errors, proof).map(Some)
+}
+
+/// What a ListAuditEvents asks for: the filter, and its page (`limit`, `offset`).
+pub(super) fn audit_filter(
+    request: pb::ListAuditEventsRequest,
+) -> Result<(AuditFilter, u64, u64), AuthError> {
+    let pb::ListAuditEventsRequest {
+        limit,
+        offset,
+        user_id,
+        r#type,
+        since,
+        until,
+    } = request;
+    let kind = match r#type {
+        Some(name) => Some(
+            EventType::from_name(&name)
+                .ok_or_else(|| FieldErrors::single("type", "Unknown event type."))?
+                .name(),
+        ),
+        None => None,
+    };
+    let micros = |time: prost_types::Timestamp| {
+        UnixMicros(
+            time.seconds
+                .saturating_mul(1_000_000)
+                .saturating_add(i64::from(time.nanos / 1000)),
+        )
+    };
+    let filter = AuditFilter {
+        user_id,
+        kind,
+        since: since.map(micros),
+        until: until.map(micros),
+    };
+    let limit = limit.map_or(proto::MAX_PAGE_SIZE, |limit| {
+        limit.min(proto::MAX_PAGE_SIZE)
+    });
+    Ok((filter, limit, offset))
 }
 
 /// A password change: the old password as presented, and the new one, checked.

@@ -17,8 +17,11 @@ impl AuthApi {
         &self,
         request: Request<pb::RequestPasswordResetRequest>,
     ) -> Reply<pb::RequestPasswordResetResponse> {
+        let origin = self.origin(&request);
         let email = address(request.into_inner().email)?;
-        self.accounts.request_password_reset(&email).await?;
+        self.accounts
+            .request_password_reset(&email, &origin)
+            .await?;
         Ok(Response::new(pb::RequestPasswordResetResponse {}))
     }
 
@@ -28,6 +31,7 @@ impl AuthApi {
         &self,
         request: Request<pb::ConfirmPasswordResetRequest>,
     ) -> Reply<pb::ConfirmPasswordResetResponse> {
+        let origin = self.origin(&request);
         let request = request.into_inner();
         let mut errors = FieldErrors::new();
         let uid = errors.check("uid", required(request.uid));
@@ -40,7 +44,9 @@ impl AuthApi {
             required(request.new_password).and_then(|raw| Password::parse(&raw)),
         );
         let password = parsed(errors, password)?;
-        self.accounts.reset_password(ticket, password).await?;
+        self.accounts
+            .reset_password(ticket, password, &origin)
+            .await?;
         Ok(Response::new(pb::ConfirmPasswordResetResponse {}))
     }
 
@@ -48,10 +54,11 @@ impl AuthApi {
         &self,
         request: Request<pb::VerifyEmailRequest>,
     ) -> Reply<pb::VerifyEmailResponse> {
+        let origin = self.origin(&request);
         let mut errors = FieldErrors::new();
         let key = errors.check("key", required(request.into_inner().key));
         let key = parsed(errors, key)?;
-        self.accounts.verify_email(&key).await?;
+        self.accounts.verify_email(&key, &origin).await?;
         Ok(Response::new(pb::VerifyEmailResponse {}))
     }
 

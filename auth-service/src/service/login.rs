@@ -24,7 +24,10 @@ use super::{Accounts, Issued};
 use crate::{
     clock::UnixMicros,
     config::recovery::Verification,
-    domain::{CredentialKind, Password, TokenKey, User},
+    domain::{
+        CredentialKind, Password, TokenKey, User,
+        audit::{Event, EventType, Origin},
+    },
     error::AuthError,
     hashing::Verified,
     metrics::{self, Login},
@@ -67,8 +70,8 @@ pub struct LoginRequest {
     pub password: Password,
     /// Also open a cookie session.
     pub open_session: bool,
-    /// Where the attempt comes from, for the per-address count.
-    pub client: Option<IpAddr>,
+    /// Where the attempt comes from: its client for the per-address count, and the trail.
+    pub origin: Origin,
     /// The caller's opaque name for what it asked (the gateway's route), kept with a
     /// second-factor challenge and given back when the challenge is completed.
     pub route: String,
@@ -158,12 +161,18 @@ impl Accounts {
 
     async fn check_login(&self, request: LoginRequest) -> Result<LoginAnswer, AuthError> {
         let record = self.store.login_record(&request.lookup).await?;
-        let scopes = AttemptScopes::of_login(
-            &request.lookup,
-            record.as_ref().map(|record| record.user.id),
-            request.client,
-        );
-        self.refuse_if_locked(&scopes).await?;
+        let user_id = record.as_ref().map(|record| record.user.id);
+        let scopes = AttemptScopes::of_login(&request.lookup, user_id, request.origin.client);
+        let attempt = |kind| {
+            let event = Event::new(kind, self.clock.now(), &request.origin)
+                .with("by", request.lookup.named_by());
+            match user_id {
+                Some(id) => event.on(id),
+                None => event,
+            }
+        };
+        let locked = attempt(EventType::LoginLocked).failed();
+        self.refuse_if_locked(&scopes, &locked).await?;
         // An unknown user is verified against a dummy hash: the same cost as a wrong password.
         let verified = self
             .hasher
@@ -174,16 +183,23 @@ impl Accounts {
             .await?;
         let (Some(record), Verified::Match { rehashed }) = (record, verified) else {
             tracing::info!("failed login");
-            self.count_failure(&scopes).await?;
+            let reason = if user_id.is_some() {
+                "wrong_password"
+            } else {
+                "unknown_account"
+            };
+            let failed = attempt(EventType::LoginFailed).failed();
+            self.count_failure(&scopes, failed.with("reason", reason))
+                .await?;
             return Err(AuthError::InvalidCredentials);
         };
         let user_id = record.user.id;
         let second_factor = self.has_second_factor(user_id).await?;
         if second_factor {
-            self.refuse_if_locked(&scopes).await?;
+            self.refuse_if_locked(&scopes, &locked).await?;
             self.store.clear_failures(scopes.typed_only()).await?;
         } else {
-            self.admit_success(&scopes).await?;
+            self.admit_success(&scopes, &locked).await?;
         }
         if let Some(rehashed) = rehashed {
             // Only over the hash just checked: a password set meanwhile stays.
@@ -194,12 +210,20 @@ impl Accounts {
             tracing::info!(user_id, upgraded, "password rehashed with argon2id");
         }
         if !record.user.is_active {
+            let inactive = attempt(EventType::LoginFailed).failed();
+            self.store
+                .record_event(&inactive.with("reason", "inactive"))
+                .await?;
             return Err(AuthError::AccountDisabled);
         }
         if self.recovery.verification == Verification::Mandatory
             && record.user.email.is_some()
             && !record.email_verified
         {
+            let unverified = attempt(EventType::LoginFailed).failed();
+            self.store
+                .record_event(&unverified.with("reason", "email_not_verified"))
+                .await?;
             return Err(AuthError::EmailNotVerified);
         }
         let version = record.credentials_version;
@@ -209,17 +233,24 @@ impl Accounts {
                 .await?;
             return Ok(LoginAnswer::SecondFactor(challenge));
         }
-        let outcome = self.admit(user_id, version, request.open_session).await?;
+        let succeeded = attempt(EventType::LoginSucceeded)
+            .by(user_id)
+            .with("session", request.open_session);
+        let outcome = self
+            .admit(user_id, version, request.open_session, &succeeded)
+            .await?;
         Ok(LoginAnswer::Admitted(outcome))
     }
 
     /// A login that passed every check: a token (and a session) issued at the user's
-    /// credentials `version` as it was read before the checks, and `last_login` stamped.
+    /// credentials `version` as it was read before the checks, and `last_login` stamped with
+    /// `succeeded` recorded.
     pub(super) async fn admit(
         &self,
         user_id: i64,
         version: i64,
         open_session: bool,
+        succeeded: &Event,
     ) -> Result<LoginOutcome, AuthError> {
         let lost_race = || AuthError::InvalidCredentials;
         let token = self
@@ -233,7 +264,7 @@ impl Accounts {
         } else {
             None
         };
-        let user = self.store.record_login(user_id, self.clock.now()).await?;
+        let user = self.store.record_login(user_id, succeeded).await?;
         tracing::info!(user_id, "login");
         Ok(LoginOutcome {
             user,
@@ -251,42 +282,71 @@ impl Accounts {
         }
     }
 
-    /// Refuses the attempt, before any hashing, while any of its scopes is locked.
-    pub(super) async fn refuse_if_locked(&self, scopes: &AttemptScopes) -> Result<(), AuthError> {
+    /// Refuses the attempt, before any hashing, while any of its scopes is locked, recording
+    /// `refused` (with the wait) when it does.
+    pub(super) async fn refuse_if_locked(
+        &self,
+        scopes: &AttemptScopes,
+        refused: &Event,
+    ) -> Result<(), AuthError> {
         if self.lockout.threshold == 0 {
             return Ok(());
         }
         let now = self.clock.now();
         match self.store.latest_lock(scopes.all()).await? {
-            Some(until) if until > now => Err(AuthError::Locked {
-                retry_after: now.until(until),
-            }),
+            Some(until) if until > now => {
+                let retry_after = now.until(until);
+                let refused = refused
+                    .clone()
+                    .with("retry_after_seconds", retry_after.as_secs_f64().ceil());
+                self.store.record_event(&refused).await?;
+                Err(AuthError::Locked { retry_after })
+            }
             _ => Ok(()),
         }
     }
 
     /// A wrong password: one more failure in both scopes, locking each that reaches its
-    /// threshold. If a scope locked while this one was checked, the attempt is answered as
-    /// locked (its verdict is not told) and not counted there.
-    pub(super) async fn count_failure(&self, scopes: &AttemptScopes) -> Result<(), AuthError> {
+    /// threshold, and `failed` recorded with the first count that lands. If a scope locked
+    /// while this one was checked, the attempt is answered as locked (its verdict is not told)
+    /// and not counted there; counted nowhere, `failed` is recorded alone, marked `locked`.
+    pub(super) async fn count_failure(
+        &self,
+        scopes: &AttemptScopes,
+        failed: Event,
+    ) -> Result<(), AuthError> {
         if self.lockout.threshold == 0 {
-            return Ok(());
+            return self.store.record_event(&failed).await;
         }
         let limits = [
             (&scopes.with_address, self.lockout.threshold),
             (&scopes.account, self.lockout.account_threshold),
         ];
-        let mut locked = None;
+        let (mut locked, mut pending) = (None, Some(failed));
         for (scope, threshold) in limits {
-            if let Err(err) = self.claim_one(scope, threshold).await {
-                locked.get_or_insert(err);
+            match self.claim_one(scope, threshold, pending.as_ref()).await {
+                Ok(()) => pending = None,
+                Err(err) => {
+                    locked.get_or_insert(err);
+                }
             }
+        }
+        if let Some(failed) = pending {
+            self.store
+                .record_event(&failed.with("locked", true))
+                .await?;
         }
         locked.map_or(Ok(()), Err)
     }
 
-    /// Counts one more failure in `scope`, reading again after every lost race.
-    async fn claim_one(&self, scope: &str, threshold: u32) -> Result<(), AuthError> {
+    /// Counts one more failure in `scope`, reading again after every lost race; `event`, if
+    /// any, is recorded with the count (marked with the lock it starts).
+    async fn claim_one(
+        &self,
+        scope: &str,
+        threshold: u32,
+        event: Option<&Event>,
+    ) -> Result<(), AuthError> {
         for _ in 0..MAX_CLAIM_ROUNDS {
             let seen = self.store.failures(scope).await?;
             let now = self.clock.now();
@@ -295,11 +355,15 @@ impl Accounts {
                     retry_after: now.until(until),
                 });
             }
-            let locked_until: Option<UnixMicros> =
-                LockoutPolicy::delay_after(threshold, seen.failures + 1).map(|d| now.plus(d));
+            let delay = LockoutPolicy::delay_after(threshold, seen.failures + 1);
+            let locked_until: Option<UnixMicros> = delay.map(|d| now.plus(d));
+            let event = event.map(|event| match delay {
+                Some(delay) => event.clone().with("locks_for_seconds", delay.as_secs()),
+                None => event.clone(),
+            });
             if self
                 .store
-                .claim_failure(scope, seen, locked_until, now)
+                .claim_failure(scope, seen, locked_until, now, event.as_ref())
                 .await?
             {
                 if locked_until.is_some() {
@@ -314,9 +378,13 @@ impl Accounts {
     }
 
     /// A right password: admitted unless a scope locked while it was checked (then it is
-    /// answered as locked, not counted); the scopes' counts start again.
-    pub(super) async fn admit_success(&self, scopes: &AttemptScopes) -> Result<(), AuthError> {
-        self.refuse_if_locked(scopes).await?;
+    /// answered as locked, `refused` recorded, not counted); the scopes' counts start again.
+    pub(super) async fn admit_success(
+        &self,
+        scopes: &AttemptScopes,
+        refused: &Event,
+    ) -> Result<(), AuthError> {
+        self.refuse_if_locked(scopes, refused).await?;
         self.store.clear_failures(scopes.all()).await
     }
 }

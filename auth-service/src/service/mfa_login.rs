@@ -9,13 +9,16 @@
 //! withdrawing write between the two steps (a password change, a deactivation, logging out
 //! everywhere) leaves the challenge unable to issue anything.
 
-use std::{net::IpAddr, time::Duration};
+use std::time::Duration;
 
 use service_kit::validation::FieldErrors;
 
 use super::{Accounts, LoginOutcome, login::AttemptScopes};
 use crate::{
-    domain::TokenKey,
+    domain::{
+        TokenKey,
+        audit::{Event, EventType, Origin},
+    },
     error::AuthError,
     store::{Challenge, UserLookup},
 };
@@ -28,8 +31,8 @@ const INVALID_CHALLENGE: &str = "Invalid or expired challenge; log in again.";
 pub struct MfaCompletion {
     pub challenge: String,
     pub code: String,
-    /// Where the attempt comes from, for the per-address count.
-    pub client: Option<IpAddr>,
+    /// Where the attempt comes from: its client for the per-address count, and the trail.
+    pub origin: Origin,
 }
 
 impl Accounts {
@@ -73,9 +76,15 @@ impl Accounts {
             .await?
             .ok_or_else(invalid)?;
         let user_id = challenge.user_id;
-        let scopes = AttemptScopes::of_user(user_id, request.client);
-        self.refuse_if_locked(&scopes).await?;
-        self.use_code(user_id, &request.code, &scopes).await?;
+        let origin = &request.origin;
+        let scopes = AttemptScopes::of_user(user_id, origin.client);
+        let locked = Event::new(EventType::LoginLocked, self.clock.now(), origin)
+            .on(user_id)
+            .failed()
+            .with("step", "second_factor");
+        self.refuse_if_locked(&scopes, &locked).await?;
+        self.use_code(user_id, &request.code, &scopes, origin)
+            .await?;
         if !self
             .store
             .consume_challenge(&digest, self.clock.now())
@@ -83,16 +92,21 @@ impl Accounts {
         {
             return Err(invalid());
         }
-        self.admit_success(&scopes).await?;
+        self.admit_success(&scopes, &locked).await?;
         let record = self.store.login_record(&UserLookup::Id(user_id)).await?;
         if !record.is_some_and(|record| record.user.is_active) {
             return Err(AuthError::AccountDisabled);
         }
+        let succeeded = Event::new(EventType::LoginSucceeded, self.clock.now(), origin)
+            .by_self(user_id)
+            .with("session", challenge.open_session)
+            .with("second_factor", true);
         let outcome = self
             .admit(
                 user_id,
                 challenge.credentials_version,
                 challenge.open_session,
+                &succeeded,
             )
             .await?;
         Ok((outcome, challenge.context))

@@ -1,9 +1,11 @@
 //! What the service does, independent of gRPC: the credential lifecycle ([`tokens`]), login
 //! and its lockout ([`login`]), the second factor ([`second_factor`]) and the login step it
-//! adds ([`mfa_login`]), user management ([`users`]), and password reset and e-mail
-//! verification by mail ([`recovery`]). Handlers in `grpc` only translate to and from these
-//! calls.
+//! adds ([`mfa_login`]), user management ([`users`]), password reset and e-mail verification
+//! by mail ([`recovery`]), and reading the audit trail ([`audit`]). Each write records its
+//! security events in its own transaction (see `store::audit::record`). Handlers in `grpc`
+//! only translate to and from these calls.
 
+mod audit;
 mod login;
 mod mfa_login;
 mod recovery;
@@ -18,7 +20,7 @@ use service_kit::idempotency::Writes;
 pub use login::{LockoutPolicy, LoginAnswer, LoginOutcome, LoginRequest};
 pub use mfa_login::MfaCompletion;
 pub use second_factor::DisableProof;
-pub use tokens::Issued;
+pub use tokens::{Issued, Purged};
 pub use users::{AccountChanges, NewAccount};
 
 use crate::{
@@ -52,6 +54,8 @@ pub struct Accounts {
     recovery: Arc<RecoverySettings>,
     /// Who the second factor's codes are for, in an authenticator app (`MFA_ISSUER`).
     mfa_issuer: Arc<str>,
+    /// How long audit events are kept; `None`: forever.
+    audit_retention: Option<Duration>,
 }
 
 /// How credentials are issued: their lifetime, how many of a kind one user may hold, and whose
@@ -86,7 +90,14 @@ impl Accounts {
             outbox: Outbox::new(MailSettings::for_tests()),
             recovery: Arc::new(RecoverySettings::for_tests()),
             mfa_issuer: issue.mfa_issuer,
+            audit_retention: None,
         }
+    }
+
+    /// Audit events are purged `retention` after they happened (`None`: kept forever).
+    pub fn keeping_audit_events(mut self, retention: Option<Duration>) -> Self {
+        self.audit_retention = retention;
+        self
     }
 
     /// The same accounts, mailing through `outbox` under `recovery`'s rules.

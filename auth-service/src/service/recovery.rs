@@ -12,10 +12,14 @@ use super::Accounts;
 use crate::{
     clock::UnixMicros,
     config::recovery::Verification,
-    domain::{Email, Password, TokenDigest, TokenKey, User},
+    domain::{
+        Email, Password, TokenDigest, TokenKey, User,
+        audit::{Event, EventType, Origin},
+    },
     error::AuthError,
     mail::templates,
     revocations::Revocation,
+    store::audit,
     store::{ResetRefused, Store},
 };
 use service_kit::validation::FieldErrors;
@@ -40,9 +44,17 @@ impl Accounts {
     /// Mails a reset link to the active account with `email`, if there is one; the same
     /// answer either way.
     #[tracing::instrument(skip_all)]
-    pub async fn request_password_reset(&self, email: &Email) -> Result<(), AuthError> {
+    pub async fn request_password_reset(
+        &self,
+        email: &Email,
+        origin: &Origin,
+    ) -> Result<(), AuthError> {
         let target = self.store.mail_target(email).await?;
         let now = self.clock.now();
+        let mut requested = Event::new(EventType::PasswordResetRequested, now, origin);
+        if let Some(target) = &target {
+            requested = requested.on(target.user_id);
+        }
         let mut tx = self.store.pool().begin().await?;
         let sent = Store::count_mail(&mut tx, "reset", &email.key(), now, MAIL_WINDOW).await?;
         let mut enqueued = false;
@@ -63,6 +75,7 @@ impl Accounts {
                 .await?;
             enqueued = true;
         }
+        audit::record(&mut *tx, &requested.with("mailed", enqueued)).await?;
         tx.commit().await?;
         if enqueued {
             self.outbox.committed();
@@ -97,11 +110,14 @@ impl Accounts {
         &self,
         ticket: ResetTicket,
         new: Password,
+        origin: &Origin,
     ) -> Result<(), AuthError> {
         let hash = self.hasher.hash(&new).await?;
+        let reset =
+            Event::new(EventType::PasswordReset, self.clock.now(), origin).by_self(ticket.user_id);
         let revoked = self
             .store
-            .reset_password(ticket.user_id, &ticket.digest, hash, self.clock.now())
+            .reset_password(ticket.user_id, &ticket.digest, hash, &reset)
             .await?
             .ok_or_else(|| FieldErrors::single("token", INVALID_VALUE))?;
         self.revocations
@@ -154,11 +170,12 @@ impl Accounts {
 
     /// Marks the address a verification key was mailed to as verified.
     #[tracing::instrument(skip_all)]
-    pub async fn verify_email(&self, key: &str) -> Result<(), AuthError> {
+    pub async fn verify_email(&self, key: &str, origin: &Origin) -> Result<(), AuthError> {
         let key = TokenKey::parse(key).ok_or(AuthError::VerificationKeyInvalid)?;
+        let verified = Event::new(EventType::EmailVerified, self.clock.now(), origin);
         let user_id = self
             .store
-            .verify_email(&key.digest(), self.clock.now())
+            .verify_email(&key.digest(), &verified)
             .await?
             .ok_or(AuthError::VerificationKeyInvalid)?;
         tracing::info!(user_id, "email verified");

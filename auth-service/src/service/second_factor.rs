@@ -7,8 +7,10 @@
 //! step. A recovery code is accepted once. A wrong code counts toward the login lockout as a
 //! wrong password does (scopes of the account, with and without the client address), and none
 //! is checked while the account is locked.
-
-use std::net::IpAddr;
+//!
+//! Each change records its event in its own transaction: `mfa.enrolled`, `mfa.used` (a code
+//! accepted, with its kind), `mfa.failed` (counted with the failure), `mfa.disabled` and
+//! `mfa.reset`.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use secrecy::ExposeSecret;
@@ -16,7 +18,10 @@ use service_kit::validation::FieldErrors;
 
 use super::{Accounts, login::AttemptScopes};
 use crate::{
-    domain::{FactorCode, Password, Principal, RECOVERY_CODES, RecoveryCode},
+    domain::{
+        FactorCode, Password, Principal, RECOVERY_CODES, RecoveryCode,
+        audit::{Event, EventType, Origin},
+    },
     error::AuthError,
     store::UserLookup,
     totp::{self, DIGITS, STEP_SECONDS, TotpSecret},
@@ -82,33 +87,36 @@ impl Accounts {
     pub async fn confirm_totp_enrolment(
         &self,
         principal: &Principal,
-        client: Option<IpAddr>,
+        origin: &Origin,
         code: &str,
     ) -> Result<Vec<String>, AuthError> {
         let user_id = principal.user.id;
-        let scopes = AttemptScopes::of_user(user_id, client);
-        self.refuse_if_locked(&scopes).await?;
+        let scopes = AttemptScopes::of_user(user_id, origin.client);
+        let event = |kind| Event::new(kind, self.clock.now(), origin).by_self(user_id);
+        let locked = event(EventType::MfaFailed).failed().with("locked", true);
+        self.refuse_if_locked(&scopes, &locked).await?;
         let pending = self.store.totp_factor(user_id).await?;
         let Some(factor) = pending.filter(|factor| !factor.confirmed) else {
             return Err(FieldErrors::single("non_field_errors", NOT_PENDING).into());
         };
+        let failed = event(EventType::MfaFailed).failed();
         let Some(step) = self.matching_step(&factor.secret, code) else {
-            return Err(self.wrong(&scopes, "code", INVALID_CODE).await);
+            return Err(self.wrong(&scopes, failed, "code", INVALID_CODE).await);
         };
         let codes: Vec<RecoveryCode> = (0..RECOVERY_CODES)
             .map(|_| RecoveryCode::generate())
             .collect();
         let digests = codes.iter().map(RecoveryCode::digest).collect();
-        let now = self.clock.now();
+        let enrolled = event(EventType::MfaEnrolled);
         if !self
             .store
-            .confirm_totp(user_id, &factor.secret, step, digests, now)
+            .confirm_totp(user_id, &factor.secret, step, digests, &enrolled)
             .await?
         {
             // Confirmed or replaced since it was read: this code is not for the enrolment there is.
-            return Err(self.wrong(&scopes, "code", INVALID_CODE).await);
+            return Err(self.wrong(&scopes, failed, "code", INVALID_CODE).await);
         }
-        self.admit_success(&scopes).await?;
+        self.admit_success(&scopes, &locked).await?;
         tracing::info!("TOTP enrolment confirmed");
         Ok(codes.iter().map(RecoveryCode::shown).collect())
     }
@@ -118,29 +126,38 @@ impl Accounts {
     pub async fn disable_totp(
         &self,
         principal: &Principal,
-        client: Option<IpAddr>,
+        origin: &Origin,
         proof: Option<DisableProof>,
     ) -> Result<(), AuthError> {
         let user_id = principal.user.id;
         let proof =
             proof.ok_or_else(|| FieldErrors::single("non_field_errors", CODE_OR_PASSWORD))?;
-        let scopes = AttemptScopes::of_user(user_id, client);
-        self.refuse_if_locked(&scopes).await?;
+        let scopes = AttemptScopes::of_user(user_id, origin.client);
+        let event = |kind| Event::new(kind, self.clock.now(), origin).by_self(user_id);
+        let locked = event(EventType::MfaFailed).failed().with("locked", true);
+        self.refuse_if_locked(&scopes, &locked).await?;
         if self.store.totp_factor(user_id).await?.is_none() {
             return Err(FieldErrors::single("non_field_errors", NOT_ENABLED).into());
         }
         match proof {
-            DisableProof::Code(code) => self.use_code(user_id, &code, &scopes).await?,
+            DisableProof::Code(code) => self.use_code(user_id, &code, &scopes, origin).await?,
             DisableProof::Password(password) => {
                 let record = self.store.login_record(&UserLookup::Id(user_id)).await?;
                 let hash = record.ok_or(AuthError::TokenInvalid)?.password_hash;
                 if !self.hasher.verify(&password, Some(hash)).await?.matches() {
-                    return Err(self.wrong(&scopes, "password", WRONG_PASSWORD).await);
+                    let failed = event(EventType::MfaFailed)
+                        .failed()
+                        .with("reason", "wrong_password");
+                    return Err(self
+                        .wrong(&scopes, failed, "password", WRONG_PASSWORD)
+                        .await);
                 }
-                self.admit_success(&scopes).await?;
+                self.admit_success(&scopes, &locked).await?;
             }
         }
-        self.store.remove_totp(user_id).await?;
+        self.store
+            .remove_totp(user_id, &event(EventType::MfaDisabled))
+            .await?;
         tracing::info!("TOTP disabled");
         Ok(())
     }
@@ -151,6 +168,7 @@ impl Accounts {
         &self,
         principal: &Principal,
         id: i64,
+        origin: &Origin,
     ) -> Result<(), AuthError> {
         if !principal.user.can_manage_users() {
             return Err(AuthError::PermissionDenied);
@@ -159,7 +177,10 @@ impl Accounts {
         if user.is_superuser && !principal.user.is_superuser {
             return Err(AuthError::PermissionDenied);
         }
-        let removed = self.store.remove_totp(id).await?;
+        let reset = Event::new(EventType::MfaReset, self.clock.now(), origin)
+            .by(principal.user.id)
+            .on(id);
+        let removed = self.store.remove_totp(id, &reset).await?;
         tracing::info!(by = principal.user.id, removed, "second factor reset");
         Ok(())
     }
@@ -178,14 +199,19 @@ impl Accounts {
         user_id: i64,
         raw: &str,
         scopes: &AttemptScopes,
+        origin: &Origin,
     ) -> Result<(), AuthError> {
+        let event = |kind| Event::new(kind, self.clock.now(), origin).by_self(user_id);
         let accepted = match FactorCode::parse(raw) {
             Some(FactorCode::Totp(code)) => {
                 let factor = self.store.totp_factor(user_id).await?;
                 match factor.filter(|factor| factor.confirmed) {
                     Some(factor) => {
                         match self.matching_step(&factor.secret, code.expose_secret()) {
-                            Some(step) => self.store.accept_totp_step(user_id, step).await?,
+                            Some(step) => {
+                                let used = event(EventType::MfaUsed).with("kind", "totp");
+                                self.store.accept_totp_step(user_id, step, &used).await?
+                            }
                             None => false,
                         }
                     }
@@ -193,15 +219,16 @@ impl Accounts {
                 }
             }
             Some(FactorCode::Recovery(code)) => {
-                let now = self.clock.now();
+                let used = event(EventType::MfaUsed).with("kind", "recovery");
                 self.store
-                    .use_recovery_code(user_id, code.digest(), now)
+                    .use_recovery_code(user_id, code.digest(), &used)
                     .await?
             }
             None => false,
         };
         if !accepted {
-            return Err(self.wrong(scopes, "code", INVALID_CODE).await);
+            let failed = event(EventType::MfaFailed).failed();
+            return Err(self.wrong(scopes, failed, "code", INVALID_CODE).await);
         }
         Ok(())
     }
@@ -219,8 +246,14 @@ impl Accounts {
 
     /// A wrong code or password: counted, and answered as a field error of `field`, or as
     /// locked if the count locked the account.
-    async fn wrong(&self, scopes: &AttemptScopes, field: &str, message: &str) -> AuthError {
-        match self.count_failure(scopes).await {
+    async fn wrong(
+        &self,
+        scopes: &AttemptScopes,
+        failed: Event,
+        field: &str,
+        message: &str,
+    ) -> AuthError {
+        match self.count_failure(scopes, failed).await {
             Ok(()) => FieldErrors::single(field, message).into(),
             Err(err) => err,
         }

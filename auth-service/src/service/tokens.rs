@@ -5,7 +5,10 @@ use std::time::Duration;
 use super::Accounts;
 use crate::{
     clock::UnixMicros,
-    domain::{CredentialKind, Principal, TokenKey},
+    domain::{
+        CredentialKind, Principal, TokenKey,
+        audit::{Event, EventType, Origin},
+    },
     error::AuthError,
     revocations::Revocation,
     store::NewCredential,
@@ -21,6 +24,15 @@ const REFRESH_REUSE_GRACE: Duration = Duration::from_secs(2);
 const EXPIRED_KEYS_KEPT: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 /// How long an unlocked failure count is kept after its last failure.
 const FAILURES_KEPT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// How many rows one purge deleted, of each kind.
+#[derive(Debug, Clone, Copy)]
+pub struct Purged {
+    pub credentials: u64,
+    pub failures: u64,
+    pub idempotency_keys: u64,
+    pub audit_events: u64,
+}
 
 /// A credential just issued: the key is shown to its holder this once.
 #[derive(Debug, Clone)]
@@ -71,14 +83,15 @@ impl Accounts {
         })
     }
 
-    /// Checks a presented key of the given kind. An expired key is deleted on this use; a
-    /// refreshed-away key, once past the grace period, revokes its whole chain, since only a
-    /// stolen copy would come back.
-    #[tracing::instrument(level = "debug", skip(self, raw_key))]
+    /// Checks a presented key of the given kind, from `origin`. An expired key is deleted on
+    /// this use; a refreshed-away key, once past the grace period, revokes its whole chain,
+    /// since only a stolen copy would come back.
+    #[tracing::instrument(level = "debug", skip(self, raw_key, origin))]
     pub async fn validate(
         &self,
         raw_key: &str,
         kind: CredentialKind,
+        origin: &Origin,
     ) -> Result<Principal, AuthError> {
         let key = TokenKey::parse(raw_key).ok_or(AuthError::TokenInvalid)?;
         let digest = key.digest();
@@ -97,7 +110,12 @@ impl Accounts {
             if now < refreshed_at.plus(REFRESH_REUSE_GRACE) {
                 return Err(AuthError::TokenInvalid);
             }
-            let revoked = self.store.delete_family(&record.family).await?;
+            // No actor: whoever presented it is not believed to be the user.
+            let reused = Event::new(EventType::TokenReuseDetected, now, origin)
+                .on(record.user.id)
+                .failed()
+                .with("kind", kind.as_db());
+            let revoked = self.store.delete_family(&record.family, reused).await?;
             // The chain's other keys may be cached anywhere; the user's verdicts all go.
             self.revocations
                 .publish(Revocation::User(record.user.id))
@@ -132,7 +150,11 @@ impl Accounts {
     /// from then on. Of two racing refreshes, exactly one wins. Sessions are not refreshed
     /// here: a cookie's key must never come back in a body.
     #[tracing::instrument(skip_all, fields(user_id = principal.user.id))]
-    pub async fn refresh(&self, principal: &Principal) -> Result<Issued, AuthError> {
+    pub async fn refresh(
+        &self,
+        principal: &Principal,
+        origin: &Origin,
+    ) -> Result<Issued, AuthError> {
         if principal.kind != CredentialKind::Token {
             return Err(AuthError::CredentialsMissing);
         }
@@ -148,7 +170,12 @@ impl Accounts {
         };
         if !self
             .store
-            .refresh_credential(&principal.digest, &new, principal.credentials_version, now)
+            .refresh_credential(
+                &principal.digest,
+                &new,
+                principal.credentials_version,
+                &Event::new(EventType::TokenRefreshed, now, origin).by_self(principal.user.id),
+            )
             .await?
         {
             return Err(AuthError::TokenInvalid);
@@ -165,10 +192,14 @@ impl Accounts {
 
     /// Deletes what no request needs any more: credentials expired for a while (keys never
     /// presented again, refresh tombstones), expired second-factor challenges, stale failure
-    /// counts and expired idempotency keys (whose expiry is wall-clock time, as the keys' are
-    /// stamped).
-    pub async fn purge(&self) -> Result<(u64, u64, u64), AuthError> {
+    /// counts, expired idempotency keys (whose expiry is wall-clock time, as the keys' are
+    /// stamped) and audit events past their retention.
+    pub async fn purge(&self) -> Result<Purged, AuthError> {
         let now = self.clock.now();
+        let audit_events = match self.audit_retention {
+            Some(retention) => self.store.purge_audit_events(now.minus(retention)).await?,
+            None => 0,
+        };
         // A login's second-factor challenge counts as a credential here.
         let credentials = self
             .store
@@ -180,12 +211,22 @@ impl Accounts {
             .writes
             .purge_expired(std::time::SystemTime::now())
             .await?;
-        Ok((credentials, failures, keys))
+        Ok(Purged {
+            credentials,
+            failures,
+            idempotency_keys: keys,
+            audit_events,
+        })
     }
 
     /// Logout: revokes the presented credential only.
-    pub async fn revoke(&self, principal: &Principal) -> Result<(), AuthError> {
-        self.store.delete_credential(&principal.digest).await?;
+    pub async fn revoke(&self, principal: &Principal, origin: &Origin) -> Result<(), AuthError> {
+        let logout = Event::new(EventType::Logout, self.clock.now(), origin)
+            .by_self(principal.user.id)
+            .with("kind", principal.kind.as_db());
+        self.store
+            .revoke_credential(&principal.digest, &logout)
+            .await?;
         self.revocations
             .publish(Revocation::Credentials(vec![principal.digest.clone()]))
             .await;
@@ -193,10 +234,16 @@ impl Accounts {
     }
 
     /// Logout everywhere: revokes every token and session of the caller.
-    pub async fn revoke_all(&self, principal: &Principal) -> Result<u64, AuthError> {
+    pub async fn revoke_all(
+        &self,
+        principal: &Principal,
+        origin: &Origin,
+    ) -> Result<u64, AuthError> {
+        let logout =
+            Event::new(EventType::LogoutAll, self.clock.now(), origin).by_self(principal.user.id);
         let revoked = self
             .store
-            .delete_credentials_of(principal.user.id, None)
+            .delete_credentials_of(principal.user.id, None, logout)
             .await?;
         self.revocations
             .publish(Revocation::User(principal.user.id))

@@ -4,17 +4,15 @@
 //! connection [`service_kit::idempotency::Writes`] gives it (`Accounts::*_on`), after which the
 //! handler publishes the change to the verdict caches.
 
-use std::net::IpAddr;
-
 use service_kit::validation::FieldErrors;
 use sqlx::{AnyConnection, Connection};
 
 use super::{Accounts, Issued, login::AttemptScopes};
 use crate::{
-    clock::UnixMicros,
     domain::{
         CredentialKind, Email, Password, Principal, Profile, ProfileChanges, TokenDigest, User,
         Username,
+        audit::{Event, EventType, Origin},
     },
     dump::{DjangoDump, ImportReport, NotImported},
     error::AuthError,
@@ -44,6 +42,16 @@ pub struct UserUpdate {
     may_change_superuser: bool,
     /// The caller's own credential, kept when admins change their own password.
     keep: Option<TokenDigest>,
+    /// Who changes it, from where and when: what every event of the update shares.
+    event: Event,
+}
+
+/// An admin's new account, checked and hashed, and its `user.created` event (whose time the
+/// user is created at): [`Accounts::create_user_on`] writes it.
+#[derive(Debug)]
+pub struct UserCreation {
+    user: NewUser,
+    event: Event,
 }
 
 #[derive(Debug)]
@@ -64,11 +72,13 @@ impl Accounts {
         &self,
         account: NewAccount,
         issue_token: bool,
+        origin: &Origin,
     ) -> Result<RegisterOutcome, AuthError> {
         let user = self.hash_account(account).await?;
         let now = self.clock.now();
+        let event = Event::new(EventType::UserCreated, now, origin).with("source", "register");
         let mut tx = self.store.pool().begin().await?;
-        let user = Self::create_user_on(&mut *tx, user, now).await?;
+        let user = Self::create_user_on(&mut tx, UserCreation { user, event }).await?;
         let mailed = self.ask_to_verify(&mut tx, &user, now).await?;
         tx.commit().await?;
         if mailed {
@@ -77,7 +87,10 @@ impl Accounts {
         if !issue_token {
             return Ok(RegisterOutcome { user, token: None });
         }
-        let user = self.store.record_login(user.id, self.clock.now()).await?;
+        let logged_in = Event::new(EventType::LoginSucceeded, self.clock.now(), origin)
+            .by_self(user.id)
+            .with("via", "register");
+        let user = self.store.record_login(user.id, &logged_in).await?;
         // A new user starts at credentials version 0; a withdrawing write since then refuses.
         let token = self
             .issue(user.id, CredentialKind::Token, 0, || {
@@ -100,10 +113,18 @@ impl Accounts {
     }
 
     /// Inserts an account as given, with no permission check: for sign-up and for
-    /// `createsuperuser` at the console.
-    pub async fn insert_account(&self, account: NewAccount) -> Result<User, AuthError> {
+    /// `createsuperuser` at the console, which `source` names in the trail.
+    pub async fn insert_account(
+        &self,
+        account: NewAccount,
+        source: &'static str,
+        origin: &Origin,
+    ) -> Result<User, AuthError> {
         let user = self.hash_account(account).await?;
-        Self::create_user_on(self.store.pool(), user, self.clock.now()).await
+        let event =
+            Event::new(EventType::UserCreated, self.clock.now(), origin).with("source", source);
+        let mut connection = self.store.pool().acquire().await?;
+        Self::create_user_on(&mut connection, UserCreation { user, event }).await
     }
 
     /// The row of `account`, its password hashed.
@@ -115,13 +136,13 @@ impl Accounts {
         })
     }
 
-    /// Writes a prepared account on `executor` (the pool, or a keyed write's transaction).
-    pub async fn create_user_on<'e>(
-        executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
-        user: NewUser,
-        now: UnixMicros,
+    /// Writes a prepared account, and its event, on `connection` (a keyed write's, or any).
+    pub async fn create_user_on(
+        connection: &mut AnyConnection,
+        creation: UserCreation,
     ) -> Result<User, AuthError> {
-        let user = Store::insert_user(executor, user, now).await?;
+        let UserCreation { user, event } = creation;
+        let user = Store::insert_user(connection, user, event).await?;
         tracing::info!(user_id = user.id, role = user.role.as_db(), "user created");
         Ok(user)
     }
@@ -133,12 +154,18 @@ impl Accounts {
     pub async fn change_password(
         &self,
         principal: &Principal,
-        client: Option<IpAddr>,
+        origin: &Origin,
         old: Password,
         new: Password,
     ) -> Result<(), AuthError> {
-        let scopes = AttemptScopes::of_user(principal.user.id, client);
-        self.refuse_if_locked(&scopes).await?;
+        let scopes = AttemptScopes::of_user(principal.user.id, origin.client);
+        let changed = || {
+            Event::new(EventType::PasswordChanged, self.clock.now(), origin)
+                .by_self(principal.user.id)
+                .with("by", "self")
+        };
+        let locked = changed().failed().with("reason", "locked");
+        self.refuse_if_locked(&scopes, &locked).await?;
         let record = self
             .store
             .login_record(&UserLookup::Id(principal.user.id))
@@ -150,14 +177,15 @@ impl Accounts {
             .await?
             .matches()
         {
-            self.count_failure(&scopes).await?;
+            let wrong = changed().failed().with("reason", "wrong_old_password");
+            self.count_failure(&scopes, wrong).await?;
             return Err(FieldErrors::single("old_password", WRONG_OLD_PASSWORD).into());
         }
-        self.admit_success(&scopes).await?;
+        self.admit_success(&scopes, &locked).await?;
         let hash = self.hasher.hash(&new).await?;
         let revoked = self
             .store
-            .set_password(principal.user.id, hash, Some(&principal.digest))
+            .set_password(principal.user.id, hash, Some(&principal.digest), changed())
             .await?;
         self.revocations
             .publish(Revocation::User(principal.user.id))
@@ -166,18 +194,22 @@ impl Accounts {
         Ok(())
     }
 
-    /// An admin's new account, checked and hashed, and the time it is created at: for
-    /// [`Accounts::create_user_on`].
+    /// An admin's new account, checked and hashed, for [`Accounts::create_user_on`].
     pub async fn prepare_user_creation(
         &self,
         principal: &Principal,
         account: NewAccount,
-    ) -> Result<(NewUser, UnixMicros), AuthError> {
+        origin: &Origin,
+    ) -> Result<UserCreation, AuthError> {
         require_user_admin(principal)?;
         if account.profile.is_superuser && !principal.user.is_superuser {
             return Err(AuthError::PermissionDenied);
         }
-        Ok((self.hash_account(account).await?, self.clock.now()))
+        let user = self.hash_account(account).await?;
+        let event = Event::new(EventType::UserCreated, self.clock.now(), origin)
+            .by(principal.user.id)
+            .with("source", "admin");
+        Ok(UserCreation { user, event })
     }
 
     pub async fn user(&self, principal: &Principal, id: i64) -> Result<User, AuthError> {
@@ -203,6 +235,7 @@ impl Accounts {
         principal: &Principal,
         id: i64,
         changes: AccountChanges,
+        origin: &Origin,
     ) -> Result<UserUpdate, AuthError> {
         require_user_admin(principal)?;
         if changes.profile.is_superuser.is_some() && !principal.user.is_superuser {
@@ -224,6 +257,9 @@ impl Accounts {
             changes,
             may_change_superuser: principal.user.is_superuser,
             keep: (id == principal.user.id).then(|| principal.digest.clone()),
+            event: Event::new(EventType::UserUpdated, self.clock.now(), origin)
+                .by(principal.user.id)
+                .on(id),
         })
     }
 
@@ -241,10 +277,18 @@ impl Accounts {
             changes,
             may_change_superuser,
             keep,
+            event,
         } = update;
         let mut tx = connection.begin().await?;
-        let updated =
-            Store::update_user(&mut tx, id, changes, may_change_superuser, keep.as_ref()).await?;
+        let updated = Store::update_user(
+            &mut tx,
+            id,
+            changes,
+            may_change_superuser,
+            keep.as_ref(),
+            &event,
+        )
+        .await?;
         if updated.new_email {
             self.ask_to_verify(&mut tx, &updated.user, self.clock.now())
                 .await?;
@@ -253,19 +297,28 @@ impl Accounts {
         Ok(updated.user)
     }
 
-    /// Whether `principal` may delete users, and superusers among them.
-    pub fn may_delete_users(principal: &Principal) -> Result<bool, AuthError> {
+    /// Whether `principal` may delete users, and superusers among them, and the
+    /// `user.deleted` event a deletion records.
+    pub fn prepare_user_deletion(
+        &self,
+        principal: &Principal,
+        origin: &Origin,
+    ) -> Result<(bool, Event), AuthError> {
         require_user_admin(principal)?;
-        Ok(principal.user.is_superuser)
+        let event =
+            Event::new(EventType::UserDeleted, self.clock.now(), origin).by(principal.user.id);
+        Ok((principal.user.is_superuser, event))
     }
 
-    /// Deletes the user on `connection` and, with it, every credential it holds.
+    /// Deletes the user on `connection` and, with it, every credential it holds; `event`
+    /// recorded with it.
     pub async fn delete_user_on(
         connection: &mut AnyConnection,
         id: i64,
         may_delete_superuser: bool,
+        event: Event,
     ) -> Result<(), AuthError> {
-        Store::delete_user(connection, id, may_delete_superuser).await?;
+        Store::delete_user(connection, id, may_delete_superuser, event).await?;
         tracing::info!(user_id = id, "user deleted");
         Ok(())
     }
@@ -281,15 +334,19 @@ impl Accounts {
 
 impl Accounts {
     /// Writes a checked Django dump, all or nothing, at the console (no caller to check).
-    /// Imported DRF tokens live `TOKEN_TTL_SECONDS` from now, like ours.
+    /// Imported DRF tokens live `TOKEN_TTL_SECONDS` from now, like ours. The trail gets one
+    /// `users.imported` event with the counts, not one per user: the import is one operator's
+    /// action, its users are in the dump file, and a migration of thousands of users would
+    /// otherwise bury every other event.
     pub async fn import(
         &self,
         dump: &DjangoDump,
         keep_ids: bool,
     ) -> Result<ImportReport, NotImported> {
         let now = self.clock.now();
+        let event = Event::new(EventType::UsersImported, now, &Origin::default());
         self.store
-            .import_django(dump, keep_ids, now, now.plus(self.token_ttl))
+            .import_django(dump, keep_ids, (now, now.plus(self.token_ttl)), event)
             .await
     }
 }

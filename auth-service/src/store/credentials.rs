@@ -2,10 +2,10 @@
 
 use sqlx::{Any, Row, Transaction};
 
-use super::{Store, user_row::user_from_row};
+use super::{Store, audit, user_row::user_from_row};
 use crate::{
     clock::UnixMicros,
-    domain::{CredentialKind, TokenDigest, User},
+    domain::{CredentialKind, TokenDigest, User, audit::Event},
     error::AuthError,
 };
 
@@ -117,17 +117,19 @@ impl Store {
         }))
     }
 
-    /// Exchanges `old` for `new` in one transaction, if the user's credentials version is
-    /// still `version`. False when `old` was no longer live (another refresh won, it expired,
-    /// or a withdrawing write came first): nothing changed.
+    /// Exchanges `old` for `new` in one transaction, which records `event` (`event.at` is the
+    /// time), if the user's credentials version is still `version`. False when `old` was no
+    /// longer live (another refresh won, it expired, or a withdrawing write came first):
+    /// nothing changed.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn refresh_credential(
         &self,
         old: &TokenDigest,
         new: &NewCredential,
         version: i64,
-        now: UnixMicros,
+        event: &Event,
     ) -> Result<bool, AuthError> {
+        let now = event.at;
         let mut tx = self.pool.begin().await?;
         if !lock_version(&mut tx, new.user_id, version).await? {
             return Ok(false);
@@ -143,10 +145,12 @@ impl Store {
             return Ok(false);
         }
         bind_insert(new).execute(&mut *tx).await?;
+        audit::record(&mut *tx, event).await?;
         tx.commit().await?;
         Ok(true)
     }
 
+    /// Forgets a credential found expired.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn delete_credential(&self, digest: &TokenDigest) -> Result<(), AuthError> {
         sqlx::query(DELETE_ONE)
@@ -156,14 +160,36 @@ impl Store {
         Ok(())
     }
 
-    /// Revokes a whole refresh chain (a refreshed-away key came back: it may be stolen).
+    /// Logout: revokes one credential, recording `event`.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn delete_family(&self, family: &str) -> Result<u64, AuthError> {
+    pub async fn revoke_credential(
+        &self,
+        digest: &TokenDigest,
+        event: &Event,
+    ) -> Result<(), AuthError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(DELETE_ONE)
+            .bind(digest.0.clone())
+            .execute(&mut *tx)
+            .await?;
+        audit::record(&mut *tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Revokes a whole refresh chain (a refreshed-away key came back: it may be stolen),
+    /// recording `event` with the count revoked.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn delete_family(&self, family: &str, event: Event) -> Result<u64, AuthError> {
+        let mut tx = self.pool.begin().await?;
         let result = sqlx::query(DELETE_FAMILY)
             .bind(family.to_owned())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(result.rows_affected())
+        let revoked = result.rows_affected();
+        audit::record(&mut *tx, &event.with("credentials_revoked", revoked)).await?;
+        tx.commit().await?;
+        Ok(revoked)
     }
 
     /// Removes every credential (tokens, sessions, refresh tombstones) that expired before
@@ -177,15 +203,18 @@ impl Store {
         Ok(result.rows_affected())
     }
 
-    /// Revokes every credential of a user, but `keep` if given.
-    #[tracing::instrument(level = "debug", skip(self, keep))]
+    /// Revokes every credential of a user, but `keep` if given, recording `event` with the
+    /// count revoked.
+    #[tracing::instrument(level = "debug", skip(self, keep, event))]
     pub async fn delete_credentials_of(
         &self,
         user_id: i64,
         keep: Option<&TokenDigest>,
+        event: Event,
     ) -> Result<u64, AuthError> {
         let mut tx = self.pool.begin().await?;
         let revoked = delete_credentials(&mut tx, user_id, keep).await?;
+        audit::record(&mut *tx, &event.with("credentials_revoked", revoked)).await?;
         tx.commit().await?;
         Ok(revoked)
     }

@@ -9,10 +9,10 @@ use std::collections::HashMap;
 
 use sqlx::{Any, Row, Transaction};
 
-use super::{Store, user_row::bind_profile, users::duplicate_or};
+use super::{Store, audit, user_row::bind_profile, users::duplicate_or};
 use crate::{
     clock::UnixMicros,
-    domain::{CredentialKind, Email, Username},
+    domain::{CredentialKind, Email, Username, audit::Event},
     dump::{DjangoDump, ImportReport, ImportedUser, NotImported, UserRef},
     error::AuthError,
 };
@@ -122,14 +122,14 @@ impl KnownUsers {
 }
 
 impl Store {
-    /// Writes `dump` in one transaction. `token_expires_at` is the lifetime DRF's tokens get
-    /// here (theirs never end).
+    /// Writes `dump` in one transaction, with `event` given its counts. `token_expires_at` is
+    /// the lifetime DRF's tokens get here (theirs never end).
     pub async fn import_django(
         &self,
         dump: &DjangoDump,
         keep_ids: bool,
-        now: UnixMicros,
-        token_expires_at: UnixMicros,
+        (now, token_expires_at): (UnixMicros, UnixMicros),
+        event: Event,
     ) -> Result<ImportReport, NotImported> {
         let mut tx = self.pool.begin().await.map_err(AuthError::from)?;
         let mut known = existing_users(&mut tx).await?;
@@ -234,6 +234,19 @@ impl Store {
                 .await
                 .map_err(AuthError::from)?;
         }
+        let ImportReport {
+            users_imported,
+            users_skipped,
+            tokens_imported,
+            tokens_skipped,
+        } = &report;
+        let event = event
+            .with("users_imported", *users_imported)
+            .with("users_skipped", *users_skipped)
+            .with("tokens_imported", *tokens_imported)
+            .with("tokens_skipped", *tokens_skipped)
+            .with("keep_ids", keep_ids);
+        audit::record(&mut *tx, &event).await?;
         tx.commit().await.map_err(AuthError::from)?;
         Ok(report)
     }

@@ -4,8 +4,8 @@
 
 use sqlx::Row;
 
-use super::Store;
-use crate::{clock::UnixMicros, error::AuthError};
+use super::{Store, audit};
+use crate::{clock::UnixMicros, domain::audit::Event, error::AuthError};
 
 const SELECT: &str = "SELECT failures, locked_until FROM login_failures WHERE scope = $1";
 /// One more failure, only if nobody counted since `failures` was read ($5; 0 when no row).
@@ -44,25 +44,35 @@ impl Store {
         })
     }
 
-    /// Counts one more failure over `seen` (locking until `locked_until`); false when another
-    /// attempt counted first: read again and retry.
-    #[tracing::instrument(level = "debug", skip(self))]
+    /// Counts one more failure over `seen` (locking until `locked_until`), recording `event`
+    /// with it; false when another attempt counted first (nothing written): read again and
+    /// retry.
+    #[tracing::instrument(level = "debug", skip(self, event))]
     pub async fn claim_failure(
         &self,
         scope: &str,
         seen: FailureCount,
         locked_until: Option<UnixMicros>,
         now: UnixMicros,
+        event: Option<&Event>,
     ) -> Result<bool, AuthError> {
+        let mut tx = self.pool.begin().await?;
         let result = sqlx::query(CLAIM)
             .bind(scope.to_owned())
             .bind(seen.failures + 1)
             .bind(locked_until.map(|t| t.0))
             .bind(now.0)
             .bind(seen.failures)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(result.rows_affected() == 1)
+        if result.rows_affected() != 1 {
+            return Ok(false);
+        }
+        if let Some(event) = event {
+            audit::record(&mut *tx, event).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// The latest end of a lock on any of `scopes` (a scope may be named twice).

@@ -4,6 +4,7 @@
 // First: its macros (the user columns) are for the modules declared after it.
 #[macro_use]
 mod user_row;
+pub mod audit;
 mod credentials;
 mod import;
 mod lockout;
@@ -22,6 +23,9 @@ use service_kit::{
 };
 use sqlx::{AnyPool, migrate::Migrator};
 
+use crate::error::AuthError;
+
+pub use audit::{AuditFilter, StoredEvent};
 pub use credentials::{CredentialLimit, NewCredential};
 pub use passwords::UserLookup;
 pub use recovery::ResetRefused;
@@ -63,6 +67,11 @@ impl Store {
     /// The pool, for a write outside any keyed transaction.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Records an event that changes nothing else (a login refused while locked out).
+    pub async fn record_event(&self, event: &crate::domain::audit::Event) -> Result<(), AuthError> {
+        audit::record(&self.pool, event).await
     }
 
     /// The writer of the keyed writes, which keeps idempotency keys for `key_ttl`.

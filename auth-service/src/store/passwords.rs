@@ -5,13 +5,12 @@
 use sqlx::Row;
 
 use super::{
-    Store,
+    Store, audit,
     credentials::delete_credentials,
     user_row::{found_user, user_from_row},
 };
 use crate::{
-    clock::UnixMicros,
-    domain::{Email, HashedPassword, TokenDigest, User, Username},
+    domain::{Email, HashedPassword, TokenDigest, User, Username, audit::Event},
     error::AuthError,
 };
 
@@ -48,6 +47,18 @@ pub enum UserLookup {
     Username(Username),
     Email(Email),
     Id(i64),
+}
+
+impl UserLookup {
+    /// What the account was named by, for the trail (never the name itself: a password typed
+    /// into the wrong field must not be kept).
+    pub fn named_by(&self) -> &'static str {
+        match self {
+            Self::Username(_) => "username",
+            Self::Email(_) => "email",
+            Self::Id(_) => "id",
+        }
+    }
 }
 
 /// A user with what a login needs: the hash, and the credentials version an issue is
@@ -92,25 +103,30 @@ impl Store {
         }))
     }
 
-    /// A successful login: stamps `last_login`.
-    #[tracing::instrument(level = "debug", skip(self))]
-    pub async fn record_login(&self, user_id: i64, now: UnixMicros) -> Result<User, AuthError> {
+    /// A successful login: stamps `last_login` and records `event` (`event.at` is the time).
+    #[tracing::instrument(level = "debug", skip(self, event))]
+    pub async fn record_login(&self, user_id: i64, event: &Event) -> Result<User, AuthError> {
+        let mut tx = self.pool.begin().await?;
         let row = sqlx::query(RECORD_LOGIN)
-            .bind(now.0)
+            .bind(event.at.0)
             .bind(user_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *tx)
             .await?;
-        found_user(row)
+        let user = found_user(row)?;
+        audit::record(&mut *tx, event).await?;
+        tx.commit().await?;
+        Ok(user)
     }
 
     /// Sets a new password and revokes every credential of the user but `keep`, in one
-    /// transaction.
-    #[tracing::instrument(level = "debug", skip(self, password_hash, keep))]
+    /// transaction, which records `event` with the count revoked.
+    #[tracing::instrument(level = "debug", skip(self, password_hash, keep, event))]
     pub async fn set_password(
         &self,
         id: i64,
         password_hash: HashedPassword,
         keep: Option<&TokenDigest>,
+        event: Event,
     ) -> Result<u64, AuthError> {
         let mut tx = self.pool.begin().await?;
         let result = sqlx::query(SET_PASSWORD)
@@ -122,6 +138,7 @@ impl Store {
             return Err(AuthError::UserNotFound);
         }
         let revoked = delete_credentials(&mut tx, id, keep).await?;
+        audit::record(&mut *tx, &event.with("credentials_revoked", revoked)).await?;
         tx.commit().await?;
         Ok(revoked)
     }

@@ -9,10 +9,10 @@
 use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, Row};
 
-use super::{Store, credentials::delete_credentials};
+use super::{Store, audit, credentials::delete_credentials};
 use crate::{
     clock::UnixMicros,
-    domain::{Email, HashedPassword, TokenDigest},
+    domain::{Email, HashedPassword, TokenDigest, audit::Event},
     error::AuthError,
 };
 
@@ -173,15 +173,17 @@ impl Store {
     }
 
     /// Uses the reset token `digest` of `user_id` to set `password_hash`, revoking every
-    /// credential of the user and every other reset token, in one transaction. `Ok(None)`: the
-    /// token was used, expired or outlived by a change meanwhile, and nothing changed.
+    /// credential of the user and every other reset token, in one transaction with `reset`.
+    /// `Ok(None)`: the token was used, expired or outlived by a change meanwhile, and nothing
+    /// changed.
     pub async fn reset_password(
         &self,
         user_id: i64,
         digest: &TokenDigest,
         password_hash: HashedPassword,
-        now: UnixMicros,
+        reset: &Event,
     ) -> Result<Option<u64>, AuthError> {
+        let now = reset.at;
         let mut tx = self.pool.begin().await?;
         let issued: Option<String> = sqlx::query_scalar(TAKE_RESET)
             .bind(digest.0.clone())
@@ -217,6 +219,8 @@ impl Store {
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
+        let reset = reset.clone().with("credentials_revoked", revoked);
+        audit::record(&mut *tx, &reset).await?;
         tx.commit().await?;
         Ok(Some(revoked))
     }
@@ -249,11 +253,13 @@ impl Store {
 
     /// Uses the verification key `digest`: the user whose email it verified, or `None` when it
     /// is unknown, used, expired, or for an address the user no longer has (nothing changes).
+    /// `verified` is recorded with it, as done by that user.
     pub async fn verify_email(
         &self,
         digest: &TokenDigest,
-        now: UnixMicros,
+        verified: &Event,
     ) -> Result<Option<i64>, AuthError> {
+        let now = verified.at;
         let mut tx = self.pool.begin().await?;
         let Some(row) = sqlx::query(TAKE_VERIFICATION)
             .bind(digest.0.clone())
@@ -277,6 +283,7 @@ impl Store {
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
+        audit::record(&mut *tx, &verified.clone().by_self(user_id)).await?;
         tx.commit().await?;
         Ok(Some(user_id))
     }

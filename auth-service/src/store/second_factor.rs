@@ -6,8 +6,13 @@
 use service_kit::database::flag;
 use sqlx::Row;
 
-use super::Store;
-use crate::{clock::UnixMicros, domain::TokenDigest, error::AuthError, totp::TotpSecret};
+use super::{Store, audit};
+use crate::{
+    clock::UnixMicros,
+    domain::{TokenDigest, audit::Event},
+    error::AuthError,
+    totp::TotpSecret,
+};
 
 const FACTOR: &str =
     "SELECT secret, confirmed_at IS NOT NULL AS confirmed FROM totp_factors WHERE user_id = $1";
@@ -96,16 +101,17 @@ impl Store {
 
     /// Confirms the pending `secret` at `step` and stores the recovery codes' digests in its
     /// place of any older ones; false (nothing changed) if the enrolment was confirmed or
-    /// replaced meanwhile.
-    #[tracing::instrument(level = "debug", skip(self, secret, digests))]
+    /// replaced meanwhile. `enrolled` is recorded with it.
+    #[tracing::instrument(level = "debug", skip(self, secret, digests, enrolled))]
     pub async fn confirm_totp(
         &self,
         user_id: i64,
         secret: &TotpSecret,
         step: i64,
         digests: Vec<String>,
-        now: UnixMicros,
+        enrolled: &Event,
     ) -> Result<bool, AuthError> {
+        let now = enrolled.at;
         let mut tx = self.pool.begin().await?;
         let confirmed = sqlx::query(CONFIRM)
             .bind(user_id)
@@ -128,43 +134,62 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        audit::record(&mut *tx, enrolled).await?;
         tx.commit().await?;
         Ok(true)
     }
 
     /// Accepts a code of `step` for the user's confirmed factor; false for a step no later than
-    /// the last one accepted (a replay), or no confirmed factor.
-    #[tracing::instrument(level = "debug", skip(self))]
-    pub async fn accept_totp_step(&self, user_id: i64, step: i64) -> Result<bool, AuthError> {
+    /// the last one accepted (a replay), or no confirmed factor. `used` is recorded with it.
+    #[tracing::instrument(level = "debug", skip(self, used))]
+    pub async fn accept_totp_step(
+        &self,
+        user_id: i64,
+        step: i64,
+        used: &Event,
+    ) -> Result<bool, AuthError> {
+        let mut tx = self.pool.begin().await?;
         let result = sqlx::query(ACCEPT_STEP)
             .bind(user_id)
             .bind(step)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(result.rows_affected() == 1)
+        if result.rows_affected() != 1 {
+            return Ok(false);
+        }
+        audit::record(&mut *tx, used).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Uses up the recovery code of `digest`; false if the user has no such unused code.
-    #[tracing::instrument(level = "debug", skip(self, digest))]
+    /// `used` is recorded with it.
+    #[tracing::instrument(level = "debug", skip(self, digest, used))]
     pub async fn use_recovery_code(
         &self,
         user_id: i64,
         digest: String,
-        now: UnixMicros,
+        used: &Event,
     ) -> Result<bool, AuthError> {
+        let mut tx = self.pool.begin().await?;
         let result = sqlx::query(USE_CODE)
             .bind(user_id)
             .bind(digest)
-            .bind(now.0)
-            .execute(&self.pool)
+            .bind(used.at.0)
+            .execute(&mut *tx)
             .await?;
-        Ok(result.rows_affected() == 1)
+        if result.rows_affected() != 1 {
+            return Ok(false);
+        }
+        audit::record(&mut *tx, used).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Removes the user's factor (pending or confirmed), recovery codes and open challenges;
-    /// false if there was no factor.
-    #[tracing::instrument(level = "debug", skip(self))]
-    pub async fn remove_totp(&self, user_id: i64) -> Result<bool, AuthError> {
+    /// false if there was no factor. `removed` is recorded with it, if there was.
+    #[tracing::instrument(level = "debug", skip(self, removed))]
+    pub async fn remove_totp(&self, user_id: i64, removed: &Event) -> Result<bool, AuthError> {
         let mut tx = self.pool.begin().await?;
         for statement in [DELETE_CODES, DELETE_CHALLENGES] {
             sqlx::query(statement)
@@ -172,12 +197,16 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        let removed = sqlx::query(DELETE_FACTOR)
+        let deleted = sqlx::query(DELETE_FACTOR)
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
+        if deleted.rows_affected() != 1 {
+            return Ok(false);
+        }
+        audit::record(&mut *tx, removed).await?;
         tx.commit().await?;
-        Ok(removed.rows_affected() == 1)
+        Ok(true)
     }
 
     #[tracing::instrument(level = "debug", skip(self, digest, challenge))]

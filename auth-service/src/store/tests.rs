@@ -7,7 +7,10 @@ use service_kit::testing::TestDatabase;
 use super::{CredentialLimit, NewCredential, NewUser, Store, UserLookup};
 use crate::{
     clock::UnixMicros,
-    domain::{CredentialKind, HashedPassword, PersonName, Profile, Role, TokenKey, Username},
+    domain::{
+        CredentialKind, HashedPassword, PersonName, Profile, Role, TokenKey, Username,
+        audit::{Event, EventType, Origin},
+    },
 };
 
 service_kit::on_both_backends!(
@@ -32,10 +35,16 @@ async fn store_with_user(db: &TestDatabase) -> (Store, i64) {
         profile,
         password_hash: hash("first"),
     };
-    let user = Store::insert_user(store.pool(), user, UnixMicros(0))
+    let mut connection = store.pool().acquire().await.unwrap();
+    let user = Store::insert_user(&mut connection, user, event(EventType::UserCreated))
         .await
         .expect("the user is stored");
     (store, user.id)
+}
+
+/// An event of `kind` at time 0, from nowhere.
+fn event(kind: EventType) -> Event {
+    Event::new(kind, UnixMicros(0), &Origin::default())
 }
 
 fn hash(text: &str) -> HashedPassword {
@@ -78,7 +87,10 @@ async fn a_credential_is_never_issued_past_a_withdrawal_it_did_not_see(db: TestD
     );
 
     let read = version_of(&store, id).await;
-    store.set_password(id, hash("second"), None).await.unwrap();
+    store
+        .set_password(id, hash("second"), None, event(EventType::PasswordChanged))
+        .await
+        .unwrap();
     let late = token_of(id);
     let issued = store
         .insert_credential(&late, read, unlimited)
@@ -96,12 +108,22 @@ async fn a_credential_is_never_issued_past_a_withdrawal_it_did_not_see(db: TestD
     // A withdrawal that keeps the refreshed credential itself (a password change made with
     // it): only the version can refuse the refresh.
     store
-        .set_password(id, hash("third"), Some(&kept.digest))
+        .set_password(
+            id,
+            hash("third"),
+            Some(&kept.digest),
+            event(EventType::PasswordChanged),
+        )
         .await
         .unwrap();
     let refreshed = token_of(id);
     let swapped = store
-        .refresh_credential(&kept.digest, &refreshed, now, UnixMicros(1))
+        .refresh_credential(
+            &kept.digest,
+            &refreshed,
+            now,
+            &event(EventType::TokenRefreshed),
+        )
         .await
         .unwrap();
     assert!(!swapped, "a refresh issued past the password change");
@@ -117,7 +139,10 @@ async fn a_rehash_never_overwrites_a_password_changed_meanwhile(db: TestDatabase
         .await
         .unwrap()
         .unwrap();
-    store.set_password(id, hash("changed"), None).await.unwrap();
+    store
+        .set_password(id, hash("changed"), None, event(EventType::PasswordChanged))
+        .await
+        .unwrap();
     let replaced = store
         .replace_password_hash(id, &read.password_hash, hash("first, rehashed"))
         .await

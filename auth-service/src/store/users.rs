@@ -1,18 +1,19 @@
 //! The `users` table: creating, reading, updating and deleting users (logins and passwords are
 //! `passwords`).
 
-use service_kit::{database::flag, validation::FieldErrors};
-use sqlx::{Any, AnyConnection, Connection, Executor, Row};
+use service_kit::validation::FieldErrors;
+use sqlx::{AnyConnection, Connection, Row};
 
 use super::{
-    DUPLICATE_EMAIL, DUPLICATE_USERNAME, Store,
+    DUPLICATE_EMAIL, DUPLICATE_USERNAME, Store, audit,
     credentials::delete_credentials,
     duplicate_field,
     user_row::{bind_changes, bind_profile, found_user, user_from_row},
 };
 use crate::{
-    clock::UnixMicros,
-    domain::{Email, HashedPassword, Profile, ProfileChanges, TokenDigest, User, Username},
+    domain::{
+        Email, HashedPassword, Profile, ProfileChanges, TokenDigest, User, Username, audit::Event,
+    },
     error::AuthError,
 };
 
@@ -54,13 +55,16 @@ const UPDATE: &str = concat!(
     user_columns!()
 );
 const USER_EXISTS: &str = "SELECT 1 FROM users WHERE id = $1";
-/// Takes the user's row lock first (the order every credential write uses) and tells whether
-/// the user is active before the update, and its email's key.
-const LOCK_AND_READ_ACTIVE: &str = "UPDATE users SET credentials_version = credentials_version \
-                                    WHERE id = $1 RETURNING is_active, email_key";
+/// Takes the user's row lock first (the order every credential write uses) and reads the user
+/// as it is before the update.
+const LOCK_AND_READ: &str = concat!(
+    "UPDATE users SET credentials_version = credentials_version WHERE id = $1 RETURNING ",
+    user_columns!()
+);
 const USERNAME_TAKEN: &str = "SELECT COUNT(*) FROM users WHERE username_key = $1";
 const EMAIL_TAKEN: &str = "SELECT COUNT(*) FROM users WHERE email_key = $1";
-const DELETE: &str = "DELETE FROM users WHERE id = $1 AND (NOT is_superuser OR $2)";
+const DELETE: &str =
+    "DELETE FROM users WHERE id = $1 AND (NOT is_superuser OR $2) RETURNING username, email";
 
 /// A user as an update left it.
 #[derive(Debug)]
@@ -101,20 +105,31 @@ impl UserChanges {
 }
 
 impl Store {
-    /// Inserts `user` on `executor`: the pool, or a keyed write's transaction.
+    /// Inserts `user` at `event.at` on `connection` (a transaction of its own, or a savepoint
+    /// within a keyed write's), recording `event` about the new user, with its powers.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn insert_user<'e>(
-        executor: impl Executor<'e, Database = Any>,
+    pub async fn insert_user(
+        connection: &mut AnyConnection,
         user: NewUser,
-        now: UnixMicros,
+        event: Event,
     ) -> Result<User, AuthError> {
+        let mut tx = connection.begin().await?;
         let row = bind_profile(sqlx::query(INSERT), &user.profile)
             .bind(user.password_hash.into_exposed())
-            .bind(now.0)
-            .fetch_one(executor)
+            .bind(event.at.0)
+            .fetch_one(&mut *tx)
             .await
             .map_err(duplicate_or)?;
-        Ok(user_from_row(&row)?)
+        let user = user_from_row(&row)?;
+        let event = event
+            .on(user.id)
+            .with("role", user.role.as_db())
+            .with("is_staff", user.is_staff)
+            .with("is_superuser", user.is_superuser)
+            .with("is_active", user.is_active);
+        audit::record(&mut *tx, &event).await?;
+        tx.commit().await?;
+        Ok(user)
     }
 
     /// The duplicate errors an insert of these would meet (a dry run of the unique
@@ -177,15 +192,17 @@ impl Store {
     }
 
     /// Applies `changes` in one statement. In the same transaction, a new password revokes the
-    /// user's credentials (but `keep`), and a reactivation revokes all of them. A superuser is
-    /// changed only when `may_change_superuser` or the changes leave its powers alone.
-    #[tracing::instrument(level = "debug", skip(connection, changes, keep))]
+    /// user's credentials (but `keep`), a reactivation revokes all of them, and the events the
+    /// change makes ([`Event::of_user_update`] of `base`) are recorded. A superuser is changed
+    /// only when `may_change_superuser` or the changes leave its powers alone.
+    #[tracing::instrument(level = "debug", skip(connection, changes, keep, base))]
     pub async fn update_user(
         connection: &mut AnyConnection,
         id: i64,
         changes: UserChanges,
         may_change_superuser: bool,
         keep: Option<&TokenDigest>,
+        base: &Event,
     ) -> Result<UpdatedUser, AuthError> {
         let allowed = may_change_superuser || !changes.touches_superuser_powers();
         let withdraws = changes.withdraws_credentials();
@@ -197,15 +214,16 @@ impl Store {
         let reactivates = profile.is_active == Some(true);
         // A transaction of its own, or a savepoint within a keyed write's.
         let mut tx = connection.begin().await?;
-        let Some(before) = sqlx::query(LOCK_AND_READ_ACTIVE)
+        let Some(before) = sqlx::query(LOCK_AND_READ)
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?
+            .map(|row| user_from_row(&row))
+            .transpose()?
         else {
             return Err(AuthError::UserNotFound);
         };
-        let was_active = flag(&before, "is_active")?;
-        let old_email_key: Option<String> = before.try_get("email_key")?;
+        let old_email_key = before.email.as_deref().map(str::to_lowercase);
         let set = sqlx::query(UPDATE)
             .bind(profile.username.is_some())
             .bind(profile.email.is_some());
@@ -222,7 +240,7 @@ impl Store {
             return Err(AuthError::PermissionDenied);
         };
         let user = user_from_row(&row)?;
-        let revoke = if reactivates && !was_active {
+        let revoke = if reactivates && !before.is_active {
             Some(None)
         } else if new_password {
             Some(keep)
@@ -232,6 +250,9 @@ impl Store {
         if let Some(keep) = revoke {
             let revoked = delete_credentials(&mut tx, id, keep).await?;
             tracing::info!(revoked, "credentials revoked");
+        }
+        for event in Event::of_user_update(base, &before, &user, new_password) {
+            audit::record(&mut *tx, &event).await?;
         }
         tx.commit().await?;
         let new_email_key = user.email.as_deref().map(str::to_lowercase);
@@ -254,22 +275,35 @@ impl Store {
         })
     }
 
-    /// Deletes the user; its credentials go with it (ON DELETE CASCADE). A superuser only
-    /// when `may_delete_superuser`.
-    #[tracing::instrument(level = "debug", skip(connection))]
+    /// Deletes the user; its credentials go with it (ON DELETE CASCADE), and `event` is
+    /// recorded with the names it had (the trail keeps its id, which no longer tells them). A
+    /// superuser only when `may_delete_superuser`.
+    #[tracing::instrument(level = "debug", skip(connection, event))]
     pub async fn delete_user(
         connection: &mut AnyConnection,
         id: i64,
         may_delete_superuser: bool,
+        event: Event,
     ) -> Result<(), AuthError> {
-        let result = sqlx::query(DELETE)
+        let mut tx = connection.begin().await?;
+        let deleted = sqlx::query(DELETE)
             .bind(id)
             .bind(may_delete_superuser)
-            .execute(&mut *connection)
+            .fetch_optional(&mut *tx)
             .await?;
-        if result.rows_affected() == 0 {
+        let Some(deleted) = deleted else {
+            tx.rollback().await?;
             return Err(Self::refusal_for(connection, id).await?);
-        }
+        };
+        let event = event
+            .on(id)
+            .with(
+                "username",
+                deleted.try_get::<Option<String>, _>("username")?,
+            )
+            .with("email", deleted.try_get::<Option<String>, _>("email")?);
+        audit::record(&mut *tx, &event).await?;
+        tx.commit().await?;
         Ok(())
     }
 }

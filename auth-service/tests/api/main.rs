@@ -4,6 +4,9 @@
 mod helpers;
 
 mod accounts;
+mod audit;
+mod audit_accounts;
+mod audit_reading;
 mod database_tls;
 mod feed;
 mod frontends;

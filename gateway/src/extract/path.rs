@@ -38,13 +38,15 @@ pub struct Paging {
     pub offset: u64,
     /// `http://host/path`, for the envelope's links.
     base_url: String,
+    /// The query's other parameters (a list's filters), which the links keep.
+    others: Vec<(String, String)>,
 }
 
 impl Paging {
     /// The DRF envelope's `next` link, if there are items after this page.
     pub fn next(&self, limit: u64, count: u64) -> Option<String> {
         let offset = self.offset.checked_add(limit)?;
-        (offset < count).then(|| format!("{}?limit={limit}&offset={offset}", self.base_url))
+        (offset < count).then(|| self.link(limit, Some(offset)))
     }
 
     /// The DRF envelope's `previous` link, if this page is not the first (DRF drops the offset
@@ -53,12 +55,28 @@ impl Paging {
         if self.offset == 0 {
             return None;
         }
-        Some(
-            match self.offset.checked_sub(limit).filter(|offset| *offset > 0) {
-                Some(offset) => format!("{}?limit={limit}&offset={offset}", self.base_url),
-                None => format!("{}?limit={limit}", self.base_url),
-            },
-        )
+        let offset = self.offset.checked_sub(limit).filter(|offset| *offset > 0);
+        Some(self.link(limit, offset))
+    }
+
+    /// This list at `limit` and `offset`, its other parameters kept, every parameter sorted by
+    /// name as DRF's `replace_query_param` writes them.
+    fn link(&self, limit: u64, offset: Option<u64>) -> String {
+        let (limit, offset) = (limit.to_string(), offset.map(|offset| offset.to_string()));
+        let mut pairs: Vec<(&str, &str)> = self
+            .others
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        pairs.push(("limit", &limit));
+        if let Some(offset) = &offset {
+            pairs.push(("offset", offset));
+        }
+        pairs.sort_by_key(|(name, _)| *name);
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        format!("{}?{query}", self.base_url)
     }
 }
 
@@ -84,6 +102,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Paging {
                     .map_or("localhost", |host| host.0.as_str()),
                 parts.uri.path()
             ),
+            others: Vec::new(),
         };
         let query = parts.uri.query().unwrap_or_default();
         for (name, value) in form_urlencoded::parse(query.as_bytes()) {
@@ -97,7 +116,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Paging {
                         .map(|limit: u64| limit.min(proto::MAX_PAGE_SIZE));
                 }
                 "offset" => paging.offset = value.parse().unwrap_or(0),
-                _ => {}
+                _ => paging.others.push((name.into_owned(), value.into_owned())),
             }
         }
         Ok(paging)
@@ -113,6 +132,7 @@ mod tests {
             limit: Some(2),
             offset,
             base_url: "http://h/api/products/".to_owned(),
+            others: Vec::new(),
         }
     }
 
@@ -131,6 +151,32 @@ mod tests {
         assert_eq!(
             paging(4).previous(2).as_deref(),
             Some("http://h/api/products/?limit=2&offset=2")
+        );
+    }
+
+    /// A filtered list's links keep its filters, every parameter in name order as DRF's.
+    #[test]
+    fn links_keep_the_other_parameters() {
+        let filtered = Paging {
+            others: vec![
+                ("type".to_owned(), "login.failed".to_owned()),
+                ("since".to_owned(), "2026-01-01T00:00:00+00:00".to_owned()),
+            ],
+            ..paging(2)
+        };
+        assert_eq!(
+            filtered.next(2, 10).as_deref(),
+            Some(
+                "http://h/api/products/?limit=2&offset=4\
+                 &since=2026-01-01T00%3A00%3A00%2B00%3A00&type=login.failed"
+            )
+        );
+        assert_eq!(
+            filtered.previous(2).as_deref(),
+            Some(
+                "http://h/api/products/?limit=2\
+                 &since=2026-01-01T00%3A00%3A00%2B00%3A00&type=login.failed"
+            )
         );
     }
 }

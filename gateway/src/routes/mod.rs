@@ -8,6 +8,7 @@
 //! in [`crate::shapes`]; `/api/docs/`, the page that shows the document, is [`docs`].
 
 mod account;
+mod audit;
 mod docs;
 mod login;
 mod logout;
@@ -125,6 +126,7 @@ pub fn router(
             account::endpoints(),
             users::endpoints(),
             mfa::admin_endpoints(),
+            audit::endpoints(),
             products::endpoints(),
             ops::endpoints(),
             docs::endpoints(),

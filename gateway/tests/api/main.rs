@@ -19,6 +19,7 @@
 //! - `second_factor`: TOTP enrolment, logins completed by a code per route, disabling, resets.
 //! - `fuzz`: arbitrary JSON to every JSON route never gets a 5xx.
 //! - `lists`: lists larger than one gRPC reply, read page by page.
+//! - `audit`: `/api/audit/`, the auth service's audit trail, for superusers only.
 //! - `logs`: no password or key in any service's log, even at TRACE.
 //! - `django`: users and DRF tokens imported from a Django `dumpdata` work unchanged.
 //! - `idempotency`: `Idempotency-Key` on the product writes: repeats answered, reuse a 422.
@@ -31,6 +32,7 @@
 //! - `replicas`: two replicas of each service behind one gateway: reads spread, and none fails
 //!   when a replica is killed or leaves on SIGTERM (PostgreSQL only).
 
+mod audit;
 mod django;
 mod errors;
 mod fake_upstream;

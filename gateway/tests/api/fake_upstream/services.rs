@@ -66,6 +66,8 @@ pub const RESET_SECOND_FACTOR: Method<
     auth::ResetSecondFactorRequest,
     auth::ResetSecondFactorResponse,
 > = Method::new("ResetSecondFactor");
+pub const LIST_AUDIT_EVENTS: Method<auth::ListAuditEventsRequest, auth::ListAuditEventsResponse> =
+    Method::new("ListAuditEvents");
 
 pub const CREATE_PRODUCT: Method<inventory::CreateProductRequest, inventory::Product> =
     Method::new("CreateProduct");
@@ -272,6 +274,13 @@ impl AuthService for Api {
         request: Request<auth::ResetSecondFactorRequest>,
     ) -> Reply<auth::ResetSecondFactorResponse> {
         self.0.call(RESET_SECOND_FACTOR, request, unimplemented)
+    }
+
+    async fn list_audit_events(
+        &self,
+        request: Request<auth::ListAuditEventsRequest>,
+    ) -> Reply<auth::ListAuditEventsResponse> {
+        self.0.call(LIST_AUDIT_EVENTS, request, unimplemented)
     }
 }
 
