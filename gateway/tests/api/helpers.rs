@@ -62,22 +62,20 @@ pub async fn spawn_stack() -> Stack {
 
 /// The stack, with the gateway's configuration adjusted by `configure`.
 pub async fn spawn_stack_with(configure: impl FnOnce(&mut gateway::Config)) -> Stack {
-    let databases = [
-        TestDatabase::of_chosen_backend().await,
-        TestDatabase::of_chosen_backend().await,
-    ];
-    spawn_stack_on(databases, Hops::Plaintext, configure).await
+    spawn_stack_on(databases().await, Hops::Plaintext, configure).await
 }
 
 /// The stack with the auth service's configuration adjusted by `configure_auth`.
 pub async fn spawn_stack_with_auth(
     configure_auth: impl FnOnce(&mut auth_service::Config),
 ) -> Stack {
-    let databases = [
-        TestDatabase::of_chosen_backend().await,
-        TestDatabase::of_chosen_backend().await,
-    ];
-    spawn_stack_configured(databases, Hops::Plaintext, configure_auth, |_| {}).await
+    spawn_stack_configured(databases().await, Hops::Plaintext, configure_auth, |_| {}).await
+}
+
+/// An auth and an inventory database, on the backend `TEST_BACKEND` chooses.
+async fn databases() -> [TestDatabase; 2] {
+    let auth = TestDatabase::of_chosen_backend().await;
+    [auth, TestDatabase::of_chosen_backend().await]
 }
 
 /// The stack on the given auth and inventory databases (SQLite or PostgreSQL), its services
@@ -440,10 +438,7 @@ pub async fn raw_exchange(base: &str, request: &[u8]) -> String {
     let mut stream = tokio::net::TcpStream::connect(address(base))
         .await
         .expect("the gateway accepts");
-    stream
-        .write_all(request)
-        .await
-        .expect("the request is sent");
+    stream.write_all(request).await.expect("sent");
     let mut response = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
         .await
