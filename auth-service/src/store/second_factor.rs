@@ -4,7 +4,7 @@
 //! racing uses exactly one counts.
 
 use service_kit::database::flag;
-use sqlx::Row;
+use sqlx::{Any, Row, any::AnyArguments, query::Query};
 
 use super::{Store, audit};
 use crate::{
@@ -148,18 +148,8 @@ impl Store {
         step: i64,
         used: &Event,
     ) -> Result<bool, AuthError> {
-        let mut tx = self.pool.begin().await?;
-        let result = sqlx::query(ACCEPT_STEP)
-            .bind(user_id)
-            .bind(step)
-            .execute(&mut *tx)
-            .await?;
-        if result.rows_affected() != 1 {
-            return Ok(false);
-        }
-        audit::record(&mut *tx, used).await?;
-        tx.commit().await?;
-        Ok(true)
+        let accept = sqlx::query(ACCEPT_STEP).bind(user_id).bind(step);
+        self.update_recorded(accept, used).await
     }
 
     /// Uses up the recovery code of `digest`; false if the user has no such unused code.
@@ -171,17 +161,25 @@ impl Store {
         digest: String,
         used: &Event,
     ) -> Result<bool, AuthError> {
-        let mut tx = self.pool.begin().await?;
-        let result = sqlx::query(USE_CODE)
+        let use_up = sqlx::query(USE_CODE)
             .bind(user_id)
             .bind(digest)
-            .bind(used.at.0)
-            .execute(&mut *tx)
-            .await?;
-        if result.rows_affected() != 1 {
+            .bind(used.at.0);
+        self.update_recorded(use_up, used).await
+    }
+
+    /// Runs `update` (of one row, on a condition) and, if it changed that row, records `event`
+    /// in the same transaction; whether it did.
+    async fn update_recorded(
+        &self,
+        update: Query<'_, Any, AnyArguments>,
+        event: &Event,
+    ) -> Result<bool, AuthError> {
+        let mut tx = self.pool.begin().await?;
+        if update.execute(&mut *tx).await?.rows_affected() != 1 {
             return Ok(false);
         }
-        audit::record(&mut *tx, used).await?;
+        audit::record(&mut *tx, event).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -84,6 +84,14 @@ async fn confirm(
         .map(tonic::Response::into_inner)
 }
 
+async fn verify(
+    app: &TestApp,
+    key: String,
+) -> Result<tonic::Response<pb::VerifyEmailResponse>, tonic::Status> {
+    let request = pb::VerifyEmailRequest { key: Some(key) };
+    app.client().verify_email(request).await
+}
+
 async fn a_mailed_reset_link_sets_the_password_once_and_revokes_every_credential(db: TestDatabase) {
     let Some(sink) = SmtpSink::started(Some(("mailer", "s3cret"))) else {
         return;
@@ -294,23 +302,15 @@ async fn mandatory_verification_refuses_login_until_the_mailed_key_is_used(db: T
         .expect("resend is answered OK");
     sink.wait_for(2, WAIT).await;
 
-    let verify = |key: String| {
-        let mut client = app.client();
-        async move {
-            client
-                .verify_email(pb::VerifyEmailRequest { key: Some(key) })
-                .await
-        }
-    };
-    verify(key.clone()).await.expect("the key verifies");
+    verify(&app, key.clone()).await.expect("the key verifies");
     assert!(app.login("eve", PASSWORD).await.is_ok());
     assert_rejected(
-        verify(key).await,
+        verify(&app, key).await,
         Code::NotFound,
         reasons::VERIFICATION_KEY_INVALID,
     );
     assert_rejected(
-        verify("0123456789abcdef0123456789abcdef01234567".to_owned()).await,
+        verify(&app, "0123456789abcdef0123456789abcdef01234567".to_owned()).await,
         Code::NotFound,
         reasons::VERIFICATION_KEY_INVALID,
     );
@@ -349,16 +349,8 @@ async fn a_changed_email_is_unverified_until_its_own_key_is_used(db: TestDatabas
         "{}",
         messages[1]
     );
-    let verify = |key: String| {
-        let mut client = app.client();
-        async move {
-            client
-                .verify_email(pb::VerifyEmailRequest { key: Some(key) })
-                .await
-        }
-    };
     assert_rejected(
-        verify(old_key).await,
+        verify(&app, old_key).await,
         Code::NotFound,
         reasons::VERIFICATION_KEY_INVALID,
     );
@@ -367,7 +359,7 @@ async fn a_changed_email_is_unverified_until_its_own_key_is_used(db: TestDatabas
         Code::FailedPrecondition,
         reasons::EMAIL_NOT_VERIFIED,
     );
-    verify(key_in(&messages[1]))
+    verify(&app, key_in(&messages[1]))
         .await
         .expect("the new key verifies");
     assert!(app.login("gil", PASSWORD).await.is_ok());
