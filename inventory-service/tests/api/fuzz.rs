@@ -287,7 +287,7 @@ fn every_rpc_survives_random_messages_and_bytes() {
         .build()
         .unwrap();
     let (rpcs, messages) = rpcs_and_messages();
-    assert_eq!(rpcs.len(), 20, "{rpcs:?}");
+    assert_eq!(rpcs.len(), 30, "{rpcs:?}");
     let (app, auth, inventory) = runtime.block_on(async {
         let app = spawn_app(service_kit::testing::TestDatabase::sqlite()).await;
         let connect = |addr: std::net::SocketAddr| async move {
