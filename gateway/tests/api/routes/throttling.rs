@@ -1,6 +1,7 @@
 //! The gateway's own 429: its per-client-IP limit on the routes that check a password or a code
-//! (login and its second step, registration, password change, the second factor's), shared by
-//! them and by no other route, with DRF's message and
+//! (login and its second step, registration, password change, the second factor's) or mail
+//! one (password reset, e-mail verification), shared by them and by no other route, with DRF's
+//! message and
 //! `Retry-After`. The fake refuses every password; what was throttled never reached it. (The
 //! auth service's account lockout is `crate::throttling`, on the full stack.)
 
@@ -10,8 +11,8 @@ use service_kit::validation::FieldErrors;
 
 use crate::{
     fake_upstream::{
-        CHANGE_PASSWORD, COMPLETE_MFA_LOGIN, DISABLE_TOTP, LOGIN, REGISTER, spawn_fake_with,
-        wrong_password,
+        CHANGE_PASSWORD, COMPLETE_MFA_LOGIN, CONFIRM_PASSWORD_RESET, DISABLE_TOTP, LOGIN, REGISTER,
+        REQUEST_PASSWORD_RESET, RESEND_EMAIL_VERIFICATION, spawn_fake_with, wrong_password,
     },
     helpers::{expect, expect_status},
 };
@@ -112,4 +113,53 @@ async fn second_factor_codes_are_throttled_like_passwords() {
     assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(stack.fake.requests(COMPLETE_MFA_LOGIN).len(), 2);
     assert_eq!(stack.fake.requests(DISABLE_TOTP).len(), 1);
+}
+
+/// Password reset and e-mail verification each send mail or check a secret: they share the
+/// login routes' limit, so nobody mails an inbox or guesses a token faster than a password.
+#[tokio::test]
+async fn password_reset_and_verification_are_throttled_like_login() {
+    let stack = three_a_minute().await;
+    stack
+        .fake
+        .answer(REQUEST_PASSWORD_RESET, Ok(Default::default()));
+    let bad_token = || FieldErrors::single("token", "Invalid value").into();
+    stack.fake.answer(CONFIRM_PASSWORD_RESET, Err(bad_token()));
+    stack
+        .fake
+        .answer(RESEND_EMAIL_VERIFICATION, Ok(Default::default()));
+    let reset = json!({"email": "a@example.com"});
+    let sent = json!({"detail": "Password reset e-mail has been sent."});
+    expect(
+        stack
+            .post("/api/password/reset/", None, reset.clone())
+            .await,
+        StatusCode::OK,
+        sent,
+    )
+    .await;
+    let confirm = json!({
+        "uid": "MQ", "token": "0123456789abcdef0123456789abcdef01234567",
+        "new_password1": "Brand-new-9", "new_password2": "Brand-new-9",
+    });
+    let refused = json!({"token": ["Invalid value"]});
+    let response = stack
+        .post("/api/password/reset/confirm/", None, confirm.clone())
+        .await;
+    expect(response, StatusCode::BAD_REQUEST, refused).await;
+    let resend = stack
+        .post("/api/registration/resend-email/", None, reset.clone())
+        .await;
+    expect(resend, StatusCode::OK, json!({"detail": "ok"})).await;
+    for (path, body) in [
+        ("/api/password/reset/", &reset),
+        ("/api/password/reset/confirm/", &confirm),
+        ("/api/registration/verify-email/", &json!({"key": "k"})),
+        ("/api/registration/resend-email/", &reset),
+    ] {
+        let throttled = stack.post(path, None, body.clone()).await;
+        assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS, "{path}");
+    }
+    assert_eq!(stack.fake.requests(REQUEST_PASSWORD_RESET).len(), 1);
+    assert_eq!(stack.fake.requests(CONFIRM_PASSWORD_RESET).len(), 1);
 }
