@@ -78,8 +78,9 @@ pub struct Config {
     pub mail: MailSettings,
     /// Password reset and e-mail verification ([`recovery`]).
     pub recovery: RecoverySettings,
-    /// `MFA_ISSUER`, default `Inventory`: whose codes an authenticator app says the second
-    /// factor's are (the otpauth URL's issuer).
+    /// `MFA_ISSUER`, default `SITE_NAME`'s value: whose codes an authenticator app says the
+    /// second factor's are (the otpauth URL's issuer), as allauth's `MFA_TOTP_ISSUER` defaults
+    /// to the site's name.
     pub mfa_issuer: String,
     /// `METRICS_LISTEN`, default none: where `GET /metrics` (Prometheus) is served.
     pub metrics_listen: Option<SocketAddr>,
@@ -145,6 +146,7 @@ impl Config {
                 ));
             }
         }
+        let mail = MailSettings::from_env()?;
         Ok(Self {
             listen: env::parse_or("AUTH_LISTEN", "127.0.0.1:50051")?,
             verdict_cache_lease: Duration::from_millis(u64::from(env::parse_or::<u32>(
@@ -172,9 +174,9 @@ impl Config {
             trusted_frontends,
             revocation_holders,
             tls,
-            mail: MailSettings::from_env()?,
+            mfa_issuer: env::string_or("MFA_ISSUER", &mail.site_name),
+            mail,
             recovery: RecoverySettings::from_env()?,
-            mfa_issuer: env::string_or("MFA_ISSUER", "Inventory"),
             metrics_listen: service_kit::metrics::listen_from_env()?,
             reflection: env::switch_or("GRPC_REFLECTION", true)?,
             log_format: env::parse_or("LOG_FORMAT", "plain")?,
@@ -211,7 +213,7 @@ impl Config {
             tls: None,
             mail: MailSettings::for_tests(),
             recovery: RecoverySettings::for_tests(),
-            mfa_issuer: "Inventory".to_owned(),
+            mfa_issuer: "example.com".to_owned(),
             metrics_listen: None,
             reflection: true,
             log_format: LogFormat::Plain,
@@ -254,7 +256,7 @@ mod settings_tests {
         service_kit::testing::settings::assert_documented(
             "auth",
             Config::from_env,
-            &["HASHING_CONCURRENCY"],
+            &["HASHING_CONCURRENCY", "MFA_ISSUER"],
         );
     }
 }
