@@ -93,7 +93,7 @@ async fn enrolment_is_pending_until_a_code_confirms_it(db: TestDatabase) {
     let first = begin(&app, &token).await.expect("enrolment starts");
     assert!(
         first.otpauth_url.starts_with(&format!(
-            "otpauth://totp/Inventory:ann?secret={}&issuer=Inventory",
+            "otpauth://totp/example.com:ann?secret={}&issuer=example.com",
             first.secret
         )),
         "{}",

@@ -36,7 +36,7 @@ async fn enrolled(stack: &Stack, username: &str) -> (String, String, Vec<String>
     let url = begun["otpauth_url"].as_str().expect("a URL");
     assert!(
         url.starts_with(&format!(
-            "otpauth://totp/Inventory:{username}?secret={secret}"
+            "otpauth://totp/example.com:{username}?secret={secret}"
         )),
         "{url}"
     );
