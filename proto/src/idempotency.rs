@@ -128,7 +128,7 @@ mod tests {
             })
             .collect();
         assert_eq!(READS, named_as_reads);
-        assert_eq!(READS.len(), 6, "{READS:?}");
+        assert_eq!(READS.len(), 7, "{READS:?}");
     }
 
     #[test]
