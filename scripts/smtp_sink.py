@@ -4,7 +4,10 @@ as received, to DIR/<n>.eml (written under a temporary name, then renamed, so a 
 sees half a message). With --auth USER:PASSWORD it requires that login (AUTH PLAIN or LOGIN,
 allowed without TLS: the tests run on loopback). Prints `listening <port>` once it serves.
 
-    smtp_sink.py DIR [--port N] [--auth USER:PASSWORD]
+With --tls CERT KEY it speaks TLS: STARTTLS, required before anything else (a login
+included), or with --implicit TLS from the first byte.
+
+    smtp_sink.py DIR [--port N] [--auth USER:PASSWORD] [--tls CERT KEY [--implicit]]
 """
 
 import argparse
@@ -13,6 +16,7 @@ import itertools
 import os
 import signal
 import socket
+import ssl
 import sys
 
 from aiosmtpd.controller import Controller
@@ -59,6 +63,8 @@ def main():
     parser.add_argument("directory")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--auth")
+    parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+    parser.add_argument("--implicit", action="store_true")
     args = parser.parse_args()
     port = args.port or free_port()
     options = {}
@@ -66,8 +72,17 @@ def main():
         options = dict(
             authenticator=authenticator_for(args.auth),
             auth_required=True,
-            auth_require_tls=False,
+            # Under STARTTLS a login before the upgrade is refused. (aiosmtpd does not count
+            # implicit TLS as TLS here, so there it would refuse every login.)
+            auth_require_tls=bool(args.tls) and not args.implicit,
         )
+    if args.tls:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*args.tls)
+        if args.implicit:
+            options["ssl_context"] = context
+        else:
+            options.update(tls_context=context, require_starttls=True)
     controller = Controller(Sink(args.directory), hostname="127.0.0.1", port=port, **options)
     controller.start()
     print(f"listening {port}", flush=True)

@@ -61,8 +61,12 @@ impl Application {
         };
         let sqlite_claim = SqliteClaim::take(config.database_url.as_str(), "auth-service", claim)?;
         let accounts = build_accounts(&config, clock, Caches::Served).await?;
-        let backend = MailBackend::new(&config.mail.url, config.mail.from.clone())
-            .map_err(|err| StartupError::Service(format!("EMAIL_URL: {err}")))?;
+        let backend = MailBackend::new(
+            &config.mail.url,
+            config.mail.from.clone(),
+            config.mail.ca_pem.as_deref(),
+        )
+        .map_err(|err| StartupError::Service(format!("EMAIL_URL: {err}")))?;
         let mail = Sender::new(accounts.store().clone(), backend, accounts.outbox().wake());
         // Before the first call, while the hashing pool is idle; the console commands check
         // no passwords a client could time, so only the server learns.

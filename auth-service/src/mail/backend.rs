@@ -8,8 +8,9 @@
 //!   trusted network that offers no TLS, `?tls=opportunistic` to upgrade only when offered.
 //! - `smtps://[user:password@]host[:port]`: SMTP over implicit TLS, port 465 by default.
 //!
-//! Certificates are checked against the Mozilla roots. User and password are percent-decoded;
-//! the password is never shown (`Debug` and errors redact it).
+//! Certificates are checked against the Mozilla roots, and `EMAIL_CA_FILE`'s CA when set.
+//! User and password are percent-decoded; the password is never shown (`Debug` and errors
+//! redact it).
 
 use std::{fmt, str::FromStr, time::Duration};
 
@@ -18,7 +19,7 @@ use lettre::{
     message::{Mailbox, header::ContentType},
     transport::smtp::{
         authentication::Credentials,
-        client::{Tls, TlsParameters},
+        client::{Certificate, Tls, TlsParameters},
     },
 };
 use secrecy::{ExposeSecret, SecretString};
@@ -150,7 +151,8 @@ pub enum MailBackend {
 }
 
 impl MailBackend {
-    pub fn new(url: &EmailUrl, from: Mailbox) -> Result<Self, String> {
+    /// The backend `url` names, sending as `from`; a TLS connection also trusts `ca_pem`.
+    pub fn new(url: &EmailUrl, from: Mailbox, ca_pem: Option<&[u8]>) -> Result<Self, String> {
         let EmailUrl::Smtp {
             host,
             port,
@@ -160,8 +162,17 @@ impl MailBackend {
         else {
             return Ok(Self::Console { from });
         };
-        let tls =
-            || TlsParameters::new(host.clone()).map_err(|err| format!("TLS for {host}: {err}"));
+        let tls = || {
+            let mut parameters = TlsParameters::builder(host.clone());
+            if let Some(pem) = ca_pem {
+                let ca =
+                    Certificate::from_pem(pem).map_err(|err| format!("EMAIL_CA_FILE: {err}"))?;
+                parameters = parameters.add_root_certificate(ca);
+            }
+            parameters
+                .build_rustls()
+                .map_err(|err| format!("TLS for {host}: {err}"))
+        };
         let tls = match security {
             Security::Plain => Tls::None,
             Security::StartTls => Tls::Required(tls()?),

@@ -18,6 +18,7 @@ mod import;
 mod import_collisions;
 mod lockout;
 mod login;
+mod mail_tls;
 mod metrics;
 mod mfa_login;
 mod recovery;

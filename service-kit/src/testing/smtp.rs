@@ -3,6 +3,7 @@
 //! chosen first, so a test can give a service the address of a mail server that is down and
 //! start it later, or stop and restart it on the same port.
 
+use super::certificates::TestCa;
 use std::{
     io::{BufRead, BufReader},
     net::TcpListener,
@@ -16,7 +17,18 @@ pub struct SmtpSink {
     folder: tempfile::TempDir,
     port: u16,
     credentials: Option<(String, String)>,
+    /// How it speaks TLS, if at all, with the CA that signed its certificate.
+    tls: Option<(SinkTls, TestCa)>,
     child: Option<Child>,
+}
+
+/// How a sink speaks TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SinkTls {
+    /// STARTTLS, required before anything else (a login included).
+    StartTls,
+    /// TLS from the first byte.
+    Implicit,
 }
 
 impl SmtpSink {
@@ -40,8 +52,24 @@ impl SmtpSink {
             folder: tempfile::tempdir().expect("a temporary folder"),
             port,
             credentials: credentials.map(|(user, password)| (user.to_owned(), password.to_owned())),
+            tls: None,
             child: None,
         })
+    }
+
+    /// [`Self::reserve`], speaking TLS as `tls` says, with a certificate for `127.0.0.1`
+    /// signed by a CA of its own ([`Self::ca_pem`]).
+    pub fn reserve_tls(credentials: Option<(&str, &str)>, tls: SinkTls) -> Option<Self> {
+        let mut sink = Self::reserve(credentials)?;
+        let ca = TestCa::new();
+        ca.issue("smtp");
+        sink.tls = Some((tls, ca));
+        Some(sink)
+    }
+
+    /// The CA (PEM) that signed a TLS sink's certificate.
+    pub fn ca_pem(&self) -> Vec<u8> {
+        self.tls.as_ref().expect("a TLS sink").1.certificate()
     }
 
     /// [`Self::reserve`], started.
@@ -62,6 +90,15 @@ impl SmtpSink {
             .args(["--port", &self.port.to_string()]);
         if let Some((user, password)) = &self.credentials {
             command.args(["--auth", &format!("{user}:{password}")]);
+        }
+        if let Some((tls, ca)) = &self.tls {
+            command
+                .arg("--tls")
+                .arg(ca.path("smtp.pem"))
+                .arg(ca.path("smtp.key"));
+            if *tls == SinkTls::Implicit {
+                command.arg("--implicit");
+            }
         }
         let mut child = command
             .stdout(Stdio::piped())
@@ -84,7 +121,8 @@ impl SmtpSink {
         }
     }
 
-    /// `EMAIL_URL` for this server (plain SMTP on loopback, with its login if it has one).
+    /// `EMAIL_URL` for this server, with its login if it has one: plain SMTP on loopback, or
+    /// as its TLS says.
     pub fn url(&self) -> String {
         let login = self
             .credentials
@@ -92,7 +130,12 @@ impl SmtpSink {
             .map_or(String::new(), |(user, password)| {
                 format!("{user}:{password}@")
             });
-        format!("smtp://{login}127.0.0.1:{}?tls=none", self.port)
+        let port = self.port;
+        match self.tls.as_ref().map(|(tls, _)| tls) {
+            None => format!("smtp://{login}127.0.0.1:{port}?tls=none"),
+            Some(SinkTls::StartTls) => format!("smtp://{login}127.0.0.1:{port}"),
+            Some(SinkTls::Implicit) => format!("smtps://{login}127.0.0.1:{port}"),
+        }
     }
 
     /// Every message received so far, as received (headers and body), oldest first.
