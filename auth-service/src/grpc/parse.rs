@@ -319,7 +319,8 @@ fn clearable<T>(
     }
 }
 
-fn present(value: Option<String>) -> Result<String, Messages> {
+/// A field that must be given: "This field is required." when it is not.
+pub(super) fn present(value: Option<String>) -> Result<String, Messages> {
     value.ok_or_else(|| vec![REQUIRED.to_owned()])
 }
 

@@ -3,10 +3,13 @@
 //! [`Accounts`](crate::service::Accounts)' flow of `service::recovery`.
 
 use proto::auth::v1 as pb;
-use service_kit::validation::{FieldErrors, REQUIRED};
+use service_kit::validation::FieldErrors;
 use tonic::{Request, Response};
 
-use super::{AuthApi, Reply, parse::parsed};
+use super::{
+    AuthApi, Reply,
+    parse::{parsed, present},
+};
 use crate::{
     domain::{Email, Password},
     error::AuthError,
@@ -34,14 +37,14 @@ impl AuthApi {
         let origin = self.origin(&request);
         let request = request.into_inner();
         let mut errors = FieldErrors::new();
-        let uid = errors.check("uid", required(request.uid));
-        let token = errors.check("token", required(request.token));
+        let uid = errors.check("uid", present(request.uid));
+        let token = errors.check("token", present(request.token));
         let (uid, token) = parsed(errors, uid.zip(token))?;
         let ticket = self.accounts.reset_allowed(&uid, &token).await?;
         let mut errors = FieldErrors::new();
         let password = errors.check(
             "new_password",
-            required(request.new_password).and_then(|raw| Password::parse(&raw)),
+            present(request.new_password).and_then(|raw| Password::parse(&raw)),
         );
         let password = parsed(errors, password)?;
         self.accounts
@@ -56,7 +59,7 @@ impl AuthApi {
     ) -> Reply<pb::VerifyEmailResponse> {
         let origin = self.origin(&request);
         let mut errors = FieldErrors::new();
-        let key = errors.check("key", required(request.into_inner().key));
+        let key = errors.check("key", present(request.into_inner().key));
         let key = parsed(errors, key)?;
         self.accounts.verify_email(&key, &origin).await?;
         Ok(Response::new(pb::VerifyEmailResponse {}))
@@ -72,13 +75,9 @@ impl AuthApi {
     }
 }
 
-fn required(value: Option<String>) -> Result<String, Vec<String>> {
-    value.ok_or_else(|| vec![REQUIRED.to_owned()])
-}
-
 /// The `email` field: present and an address.
 fn address(value: Option<String>) -> Result<Email, AuthError> {
     let mut errors = FieldErrors::new();
-    let email = errors.check("email", required(value).and_then(|raw| Email::parse(&raw)));
+    let email = errors.check("email", present(value).and_then(|raw| Email::parse(&raw)));
     parsed(errors, email)
 }
