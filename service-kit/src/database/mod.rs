@@ -8,7 +8,10 @@
 //! - `migrations`: each service's schema, with the migrations of service-kit's tables spliced in.
 //! - `sqlite`: the claim on a SQLite file, and hearing the commits made to it.
 //! - `readers`: [`Readers`] and [`on_backend!`], the hot reads' connections.
+//! - `group`: [`GroupCommit`], SQLite's writes queued for its one writer and committed in
+//!   batches.
 
+mod group;
 mod migrations;
 mod readers;
 mod sqlite;
@@ -22,6 +25,7 @@ use sqlx::{
 };
 
 pub use crate::on_backend;
+pub use group::{Committed, GroupCommit, Keep, Running};
 pub use migrations::{Migrations, SharedMigration};
 pub use readers::{Read, ReadConnection, Readers};
 pub use sqlite::{Claim, ClaimError, SqliteClaim, SqliteCommits};

@@ -1,5 +1,6 @@
 //! [`Writes`]: running a service's writes, a keyed one in the transaction that reserves its key
-//! and records its answer, and purging the keys that expired.
+//! and records its answer (on SQLite, in a batch of writes committed together), and purging the
+//! keys that expired.
 
 use std::{
     future::Future,
@@ -9,14 +10,17 @@ use std::{
 
 use prost::Message;
 use proto::idempotency::REPLAYED_KEY;
-use sqlx::{Acquire, AnyConnection, AnyPool};
+use sqlx::{AnyConnection, AnyPool, Connection};
 use tonic::{Response, Status, metadata::MetadataValue};
 
 use super::{
     Keyed,
     answer::{Answer, decided_by_the_request, replay},
 };
-use crate::time::{UnixMicros, micros_of};
+use crate::{
+    database::{GroupCommit, Keep},
+    time::{UnixMicros, micros_of},
+};
 
 /// Reserves the key for this write: a new row, or a row whose key expired taken over afresh
 /// (one statement, so a write costs one round trip less than a delete and an insert). Affects
@@ -54,6 +58,9 @@ pub struct Writes {
     ttl: Duration,
     /// How long writes waited for a connection: `db_pool_acquire_seconds{pool}`.
     waited: metrics::Histogram,
+    /// On SQLite, the one writer's queue, whose writes commit in batches; on PostgreSQL, none:
+    /// each write is a transaction on a connection of its own.
+    group: Option<GroupCommit>,
 }
 
 impl Writes {
@@ -61,83 +68,56 @@ impl Writes {
     /// table.
     pub fn new(pool: AnyPool, name: &'static str, ttl: Duration) -> Self {
         let waited = metrics::histogram!(crate::database::ACQUIRE_SECONDS, "pool" => name);
-        Self { pool, ttl, waited }
+        let sqlite = pool.connect_options().database_url.scheme() == "sqlite";
+        let group = sqlite.then(|| GroupCommit::new(pool.clone()));
+        Self {
+            pool,
+            ttl,
+            waited,
+            group,
+        }
     }
 
     /// Runs `write`, at most once for `keyed`'s key: the first answer again for a repeat (a
     /// response marked `idempotent-replayed: true`), and FAILED_PRECONDITION ([`REUSED`](proto::idempotency::REUSED)) for
     /// the key with another request. `E` is the service's error, which maps its database
-    /// errors and its refusals to statuses.
+    /// errors and its refusals to statuses. An answer is given once what it tells of is
+    /// committed.
     pub async fn run<R, E, F>(&self, keyed: Option<Keyed>, write: F) -> Result<Response<R>, Status>
     where
-        R: Message + Default,
-        E: From<sqlx::Error> + Into<Status>,
-        F: for<'c> FnOnce(&'c mut AnyConnection) -> Write<'c, R, E>,
+        R: Message + Default + Send + 'static,
+        E: From<sqlx::Error> + Into<Status> + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> Write<'c, R, E> + Send + 'static,
     {
-        let database = |err: sqlx::Error| -> Status { E::from(err).into() };
         let asked = std::time::Instant::now();
+        let ttl = self.ttl;
+        if let Some(group) = &self.group {
+            let waited = self.waited.clone();
+            let ran = group
+                .run(move |connection| {
+                    Box::pin(async move {
+                        waited.record(asked.elapsed());
+                        apply::<R, E, F>(connection, keyed, ttl, write).await
+                    })
+                })
+                .await;
+            return ran.map_err(database::<E>)?;
+        }
         let Some(keyed) = keyed else {
-            let mut connection = self.pool.acquire().await.map_err(database)?;
+            let mut connection = self.pool.acquire().await.map_err(database::<E>)?;
             self.waited.record(asked.elapsed());
             return write(&mut connection)
                 .await
                 .map(Response::new)
                 .map_err(Into::into);
         };
-        let now = UnixMicros::now().0;
-        let mut transaction = self.pool.begin().await.map_err(database)?;
+        let mut transaction = self.pool.begin().await.map_err(database::<E>)?;
         self.waited.record(asked.elapsed());
-        let reserved = keyed
-            .query(RESERVE)
-            .bind(keyed.fingerprint.clone())
-            .bind(now.saturating_add(micros_of(self.ttl)))
-            .bind(now)
-            .execute(&mut *transaction)
-            .await
-            .map_err(database)?
-            .rows_affected()
-            == 1;
-        if !reserved {
-            let row = keyed
-                .query(SELECT_ANSWER)
-                .fetch_one(&mut *transaction)
-                .await
-                .map_err(database)?;
-            let answer = Answer::from_row(&row).map_err(database)?;
-            let mut replayed = Response::new(replay(answer, &keyed.fingerprint)?);
-            replayed
-                .metadata_mut()
-                .insert(REPLAYED_KEY, MetadataValue::from_static("true"));
-            return Ok(replayed);
+        let (keep, answer) = apply::<R, E, F>(&mut transaction, Some(keyed), ttl, write).await;
+        if keep == Keep::Yes {
+            transaction.commit().await.map_err(database::<E>)?;
         }
-
-        let mut savepoint = transaction.begin().await.map_err(database)?;
-        let outcome = write(&mut savepoint).await.map_err(Into::into);
-        let answer = match &outcome {
-            Ok(response) => {
-                savepoint.commit().await.map_err(database)?;
-                Answer::Response(response.encode_to_vec())
-            }
-            Err(status) if decided_by_the_request(status.code()) => {
-                savepoint.rollback().await.map_err(database)?;
-                Answer::Status(status.clone())
-            }
-            // The service failed, not the request: nothing is kept (the transaction rolls back
-            // when dropped), so a retry runs the write afresh.
-            Err(_) => return outcome.map(Response::new),
-        };
-        let (response, code, message, details) = answer.into_columns();
-        keyed
-            .query(RECORD_ANSWER)
-            .bind(response)
-            .bind(code)
-            .bind(message)
-            .bind(details)
-            .execute(&mut *transaction)
-            .await
-            .map_err(database)?;
-        transaction.commit().await.map_err(database)?;
-        outcome.map(Response::new)
+        answer
     }
 
     /// Deletes every key expired at `now`; how many.
@@ -161,4 +141,103 @@ impl Writes {
             }
         }
     }
+}
+
+/// A database error as the service `E` maps it.
+fn database<E: From<sqlx::Error> + Into<Status>>(err: sqlx::Error) -> Status {
+    E::from(err).into()
+}
+
+/// Runs `write` on `connection`, inside the transaction the caller commits: for `keyed`, the
+/// key reserved first and the answer recorded after (the write behind a savepoint, so a refused
+/// write leaves the key and its refusal but nothing else), or the first answer replayed. Whether
+/// the transaction's changes are to be kept: not after a failure of the service (a retry must
+/// then run the write afresh).
+async fn apply<R, E, F>(
+    connection: &mut AnyConnection,
+    keyed: Option<Keyed>,
+    ttl: Duration,
+    write: F,
+) -> (Keep, Result<Response<R>, Status>)
+where
+    R: Message + Default,
+    E: From<sqlx::Error> + Into<Status>,
+    F: for<'c> FnOnce(&'c mut AnyConnection) -> Write<'c, R, E>,
+{
+    let Some(keyed) = keyed else {
+        return match write(connection).await {
+            Ok(response) => (Keep::Yes, Ok(Response::new(response))),
+            Err(err) => (Keep::No, Err(err.into())),
+        };
+    };
+    match keyed_write::<R, E, F>(connection, &keyed, ttl, write).await {
+        Ok(kept) => kept,
+        Err(err) => (Keep::No, Err(database::<E>(err))),
+    }
+}
+
+/// [`apply`] for a keyed write; a database error as such.
+async fn keyed_write<R, E, F>(
+    connection: &mut AnyConnection,
+    keyed: &Keyed,
+    ttl: Duration,
+    write: F,
+) -> Result<(Keep, Result<Response<R>, Status>), sqlx::Error>
+where
+    R: Message + Default,
+    E: From<sqlx::Error> + Into<Status>,
+    F: for<'c> FnOnce(&'c mut AnyConnection) -> Write<'c, R, E>,
+{
+    let now = UnixMicros::now().0;
+    let reserved = keyed
+        .query(RESERVE)
+        .bind(keyed.fingerprint.clone())
+        .bind(now.saturating_add(micros_of(ttl)))
+        .bind(now)
+        .execute(&mut *connection)
+        .await?
+        .rows_affected()
+        == 1;
+    if !reserved {
+        let row = keyed
+            .query(SELECT_ANSWER)
+            .fetch_one(&mut *connection)
+            .await?;
+        let answer = Answer::from_row(&row)?;
+        let replayed = replay(answer, &keyed.fingerprint).map(|message| {
+            let mut replayed = Response::new(message);
+            replayed
+                .metadata_mut()
+                .insert(REPLAYED_KEY, MetadataValue::from_static("true"));
+            replayed
+        });
+        // Kept: the answer read may be that of a write in the same uncommitted batch.
+        return Ok((Keep::Yes, replayed));
+    }
+
+    let mut savepoint = connection.begin().await?;
+    let outcome: Result<R, Status> = write(&mut savepoint).await.map_err(Into::into);
+    let answer = match &outcome {
+        Ok(response) => {
+            savepoint.commit().await?;
+            Answer::Response(response.encode_to_vec())
+        }
+        Err(status) if decided_by_the_request(status.code()) => {
+            savepoint.rollback().await?;
+            Answer::Status(status.clone())
+        }
+        // The service failed, not the request: nothing is kept, so a retry runs the write
+        // afresh.
+        Err(_) => return Ok((Keep::No, outcome.map(Response::new))),
+    };
+    let (response, code, message, details) = answer.into_columns();
+    keyed
+        .query(RECORD_ANSWER)
+        .bind(response)
+        .bind(code)
+        .bind(message)
+        .bind(details)
+        .execute(&mut *connection)
+        .await?;
+    Ok((Keep::Yes, outcome.map(Response::new)))
 }
