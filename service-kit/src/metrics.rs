@@ -68,6 +68,12 @@ fn recorder() -> &'static Recorder {
     RECORDER.get_or_init(|| {
         let builder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), &BUCKETS)
+            .and_then(|builder| {
+                builder.set_buckets_for_metric(
+                    Matcher::Full(crate::database::BATCH_SIZE.to_owned()),
+                    &crate::database::BATCH_BUCKETS,
+                )
+            })
             .expect("the buckets are not empty");
         let handle = builder.install_recorder().unwrap_or_else(|err| {
             tracing::warn!(%err, "another metrics recorder is installed: /metrics stays empty");

@@ -162,6 +162,8 @@ async fn inventory_calls_are_counted_on_metrics_listen() {
             "db_pool_acquire_seconds_count",
             &[r#"pool="inventory""#][..],
         ),
+        // SQLite's writes commit in batches.
+        ("db_write_batch_size_count", &[r#"pool="inventory""#][..]),
     ] {
         assert!(value(&exposed, name, labels).is_some(), "{name}: {exposed}");
     }

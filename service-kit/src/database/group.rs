@@ -22,6 +22,12 @@ const BATCH: usize = 64;
 /// Writes queued for the committer beyond the batch it runs; callers wait beyond that.
 const QUEUE: usize = 1024;
 
+/// How many writes each commit took: `db_write_batch_size{pool}`.
+pub(crate) const BATCH_SIZE: &str = "db_write_batch_size";
+
+/// Its buckets: powers of two up to [`BATCH`].
+pub(crate) const BATCH_BUCKETS: [f64; 7] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
+
 /// What a write does with its own changes once it has run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Keep {
@@ -46,6 +52,8 @@ type Deliver = Box<dyn FnOnce(Option<&sqlx::Error>) + Send>;
 #[derive(Debug, Clone)]
 pub struct GroupCommit {
     pool: AnyPool,
+    /// How many writes each commit took.
+    sizes: metrics::Histogram,
     /// The committer's queue: started on the first write (the runtime is there then), and again
     /// should the committer have died (a panicking write takes its batch with it, not the rest).
     queue: Arc<Mutex<Option<mpsc::Sender<Job>>>>,
@@ -55,11 +63,13 @@ pub struct GroupCommit {
 pub type Committed<T> = Result<T, sqlx::Error>;
 
 impl GroupCommit {
-    /// Commits the writes of `pool`, whose one connection (SQLite's writer) it borrows for each
-    /// batch; other users of the pool take their turn between batches.
-    pub fn new(pool: AnyPool) -> Self {
+    /// Commits the writes of `pool` (named `name` in the metrics), whose one connection
+    /// (SQLite's writer) it borrows for each batch; other users of the pool take their turn
+    /// between batches.
+    pub fn new(pool: AnyPool, name: &'static str) -> Self {
         Self {
             pool,
+            sizes: metrics::histogram!(BATCH_SIZE, "pool" => name),
             queue: Arc::new(Mutex::new(None)),
         }
     }
@@ -115,15 +125,17 @@ impl GroupCommit {
             return sender.clone();
         }
         let (sender, jobs) = mpsc::channel(QUEUE);
-        tokio::spawn(commit_batches(self.pool.clone(), jobs));
+        tokio::spawn(commit_batches(self.pool.clone(), self.sizes.clone(), jobs));
         queue.insert(sender).clone()
     }
 }
 
 /// The committer: a batch at a time, for as long as anyone can queue a write.
-async fn commit_batches(pool: AnyPool, mut jobs: mpsc::Receiver<Job>) {
+async fn commit_batches(pool: AnyPool, sizes: metrics::Histogram, mut jobs: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(BATCH);
-    while jobs.recv_many(&mut batch, BATCH).await > 0 {
+    while let taken @ 1.. = jobs.recv_many(&mut batch, BATCH).await {
+        #[expect(clippy::cast_precision_loss, reason = "at most BATCH")]
+        sizes.record(taken as f64);
         commit(&pool, batch.drain(..)).await;
     }
 }
@@ -279,7 +291,7 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn writes_queued_behind_a_batch_share_its_successors_commit() {
         let (pool, folder) = database("share").await;
-        let group = GroupCommit::new(pool.clone());
+        let group = GroupCommit::new(pool.clone(), "test");
         let (release, released) = oneshot::channel::<()>();
         let first = tokio::spawn({
             let group = group.clone();
@@ -328,7 +340,7 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn a_write_that_keeps_nothing_leaves_its_batch_standing() {
         let (pool, folder) = database("keep").await;
-        let group = GroupCommit::new(pool.clone());
+        let group = GroupCommit::new(pool.clone(), "test");
         let writes: Vec<_> = [(1, Keep::Yes), (2, Keep::No), (3, Keep::Yes)]
             .into_iter()
             .map(|(id, keep)| {

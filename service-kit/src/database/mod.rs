@@ -25,6 +25,7 @@ use sqlx::{
 };
 
 pub use crate::on_backend;
+pub(crate) use group::{BATCH_BUCKETS, BATCH_SIZE};
 pub use group::{Committed, GroupCommit, Keep, Running};
 pub use migrations::{Migrations, SharedMigration};
 pub use readers::{Read, ReadConnection, Readers};
@@ -103,6 +104,10 @@ pub(crate) fn describe() {
         ACQUIRE_SECONDS,
         metrics::Unit::Seconds,
         "How long writes waited for a connection of the pool (its BEGIN included)."
+    );
+    metrics::describe_histogram!(
+        BATCH_SIZE,
+        "How many writes each commit took (SQLite, whose writes commit in batches)."
     );
     metrics::describe_gauge!(
         "db_pool_connections",

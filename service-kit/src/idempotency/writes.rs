@@ -69,7 +69,7 @@ impl Writes {
     pub fn new(pool: AnyPool, name: &'static str, ttl: Duration) -> Self {
         let waited = metrics::histogram!(crate::database::ACQUIRE_SECONDS, "pool" => name);
         let sqlite = pool.connect_options().database_url.scheme() == "sqlite";
-        let group = sqlite.then(|| GroupCommit::new(pool.clone()));
+        let group = sqlite.then(|| GroupCommit::new(pool.clone(), name));
         Self {
             pool,
             ttl,
