@@ -11,12 +11,15 @@
 //! | `status_code`, `status_message`, `status_details` | the error the request earned, else NULL |
 //! | `expires_at` | unix microseconds; from then on the key is forgotten |
 //!
-//! A keyed write is one transaction: forget the key if it has expired; reserve it (`INSERT … ON
-//! CONFLICT DO NOTHING`); if that inserted, run the write on the same transaction (behind a
-//! savepoint, so a refused write leaves the key but nothing else), record its answer and commit.
-//! The write, the key and the answer commit together or not at all: a retry after a lost answer
-//! finds the answer and applies nothing; a retry after the replica died mid-write finds no key
-//! (the transaction rolled back) and applies once.
+//! A keyed write is one transaction: reserve the key (one upsert, which also takes over a key
+//! that has expired); if that reserved it, run the write on the same transaction, record its
+//! answer and commit. The write, the key and the answer commit together or not at all: a retry
+//! after a lost answer finds the answer and applies nothing; a retry after the replica died
+//! mid-write finds no key (the transaction rolled back) and applies once. A write refused by the
+//! request's own error is rolled back whole (what it wrote before refusing with it too), and a
+//! second transaction records the key with its refusal (or, should another request have taken
+//! the key meanwhile, answers with that one's answer): no savepoint around every write for the
+//! rare refusal.
 //!
 //! Neither the key nor the request is kept: a request may hold a password (an admin's user
 //! create, a password set), and an unkeyed digest of it gives the password to a word list. The

@@ -1,0 +1,136 @@
+//! [`Writes`] on a SQLite file of its own: a keyed write refused after it wrote keeps the key
+//! and the refusal and nothing it wrote; a failure of the service keeps nothing.
+
+use std::time::Duration;
+
+use proto::idempotency::METADATA_KEY;
+use sqlx::{AnyConnection, AnyPool, migrate::Migrator};
+use tonic::{Code, Request, Status};
+
+use crate::{
+    database::{Migrations, connect},
+    idempotency::{CREATE_TABLE, Keyed, Write, Writes},
+};
+
+/// The service's error, as each service maps it: a database error is INTERNAL.
+struct Refused(Status);
+
+impl From<sqlx::Error> for Refused {
+    fn from(err: sqlx::Error) -> Self {
+        Self(Status::internal(err.to_string()))
+    }
+}
+
+impl From<Refused> for Status {
+    fn from(Refused(status): Refused) -> Self {
+        status
+    }
+}
+
+async fn database(name: &str) -> (AnyPool, std::path::PathBuf) {
+    static NONE: Migrator = Migrator::DEFAULT;
+    static SHARED: [(i64, crate::database::SharedMigration); 1] = [(1, CREATE_TABLE)];
+    let folder = std::env::temp_dir().join(format!("writes-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).unwrap();
+    let url = format!("sqlite://{}", folder.join("writes.db").display());
+    let migrations = Migrations {
+        sqlite: &NONE,
+        postgres: &NONE,
+        shared: &SHARED,
+    };
+    let pool = connect(&url, migrations).await.unwrap();
+    sqlx::query("CREATE TABLE rows (id INTEGER PRIMARY KEY)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    (pool, folder)
+}
+
+/// The key `k-1`, for the caller 7 asking the same thing each time.
+fn keyed() -> Keyed {
+    let mut request = Request::new(prost_types::Duration::default());
+    request
+        .metadata_mut()
+        .insert(METADATA_KEY, "k-1".parse().unwrap());
+    Keyed::of(&request, 7, "Insert").unwrap().unwrap()
+}
+
+/// A write inserting row `id`, then ending as `ends` says.
+fn insert_then(
+    id: i64,
+    ends: Result<(), Code>,
+) -> impl for<'c> FnOnce(&'c mut AnyConnection) -> Write<'c, prost_types::Duration, Refused>
++ Send
++ 'static {
+    move |connection| {
+        Box::pin(async move {
+            sqlx::query("INSERT INTO rows (id) VALUES ($1)")
+                .bind(id)
+                .execute(&mut *connection)
+                .await?;
+            match ends {
+                Ok(()) => Ok(prost_types::Duration::default()),
+                Err(code) => Err(Refused(Status::new(code, "No."))),
+            }
+        })
+    }
+}
+
+async fn rows(pool: &AnyPool) -> Vec<i64> {
+    sqlx::query_scalar("SELECT id FROM rows ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_refused_write_keeps_its_refusal_and_nothing_it_wrote() {
+    let (pool, folder) = database("refused").await;
+    let writes = Writes::new(pool.clone(), "test", Duration::from_secs(60));
+    let refused = writes
+        .run(Some(keyed()), insert_then(1, Err(Code::FailedPrecondition)))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert_eq!(
+        rows(&pool).await,
+        Vec::<i64>::new(),
+        "the refused write's row"
+    );
+    // The repeat is refused again, without running: its write would have succeeded.
+    let again = writes
+        .run(Some(keyed()), insert_then(2, Ok(())))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (again.code(), again.message()),
+        (Code::FailedPrecondition, "No.")
+    );
+    assert_eq!(rows(&pool).await, Vec::<i64>::new());
+    pool.close().await;
+    std::fs::remove_dir_all(&folder).unwrap();
+}
+
+#[tokio::test]
+async fn a_failure_of_the_service_keeps_nothing_and_the_retry_runs() {
+    let (pool, folder) = database("failed").await;
+    let writes = Writes::new(pool.clone(), "test", Duration::from_secs(60));
+    let failed = writes
+        .run(Some(keyed()), insert_then(1, Err(Code::Unavailable)))
+        .await
+        .unwrap_err();
+    assert_eq!(failed.code(), Code::Unavailable);
+    assert_eq!(rows(&pool).await, Vec::<i64>::new());
+    writes
+        .run(Some(keyed()), insert_then(2, Ok(())))
+        .await
+        .expect("the retry runs afresh");
+    let replayed = writes
+        .run(Some(keyed()), insert_then(3, Ok(())))
+        .await
+        .expect("the repeat gets the answer");
+    assert!(replayed.metadata().get("idempotent-replayed").is_some());
+    assert_eq!(rows(&pool).await, [2]);
+    pool.close().await;
+    std::fs::remove_dir_all(&folder).unwrap();
+}
