@@ -100,26 +100,28 @@ impl Writes {
                 .map(Response::new)
                 .map_err(Into::into);
         }
-        let key = keyed.clone();
         let ending = self
             .transact(asked, move |connection| {
                 Box::pin(apply::<R, E, F>(connection, keyed, ttl, write))
             })
             .await
             .map_err(database::<E>)?;
-        match (ending, key) {
-            (Ending::Commit(answer), _) => answer,
-            (Ending::RollBack(status), _) | (Ending::Refuse(status), None) => Err(status),
-            (Ending::Refuse(refusal), Some(keyed)) => {
+        match ending {
+            Ending::Commit(answer) => answer,
+            Ending::RollBack(status) => Err(status),
+            Ending::Refuse { refusal, keyed } => {
                 let recorded = self
-                    .transact(asked, move |connection| {
+                    .transact(std::time::Instant::now(), move |connection| {
                         Box::pin(record_refusal::<R, E>(connection, keyed, ttl, refusal))
                     })
                     .await
                     .map_err(database::<E>)?;
                 match recorded {
                     Ending::Commit(answer) => answer,
-                    Ending::RollBack(status) | Ending::Refuse(status) => Err(status),
+                    Ending::RollBack(status)
+                    | Ending::Refuse {
+                        refusal: status, ..
+                    } => Err(status),
                 }
             }
         }
@@ -185,16 +187,16 @@ enum Ending<R> {
     /// Rolled back: a failure of the service, not of the request, so nothing is kept and a
     /// retry runs the write afresh.
     RollBack(Status),
-    /// Rolled back whole, the request refused: a keyed write's key and refusal are then
-    /// recorded on their own ([`record_refusal`]).
-    Refuse(Status),
+    /// Rolled back whole, the keyed request refused: its key and refusal are then recorded on
+    /// their own ([`record_refusal`]).
+    Refuse { refusal: Status, keyed: Keyed },
 }
 
 impl<R> Ending<R> {
     fn keep(&self) -> Keep {
         match self {
             Self::Commit(_) => Keep::Yes,
-            Self::RollBack(_) | Self::Refuse(_) => Keep::No,
+            Self::RollBack(_) | Self::Refuse { .. } => Keep::No,
         }
     }
 }
@@ -220,7 +222,7 @@ where
             Ok(response) => Ending::Commit(Ok(Response::new(response))),
             Err(err) => Ending::RollBack(err.into()),
         },
-        Some(keyed) => keyed_write::<R, E, F>(connection, &keyed, ttl, write)
+        Some(keyed) => keyed_write::<R, E, F>(connection, keyed, ttl, write)
             .await
             .unwrap_or_else(|err| Ending::RollBack(database::<E>(err))),
     };
@@ -230,7 +232,7 @@ where
 /// [`apply`] for a keyed write; a database error as such.
 async fn keyed_write<R, E, F>(
     connection: &mut AnyConnection,
-    keyed: &Keyed,
+    keyed: Keyed,
     ttl: Duration,
     write: F,
 ) -> Result<Ending<R>, sqlx::Error>
@@ -239,7 +241,7 @@ where
     E: From<sqlx::Error> + Into<Status>,
     F: for<'c> FnOnce(&'c mut AnyConnection) -> Write<'c, R, E>,
 {
-    if let Some(replayed) = reserve(connection, keyed, ttl).await? {
+    if let Some(replayed) = reserve(connection, &keyed, ttl).await? {
         return Ok(Ending::Commit(replayed));
     }
     let response = match write(connection).await {
@@ -247,7 +249,10 @@ where
         Err(err) => {
             let status: Status = err.into();
             return Ok(if decided_by_the_request(status.code()) {
-                Ending::Refuse(status)
+                Ending::Refuse {
+                    refusal: status,
+                    keyed,
+                }
             } else {
                 Ending::RollBack(status)
             });
@@ -255,7 +260,7 @@ where
     };
     record(
         connection,
-        keyed,
+        &keyed,
         Answer::Response(response.encode_to_vec()),
     )
     .await?;
