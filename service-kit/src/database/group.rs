@@ -230,33 +230,22 @@ fn copy(err: &sqlx::Error) -> sqlx::Error {
 
 #[cfg(test)]
 mod tests {
-    use sqlx::migrate::Migrator;
-
     use super::*;
-    use crate::database::{Migrations, connect};
+    use crate::database::TestSqlite;
 
     /// A SQLite file of its own, with a table whose foreign key is checked at commit only: a
     /// write that breaks it runs, and fails its batch's commit.
-    async fn database(name: &str) -> (AnyPool, std::path::PathBuf) {
-        static NONE: Migrator = Migrator::DEFAULT;
-        let folder = std::env::temp_dir().join(format!("group-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&folder).unwrap();
-        let url = format!("sqlite://{}", folder.join("group.db").display());
-        let migrations = Migrations {
-            sqlite: &NONE,
-            postgres: &NONE,
-            shared: &[],
-        };
-        let pool = connect(&url, migrations).await.unwrap();
+    async fn database(name: &str) -> TestSqlite {
+        let db = TestSqlite::new(&format!("group-{name}"), &[]).await;
         for statement in [
             "CREATE TABLE owners (id INTEGER PRIMARY KEY)",
             "CREATE TABLE rows (id INTEGER PRIMARY KEY, owner INTEGER \
              REFERENCES owners (id) DEFERRABLE INITIALLY DEFERRED)",
             "INSERT INTO owners (id) VALUES (1)",
         ] {
-            sqlx::query(statement).execute(&pool).await.unwrap();
+            sqlx::query(statement).execute(&db.pool).await.unwrap();
         }
-        (pool, folder)
+        db
     }
 
     /// A write inserting row `id` owned by `owner`, keeping it or not.
@@ -290,7 +279,8 @@ mod tests {
     /// none is answered as written.
     #[tokio::test(flavor = "current_thread")]
     async fn writes_queued_behind_a_batch_share_its_successors_commit() {
-        let (pool, folder) = database("share").await;
+        let db = database("share").await;
+        let pool = db.pool.clone();
         let group = GroupCommit::new(pool.clone(), "test");
         let (release, released) = oneshot::channel::<()>();
         let first = tokio::spawn({
@@ -333,13 +323,13 @@ mod tests {
         assert_eq!(group.run(insert(5, 1, Keep::Yes)).await.unwrap(), 5);
         assert_eq!(stored(&pool).await, [1, 5]);
         pool.close().await;
-        std::fs::remove_dir_all(&folder).unwrap();
     }
 
     /// A write that keeps nothing is rolled back alone; its batch's others commit.
     #[tokio::test(flavor = "current_thread")]
     async fn a_write_that_keeps_nothing_leaves_its_batch_standing() {
-        let (pool, folder) = database("keep").await;
+        let db = database("keep").await;
+        let pool = db.pool.clone();
         let group = GroupCommit::new(pool.clone(), "test");
         let writes: Vec<_> = [(1, Keep::Yes), (2, Keep::No), (3, Keep::Yes)]
             .into_iter()
@@ -357,6 +347,5 @@ mod tests {
         assert_eq!(group.run(insert(4, 1, Keep::No)).await.unwrap(), 4);
         assert_eq!(stored(&pool).await, [1, 3]);
         pool.close().await;
-        std::fs::remove_dir_all(&folder).unwrap();
     }
 }

@@ -204,29 +204,49 @@ pub fn is_unavailable(err: &sqlx::Error) -> bool {
     }
 }
 
+/// A SQLite file of its own for a unit test, with service-kit's `shared` tables and no
+/// service's; its folder is removed when it is dropped.
 #[cfg(test)]
-mod tests {
-    use sqlx::migrate::Migrator;
+pub(crate) struct TestSqlite {
+    pub(crate) pool: AnyPool,
+    folder: std::path::PathBuf,
+}
 
-    use super::*;
-
-    fn no_migrations() -> Migrations {
-        static NONE: Migrator = Migrator::DEFAULT;
-        Migrations {
+#[cfg(test)]
+impl TestSqlite {
+    /// `name` tells the tests' files apart.
+    pub(crate) async fn new(name: &str, shared: &'static [(i64, SharedMigration)]) -> Self {
+        static NONE: sqlx::migrate::Migrator = sqlx::migrate::Migrator::DEFAULT;
+        let folder = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&folder).unwrap();
+        let url = format!("sqlite://{}", folder.join("test.db").display());
+        let migrations = Migrations {
             sqlite: &NONE,
             postgres: &NONE,
-            shared: &[],
-        }
+            shared,
+        };
+        let pool = connect(&url, migrations).await.unwrap();
+        Self { pool, folder }
     }
+}
+
+#[cfg(test)]
+impl Drop for TestSqlite {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.folder);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     /// A second writer waits in the pool's queue for the one connection, not in SQLite's
     /// sleeping busy handler on a connection of its own.
     #[tokio::test]
     async fn sqlite_writers_queue_for_one_connection() {
-        let folder = std::env::temp_dir().join(format!("writers-{}", std::process::id()));
-        std::fs::create_dir_all(&folder).unwrap();
-        let url = format!("sqlite://{}", folder.join("writers.db").display());
-        let pool = connect(&url, no_migrations()).await.unwrap();
+        let db = TestSqlite::new("writers", &[]).await;
+        let pool = db.pool.clone();
         let mut writing = pool.begin().await.unwrap();
         sqlx::query("CREATE TABLE t (id INTEGER)")
             .execute(&mut *writing)
@@ -242,6 +262,5 @@ mod tests {
         // The connection goes back to the pool once the write ends.
         pool.acquire().await.expect("the connection is lent again");
         pool.close().await;
-        std::fs::remove_dir_all(&folder).unwrap();
     }
 }

@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use proto::idempotency::METADATA_KEY;
-use sqlx::{AnyConnection, AnyPool, migrate::Migrator};
+use sqlx::{AnyConnection, AnyPool};
 use tonic::{Code, Request, Status};
 
 use crate::{
-    database::{Migrations, connect},
+    database::{SharedMigration, TestSqlite},
     idempotency::{CREATE_TABLE, Keyed, Write, Writes},
 };
 
@@ -27,23 +27,15 @@ impl From<Refused> for Status {
     }
 }
 
-async fn database(name: &str) -> (AnyPool, std::path::PathBuf) {
-    static NONE: Migrator = Migrator::DEFAULT;
-    static SHARED: [(i64, crate::database::SharedMigration); 1] = [(1, CREATE_TABLE)];
-    let folder = std::env::temp_dir().join(format!("writes-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&folder).unwrap();
-    let url = format!("sqlite://{}", folder.join("writes.db").display());
-    let migrations = Migrations {
-        sqlite: &NONE,
-        postgres: &NONE,
-        shared: &SHARED,
-    };
-    let pool = connect(&url, migrations).await.unwrap();
+/// A SQLite file with `idempotency_keys` and a table of rows.
+async fn database(name: &str) -> TestSqlite {
+    static SHARED: [(i64, SharedMigration); 1] = [(1, CREATE_TABLE)];
+    let db = TestSqlite::new(&format!("writes-{name}"), &SHARED).await;
     sqlx::query("CREATE TABLE rows (id INTEGER PRIMARY KEY)")
-        .execute(&pool)
+        .execute(&db.pool)
         .await
         .unwrap();
-    (pool, folder)
+    db
 }
 
 /// The key `k-1`, for the caller 7 asking the same thing each time.
@@ -85,7 +77,8 @@ async fn rows(pool: &AnyPool) -> Vec<i64> {
 
 #[tokio::test]
 async fn a_refused_write_keeps_its_refusal_and_nothing_it_wrote() {
-    let (pool, folder) = database("refused").await;
+    let db = database("refused").await;
+    let pool = db.pool.clone();
     let writes = Writes::new(pool.clone(), "test", Duration::from_secs(60));
     let refused = writes
         .run(Some(keyed()), insert_then(1, Err(Code::FailedPrecondition)))
@@ -108,12 +101,12 @@ async fn a_refused_write_keeps_its_refusal_and_nothing_it_wrote() {
     );
     assert_eq!(rows(&pool).await, Vec::<i64>::new());
     pool.close().await;
-    std::fs::remove_dir_all(&folder).unwrap();
 }
 
 #[tokio::test]
 async fn a_failure_of_the_service_keeps_nothing_and_the_retry_runs() {
-    let (pool, folder) = database("failed").await;
+    let db = database("failed").await;
+    let pool = db.pool.clone();
     let writes = Writes::new(pool.clone(), "test", Duration::from_secs(60));
     let failed = writes
         .run(Some(keyed()), insert_then(1, Err(Code::Unavailable)))
@@ -132,5 +125,4 @@ async fn a_failure_of_the_service_keeps_nothing_and_the_retry_runs() {
     assert!(replayed.metadata().get("idempotent-replayed").is_some());
     assert_eq!(rows(&pool).await, [2]);
     pool.close().await;
-    std::fs::remove_dir_all(&folder).unwrap();
 }
