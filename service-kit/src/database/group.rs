@@ -33,8 +33,8 @@ pub(crate) const BATCH_BUCKETS: [f64; 7] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0
 pub enum Keep {
     /// Commit them with the batch; the answer waits for that commit.
     Yes,
-    /// Roll back to before it (a failure of the service, not an answer): the answer is given at
-    /// once, since it depends on no commit.
+    /// Roll back to before it (a failure of the service, or a refusal its caller records
+    /// afresh): the answer is given at once, since it depends on no commit.
     No,
 }
 
