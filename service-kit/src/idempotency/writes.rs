@@ -18,7 +18,7 @@ use super::{
     answer::{Answer, decided_by_the_request, replay},
 };
 use crate::{
-    database::{GroupCommit, Keep, Running},
+    database::{Backend, GroupCommit, Keep, Running},
     time::{UnixMicros, micros_of},
 };
 
@@ -68,8 +68,9 @@ impl Writes {
     /// table.
     pub fn new(pool: AnyPool, name: &'static str, ttl: Duration) -> Self {
         let waited = metrics::histogram!(crate::database::ACQUIRE_SECONDS, "pool" => name);
-        let sqlite = pool.connect_options().database_url.scheme() == "sqlite";
-        let group = sqlite.then(|| GroupCommit::new(pool.clone(), name));
+        let backend = Backend::of_url(pool.connect_options().database_url.as_str());
+        let group =
+            (backend == Some(Backend::Sqlite)).then(|| GroupCommit::new(pool.clone(), name));
         Self {
             pool,
             ttl,
