@@ -38,16 +38,21 @@ async fn reset_mailed(db: &TestDatabase, sink: &SmtpSink, trust: Option<Vec<u8>>
     app
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn starttls_comes_before_the_login_and_the_mail() {
-    let Some(mut sink) = SmtpSink::reserve_tls(Some(("mailer", "s3cret")), SinkTls::StartTls)
-    else {
-        return;
-    };
+/// What a sink speaking `tls`, with a login and its CA trusted, received of one reset; `None`
+/// without aiosmtpd.
+async fn mailed_over(tls: SinkTls) -> Option<Vec<String>> {
+    let mut sink = SmtpSink::reserve_tls(Some(("mailer", "s3cret")), tls)?;
     sink.start();
     let db = TestDatabase::sqlite();
     let _app = reset_mailed(&db, &sink, Some(sink.ca_pem())).await;
-    let messages = sink.wait_for(1, WAIT).await;
+    Some(sink.wait_for(1, WAIT).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_comes_before_the_login_and_the_mail() {
+    let Some(messages) = mailed_over(SinkTls::StartTls).await else {
+        return;
+    };
     assert!(
         messages[0].contains("Password reset on example.com"),
         "{}",
@@ -57,14 +62,7 @@ async fn starttls_comes_before_the_login_and_the_mail() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smtps_speaks_tls_from_the_first_byte() {
-    let Some(mut sink) = SmtpSink::reserve_tls(Some(("mailer", "s3cret")), SinkTls::Implicit)
-    else {
-        return;
-    };
-    sink.start();
-    let db = TestDatabase::sqlite();
-    let _app = reset_mailed(&db, &sink, Some(sink.ca_pem())).await;
-    sink.wait_for(1, WAIT).await;
+    mailed_over(SinkTls::Implicit).await;
 }
 
 /// Without the CA that signed it, the server's certificate is refused: nothing is sent, and
