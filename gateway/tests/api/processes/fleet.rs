@@ -151,8 +151,9 @@ impl Replicas {
         auth: &Replica,
     ) -> tokio::task::JoinHandle<(Duration, Result<(), tonic::Status>)> {
         let mut config = auth_service::Config::for_tests(self.databases[0].url());
-        // Long enough to outlast the grace on a fast, idle machine too (t=8 took 421 ms on
-        // one, under the test's 500 ms grace): about a second here.
+        // Long enough to outlast the grace on a fast machine too: t=8 took 421 ms in one CI
+        // run, under the test's 500 ms grace; t=20 took 3.1 s in the test on the same host,
+        // inside the 10 s drain.
         config.argon2.memory_kib = 65536;
         config.argon2.iterations = 20;
         auth_service::create_superuser(&config, "slowpoke", None, PASSWORD)
